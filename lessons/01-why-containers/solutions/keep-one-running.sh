@@ -1,0 +1,1 @@
+docker run -d --name timer debian sleep 600

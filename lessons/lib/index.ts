@@ -1,0 +1,5 @@
+// The shared lesson module: the site's build and the server both read lessons through it.
+export { parseLesson } from './parse.ts';
+export { loadLessons, solutionPath } from './load.ts';
+export { formatReport, verifyLesson, type LessonReport } from './verify.ts';
+export type { Check, Command, Lesson, LessonError, Quiz, Step } from './schema.ts';

@@ -1,0 +1,73 @@
+#!/bin/bash
+# Berth learner engine entrypoint. Runs as root in the outer container only long enough to
+# prepare devices and files, then becomes the unprivileged user `learner` (uid 1000) for good.
+# The engine itself runs rootless: "root" inside it is uid 1000 on the outside.
+set -euo pipefail
+
+LEARNER=learner
+UID_N=1000
+SUBUID_BASE="${BERTH_SUBUID_BASE:-100000}"
+RUNDIR=/run/user/$UID_N
+DATA=/home/$LEARNER/.local/share/docker
+
+log() { echo "berth: $*"; }
+
+# Inner `docker run --privileged` mounts a fresh read-write sysfs, which the kernel refuses while the
+# sysfs we were given is read-only. Files under /sys stay owned by real root, so uid 1000 gains nothing.
+mount -o remount,rw /sys
+
+# slirp4netns needs the tun device; it was passed in with --device and is only usable by root until now.
+chmod 666 /dev/net/tun
+
+# A distinct subordinate id range per sandbox keeps nested containers of different sandboxes on
+# different host uids (see SECURITY.md).
+echo "$LEARNER:$SUBUID_BASE:65536" > /etc/subuid
+echo "$LEARNER:$SUBUID_BASE:65536" > /etc/subgid
+
+# The home may be a fresh, empty file system of this node's own (see sandbox-server/engine/disks.ts).
+[ -f /home/$LEARNER/.bashrc ] || cp -a /etc/skel/. /home/$LEARNER/
+grep -q profile.d/berth.sh /home/$LEARNER/.bashrc || echo 'source /etc/profile.d/berth.sh' >> /home/$LEARNER/.bashrc
+chown "$LEARNER:$LEARNER" /home/$LEARNER/.bashrc /home/$LEARNER/.profile /home/$LEARNER/.bash_logout 2>/dev/null || true
+mkdir -p "$RUNDIR" "$DATA" /home/$LEARNER/.config/docker
+chown "$LEARNER:$LEARNER" "$RUNDIR" "$DATA" /home/$LEARNER /home/$LEARNER/.config /home/$LEARNER/.config/docker /home/$LEARNER/.local /home/$LEARNER/.local/share
+chmod 700 "$RUNDIR"
+
+# Engine configuration: the registry mirror makes `docker pull nginx` work offline.
+mirror_json='[]'; insecure_json='[]'
+if [ -n "${BERTH_MIRROR:-}" ]; then
+  mirror_json="[\"http://$BERTH_MIRROR\"]"; insecure_json="[\"$BERTH_MIRROR\"]"
+fi
+cat > /home/$LEARNER/.config/docker/daemon.json <<JSON
+{
+  "registry-mirrors": $mirror_json,
+  "insecure-registries": $insecure_json,
+  "storage-driver": "overlay2",
+  "log-opts": { "max-size": "5m", "max-file": "2" },
+  "features": { "buildkit": false }
+}
+JSON
+chown "$LEARNER:$LEARNER" /home/$LEARNER/.config/docker/daemon.json
+
+# Once the engine answers: strip the last setuid bits (newuidmap/newgidmap are only needed by
+# rootlesskit at start), optionally expose the engine API to the session's other nodes, say ready.
+(
+  for _ in $(seq 1 600); do
+    if [ -S "$RUNDIR/docker.sock" ] && DOCKER_HOST="unix://$RUNDIR/docker.sock" docker version >/dev/null 2>&1; then
+      chmod ug-s /usr/bin/newuidmap /usr/bin/newgidmap
+      if [ "${BERTH_REMOTE_API:-0}" = 1 ]; then
+        setpriv --reuid $UID_N --regid $UID_N --init-groups --no-new-privs \
+          socat TCP-LISTEN:2375,fork,reuseaddr UNIX-CONNECT:"$RUNDIR/docker.sock" &
+      fi
+      log "engine ready"
+      exit 0
+    fi
+    sleep 0.1
+  done
+  log "engine did not start within 60 s"
+) &
+
+export HOME=/home/$LEARNER USER=$LEARNER XDG_RUNTIME_DIR=$RUNDIR
+export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
+cd "$HOME"
+exec setpriv --reuid $UID_N --regid $UID_N --init-groups \
+  /usr/local/bin/dockerd-rootless.sh --config-file /home/$LEARNER/.config/docker/daemon.json

@@ -1,0 +1,134 @@
+// The HTTP API. createApp does no I/O, so tests can build it around real or test dependencies.
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { z } from 'zod';
+import { bearer } from './auth.ts';
+import { ApiError, errorBody } from './errors.ts';
+import type { LessonCatalog } from './lesson-catalog.ts';
+import type { Metrics } from './metrics.ts';
+import { openapi } from './openapi.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import type { SandboxManager } from './sandboxes/manager.ts';
+import type { SessionRow } from './store.ts';
+
+export type AppDeps = {
+  manager: SandboxManager;
+  lessons: LessonCatalog;
+  metrics: Metrics;
+  createLimiter: RateLimiter;
+  log: { error: (o: object, m: string) => void };
+  clientAddress: (c: Context) => string;
+  serveSite?: (app: Hono<Env>) => void;
+};
+
+type Env = { Variables: { session: SessionRow; requestId: string } };
+
+const createBody = z.strictObject({
+  lesson: z.string().regex(/^[a-z0-9][a-z0-9-]{0,80}$/).optional(),
+  nodes: z.number().int().min(1).max(10).optional(),
+});
+const execBody = z.strictObject({
+  cmd: z.string().min(1).max(64 * 1024),
+  node: z.string().max(32).optional(),
+  timeoutMs: z.number().int().min(100).max(10 * 60_000).optional(),
+});
+const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
+
+async function parseJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  let raw: unknown;
+  const text = await c.req.text();
+  try { raw = text === '' ? {} : JSON.parse(text); } catch {
+    throw new ApiError(400, 'VALIDATION_FAILED', 'The request body is not valid JSON.');
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    throw new ApiError(400, 'VALIDATION_FAILED', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  }
+  return r.data;
+}
+
+export function createApp(deps: AppDeps) {
+  const { manager, lessons, metrics } = deps;
+  const app = new Hono<Env>();
+  app.use(requestId());
+
+  app.onError((err, c) => {
+    const id = c.get('requestId') ?? '';
+    if (err instanceof ApiError) {
+      metrics.errors.inc({ code: err.code });
+      // A learner sees the message; the operator needs the cause of anything that is the server's fault.
+      if (err.status >= 500) deps.log.error({ err, requestId: id, path: c.req.path }, err.message);
+      return c.json(errorBody(err.code, err.message, id), err.status);
+    }
+    metrics.errors.inc({ code: 'INTERNAL' });
+    deps.log.error({ err, requestId: id, path: c.req.path }, 'unhandled error');
+    return c.json(errorBody('INTERNAL', 'Something went wrong on the server. It has been logged.', id), 500);
+  });
+  app.notFound((c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, c.get('requestId') ?? ''), 404));
+
+  const limitBody = (maxSize: number) => bodyLimit({
+    maxSize,
+    // The rest of the body is never read, so the connection cannot be reused: say so, or clients will try.
+    onError: (c) => {
+      metrics.errors.inc({ code: 'BODY_TOO_LARGE' });
+      return c.json(errorBody('BODY_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, c.get('requestId') ?? ''), 413, { Connection: 'close' });
+    },
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/metrics', async (c) => {
+    const m = manager;
+    metrics.sandboxes.set({ state: 'session' }, m.opts.store.allSessions().length);
+    metrics.sandboxes.set({ state: 'pool-ready' }, m.pool.ready.length);
+    metrics.sandboxes.set({ state: 'starting' }, m.pool.starting + m.creating);
+    return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
+  });
+  app.get('/api/openapi.json', (c) => c.json(openapi));
+
+  app.post('/api/sessions', limitBody(16 * 1024), async function createSession(c) {
+    const client = deps.clientAddress(c);
+    if (!deps.createLimiter.allow(client)) {
+      throw new ApiError(429, 'RATE_LIMITED', 'Too many new sandboxes from this address. Wait a minute and try again.');
+    }
+    const body = await parseJson(c, createBody);
+    if (body.lesson) lessons.seedFiles(body.lesson); // unknown lesson: 404 before any engine work
+    const created = await manager.create({ ...body, client });
+    return c.json(created, 201);
+  });
+
+  // Every route below belongs to one session and needs its token.
+  app.use('/api/sessions/:id/*', sessionAuth);
+  app.use('/api/sessions/:id', sessionAuth);
+  async function sessionAuth(c: Context<Env>, next: () => Promise<void>) {
+    c.set('session', manager.authorize(c.req.param('id') ?? '', bearer(c.req.header('authorization'))));
+    await next();
+  }
+
+  app.get('/api/sessions/:id', (c) => c.json(manager.view(c.get('session'))));
+  app.delete('/api/sessions/:id', async (c) => {
+    await manager.remove(c.get('session').id);
+    return c.body(null, 204);
+  });
+  app.post('/api/sessions/:id/extend', (c) => c.json(manager.extend(c.get('session'))));
+
+  app.post('/api/sessions/:id/exec', limitBody(80 * 1024), async function exec(c) {
+    const body = await parseJson(c, execBody);
+    const r = await manager.exec(c.get('session'), body.cmd, body.node, body.timeoutMs ?? 30_000);
+    return c.json(r);
+  });
+
+  app.post('/api/sessions/:id/checks/:checkId', limitBody(4 * 1024), async function runCheck(c) {
+    const { lesson } = await parseJson(c, checkBody);
+    const s = c.get('session');
+    const check = lessons.check(lesson, c.req.param('checkId'));
+    const r = await manager.exec(s, check.script, check.node, 30_000);
+    const passed = r.exitCode === 0;
+    const detail = (r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n');
+    return c.json({ id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });
+  });
+
+  app.all('/api/*', (c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, c.get('requestId') ?? ''), 404));
+  deps.serveSite?.(app);
+  return app;
+}

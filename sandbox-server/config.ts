@@ -1,0 +1,83 @@
+// Configuration, parsed once from the environment. Every problem is reported with the variable's name.
+import { z } from 'zod';
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+const bytes = z.string().regex(/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/, 'a size such as 512m or 2g');
+
+export function parseBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]?)/.exec(s.trim());
+  if (!m) throw new Error(`not a size: ${s}`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+const schema = z.object({
+  PORT: int(3000, 0, 65535).describe('HTTP port for the API and the site'),
+  HOST: z.string().default('0.0.0.0').describe('address to listen on'),
+  BERTH_PUBLIC_ORIGIN: z.string().url().optional().describe('origin learners load the site from (checked on WebSocket upgrades); default http://localhost:PORT'),
+  BERTH_EXTRA_ORIGINS: z.string().default('').describe('comma-separated further allowed origins'),
+  BERTH_ENGINE_IMAGE: z.string().default('berth/engine:latest').describe('learner engine image'),
+  BERTH_POOL_SIZE: int(2, 0, 500).describe('ready engines kept warm'),
+  BERTH_MAX_SANDBOXES: int(100, 1, 10000).describe('global cap on sandboxes (sessions plus pool)'),
+  BERTH_MAX_NODES: int(5, 1, 10).describe('nodes per session'),
+  BERTH_SANDBOX_MEMORY: bytes.default('2g').describe('memory limit per learner node'),
+  BERTH_SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1).describe('CPUs per learner node'),
+  BERTH_SANDBOX_PIDS: int(2048, 64, 1_000_000).describe('process limit per learner node'),
+  BERTH_SANDBOX_DISK: bytes.default('8g').describe('disk limit per learner node (engine storage)'),
+  BERTH_SESSION_LIFETIME_MIN: int(240, 1, 7 * 24 * 60).describe('hard lifetime of a session in minutes'),
+  BERTH_SESSION_EXTEND_MIN: int(60, 1, 24 * 60).describe('minutes added by one extend'),
+  BERTH_IDLE_TIMEOUT_MIN: z.coerce.number().positive().max(24 * 60).default(30).describe('minutes without terminal input before a session is removed'),
+  BERTH_REAP_INTERVAL_S: z.coerce.number().positive().max(3600).default(15).describe('how often expired sessions are looked for'),
+  BERTH_CREATE_RATE_PER_MIN: int(10, 1, 100000).describe('session creations per client address per minute'),
+  BERTH_EXEC_MAX_OUTPUT: bytes.default('1m').describe('bytes kept of stdout and of stderr per exec'),
+  BERTH_STATE_DIR: z.string().optional().describe('state folder (default .berth in the project)'),
+  BERTH_SITE_DIR: z.string().optional().describe('built site to serve at / (default site/dist)'),
+  BERTH_LESSONS_DIR: z.string().optional().describe('lessons folder (default lessons)'),
+  BERTH_TRUST_PROXY: z.enum(['0', '1']).default('0').describe('1: take the client address from X-Forwarded-For'),
+  BERTH_EGRESS_POLICY: z.enum(['allowlist', 'open', 'closed']).default('allowlist').describe('what sandboxes may reach outside this host: allowlist (package mirrors and BERTH_EGRESS_ALLOW), open, or closed'),
+  BERTH_EGRESS_ALLOW: z.string().optional().describe('comma-separated host names sandboxes may reach on ports 80/443 (default: the apt mirrors of this host)'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = ReturnType<typeof loadConfig>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const r = schema.safeParse(env);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message} (${env[String(i.path[0])] ?? 'unset'})`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = r.data;
+  const origin = c.BERTH_PUBLIC_ORIGIN ?? `http://localhost:${c.PORT}`;
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    allowedOrigins: new Set([origin, `http://127.0.0.1:${c.PORT}`, `http://localhost:${c.PORT}`,
+      ...c.BERTH_EXTRA_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean)]),
+    engineImage: c.BERTH_ENGINE_IMAGE,
+    poolSize: c.BERTH_POOL_SIZE,
+    maxSandboxes: c.BERTH_MAX_SANDBOXES,
+    maxNodes: c.BERTH_MAX_NODES,
+    limits: {
+      memoryBytes: parseBytes(c.BERTH_SANDBOX_MEMORY),
+      nanoCpus: Math.round(c.BERTH_SANDBOX_CPUS * 1e9),
+      pids: c.BERTH_SANDBOX_PIDS,
+      diskBytes: parseBytes(c.BERTH_SANDBOX_DISK),
+    },
+    lifetimeMs: c.BERTH_SESSION_LIFETIME_MIN * 60_000,
+    extendMs: c.BERTH_SESSION_EXTEND_MIN * 60_000,
+    idleMs: c.BERTH_IDLE_TIMEOUT_MIN * 60_000,
+    reapIntervalMs: c.BERTH_REAP_INTERVAL_S * 1000,
+    createRatePerMin: c.BERTH_CREATE_RATE_PER_MIN,
+    execMaxOutput: parseBytes(c.BERTH_EXEC_MAX_OUTPUT),
+    stateDir: c.BERTH_STATE_DIR,
+    siteDir: c.BERTH_SITE_DIR,
+    lessonsDir: c.BERTH_LESSONS_DIR,
+    trustProxy: c.BERTH_TRUST_PROXY === '1',
+    logLevel: c.LOG_LEVEL,
+    egressPolicy: c.BERTH_EGRESS_POLICY,
+    egressAllow: c.BERTH_EGRESS_ALLOW?.split(',').map((s) => s.trim()).filter(Boolean),
+  };
+}

@@ -1,0 +1,90 @@
+// Commands in a learner node: always as the learner (uid 1000), never as root.
+import type Docker from 'dockerode';
+import { PassThrough, type Duplex } from 'node:stream';
+import { ApiError } from '../errors.ts';
+
+export const LEARNER_ENV = [
+  'DOCKER_HOST=unix:///run/user/1000/docker.sock',
+  'XDG_RUNTIME_DIR=/run/user/1000',
+  'HOME=/home/learner',
+  'USER=learner',
+  'LANG=C.UTF-8',
+  'PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
+];
+export const LEARNER = { User: '1000:1000', WorkingDir: '/home/learner', Env: LEARNER_ENV };
+
+export type ExecResult = { exitCode: number; stdout: string; stderr: string; durationMs: number; truncated: boolean };
+
+/** A bounded sink: keeps the first `max` bytes and counts the rest. */
+class Capped {
+  chunks: Buffer[] = [];
+  size = 0;
+  dropped = 0;
+  max: number;
+  constructor(max: number) { this.max = max; }
+  push(b: Buffer) {
+    const room = this.max - this.size;
+    if (room <= 0) { this.dropped += b.length; return; }
+    const part = b.length > room ? b.subarray(0, room) : b;
+    this.chunks.push(part);
+    this.size += part.length;
+    this.dropped += b.length - part.length;
+  }
+  text() { return Buffer.concat(this.chunks).toString('utf8'); }
+}
+
+export type RunOptions = { timeoutMs: number; maxOutput: number; stdin?: Buffer };
+
+/** Runs `bash -c cmd` as the learner, with output capped and a hard time limit. */
+export async function runCommand(container: Docker.Container, cmd: string, opts: RunOptions): Promise<ExecResult> {
+  const t0 = performance.now();
+  const secs = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
+  // `timeout` inside the node ends the command itself; the timer below only guards against a stuck stream.
+  const exec = await container.exec({
+    ...LEARNER,
+    Cmd: ['timeout', '-k', '2', String(secs), 'bash', '-c', cmd],
+    AttachStdout: true, AttachStderr: true, AttachStdin: !!opts.stdin, Tty: false,
+  });
+  const stream = (await exec.start({ hijack: true, stdin: !!opts.stdin })) as Duplex;
+  const out = new Capped(opts.maxOutput);
+  const err = new Capped(opts.maxOutput);
+  const o = new PassThrough(); const e = new PassThrough();
+  o.on('data', (b: Buffer) => out.push(b));
+  e.on('data', (b: Buffer) => err.push(b));
+  container.modem.demuxStream(stream, o, e);
+  if (opts.stdin) stream.end(opts.stdin);
+  let timedOut = false;
+  await new Promise<void>((resolve) => {
+    const guard = setTimeout(() => { timedOut = true; stream.destroy(); resolve(); }, opts.timeoutMs + 5000);
+    stream.on('end', () => { clearTimeout(guard); resolve(); });
+    stream.on('close', () => { clearTimeout(guard); resolve(); });
+    stream.on('error', () => { clearTimeout(guard); resolve(); });
+  });
+  const info = await exec.inspect();
+  const exitCode = info.ExitCode ?? -1;
+  const elapsed = performance.now() - t0;
+  // 124 is timeout(1)'s own code, 137 its kill after the grace period; a command may also exit 124 by itself.
+  if (timedOut || ((exitCode === 124 || exitCode === 137) && elapsed >= opts.timeoutMs - 50)) {
+    throw new ApiError(408, 'EXEC_TIMEOUT', `The command did not finish within ${Math.round(opts.timeoutMs / 1000)} s and was stopped.`);
+  }
+  return {
+    exitCode, stdout: out.text(), stderr: err.text(),
+    durationMs: Math.round(elapsed),
+    truncated: out.dropped + err.dropped > 0,
+  };
+}
+
+/** Starts an interactive TTY process and returns its raw duplex stream and a resize function. */
+export async function openTty(container: Docker.Container, cmd: string[], size: { cols: number; rows: number }) {
+  const exec = await container.exec({
+    ...LEARNER, Env: [...LEARNER_ENV, 'TERM=xterm-256color'], Cmd: cmd,
+    AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true,
+  });
+  // stdin must be requested on both create and start, or keystrokes are dropped (dockerode#455).
+  const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
+  const resize = async (cols: number, rows: number) => {
+    try { await exec.resize({ w: cols, h: rows }); } catch { /* the process may have exited; the next read reports it */ }
+  };
+  await resize(size.cols, size.rows);
+  return { stream, resize, exec };
+}

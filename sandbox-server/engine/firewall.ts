@@ -1,0 +1,68 @@
+// Host firewall for sandbox bridges (interfaces named bs-*): sandboxes never reach the host itself,
+// and their traffic to the outside follows one policy. Docker's own chains already keep two sandbox
+// networks apart; these rules sit in front of them (DOCKER-USER) and in INPUT.
+import { spawnSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const BRIDGE_PREFIX = 'bs-';
+export type EgressPolicy = 'allowlist' | 'open' | 'closed';
+
+/** Host names of the package mirrors this host's apt uses: the default allow-list. */
+export function aptHosts(dir = '/etc/apt'): string[] {
+  const files = [join(dir, 'sources.list'), ...(existsSync(join(dir, 'sources.list.d')) ? readdirSync(join(dir, 'sources.list.d')).filter((f) => /\.(list|sources)$/.test(f)).map((f) => join(dir, 'sources.list.d', f)) : [])];
+  const hosts = new Set<string>();
+  for (const f of files.filter(existsSync)) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/^(?:deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(https?:\/\/[^\s]+)/gm)) {
+      hosts.add(new URL(m[1]).hostname);
+    }
+  }
+  return [...hosts];
+}
+
+export function rules(policy: EgressPolicy, allowed: string[]): { chain: string; rules: string[][] }[] {
+  const egress: string[][] = [
+    ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'],
+    // Nodes of one session talk to each other and to the mirror on their own bridge.
+    ['-o', `${BRIDGE_PREFIX}+`, '-j', 'RETURN'],
+  ];
+  if (policy === 'open') egress.push(['-j', 'RETURN']);
+  else {
+    if (policy === 'allowlist') for (const ip of allowed) egress.push(['-d', ip, '-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'RETURN']);
+    egress.push(['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
+  }
+  return [
+    // The host itself (its API port, loopback-bound services via the gateway address, the engine) is off limits.
+    { chain: 'BERTH-INPUT', rules: [['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'], ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']] },
+    { chain: 'BERTH-EGRESS', rules: egress },
+  ];
+}
+
+function ipt(args: string[]) {
+  return spawnSync('iptables', ['-w', '5', ...args], { encoding: 'utf8' });
+}
+
+export type FirewallResult = { enforced: boolean; reason?: string; allowed: string[] };
+
+export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]): Promise<FirewallResult> {
+  if (process.getuid?.() !== 0) return { enforced: false, reason: 'not root', allowed: [] };
+  if (ipt(['-L', 'DOCKER-USER', '-n']).status !== 0) return { enforced: false, reason: 'no DOCKER-USER chain (engine not local, or started without iptables)', allowed: [] };
+  const allowed = new Set<string>();
+  for (const h of allowHosts) {
+    try { for (const a of await lookup(h, { all: true, family: 4 })) allowed.add(a.address); } catch { /* unresolvable now: left out */ }
+  }
+  for (const { chain, rules: rs } of rules(policy, [...allowed])) {
+    ipt(['-N', chain]);
+    ipt(['-F', chain]);
+    for (const r of rs) {
+      const res = ipt(['-A', chain, ...r]);
+      if (res.status !== 0) throw new Error(`iptables -A ${chain} ${r.join(' ')} failed: ${res.stderr.trim()}`);
+    }
+  }
+  for (const [parent, chain] of [['INPUT', 'BERTH-INPUT'], ['DOCKER-USER', 'BERTH-EGRESS']]) {
+    const jump = [parent, '-i', `${BRIDGE_PREFIX}+`, '-j', chain];
+    if (ipt(['-C', ...jump]).status !== 0) ipt(['-I', ...jump]);
+  }
+  return { enforced: true, allowed: [...allowed] };
+}

@@ -1,0 +1,174 @@
+// SandboxProvider on one Docker engine: a bridge network per sandbox, a learner engine container per node.
+import type Docker from 'dockerode';
+import type { LoopDisks } from './disks.ts';
+import { randomInt } from 'node:crypto';
+import { ApiError } from '../errors.ts';
+import { engineError, isNotFound } from './docker.ts';
+import { openTty, runCommand, type RunOptions } from './exec.ts';
+import { BRIDGE_PREFIX } from './firewall.ts';
+import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
+import { containerName, nodeCreateOptions, type Limits } from './node-spec.ts';
+import type { FoundSandbox, SandboxProvider } from './provider.ts';
+
+const READY_LINE = 'berth: engine ready';
+const MIRROR_CONTAINER = 'berth-mirror';
+
+export type LocalDockerOptions = { docker: Docker; image: string; instance: string; disks?: LoopDisks | null; readyTimeoutMs?: number };
+
+export class LocalDockerProvider implements SandboxProvider {
+  docker: Docker;
+  image: string;
+  instance: string;
+  disks: LoopDisks | null;
+  readyTimeoutMs: number;
+
+  constructor({ docker, image, instance, disks = null, readyTimeoutMs = 90_000 }: LocalDockerOptions) {
+    this.disks = disks;
+    this.docker = docker;
+    this.image = image;
+    this.instance = instance;
+    this.readyTimeoutMs = readyTimeoutMs;
+  }
+
+  networkName(sandboxId: string) { return `berth-net-${sandboxId}`; }
+
+  async createSandbox(sandboxId: string, nodes: string[], limits: Limits) {
+    try {
+      await this.docker.createNetwork({
+        Name: this.networkName(sandboxId), Driver: 'bridge', CheckDuplicate: true,
+        // A known interface prefix lets one set of firewall rules cover every sandbox (engine/firewall.ts).
+        Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${sandboxId}`.slice(0, 15) },
+        Labels: { [LABEL.managed]: '1', [LABEL.role]: 'sandbox-net', [LABEL.instance]: this.instance, [LABEL.sandbox]: sandboxId },
+      });
+      await Promise.all(nodes.map((n) => this.addNode(sandboxId, n, limits)));
+    } catch (err) {
+      await this.removeSandbox(sandboxId); // never leave half a sandbox behind
+      throw err instanceof ApiError ? err : engineError(err, 'Creating the sandbox');
+    }
+  }
+
+  /** Connects the registry mirror to the sandbox network and returns the address the engine should use. */
+  async mirrorFor(sandboxId: string): Promise<string | null> {
+    const mirror = this.docker.getContainer(MIRROR_CONTAINER);
+    const net = this.networkName(sandboxId);
+    let info: Docker.ContainerInspectInfo;
+    try { info = await mirror.inspect(); } catch (err) { if (isNotFound(err)) return null; throw err; }
+    if (!info.State.Running) return null;
+    if (!info.NetworkSettings.Networks[net]) {
+      try {
+        await this.docker.getNetwork(net).connect({ Container: MIRROR_CONTAINER, EndpointConfig: { Aliases: ['mirror'] } });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 403) throw err; // 403: already connected
+      }
+      info = await mirror.inspect();
+    }
+    const ip = info.NetworkSettings.Networks[net]?.IPAddress;
+    return ip ? `${ip}:5000` : null;
+  }
+
+  async addNode(sandboxId: string, node: string, limits: Limits) {
+    const mirror = await this.mirrorFor(sandboxId);
+    const name = containerName(sandboxId, node);
+    try {
+      const home = this.disks && limits.diskBytes > 0 ? await this.disks.create(name, limits.diskBytes) : null;
+      const container = await this.docker.createContainer(nodeCreateOptions({
+        sandboxId, instance: this.instance, node, image: this.image, network: this.networkName(sandboxId), mirror, limits, home,
+        // A distinct subordinate uid range per node keeps nested containers of different learners apart.
+        subuidBase: 100_000 + randomInt(1, 60_000) * 65_536,
+      }));
+      await container.start();
+      await this.waitReady(container);
+    } catch (err) {
+      await this.removeNode(sandboxId, node);
+      throw err;
+    }
+  }
+
+  async waitReady(container: Docker.Container) {
+    const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const timer = setTimeout(() => { stream.destroy(); reject(new ApiError(503, 'SANDBOX_FAILED', 'The learner engine did not start in time.')); }, this.readyTimeoutMs);
+      stream.on('data', (b: Buffer) => {
+        seen = (seen + b.toString('latin1')).slice(-4096);
+        if (seen.includes(READY_LINE)) { clearTimeout(timer); stream.destroy(); resolve(); }
+      });
+      stream.on('end', () => { clearTimeout(timer); reject(new ApiError(503, 'SANDBOX_FAILED', 'The learner engine stopped while starting.')); });
+      stream.on('error', (e) => { clearTimeout(timer); reject(e); });
+    });
+  }
+
+  async removeNode(sandboxId: string, node: string) {
+    const name = containerName(sandboxId, node);
+    try {
+      await this.docker.getContainer(name).remove({ force: true, v: true });
+    } catch (err) {
+      if (!isNotFound(err) && (err as { statusCode?: number }).statusCode !== 409) throw engineError(err, 'Removing the node');
+    }
+    await this.disks?.remove(name);
+  }
+
+  /** Disks whose node is gone (a crash between the steps of create or remove). */
+  async sweep() {
+    if (!this.disks) return 0;
+    const live = new Set((await this.docker.listContainers({ all: true, filters: sandboxFilter(this.instance) })).map((c) => c.Names[0]?.slice(1)));
+    const stray = this.disks.list().filter((n) => !live.has(n));
+    for (const n of stray) await this.disks.remove(n);
+    return stray.length;
+  }
+
+  async removeSandbox(sandboxId: string) {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.sandbox}=${sandboxId}`, `${LABEL.role}=node`] } });
+    await Promise.all(containers.map((c) => this.removeNode(sandboxId, c.Labels[LABEL.node])));
+    const net = this.docker.getNetwork(this.networkName(sandboxId));
+    try { await net.disconnect({ Container: MIRROR_CONTAINER, Force: true }); } catch { /* mirror absent or not connected */ }
+    try { await net.remove(); } catch (err) { if (!isNotFound(err)) throw engineError(err, 'Removing the sandbox network'); }
+  }
+
+  async list(): Promise<FoundSandbox[]> {
+    const by = new Map<string, FoundSandbox>();
+    for (const c of await this.docker.listContainers({ all: true, filters: sandboxFilter(this.instance) })) {
+      const id = c.Labels[LABEL.sandbox];
+      const entry = by.get(id) ?? { sandboxId: id, nodes: [], running: true };
+      entry.nodes.push(c.Labels[LABEL.node]);
+      entry.running &&= c.State === 'running';
+      by.set(id, entry);
+    }
+    // Networks left without nodes (a crash between the two steps) are sandboxes too.
+    for (const n of await this.docker.listNetworks({ filters: networkFilter(this.instance) })) {
+      const id = n.Labels?.[LABEL.sandbox];
+      if (id && !by.has(id)) by.set(id, { sandboxId: id, nodes: [], running: false });
+    }
+    return [...by.values()];
+  }
+
+  container(sandboxId: string, node: string) {
+    return this.docker.getContainer(containerName(sandboxId, node));
+  }
+
+  async run(sandboxId: string, node: string, cmd: string, opts: RunOptions) {
+    try {
+      return await runCommand(this.container(sandboxId, node), cmd, opts);
+    } catch (err) {
+      throw err instanceof ApiError ? err : engineError(err, 'Running the command');
+    }
+  }
+
+  async openTty(sandboxId: string, node: string, cmd: string[], size: { cols: number; rows: number }) {
+    try {
+      return await openTty(this.container(sandboxId, node), cmd, size);
+    } catch (err) {
+      throw engineError(err, 'Opening the terminal');
+    }
+  }
+
+  async nodeAddress(sandboxId: string, node: string) {
+    try {
+      const info = await this.container(sandboxId, node).inspect();
+      return info.NetworkSettings.Networks[this.networkName(sandboxId)]?.IPAddress || null;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw engineError(err, 'Finding the node');
+    }
+  }
+}

@@ -1,0 +1,64 @@
+// How a learner node container is run. Every option here is justified in runtime/engine/SECURITY.md.
+import type Docker from 'dockerode';
+import { LABEL } from './labels.ts';
+
+export type Limits = { memoryBytes: number; nanoCpus: number; pids: number; diskBytes: number };
+
+// Capabilities the entrypoint needs as root before it drops to uid 1000 for good.
+export const ENGINE_CAPS = ['SYS_ADMIN', 'SETUID', 'SETGID', 'CHOWN', 'FOWNER', 'DAC_OVERRIDE'];
+
+export type NodeSpec = {
+  sandboxId: string;
+  instance: string;
+  node: string;
+  image: string;
+  network: string;
+  mirror: string | null;
+  limits: Limits;
+  subuidBase: number;
+  /** Host path of this node's own file system for /home/learner, or null to use an anonymous volume. */
+  home: string | null;
+};
+
+export function containerName(sandboxId: string, node: string) {
+  return `berth-${sandboxId}-${node}`;
+}
+
+export function nodeCreateOptions(s: NodeSpec): Docker.ContainerCreateOptions {
+  return {
+    name: containerName(s.sandboxId, s.node),
+    Image: s.image,
+    Hostname: s.node,
+    Labels: { [LABEL.managed]: '1', [LABEL.role]: 'node', [LABEL.instance]: s.instance, [LABEL.sandbox]: s.sandboxId, [LABEL.node]: s.node },
+    Env: [
+      `BERTH_SUBUID_BASE=${s.subuidBase}`,
+      'BERTH_REMOTE_API=1',
+      ...(s.mirror ? [`BERTH_MIRROR=${s.mirror}`] : []),
+    ],
+    StopSignal: 'SIGTERM',
+    HostConfig: {
+      NetworkMode: s.network,
+      CapDrop: ['ALL'],
+      CapAdd: ENGINE_CAPS,
+      SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],
+      // The API form of `--security-opt systempaths=unconfined`: nested engines must mount a fresh /proc.
+      MaskedPaths: [],
+      ReadonlyPaths: [],
+      Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
+      Memory: s.limits.memoryBytes,
+      MemorySwap: s.limits.memoryBytes,
+      NanoCpus: s.limits.nanoCpus,
+      PidsLimit: s.limits.pids,
+      // The engine's storage must not be overlay-on-overlay. With a node disk, the whole home (engine storage
+      // included) is size-limited; without one, an anonymous volume goes away with the container.
+      Mounts: s.home
+        ? [{ Type: 'bind', Source: s.home, Target: '/home/learner' }]
+        : [{ Type: 'volume', Source: '', Target: '/home/learner/.local/share/docker' }],
+      // The other places uid 1000 can write are memory-backed and small, so they count against the memory limit.
+      Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m,mode=1777', '/var/tmp': 'rw,nosuid,nodev,size=64m,mode=1777' },
+      ShmSize: 64 * 1024 * 1024,
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+      RestartPolicy: { Name: 'no' },
+    },
+  };
+}

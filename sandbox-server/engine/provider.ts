@@ -1,0 +1,26 @@
+// What the session manager needs from wherever learner nodes run. The local Docker implementation
+// is below; a provider on a multi-host orchestrator can implement the same interface later.
+import type { Duplex } from 'node:stream';
+import type { ExecResult, RunOptions } from './exec.ts';
+import type { Limits } from './node-spec.ts';
+
+export type Tty = { stream: Duplex; resize: (cols: number, rows: number) => Promise<void> };
+
+export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean };
+
+export interface SandboxProvider {
+  /** Creates the sandbox's private network and its nodes, resolving when every engine answers. */
+  createSandbox(sandboxId: string, nodes: string[], limits: Limits): Promise<void>;
+  addNode(sandboxId: string, node: string, limits: Limits): Promise<void>;
+  removeNode(sandboxId: string, node: string): Promise<void>;
+  /** Removes nodes, their storage and the network. Never throws for parts already gone. */
+  removeSandbox(sandboxId: string): Promise<void>;
+  /** Every sandbox this provider holds, for adoption after a restart. */
+  list(): Promise<FoundSandbox[]>;
+  run(sandboxId: string, node: string, cmd: string, opts: RunOptions): Promise<ExecResult>;
+  openTty(sandboxId: string, node: string, cmd: string[], size: { cols: number; rows: number }): Promise<Tty>;
+  /** Removes leftovers that belong to no sandbox (e.g. disks after a crash); returns how many. */
+  sweep?(): Promise<number>;
+  /** Published ports of a node's engine: host side of the node, as seen from the server. */
+  nodeAddress(sandboxId: string, node: string): Promise<string | null>;
+}

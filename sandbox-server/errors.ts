@@ -1,0 +1,27 @@
+// One error type for the API: a status, a machine code and a message that is safe to show a learner.
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+export type ErrorCode =
+  | 'VALIDATION_FAILED' | 'BODY_TOO_LARGE' | 'UNAUTHORIZED' | 'FORBIDDEN_ORIGIN' | 'SESSION_NOT_FOUND'
+  | 'NODE_NOT_FOUND' | 'LESSON_NOT_FOUND' | 'CHECK_NOT_FOUND' | 'EXEC_TIMEOUT' | 'RATE_LIMITED'
+  | 'OUT_OF_CAPACITY' | 'ENGINE_UNAVAILABLE' | 'SANDBOX_FAILED' | 'NOT_FOUND' | 'INTERNAL'
+  | 'FILE_NOT_FOUND' | 'FILE_TOO_LARGE' | 'PATH_OUTSIDE_WORKSPACE' | 'CONFLICT';
+
+export class ApiError extends HTTPException {
+  code: ErrorCode;
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, cause?: unknown) {
+    // The cause is for the server's log only; learners see the message.
+    super(status, { message, cause });
+    this.code = code;
+  }
+}
+
+export const notFound = (what: 'session' | 'node' | 'lesson' | 'check', id: string) => {
+  const code = ({ session: 'SESSION_NOT_FOUND', node: 'NODE_NOT_FOUND', lesson: 'LESSON_NOT_FOUND', check: 'CHECK_NOT_FOUND' } as const)[what];
+  return new ApiError(404, code, `No ${what} ${JSON.stringify(id)}.`);
+};
+
+export function errorBody(code: string, message: string, requestId: string) {
+  return { error: { code, message, requestId } };
+}

@@ -1,0 +1,104 @@
+// Berth's composition root: configuration, engine, sessions, HTTP and WebSocket on one port.
+import { getRequestListener } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, relative, resolve } from 'node:path';
+import pino from 'pino';
+import { ensureEngine, stateDir } from '../runtime/bootstrap/engine.ts';
+import { createApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { connect } from './engine/docker.ts';
+import { LoopDisks } from './engine/disks.ts';
+import { aptHosts, applyFirewall } from './engine/firewall.ts';
+import { LocalDockerProvider } from './engine/local-docker.ts';
+import { loadCatalog } from './lesson-catalog.ts';
+import { createMetrics } from './metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { SandboxManager } from './sandboxes/manager.ts';
+import { Store } from './store.ts';
+import { terminalUpgrades } from './terminal/upgrade.ts';
+
+const root = resolve(import.meta.dirname, '..');
+
+export async function startServer(env: NodeJS.ProcessEnv = process.env) {
+  const config = loadConfig(env);
+  const log = pino({ level: config.logLevel });
+  const engine = await ensureEngine({ env, log: (m) => log.info(m) });
+  const docker = connect(engine.host);
+  const firewall = await applyFirewall(config.egressPolicy, config.egressAllow ?? aptHosts());
+  if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed }, 'sandbox firewall applied');
+  else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
+  const store = new Store(join(config.stateDir ?? stateDir(env), 'berth.db'));
+  const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks')) : null;
+  if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
+  const provider = new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks });
+  const metrics = createMetrics();
+  const lessonsDir = resolve(config.lessonsDir ?? join(root, 'lessons'));
+  const lessons = await loadCatalog(lessonsDir, log);
+
+  let upgrades: ReturnType<typeof terminalUpgrades> | undefined;
+  const manager = new SandboxManager({
+    provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
+    maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
+    execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l),
+    onEvent: (event, d) => {
+      if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
+      if (event === 'pool-created') metrics.creation.observe({ kind: 'pool' }, (d.ms ?? 0) / 1000);
+      if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); upgrades?.forgetSession(d.id ?? ''); }
+      if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
+    },
+  });
+  const recovered = await manager.recover();
+  log.info(recovered, 'recovered sandboxes from a previous run');
+  manager.startPool();
+
+  const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
+  const app = createApp({
+    manager, lessons, metrics, log,
+    createLimiter: new RateLimiter(config.createRatePerMin),
+    clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
+    serveSite: existsSync(siteDir) ? (a) => a.use('/*', serveStatic({ root: relative(process.cwd(), siteDir) || '.' })) : undefined,
+  });
+
+  const server = createServer(getRequestListener(app.fetch));
+  upgrades = terminalUpgrades({
+    manager, provider, allowedOrigins: config.allowedOrigins, log,
+    metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
+  });
+  server.on('upgrade', upgrades);
+  const reaper = setInterval(() => manager.reap().catch((err) => log.error({ err }, 'reaper failed')), config.reapIntervalMs);
+  reaper.unref();
+
+  await new Promise<void>((r) => server.listen(config.port, config.host, r));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  // With PORT=0 the real port is known only now; the site is served from it.
+  config.allowedOrigins.add(`http://localhost:${port}`).add(`http://127.0.0.1:${port}`);
+  log.info({ port, engine: engine.host, site: existsSync(siteDir) ? siteDir : 'not built' }, `Berth listening on http://localhost:${port}`);
+
+  return {
+    port, manager, store, config,
+    async close({ keepSandboxes = false } = {}) {
+      clearInterval(reaper);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      if (!keepSandboxes) await manager.shutdown();
+      store.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  try {
+    const s = await startServer();
+    const stop = async () => { await s.close(); process.exit(0); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  } catch (err) {
+    if (err instanceof ConfigError) { console.error(err.message); process.exit(2); }
+    if (err instanceof Error && 'code' in err) { console.error(`Berth could not start: ${err.message}`); process.exit(2); }
+    throw err;
+  }
+}

@@ -1,0 +1,174 @@
+// Sessions: who owns which sandbox, for how long. The provider does the engine work; the store remembers.
+import { hashToken, newId, newToken, tokenMatches } from '../auth.ts';
+import { ApiError, notFound } from '../errors.ts';
+import type { ExecResult } from '../engine/exec.ts';
+import type { Limits } from '../engine/node-spec.ts';
+import type { SandboxProvider } from '../engine/provider.ts';
+import type { SessionRow, Store } from '../store.ts';
+import { WarmPool } from './pool.ts';
+import { packFiles } from './tar.ts';
+
+export type SeedFile = { path: string; content: Buffer };
+
+export type ManagerOptions = {
+  provider: SandboxProvider;
+  store: Store;
+  limits: Limits;
+  poolSize: number;
+  maxSandboxes: number;
+  maxNodes: number;
+  lifetimeMs: number;
+  extendMs: number;
+  idleMs: number;
+  execMaxOutput: number;
+  /** Files a lesson seeds into the workspace; throws LESSON_NOT_FOUND for an unknown lesson. */
+  seedFiles: (lesson: string) => SeedFile[];
+  onEvent?: (event: 'created' | 'removed' | 'pool-created' | 'error', detail: { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string }) => void;
+  now?: () => number;
+};
+
+export const nodeNames = (n: number) => Array.from({ length: n }, (_, i) => `node${i + 1}`);
+
+export class SandboxManager {
+  opts: ManagerOptions;
+  pool: WarmPool;
+  creating = 0;
+  now: () => number;
+
+  constructor(opts: ManagerOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.pool = new WarmPool({
+      provider: opts.provider, limits: opts.limits, target: opts.poolSize,
+      hasRoom: () => this.count() < opts.maxSandboxes,
+      onError: (err) => opts.onEvent?.('error', { err, reason: 'pool' }),
+      onCreated: (ms) => opts.onEvent?.('pool-created', { ms }),
+    });
+  }
+
+  count() { return this.opts.store.allSessions().length + this.pool.size + this.creating; }
+
+  /** Finds what a previous process left: sessions still valid are adopted, everything else is removed. */
+  async recover() {
+    const found = await this.opts.provider.list();
+    const t = this.now();
+    const sessions = new Map(this.opts.store.allSessions().map((s) => [s.id, s]));
+    for (const f of found) {
+      const s = sessions.get(f.sandboxId);
+      const alive = s && f.running && s.expiresAt > t && s.lastActivityAt + this.opts.idleMs > t && s.nodes.every((n) => f.nodes.includes(n));
+      if (!alive) await this.opts.provider.removeSandbox(f.sandboxId);
+      if (s && !alive) this.opts.store.deleteSession(s.id);
+      sessions.delete(f.sandboxId);
+    }
+    // Sessions whose containers vanished are over.
+    for (const s of sessions.values()) this.opts.store.deleteSession(s.id);
+    await this.opts.provider.sweep?.();
+    return { adopted: found.filter((f) => this.opts.store.getSession(f.sandboxId)).length, removed: found.length - this.opts.store.allSessions().length };
+  }
+
+  startPool() { this.pool.fill(); }
+
+  async create({ lesson, nodes = 1, client = '' }: { lesson?: string; nodes?: number; client?: string }) {
+    if (nodes > this.opts.maxNodes) throw new ApiError(400, 'VALIDATION_FAILED', `A session holds at most ${this.opts.maxNodes} nodes.`);
+    const seed = lesson ? this.opts.seedFiles(lesson) : [];
+    const t0 = performance.now();
+    let id = nodes === 1 ? this.pool.take() : undefined;
+    const warm = !!id;
+    if (!id) {
+      if (this.count() >= this.opts.maxSandboxes) {
+        throw new ApiError(503, 'OUT_OF_CAPACITY', 'This Berth server has no room for another sandbox right now. Try again in a few minutes.');
+      }
+      id = newId();
+      this.creating++;
+      try {
+        await this.opts.provider.createSandbox(id, nodeNames(nodes), this.opts.limits);
+      } finally {
+        this.creating--;
+      }
+    }
+    const token = newToken();
+    const t = this.now();
+    const row: SessionRow = {
+      id, tokenHash: hashToken(token), lesson: lesson ?? null, nodes: nodeNames(nodes),
+      createdAt: t, expiresAt: t + this.opts.lifetimeMs, lastActivityAt: t, client,
+    };
+    try {
+      if (seed.length) await this.seed(id, seed);
+      this.opts.store.insertSession(row);
+    } catch (err) {
+      await this.opts.provider.removeSandbox(id);
+      throw err;
+    }
+    this.opts.onEvent?.('created', { ms: performance.now() - t0, warm });
+    return { id, token, expiresAt: new Date(row.expiresAt).toISOString(), nodes: row.nodes.map((name) => ({ name })) };
+  }
+
+  /** Writes the lesson's files into the learner's workspace on every node, as the learner. */
+  async seed(id: string, files: SeedFile[]) {
+    const tar = packFiles(files);
+    for (const node of this.opts.store.getSession(id)?.nodes ?? ['node1']) {
+      const r = await this.opts.provider.run(id, node, 'tar -x -C /home/learner', { timeoutMs: 20_000, maxOutput: 4096, stdin: tar });
+      if (r.exitCode !== 0) throw new ApiError(500, 'SANDBOX_FAILED', 'The lesson files could not be written into the sandbox.');
+    }
+  }
+
+  /** Returns the session if the token is its own; the same error for unknown ids and wrong tokens. */
+  authorize(id: string, token: string | undefined): SessionRow {
+    const s = this.opts.store.getSession(id);
+    if (!s || !tokenMatches(token, s.tokenHash)) {
+      throw new ApiError(s ? 401 : 404, s ? 'UNAUTHORIZED' : 'SESSION_NOT_FOUND', s ? 'The session token is missing or wrong.' : `No session ${JSON.stringify(id)}.`);
+    }
+    if (this.expired(s)) throw notFound('session', id);
+    return s;
+  }
+
+  expired(s: SessionRow) {
+    const t = this.now();
+    return s.expiresAt <= t || s.lastActivityAt + this.opts.idleMs <= t;
+  }
+
+  view(s: SessionRow) {
+    return {
+      id: s.id, lesson: s.lesson,
+      createdAt: new Date(s.createdAt).toISOString(),
+      expiresAt: new Date(s.expiresAt).toISOString(),
+      idleExpiresAt: new Date(Math.min(s.expiresAt, s.lastActivityAt + this.opts.idleMs)).toISOString(),
+      nodes: s.nodes.map((name) => ({ name, state: 'ready' })),
+    };
+  }
+
+  touch(id: string) { this.opts.store.updateSession(id, { lastActivityAt: this.now() }); }
+
+  extend(s: SessionRow) {
+    // Extending pushes the end out from now, never beyond one lifetime from now.
+    const expiresAt = Math.min(s.expiresAt + this.opts.extendMs, this.now() + this.opts.lifetimeMs);
+    this.opts.store.updateSession(s.id, { expiresAt, lastActivityAt: this.now() });
+    return { expiresAt: new Date(expiresAt).toISOString() };
+  }
+
+  async remove(id: string, reason = 'deleted') {
+    this.opts.store.deleteSession(id);
+    await this.opts.provider.removeSandbox(id);
+    this.opts.onEvent?.('removed', { reason, id });
+  }
+
+  node(s: SessionRow, node: string | undefined) {
+    const name = node ?? 'node1';
+    if (!s.nodes.includes(name)) throw notFound('node', name);
+    return name;
+  }
+
+  async exec(s: SessionRow, cmd: string, node: string | undefined, timeoutMs: number): Promise<ExecResult> {
+    this.touch(s.id);
+    return this.opts.provider.run(s.id, this.node(s, node), cmd, { timeoutMs, maxOutput: this.opts.execMaxOutput });
+  }
+
+  /** Removes sessions past their lifetime or idle timeout. */
+  async reap() {
+    for (const s of this.opts.store.allSessions()) {
+      if (this.expired(s)) await this.remove(s.id, s.expiresAt <= this.now() ? 'expired' : 'idle');
+    }
+  }
+
+  async shutdown() { await this.pool.drain(); }
+}

@@ -1,0 +1,57 @@
+// Sandboxes end when they should and a crashed server leaks nothing.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { createSession, engineHost, exec, startServer } from '../helpers/server.ts';
+
+function instanceOf(stateDir: string): string {
+  const db = new DatabaseSync(join(stateDir, 'berth.db'), { readOnly: true });
+  const { value } = db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as { value: string };
+  db.close();
+  return value;
+}
+
+/** Containers of one sandbox, or of every sandbox of one server's state folder. */
+function berthContainers(host: string, which: { sandbox: string } | { instance: string }): string[] {
+  const filter = 'sandbox' in which ? ['--filter', `label=berth.sandbox=${which.sandbox}`] : ['--filter', `label=berth.instance=${which.instance}`];
+  return execFileSync('docker', ['ps', '-aq', ...filter], { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+}
+
+test.serial('a sandbox past its idle timeout is removed', async (t) => {
+  const s = await startServer({ BERTH_IDLE_TIMEOUT_MIN: '0.05', BERTH_REAP_INTERVAL_S: '1' });
+  try {
+    const c = await createSession(s);
+    t.is(berthContainers(await engineHost(), { sandbox: c.id }).length, 1);
+    await new Promise((r) => setTimeout(r, 6000));
+    t.is((await s.api(`/api/sessions/${c.id}`, { token: c.token })).status, 404);
+    t.deepEqual(berthContainers(await engineHost(), { sandbox: c.id }), []);
+  } finally {
+    await s.stop();
+  }
+});
+
+test.serial('kill -9 the server: a restart adopts live sessions and removes the rest, nothing leaks', async (t) => {
+  const host = await engineHost();
+  const s1 = await startServer({ BERTH_POOL_SIZE: '1' });
+  const keep = await createSession(s1);
+  const drop = await createSession(s1);
+  await exec(s1, keep, 'echo adopted > /home/learner/mark');
+  // Let the pool refill so a pool sandbox exists at the moment of the crash.
+  await new Promise((r) => setTimeout(r, 4000));
+  await s1.api(`/api/sessions/${drop.id}`, { method: 'DELETE', token: drop.token });
+  await s1.stop('SIGKILL');
+  const s2 = await startServer({ BERTH_POOL_SIZE: '0' }, s1.stateDir);
+  try {
+    const r = await exec(s2, keep, 'cat /home/learner/mark');
+    t.is(r.stdout, 'adopted\n', 'the session survives the crash with its files');
+    t.deepEqual(berthContainers(host, { sandbox: drop.id }), []);
+    // Only the adopted session's node is left: the old pool sandbox was removed.
+    const instance = { instance: instanceOf(s1.stateDir) };
+    t.is(berthContainers(host, instance).length, 1);
+    await s2.api(`/api/sessions/${keep.id}`, { method: 'DELETE', token: keep.token });
+    t.deepEqual(berthContainers(host, instance), []);
+  } finally {
+    await s2.stop();
+  }
+});

@@ -1,0 +1,41 @@
+// Flow control: a shell that prints without end can neither flood a slow browser nor grow the server.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { HIGH_WATER } from '../../sandbox-server/terminal/relay.ts';
+import { createSession, startServer } from '../helpers/server.ts';
+import { openTerminal } from '../helpers/terminal.ts';
+
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+// Stated bound for the server process while 200 MB pass through one terminal.
+const RSS_BOUND_MIB = 300;
+
+test('yes | head -c 200M: the shell pauses for a client that does not ack, and server RSS stays bounded', async (t) => {
+  const s = await startServer();
+  try {
+    const c = await createSession(s);
+    const term = await openTerminal(s.url, c.id, c.token);
+    await term.waitFor(/learner@node1\S*\$ /);
+    const before = rssMiB(s.child.pid!);
+    term.setAutoAck(false);
+    const start = term.bytes();
+    term.send('yes | head -c 200M; echo FLOW-$((40+2))\r');
+    await new Promise((r) => setTimeout(r, 4000));
+    const unackedSeen = term.bytes() - start;
+    // The relay stops reading at the high-water mark; one more chunk or two may be in flight.
+    t.true(unackedSeen <= HIGH_WATER + 512 * 1024, `received ${unackedSeen} bytes without acking`);
+    await new Promise((r) => setTimeout(r, 1000));
+    t.true(term.bytes() - start - unackedSeen < 64 * 1024, 'nothing more arrives while the client is silent');
+
+    let peak = 0;
+    const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(s.child.pid!)); }, 200);
+    term.setAutoAck(true);
+    await term.waitFor(/FLOW-42/, 240_000);
+    clearInterval(sampler);
+    t.true(term.bytes() - start > 200 * 1024 * 1024, 'all of the output arrived');
+    t.log(`server RSS before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB while relaying ${(term.bytes() / 2 ** 20).toFixed(0)} MiB`);
+    t.true(peak < RSS_BOUND_MIB, `peak RSS ${peak} MiB`);
+    term.close();
+  } finally {
+    await s.stop();
+  }
+});

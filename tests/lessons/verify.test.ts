@@ -1,0 +1,48 @@
+// Lesson verification: every lesson runs step by step on a real sandbox; each check must fail before
+// its step and pass after it, and each exercise's reference solution must pass.
+import test from 'ava';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatReport, loadLessons, verifyLesson, type LessonReport } from '../../lessons/lib/index.ts';
+import { createSession, startServer, type TestServer } from '../helpers/server.ts';
+
+const dir = join(import.meta.dirname, '..', '..', 'lessons');
+const { lessons } = loadLessons(dir);
+const reports: LessonReport[] = [];
+let s: TestServer;
+// Two lessons at a time: each holds a sandbox (or several nodes) on a two-core machine.
+let slots = 2;
+const waiting: (() => void)[] = [];
+async function slot<T>(f: () => Promise<T>): Promise<T> {
+  while (slots === 0) await new Promise<void>((r) => waiting.push(r));
+  slots--;
+  try { return await f(); } finally { slots++; waiting.shift()?.(); }
+}
+
+test.before(async () => { s = await startServer({ BERTH_LESSONS_DIR: dir }); });
+test.after.always(async () => {
+  await s?.stop();
+  mkdirSync(join(import.meta.dirname, '..', 'artifacts'), { recursive: true });
+  writeFileSync(join(import.meta.dirname, '..', 'artifacts', 'lesson-report.md'), formatReport(reports) + '\n');
+});
+
+test('there are lessons to verify', (t) => { t.true(lessons.length > 0); });
+
+for (const lesson of lessons) {
+  test(`lesson ${lesson.id} verifies on a real sandbox`, (t) => slot(async () => {
+    const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
+    try {
+      const report = await verifyLesson(lesson, dir, async (node, script, timeoutMs) => {
+        const r = await s.api(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) } });
+        if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
+        if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
+        return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
+      });
+      reports.push(report);
+      t.log(formatReport([report]));
+      for (const st of report.steps) t.true(st.ok, `${lesson.id} › ${st.step}: ${st.problem ?? ''}`);
+    } finally {
+      await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+    }
+  }));
+}

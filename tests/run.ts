@@ -1,0 +1,67 @@
+// `npm test`: brings the runtime up (engine, catalog, mirror, learner engine image), type-checks, then runs
+// every suite against the real engine, and ends with one plain line: "N passed, N failed".
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { runtimeUp } from '../runtime/up.ts';
+
+const root = join(import.meta.dirname, '..');
+let passed = 0;
+let failed = 0;
+const failures: string[] = [];
+
+function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve) => {
+    console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`);
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b; process.stdout.write(b); });
+    child.on('close', (code) => {
+      if (code !== 0 && !/^(not )?ok \d+/m.test(out)) { failed++; failures.push(`${name} (exit ${code})`); }
+      resolve(out);
+    });
+  });
+}
+
+/** Counts TAP results (ava --tap) so the summary covers every test, not every suite. */
+function countTap(name: string, out: string) {
+  for (const line of out.split('\n')) {
+    if (/^ok \d+/.test(line) && !/# SKIP/.test(line)) passed++;
+    else if (/^not ok \d+/.test(line)) { failed++; failures.push(`${name}: ${line.replace(/^not ok \d+ - /, '')}`); }
+  }
+}
+
+const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
+const suites = (dir: string, pattern = /\.test\.ts$/) => existsSync(join(root, 'tests', dir))
+  ? readdirSync(join(root, 'tests', dir)).filter((f) => pattern.test(f)).map((f) => `tests/${dir}/${f}`) : [];
+
+const t0 = performance.now();
+try {
+  await runtimeUp();
+} catch (err) {
+  console.error(`runtime bring-up failed: ${(err as Error).message}`);
+  console.log('\n0 passed, 1 failed');
+  process.exit(1);
+}
+
+const tsc = await run('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']);
+if (!failures.some((f) => f.startsWith('typecheck'))) passed++;
+void tsc;
+if (existsSync(join(root, 'lessons', 'lib', 'check-cli.ts'))) {
+  const before = failures.length;
+  await run('lessons:check', process.execPath, [join(root, 'lessons', 'lib', 'check-cli.ts')]);
+  if (failures.length === before) passed++;
+}
+countTap('unit', await run('unit', process.execPath, [ava, '--tap', ...suites('unit')]));
+// Suites that start servers and sandboxes run one file at a time: the machine has two cores.
+for (const kind of ['integration', 'security', 'lessons']) {
+  const files = suites(kind);
+  if (files.length) countTap(kind, await run(kind, process.execPath, [ava, '--tap', '--concurrency', '1', ...files]));
+}
+const e2e = suites('e2e', /\.e2e\.ts$/);
+if (e2e.length) countTap('e2e', await run('e2e', process.execPath, [ava, '--tap', '--concurrency', '1', ...e2e]));
+
+console.log(`\nTests took ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
+if (failures.length) console.log(`Failures:\n  ${failures.join('\n  ')}`);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,42 @@
+// Escape attempts. Each script prints ESCAPED if the attack worked and otherwise whatever the system
+// said. They run in two places: the learner's shell (bash, uid 1000 in the node) and a --privileged
+// container in the learner's engine with the node's / at /host (busybox sh, root of the user namespace).
+// Nothing here sends traffic beyond this machine; `{{...}}` placeholders are filled in by the test.
+export type EscapeCase = { id: string; technique: string; script: string };
+
+export const CASES: EscapeCase[] = [
+  { id: 'core-pattern', technique: 'write the host\'s kernel.core_pattern', script: `echo '|/tmp/pwn' > /proc/sys/kernel/core_pattern 2>&1 && echo ESCAPED` },
+  { id: 'core-pattern-umount', technique: 'unmount /proc/sys, then write core_pattern', script: `umount /proc/sys 2>&1; umount -l /proc/sys 2>&1; mkdir -p /tmp/p; mount -t proc proc /tmp/p 2>&1; echo '|/tmp/pwn' > /tmp/p/sys/kernel/core_pattern 2>&1 && echo ESCAPED; echo '|/tmp/pwn' > /proc/sys/kernel/core_pattern 2>&1 && echo ESCAPED` },
+  { id: 'uevent-helper', technique: 'set /sys/kernel/uevent_helper', script: `echo /tmp/pwn > /sys/kernel/uevent_helper 2>&1 && echo ESCAPED` },
+  { id: 'sysrq', technique: 'write /proc/sysrq-trigger', script: `echo h > /proc/sysrq-trigger 2>&1 && echo ESCAPED` },
+  { id: 'modprobe-path', technique: 'change kernel.modprobe', script: `echo /tmp/pwn > /proc/sys/kernel/modprobe 2>&1 && echo ESCAPED` },
+  { id: 'kernel-panic-sysctl', technique: 'change a host-wide sysctl (kernel.panic)', script: `echo 7 > /proc/sys/kernel/panic 2>&1 && echo ESCAPED` },
+  { id: 'drop-caches', technique: 'write vm.drop_caches', script: `echo 1 > /proc/sys/vm/drop_caches 2>&1 && echo ESCAPED` },
+  { id: 'insmod', technique: 'load a kernel module', script: `printf 'not a module' > /tmp/m.ko; insmod /tmp/m.ko 2>&1 | grep -qiE 'exec format|invalid module|invalid argument' && echo ESCAPED; true` },
+  { id: 'block-device', technique: 'mknod and mount the host\'s disk', script: `d=$(cat /sys/class/block/{{rootdev}}/dev 2>/dev/null); mknod /tmp/hd b \${d%%:*} \${d##*:} 2>&1; mkdir -p /tmp/hm; mount /tmp/hd /tmp/hm 2>&1 && ls /tmp/hm && echo ESCAPED; true` },
+  { id: 'dev-mem', technique: 'read /dev/mem', script: `mknod /tmp/mem c 1 1 2>&1; head -c 16 /dev/mem >/dev/null 2>&1 && echo ESCAPED; head -c 16 /tmp/mem >/dev/null 2>&1 && echo ESCAPED; true` },
+  { id: 'kcore', technique: 'read /proc/kcore', script: `head -c 16 /proc/kcore >/dev/null 2>&1 && echo ESCAPED; true` },
+  { id: 'debugfs', technique: 'mount debugfs', script: `mkdir -p /tmp/dbg; mount -t debugfs none /tmp/dbg 2>&1 && ls /tmp/dbg | head -3 && echo ESCAPED; true` },
+  { id: 'release-agent', technique: 'cgroup v1 release_agent (CVE-2022-0492)', script: `mkdir -p /tmp/cg; for c in memory rdma pids cpu; do mount -t cgroup -o $c cgroup /tmp/cg 2>/dev/null && break; done; grep -q ' /tmp/cg cgroup ' /proc/mounts && echo /tmp/pwn > /tmp/cg/release_agent 2>&1 && echo ESCAPED; echo /tmp/pwn > /sys/fs/cgroup/memory/release_agent 2>&1 && echo ESCAPED; true` },
+  { id: 'runtime-overwrite', technique: 'overwrite the container runtime binary (CVE-2019-5736 pattern)', script: `for f in /usr/sbin/runc /usr/bin/runc /host/usr/sbin/runc /host/usr/bin/runc /usr/bin/containerd-shim-runc-v2 /host/usr/bin/containerd-shim-runc-v2; do [ -e $f ] && { : >> $f 2>/dev/null && echo "ESCAPED $f"; }; done; true` },
+  { id: 'proc-fd-workdir', technique: 'leaked fd as working directory (CVE-2024-21626 pattern)', script: `for n in 3 4 5 6 7 8 9; do cd /proc/self/fd/$n 2>/dev/null && cat ../../../../../../etc/hostname 2>/dev/null | grep -qx '{{hosthostname}}' && echo ESCAPED; cd /; done; true` },
+  { id: 'host-marker', technique: 'find a file that exists only on the host', script: `for r in / /host /proc/1/root /proc/self/root; do ls $r/tmp/{{marker}} 2>/dev/null && echo ESCAPED; done; find / -xdev -name '{{marker}}' 2>/dev/null | grep -q . && echo ESCAPED; true` },
+  { id: 'host-docker-sock', technique: 'reach the host engine\'s socket', script: `for s in /var/run/docker.sock /run/docker.sock /host/var/run/docker.sock {{hostsock}} /host{{hostsock}}; do [ -S $s ] && echo "ESCAPED $s"; done; true` },
+  { id: 'host-engine-tcp', technique: 'reach an engine API on the host\'s address', script: `wget -q -T 3 -O - http://{{gateway}}:2375/_ping 2>&1 | grep -q OK && echo ESCAPED; true` },
+  { id: 'server-port', technique: 'reach the Berth server from inside', script: `wget -q -T 3 -O - http://{{gateway}}:{{serverport}}/healthz 2>&1 | grep -q ok && echo ESCAPED; true` },
+  { id: 'other-sandbox', technique: 'reach another learner\'s engine API', script: `wget -q -T 3 -O - http://{{otherip}}:2375/_ping 2>&1 | grep -q OK && echo ESCAPED; true` },
+  { id: 'host-processes', technique: 'see or signal the host\'s processes (ptrace needs to see them first)', script: `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -qE 'sandbox-serve[r]/main.ts|docker[d] --host unix:///|process_ap[i]' && echo "ESCAPED $p"; done; true` },
+  { id: 'host-netdev', technique: 'see the host\'s network interfaces', script: `ls /sys/class/net | grep -qE '^(docker0|bs-)' && echo ESCAPED; grep -qE 'docker0|bs-' /proc/net/dev && echo ESCAPED; true` },
+  { id: 'shadow', technique: 'read root-only files of the node', script: `cat /etc/shadow 2>/dev/null | grep -q '^root:' && [ "$(id -u)" != 0 ] && echo ESCAPED; cat /host/etc/shadow 2>/dev/null | grep -q '^root:' && echo ESCAPED; true` },
+  { id: 'setuid', technique: 'find a setuid or setgid binary to climb back to root', script: `find / /host -xdev -perm /6000 -type f 2>/dev/null | grep -v '^/proc' | grep -q . && echo ESCAPED; true` },
+  { id: 'become-root', technique: 'become uid 0 of the node', script: `[ "$(id -u)" != 0 ] && setpriv --reuid 0 id -u 2>/dev/null | grep -qx 0 && echo ESCAPED; true` },
+  { id: 'kmsg', technique: 'read or write the kernel log', script: `[ -c /dev/kmsg ] && head -c 1 /dev/kmsg >/dev/null 2>&1 && echo ESCAPED; [ -c /dev/kmsg ] && echo x > /dev/kmsg 2>/dev/null && echo ESCAPED; true` },
+  { id: 'raise-own-limits', technique: 'raise the node\'s own cgroup limits', script: `for f in /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /host/sys/fs/cgroup/memory/memory.limit_in_bytes; do [ -e $f ] && echo -1 > $f 2>/dev/null && echo "ESCAPED $f"; done; true` },
+];
+
+/** A rough CPU hog, log flood and the like are in limits.test.ts; this list is about the boundary. */
+export const fill = (script: string, vars: Record<string, string>) =>
+  script.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => {
+    if (!(k in vars)) throw new Error(`escape case needs {{${k}}}`);
+    return vars[k];
+  });

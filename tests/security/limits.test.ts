@@ -1,0 +1,86 @@
+// Resource limits hold: disk, inodes, memory and processes stay inside one sandbox, and a neighbour's
+// terminal stays responsive while they bite.
+import test from 'ava';
+import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
+import { openTerminal } from '../helpers/terminal.ts';
+
+let s: TestServer;
+test.before(async () => {
+  s = await startServer({ BERTH_SANDBOX_DISK: '1g', BERTH_SANDBOX_MEMORY: '768m', BERTH_SANDBOX_PIDS: '512' });
+});
+test.after.always(async () => { await s?.stop(); });
+
+/** Echo round trips on a neighbour's terminal while `load` runs; returns the slowest in ms. */
+async function neighbourEcho(load: Promise<unknown>): Promise<number> {
+  const n = await createSession(s);
+  try {
+    const term = await openTerminal(s.url, n.id, n.token);
+    await term.waitFor(/learner@node1\S*\$ /);
+    let worst = 0;
+    let done = false;
+    void load.finally(() => { done = true; });
+    for (let i = 0; !done && i < 40; i++) {
+      const t0 = performance.now();
+      term.send(`echo ping-${i}\r`);
+      await term.waitFor(new RegExp(`\\n\\r?ping-${i}\\r`), 15_000);
+      worst = Math.max(worst, performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await load;
+    term.close();
+    return worst;
+  } finally {
+    await s.api(`/api/sessions/${n.id}`, { method: 'DELETE', token: n.token });
+  }
+}
+
+test.serial('disk fill and inode exhaustion stop at the node disk, not the host', async (t) => {
+  const c = await createSession(s);
+  try {
+    const df = await exec(s, c, 'df -B1 --output=size /home/learner | tail -1');
+    t.true(Number(df.stdout.trim()) < 1.1 * 2 ** 30, `home is the 1 GiB node disk: ${df.stdout}`);
+    const fill = exec(s, c, 'dd if=/dev/zero of=/home/learner/fill bs=1M count=2048 2>&1 | grep -o "No space left on device"; df -h /home/learner | tail -1', { timeoutMs: 120_000 });
+    const worst = await neighbourEcho(fill);
+    const r = await fill;
+    t.regex(r.stdout, /No space left on device/);
+    t.log(`neighbour echo worst ${worst.toFixed(0)} ms during disk fill`);
+    t.true(worst < 2000, `neighbour terminal stayed responsive (worst ${worst} ms)`);
+    const inodes = await exec(s, c, 'rm -f fill; mkdir -p many && cd many && for i in $(seq 1 80000); do : > f$i || { echo "stopped at $i"; break; }; done; df -i /home/learner | tail -1', { timeoutMs: 180_000 });
+    t.regex(inodes.stdout, /stopped at \d+/);
+    // The tmpfs places are bounded too.
+    const tmp = await exec(s, c, 'dd if=/dev/zero of=/tmp/fill bs=1M count=400 2>&1 | grep -o "No space left on device"; rm -f /tmp/fill');
+    t.regex(tmp.stdout, /No space left on device/);
+  } finally {
+    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+  }
+});
+
+test.serial('a fork bomb is contained by the pids limit', async (t) => {
+  const c = await createSession(s);
+  try {
+    // timeout(1) kills the bomb's whole process group after 10 s; until then it presses on the pids limit.
+    const bomb = exec(s, c, 'timeout -s KILL 10 bash -c "bomb() { bomb | bomb & }; bomb" 2>/dev/null; sleep 3; echo survived; docker info -f "{{.ServerVersion}}"', { timeoutMs: 60_000 });
+    const worst = await neighbourEcho(bomb);
+    t.log(`neighbour echo worst ${worst.toFixed(0)} ms during fork bomb`);
+    t.true(worst < 2000, `neighbour terminal stayed responsive (worst ${worst} ms)`);
+    const after = await bomb;
+    // The node takes commands again; its own engine may have lost threads to the bomb (SECURITY.md).
+    t.regex(after.stdout, /survived/, 'the node takes commands again after the bomb');
+    t.log(`learner engine after the bomb: ${after.stdout.includes('.') ? 'up' : 'down (reset the sandbox)'}`);
+  } finally {
+    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+  }
+});
+
+test.serial('a memory bomb is ended by the OOM killer inside the node, with a message the learner understands', async (t) => {
+  const c = await createSession(s);
+  try {
+    // tail buffers a line without end in memory; the kernel's OOM killer ends it inside the node's 768 MiB,
+    // and the learner sees an ordinary "Killed" with status 137 while their engine stays up.
+    const mem = await exec(s, c, 'head -c 2000m /dev/zero | tail > /dev/null; echo "tail:$?"; docker info -f "{{.ServerVersion}}"', { timeoutMs: 60_000 });
+    t.regex(mem.stdout, /tail:137\n\d+\.\d+/);
+    t.regex(mem.stderr, /Killed/);
+  } finally {
+    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+  }
+});

@@ -1,0 +1,82 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { loadLessons, parseLesson } from '../../lessons/lib/index.ts';
+
+const fm = (extra = '') => `---\ntitle: A test lesson\nsummary: A lesson used by the parser tests.\nduration: 5\nlevel: beginner\n${extra}---\n`;
+const check = (id: string, node = 'node1') => '```check\nid: ' + id + '\ntitle: Something happened\nnode: ' + node + '\nscript: |\n  true\nfail: Do the thing.\n```\n';
+
+test('a valid lesson parses into steps, commands, checks and quizzes with rendered markup', (t) => {
+  const src = fm() + 'Intro *text*.\n\n## First step {#first}\n\n```run\ndocker ps\n```\n\n' + check('c1') +
+    '\n```quiz\nid: q1\nquestion: Pick one\noptions:\n  - text: right\n    correct: true\n    explain: Because.\n  - text: wrong\n    explain: No.\n```\n\n```hint\nTry **harder**.\n```\n';
+  const { lesson, errors } = parseLesson('01-test', src);
+  t.deepEqual(errors, []);
+  t.is(lesson!.steps.length, 1);
+  const s = lesson!.steps[0];
+  t.is(s.id, 'first');
+  t.deepEqual(s.commands.map((c) => [c.node, c.text, c.interactive]), [['node1', 'docker ps', false]]);
+  t.is(s.checks[0].id, 'c1');
+  t.is(s.quizzes[0].options.filter((o) => o.correct).length, 1);
+  t.regex(s.html, /<h2 id="first">First step<\/h2>/);
+  t.regex(s.html, /<div class="berth-cmd" data-node="node1" data-interactive="false"><pre><code>docker ps<\/code><\/pre><\/div>/);
+  t.regex(s.html, /<div class="berth-check" data-check-id="c1" data-node="node1">/);
+  t.regex(s.html, /<fieldset class="berth-quiz" data-quiz-id="q1" data-multiple="false">/);
+  t.regex(s.html, /<details class="berth-hint"><summary>Hint<\/summary><p>Try <strong>harder<\/strong>/);
+  t.regex(lesson!.introHtml, /<em>text<\/em>/);
+});
+
+test('markup is escaped, never passed through', (t) => {
+  const { lesson } = parseLesson('01-test', fm() + '## S {#s}\n\n<script>alert(1)</script>\n\n```run\necho "<b>"\n```\n\n' + check('c'));
+  t.false(lesson!.steps[0].html.includes('<script>'));
+  t.regex(lesson!.steps[0].html, /echo &quot;&lt;b&gt;&quot;/);
+});
+
+const errorsOf = (src: string) => parseLesson('01-test', src).errors.map((e) => `${e.line}: ${e.message}`);
+
+test('front matter errors name the key and its line', (t) => {
+  const errs = errorsOf(fm('colour: blue\n') + '## S {#s}\n');
+  t.true(errs.some((e) => /^6: front matter: .*colour/.test(e)), errs.join('\n'));
+  t.true(errorsOf('no front matter').some((e) => /^1: front matter missing/.test(e)));
+  t.true(errorsOf(fm().replace('level: beginner', 'level: expert') + '## S {#s}\n').some((e) => /^5: front matter: level/.test(e)));
+});
+
+test('unknown constructs, bad YAML and bad checks are reported at their fence', (t) => {
+  const body = '## S {#s}\n\n```chek\nid: x\n```\n\n```check\nid: [unclosed\n```\n\n```check\nid: ok\ntitle: t\n```\n\n```run colour=red\nls\n```\n';
+  const errs = errorsOf(fm() + body);
+  t.true(errs.some((e) => /^9: unknown construct `chek`: did you mean `check`/.test(e)), errs.join('\n'));
+  t.true(errs.some((e) => /^1[45]: check: invalid YAML/.test(e)), errs.join('\n'));
+  t.true(errs.some((e) => /^17: check: .*script/.test(e)), errs.join('\n'));
+  t.true(errs.some((e) => /^22: `run` does not take colour/.test(e)), errs.join('\n'));
+});
+
+test('step rules: ids, nodes, exercises, checks for hands-on steps, verify for interactive steps', (t) => {
+  const body = '## A {#a}\n\n```run\nls\n```\n\n## A again {#a}\n\n' + check('dup') + check('dup') +
+    '\n## On node3 {#n3}\n\n' + check('far', 'node3') +
+    '\n## Exercise: E {#e .exercise}\n\n```run\nls\n```\n\n## Live {#live}\n\n```run interactive\ndocker run -it debian\n```\n\n' + check('live-c') + '## No id\n';
+  const errs = errorsOf(fm('nodes: 2\n') + body).join('\n');
+  t.regex(errs, /step a has commands but no check/);
+  t.regex(errs, /duplicate step id "a"/);
+  t.regex(errs, /duplicate check id "dup"/);
+  t.regex(errs, /check far uses node3, but the lesson has nodes: 2/);
+  t.regex(errs, /exercise step e must not have run blocks/);
+  t.regex(errs, /exercise step e needs at least one check/);
+  t.regex(errs, /step live has interactive commands and checks, so it needs a verify block/);
+  t.regex(errs, /step heading "No id" needs an id/);
+});
+
+test('quizzes need a correct option, and only one unless multiple', (t) => {
+  const q = (opts: string, multiple = false) => fm() + '## S {#s}\n\n```quiz\nid: q\nquestion: Which one?\nmultiple: ' + multiple + '\noptions:\n' + opts + '```\n';
+  t.regex(errorsOf(q('  - text: a\n    explain: aaa\n  - text: b\n    explain: bbb\n')).join(), /no option is marked correct/);
+  t.regex(errorsOf(q('  - text: a\n    correct: true\n    explain: aaa\n  - text: b\n    correct: true\n    explain: bbb\n')).join(), /2 options are correct but multiple is false/);
+  t.deepEqual(errorsOf(q('  - text: a\n    correct: true\n    explain: aaa\n  - text: b\n    correct: true\n    explain: bbb\n', true)), []);
+});
+
+test('the real lessons folder loads without errors', (t) => {
+  const { lessons, errors } = loadLessons(join(import.meta.dirname, '..', '..', 'lessons'));
+  t.deepEqual(errors, []);
+  t.true(lessons.length >= 13);
+  for (const l of lessons) {
+    t.true(l.steps.length >= 4 && l.steps.length <= 12, `${l.id} has ${l.steps.length} steps`);
+    t.true(l.steps.reduce((n, s) => n + s.quizzes.length, 0) >= 3, `${l.id} has at least 3 quizzes`);
+    t.true(l.steps.some((s) => s.exercise), `${l.id} closes with an exercise`);
+  }
+});

@@ -1,0 +1,64 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bearer, hashToken, newToken, tokenFromProtocols, tokenMatches } from '../../sandbox-server/auth.ts';
+import { ConfigError, loadConfig, parseBytes } from '../../sandbox-server/config.ts';
+import { aptHosts, rules } from '../../sandbox-server/engine/firewall.ts';
+import { RateLimiter } from '../../sandbox-server/rate-limit.ts';
+import { packFiles } from '../../sandbox-server/sandboxes/tar.ts';
+
+test('tokens: 256 random bits, stored as hashes, compared in constant time', (t) => {
+  const a = newToken();
+  t.is(Buffer.from(a, 'base64url').length, 32);
+  t.not(a, newToken());
+  t.true(tokenMatches(a, hashToken(a)));
+  t.false(tokenMatches(newToken(), hashToken(a)));
+  t.false(tokenMatches(undefined, hashToken(a)));
+  t.is(bearer(`Bearer ${a}`), a);
+  t.is(bearer('Basic abc'), undefined);
+  t.is(tokenFromProtocols(`berth.v1, bearer.${a}`), a);
+});
+
+test('config: defaults, sizes, and errors that name the variable', (t) => {
+  const c = loadConfig({});
+  t.is(c.port, 3000);
+  t.is(c.limits.memoryBytes, 2 * 1024 ** 3);
+  t.is(parseBytes('512m'), 512 * 1024 ** 2);
+  const err = t.throws(() => loadConfig({ PORT: 'eighty', BERTH_SANDBOX_MEMORY: 'lots' }), { instanceOf: ConfigError });
+  t.regex(err!.message, /PORT: .*\(eighty\)/);
+  t.regex(err!.message, /BERTH_SANDBOX_MEMORY: .*\(lots\)/);
+});
+
+test('rate limiter allows the limit per window and then refuses', (t) => {
+  let now = 0;
+  const r = new RateLimiter(2, 1000, () => now);
+  t.deepEqual([r.allow('a'), r.allow('a'), r.allow('a'), r.allow('b')], [true, true, false, true]);
+  now = 1000;
+  t.true(r.allow('a'));
+});
+
+test('seed archives extract with tar, owned by uid 1000, and refuse traversal', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-tar-'));
+  writeFileSync(join(dir, 'a.tar'), packFiles([{ path: 'site/index.html', content: Buffer.from('<h1>hi</h1>') }, { path: 'top.txt', content: Buffer.alloc(700, 'x') }]));
+  const list = execFileSync('tar', ['-tvf', join(dir, 'a.tar')], { encoding: 'utf8' });
+  t.regex(list, /1000\/1000 .* site\/index\.html/);
+  execFileSync('tar', ['-xf', join(dir, 'a.tar'), '-C', dir]);
+  t.is(readFileSync(join(dir, 'site', 'index.html'), 'utf8'), '<h1>hi</h1>');
+  t.is(readFileSync(join(dir, 'top.txt'), 'utf8').length, 700);
+  t.throws(() => packFiles([{ path: '../escape', content: Buffer.from('x') }]));
+});
+
+test('firewall rules: allow-list ends in a reject; open returns; host input is rejected', (t) => {
+  const allow = rules('allowlist', ['192.0.2.80']);
+  const egress = allow.find((r) => r.chain === 'BERTH-EGRESS')!.rules;
+  t.deepEqual(egress.at(-1), ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
+  t.true(egress.some((r) => r.includes('192.0.2.80') && r.includes('80,443')));
+  t.deepEqual(rules('open', []).find((r) => r.chain === 'BERTH-EGRESS')!.rules.at(-1), ['-j', 'RETURN']);
+  t.false(rules('closed', ['192.0.2.80']).find((r) => r.chain === 'BERTH-EGRESS')!.rules.some((r) => r.includes('192.0.2.80')));
+  t.deepEqual(allow.find((r) => r.chain === 'BERTH-INPUT')!.rules.at(-1), ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
+  const apt = mkdtempSync(join(tmpdir(), 'berth-apt-'));
+  writeFileSync(join(apt, 'sources.list'), 'deb http://mirror.example/debian bookworm main\n# deb http://commented.example/x bookworm main\n');
+  t.deepEqual(aptHosts(apt), ['mirror.example']);
+});
