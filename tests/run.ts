@@ -1,7 +1,7 @@
 // `npm test`: brings the runtime up (engine, catalog, mirror, learner engine image), type-checks, then runs
 // every suite against the real engine, and ends with one plain line: "N passed, N failed".
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runtimeUp } from '../runtime/up.ts';
 
@@ -17,7 +17,8 @@ function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv =
     let out = '';
     child.stdout.on('data', (b: Buffer) => { out += b; process.stdout.write(b); });
     child.on('close', (code) => {
-      if (code !== 0 && !/^(not )?ok \d+/m.test(out)) { failed++; failures.push(`${name} (exit ${code})`); }
+      // A non-zero exit without a failing TAP line (a crash, a timeout) is a failure of its own.
+      if (code !== 0 && !/^not ok \d+/m.test(out)) { failed++; failures.push(`${name} (exit ${code})`); }
       resolve(out);
     });
   });
@@ -31,7 +32,9 @@ function countTap(name: string, out: string) {
   }
 }
 
-const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
+// The bin path comes from ava's own package.json: it moved between majors (cli.mjs → cli.js).
+const avaPkg = JSON.parse(readFileSync(join(root, 'node_modules', 'ava', 'package.json'), 'utf8')) as { bin: { ava: string } };
+const ava = join(root, 'node_modules', 'ava', avaPkg.bin.ava);
 const suites = (dir: string, pattern = /\.test\.ts$/) => existsSync(join(root, 'tests', dir))
   ? readdirSync(join(root, 'tests', dir)).filter((f) => pattern.test(f)).map((f) => `tests/${dir}/${f}`) : [];
 
