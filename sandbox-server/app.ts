@@ -11,6 +11,8 @@ import { openapi } from './openapi.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { SandboxManager } from './sandboxes/manager.ts';
 import type { SessionRow } from './store.ts';
+import { Files } from './sandboxes/files.ts';
+import type { Preview } from './preview/proxy.ts';
 
 export type AppDeps = {
   manager: SandboxManager;
@@ -20,6 +22,8 @@ export type AppDeps = {
   log: { error: (o: object, m: string) => void };
   clientAddress: (c: Context) => string;
   serveSite?: (app: Hono<Env>) => void;
+  preview: Preview;
+  fileMax: number;
 };
 
 type Env = { Variables: { session: SessionRow; requestId: string } };
@@ -34,6 +38,16 @@ const execBody = z.strictObject({
   timeoutMs: z.number().int().min(100).max(10 * 60_000).optional(),
 });
 const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
+const fileQuery = z.object({ path: z.string().max(4096).default(''), node: z.string().max(32).optional() });
+const writeBody = z.strictObject({ content: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') });
+const mkdirBody = z.strictObject({ type: z.literal('dir') });
+const shareBody = z.strictObject({ shared: z.boolean() });
+
+function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
+  const r = schema.safeParse(c.req.query());
+  if (!r.success) throw new ApiError(400, 'VALIDATION_FAILED', r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return r.data;
+}
 
 async function parseJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   let raw: unknown;
@@ -126,6 +140,62 @@ export function createApp(deps: AppDeps) {
     const passed = r.exitCode === 0;
     const detail = (r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n');
     return c.json({ id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });
+  });
+
+  app.post('/api/sessions/:id/nodes', async (c) => c.json(await manager.addNode(c.get('session')), 201));
+  app.delete('/api/sessions/:id/nodes/:node', async (c) => {
+    await manager.removeNode(c.get('session'), c.req.param('node'));
+    return c.body(null, 204);
+  });
+
+  // The editor's file API, inside the learner's workspace, as the learner.
+  const files = (c: Context<Env>) => {
+    const q = parseQuery(c, fileQuery);
+    const s = c.get('session');
+    const node = manager.node(s, q.node);
+    return { path: q.path, api: new Files((cmd, o) => manager.run(s, node, cmd, o), deps.fileMax) };
+  };
+  app.get('/api/sessions/:id/files', async (c) => {
+    const f = files(c);
+    return c.json(await f.api.read(f.path));
+  });
+  // base64 grows a file by a third; the JSON around it is small.
+  app.put('/api/sessions/:id/files', limitBody(Math.ceil(deps.fileMax * 1.4) + 16 * 1024), async (c) => {
+    const f = files(c);
+    const body = await parseJson(c, writeBody);
+    return c.json(await f.api.write(f.path, Buffer.from(body.content, body.encoding === 'base64' ? 'base64' : 'utf8')));
+  });
+  app.post('/api/sessions/:id/files', limitBody(1024), async (c) => {
+    const f = files(c);
+    await parseJson(c, mkdirBody);
+    return c.json(await f.api.mkdir(f.path), 201);
+  });
+  app.delete('/api/sessions/:id/files', async (c) => {
+    const f = files(c);
+    await f.api.remove(f.path);
+    return c.body(null, 204);
+  });
+
+  // Published ports and the links that open them in the browser.
+  app.get('/api/sessions/:id/ports', async (c) => {
+    const s = c.get('session');
+    const origin = new URL(c.req.url);
+    const ports = await manager.publishedPorts(s);
+    return c.json({
+      ports: ports.map((p) => {
+        const shared = manager.opts.store.isShared(s.id, p.node, p.port);
+        return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
+      }),
+    });
+  });
+  app.post('/api/sessions/:id/ports/:node/:port/share', limitBody(1024), async (c) => {
+    const s = c.get('session');
+    const node = manager.node(s, c.req.param('node'));
+    const port = Number(c.req.param('port'));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ApiError(400, 'VALIDATION_FAILED', 'port must be 1-65535.');
+    const { shared } = await parseJson(c, shareBody);
+    manager.opts.store.setShared(s.id, node, port, shared);
+    return c.json({ shared, ...deps.preview.links(new URL(c.req.url), s.id, node, port, shared) });
   });
 
   app.all('/api/*', (c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, c.get('requestId') ?? ''), 404));

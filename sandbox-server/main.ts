@@ -19,6 +19,8 @@ import { RateLimiter } from './rate-limit.ts';
 import { SandboxManager } from './sandboxes/manager.ts';
 import { Store } from './store.ts';
 import { terminalUpgrades } from './terminal/upgrade.ts';
+import { PreviewKeys } from './preview/links.ts';
+import { createPreview, type Preview } from './preview/proxy.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -39,6 +41,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   const lessons = await loadCatalog(lessonsDir, log);
 
   let upgrades: ReturnType<typeof terminalUpgrades> | undefined;
+  let preview: Preview | undefined;
   const manager = new SandboxManager({
     provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
     maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
@@ -46,7 +49,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
     onEvent: (event, d) => {
       if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
       if (event === 'pool-created') metrics.creation.observe({ kind: 'pool' }, (d.ms ?? 0) / 1000);
-      if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); upgrades?.forgetSession(d.id ?? ''); }
+      if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); upgrades?.forgetSession(d.id ?? ''); preview?.forget(d.id ?? ''); }
+      if (event === 'node-removed') preview?.forget(d.id ?? '');
       if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
     },
   });
@@ -54,20 +58,34 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   log.info(recovered, 'recovered sandboxes from a previous run');
   manager.startPool();
 
+  preview = createPreview({
+    manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
+    secureCookies: config.secureCookies, log,
+  });
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
-    manager, lessons, metrics, log,
+    manager, lessons, metrics, log, preview, fileMax: config.fileMax,
     createLimiter: new RateLimiter(config.createRatePerMin),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
     serveSite: existsSync(siteDir) ? (a) => a.use('/*', serveStatic({ root: relative(process.cwd(), siteDir) || '.' })) : undefined,
   });
 
-  const server = createServer(getRequestListener(app.fetch));
+  const listener = getRequestListener(app.fetch);
+  // Previews are proxied below Hono: bodies stream both ways untouched, whatever their size.
+  const server = createServer((req, res) => {
+    const target = preview!.match(req);
+    if (target) void preview!.http(req, res, target);
+    else void listener(req, res);
+  });
   upgrades = terminalUpgrades({
     manager, provider, allowedOrigins: config.allowedOrigins, log,
     metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
   });
-  server.on('upgrade', upgrades);
+  server.on('upgrade', (req, socket, head) => {
+    const target = preview!.match(req);
+    if (target) void preview!.upgrade(req, socket, head, target);
+    else upgrades!(req, socket, head);
+  });
   const reaper = setInterval(() => manager.reap().catch((err) => log.error({ err }, 'reaper failed')), config.reapIntervalMs);
   reaper.unref();
 

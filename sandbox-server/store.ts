@@ -36,7 +36,10 @@ export class Store {
         created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, last_activity_at INTEGER NOT NULL,
         client TEXT NOT NULL DEFAULT ''
       );
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS shared_ports (
+        session_id TEXT NOT NULL, node TEXT NOT NULL, port INTEGER NOT NULL, PRIMARY KEY (session_id, node, port)
+      );`);
   }
 
   /** A random id for this state folder: it labels what this server creates, so that two servers
@@ -47,6 +50,25 @@ export class Store {
     const id = randomBytes(8).toString('hex');
     this.db.prepare("INSERT INTO meta (key, value) VALUES ('instance', ?)").run(id);
     return id;
+  }
+
+  /** A random secret kept across restarts (e.g. the key that signs preview tickets and cookies). */
+  secret(name: string): Buffer {
+    const key = `secret:${name}`;
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    if (row) return Buffer.from(row.value, 'base64');
+    const value = randomBytes(32);
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(key, value.toString('base64'));
+    return value;
+  }
+
+  setShared(sessionId: string, node: string, port: number, shared: boolean) {
+    if (shared) this.db.prepare('INSERT OR IGNORE INTO shared_ports (session_id, node, port) VALUES (?, ?, ?)').run(sessionId, node, port);
+    else this.db.prepare('DELETE FROM shared_ports WHERE session_id = ? AND node = ? AND port = ?').run(sessionId, node, port);
+  }
+
+  isShared(sessionId: string, node: string, port: number): boolean {
+    return !!this.db.prepare('SELECT 1 FROM shared_ports WHERE session_id = ? AND node = ? AND port = ?').get(sessionId, node, port);
   }
 
   insertSession(s: SessionRow) {
@@ -71,6 +93,7 @@ export class Store {
 
   deleteSession(id: string) {
     this.db.prepare('DELETE FROM sessions WHERE id = ?').run(id);
+    this.db.prepare('DELETE FROM shared_ports WHERE session_id = ?').run(id);
   }
 
   close() { this.db.close(); }

@@ -60,6 +60,8 @@ export async function runCommand(container: Docker.Container, cmd: string, opts:
     stream.on('close', () => { clearTimeout(guard); resolve(); });
     stream.on('error', () => { clearTimeout(guard); resolve(); });
   });
+  // The demuxed streams deliver their last chunks a tick after the source ends: drain them before reading.
+  await Promise.all([o, e].map((p) => new Promise<void>((done) => { p.once('end', done); p.end(); })));
   const info = await exec.inspect();
   const exitCode = info.ExitCode ?? -1;
   const elapsed = performance.now() - t0;

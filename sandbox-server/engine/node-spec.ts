@@ -36,6 +36,8 @@ export function nodeCreateOptions(s: NodeSpec): Docker.ContainerCreateOptions {
       ...(s.mirror ? [`BERTH_MIRROR=${s.mirror}`] : []),
     ],
     StopSignal: 'SIGTERM',
+    // Nodes of one session find each other by their short names (`docker -H tcp://node2:2375`, swarm join).
+    NetworkingConfig: { EndpointsConfig: { [s.network]: { Aliases: [s.node] } } },
     HostConfig: {
       NetworkMode: s.network,
       CapDrop: ['ALL'],

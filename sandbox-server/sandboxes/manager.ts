@@ -1,7 +1,8 @@
 // Sessions: who owns which sandbox, for how long. The provider does the engine work; the store remembers.
 import { hashToken, newId, newToken, tokenMatches } from '../auth.ts';
 import { ApiError, notFound } from '../errors.ts';
-import type { ExecResult } from '../engine/exec.ts';
+import type { ExecResult, RunOptions } from '../engine/exec.ts';
+import { parsePublished } from '../preview/links.ts';
 import type { Limits } from '../engine/node-spec.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SessionRow, Store } from '../store.ts';
@@ -23,7 +24,7 @@ export type ManagerOptions = {
   execMaxOutput: number;
   /** Files a lesson seeds into the workspace; throws LESSON_NOT_FOUND for an unknown lesson. */
   seedFiles: (lesson: string) => SeedFile[];
-  onEvent?: (event: 'created' | 'removed' | 'pool-created' | 'error', detail: { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string }) => void;
+  onEvent?: (event: 'created' | 'removed' | 'node-removed' | 'pool-created' | 'error', detail: { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string }) => void;
   now?: () => number;
 };
 
@@ -33,6 +34,8 @@ export class SandboxManager {
   opts: ManagerOptions;
   pool: WarmPool;
   creating = 0;
+  adding = new Map<string, number>();
+  addingNames = new Map<string, string[]>();
   now: () => number;
 
   constructor(opts: ManagerOptions) {
@@ -93,7 +96,7 @@ export class SandboxManager {
       createdAt: t, expiresAt: t + this.opts.lifetimeMs, lastActivityAt: t, client,
     };
     try {
-      if (seed.length) await this.seed(id, seed);
+      if (seed.length) await this.seed(id, row.nodes, seed);
       this.opts.store.insertSession(row);
     } catch (err) {
       await this.opts.provider.removeSandbox(id);
@@ -104,12 +107,14 @@ export class SandboxManager {
   }
 
   /** Writes the lesson's files into the learner's workspace on every node, as the learner. */
-  async seed(id: string, files: SeedFile[]) {
+  async seed(id: string, nodes: string[], files: SeedFile[]) {
     const tar = packFiles(files);
-    for (const node of this.opts.store.getSession(id)?.nodes ?? ['node1']) {
-      const r = await this.opts.provider.run(id, node, 'tar -x -C /home/learner', { timeoutMs: 20_000, maxOutput: 4096, stdin: tar });
-      if (r.exitCode !== 0) throw new ApiError(500, 'SANDBOX_FAILED', 'The lesson files could not be written into the sandbox.');
-    }
+    for (const node of nodes) await this.seedNode(id, node, tar);
+  }
+
+  async seedNode(id: string, node: string, tar: Buffer) {
+    const r = await this.opts.provider.run(id, node, 'tar -x -C /home/learner', { timeoutMs: 20_000, maxOutput: 4096, stdin: tar });
+    if (r.exitCode !== 0) throw new ApiError(500, 'SANDBOX_FAILED', 'The lesson files could not be written into the sandbox.');
   }
 
   /** Returns the session if the token is its own; the same error for unknown ids and wrong tokens. */
@@ -159,8 +164,62 @@ export class SandboxManager {
   }
 
   async exec(s: SessionRow, cmd: string, node: string | undefined, timeoutMs: number): Promise<ExecResult> {
+    return this.run(s, node, cmd, { timeoutMs, maxOutput: this.opts.execMaxOutput });
+  }
+
+  /** Runs a command in one of the session's nodes as the learner; counts as activity. */
+  async run(s: SessionRow, node: string | undefined, cmd: string, opts: RunOptions): Promise<ExecResult> {
     this.touch(s.id);
-    return this.opts.provider.run(s.id, this.node(s, node), cmd, { timeoutMs, maxOutput: this.opts.execMaxOutput });
+    return this.opts.provider.run(s.id, this.node(s, node), cmd, opts);
+  }
+
+  /** Ports published by containers in the learner's engines, node by node. */
+  async publishedPorts(s: SessionRow) {
+    const all = await Promise.all(s.nodes.map(async (node) => {
+      const r = await this.opts.provider.run(s.id, node, "docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'", { timeoutMs: 10_000, maxOutput: 256 * 1024 });
+      return r.exitCode === 0 ? parsePublished(r.stdout).map((p) => ({ node, ...p })) : [];
+    }));
+    return all.flat();
+  }
+
+  /** Adds the next free node (node2, node3, ...) to a running session. */
+  async addNode(s: SessionRow) {
+    const current = this.opts.store.getSession(s.id)?.nodes ?? s.nodes;
+    if (current.length + (this.adding.get(s.id) ?? 0) >= this.opts.maxNodes) {
+      throw new ApiError(409, 'CONFLICT', `A session holds at most ${this.opts.maxNodes} nodes.`);
+    }
+    if (this.count() >= this.opts.maxSandboxes) {
+      throw new ApiError(503, 'OUT_OF_CAPACITY', 'This Berth server has no room for another node right now.');
+    }
+    // Names being added right now are taken too: two quick clicks must not race for the same name.
+    const taken = new Set([...current, ...(this.addingNames.get(s.id) ?? [])]);
+    const name = nodeNames(this.opts.maxNodes + taken.size).find((n) => !taken.has(n))!;
+    this.adding.set(s.id, (this.adding.get(s.id) ?? 0) + 1);
+    this.addingNames.set(s.id, [...(this.addingNames.get(s.id) ?? []), name]);
+    this.creating++;
+    try {
+      await this.opts.provider.addNode(s.id, name, this.opts.limits);
+      const now = this.opts.store.getSession(s.id);
+      if (!now) { await this.opts.provider.removeNode(s.id, name); throw notFound('session', s.id); }
+      this.opts.store.updateSession(s.id, { nodes: [...now.nodes, name].sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))), lastActivityAt: this.now() });
+      if (now.lesson) {
+        const seed = this.opts.seedFiles(now.lesson);
+        if (seed.length) await this.seedNode(s.id, name, packFiles(seed));
+      }
+      return { name };
+    } finally {
+      this.creating--;
+      this.adding.set(s.id, (this.adding.get(s.id) ?? 1) - 1);
+      this.addingNames.set(s.id, (this.addingNames.get(s.id) ?? []).filter((n) => n !== name));
+    }
+  }
+
+  async removeNode(s: SessionRow, node: string) {
+    const name = this.node(s, node);
+    if (s.nodes.length === 1) throw new ApiError(409, 'CONFLICT', 'A session keeps at least one node; delete the session instead.');
+    this.opts.store.updateSession(s.id, { nodes: s.nodes.filter((n) => n !== name), lastActivityAt: this.now() });
+    await this.opts.provider.removeNode(s.id, name);
+    this.opts.onEvent?.('node-removed', { id: s.id, reason: name });
   }
 
   /** Removes sessions past their lifetime or idle timeout. */

@@ -1,0 +1,107 @@
+// Preview addresses and their credentials. Two schemes reach the same port of a learner's node:
+//   host:  http://<session>-<node>-<port>.<preview domain>:<server port>/   (own origin: preferred)
+//   path:  http://<server>/p/<session>/<node>/<port>/                         (fallback, same origin)
+// A ticket (short-lived, signed) travels in the link the workbench opens; the server swaps it for a
+// cookie scoped to that preview, so the session token itself never appears in a URL.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export type Target = { sessionId: string; node: string; port: number; scheme: 'host' | 'path'; rest: string; base: string };
+
+const PATH_RE = /^\/p\/([a-z0-9]{4,40})\/(node[0-9]{1,2})\/([0-9]{1,5})(\/.*)?$/;
+const HOST_RE = /^([a-z0-9]{4,40})-(node[0-9]{1,2})-([0-9]{1,5})$/;
+export const TICKET_PARAM = 'berth_ticket';
+export const COOKIE = 'berth_preview';
+const TICKET_MS = 10 * 60_000;
+
+const validPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+
+/** Which preview (if any) a request addresses. `rest` is the path and query to send to the app. */
+export function parseTarget(hostHeader: string | undefined, rawUrl: string, domain: string | null): Target | null {
+  const url = new URL(rawUrl, 'http://preview.invalid');
+  const host = (hostHeader ?? '').toLowerCase().replace(/:\d+$/, '');
+  if (domain && host.endsWith(`.${domain}`)) {
+    const m = HOST_RE.exec(host.slice(0, -(domain.length + 1)));
+    if (m && validPort(Number(m[3]))) {
+      return { sessionId: m[1], node: m[2], port: Number(m[3]), scheme: 'host', rest: url.pathname + url.search, base: '/' };
+    }
+    return null;
+  }
+  const m = PATH_RE.exec(url.pathname);
+  if (!m || !validPort(Number(m[3]))) return null;
+  const base = `/p/${m[1]}/${m[2]}/${m[3]}/`;
+  return { sessionId: m[1], node: m[2], port: Number(m[3]), scheme: 'path', rest: (m[4] ?? '/') + url.search, base };
+}
+
+/** Removes the ticket from a path+query, keeping everything else as it was. */
+export function withoutTicket(rest: string): string {
+  const [path, query = ''] = rest.split(/\?(.*)/s, 2);
+  const kept = query.split('&').filter((kv) => kv && !kv.startsWith(`${TICKET_PARAM}=`));
+  return kept.length ? `${path}?${kept.join('&')}` : path;
+}
+
+export function ticketFrom(rest: string): string | null {
+  const q = rest.includes('?') ? rest.slice(rest.indexOf('?') + 1) : '';
+  return new URLSearchParams(q).get(TICKET_PARAM);
+}
+
+export class PreviewKeys {
+  secret: Buffer;
+  constructor(secret: Buffer) { this.secret = secret; }
+
+  mac(text: string) { return createHmac('sha256', this.secret).update(text).digest('base64url'); }
+
+  ticket(sessionId: string, now: number) {
+    const exp = now + TICKET_MS;
+    return `${exp.toString(36)}.${this.mac(`ticket:${sessionId}:${exp}`)}`;
+  }
+
+  ticketValid(ticket: string | null, sessionId: string, now: number): boolean {
+    const m = /^([0-9a-z]{1,12})\.([A-Za-z0-9_-]{43})$/.exec(ticket ?? '');
+    if (!m) return false;
+    const exp = parseInt(m[1], 36);
+    return exp > now && same(m[2], this.mac(`ticket:${sessionId}:${exp}`));
+  }
+
+  cookieValue(sessionId: string) { return this.mac(`cookie:${sessionId}`); }
+
+  cookieValid(cookieHeader: string | undefined, sessionId: string): boolean {
+    const want = this.cookieValue(sessionId);
+    return cookies(cookieHeader).some(([k, v]) => k === COOKIE && same(v, want));
+  }
+}
+
+function same(a: string, b: string) {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function cookies(header: string | undefined): [string, string][] {
+  return (header ?? '').split(';').map((p) => p.trim()).filter(Boolean).map((p) => {
+    const i = p.indexOf('=');
+    return i < 0 ? [p, ''] : [p.slice(0, i), p.slice(i + 1)];
+  });
+}
+
+/** The Cookie header the app should see: Berth's own preview cookie removed. */
+export function appCookies(header: string | undefined): string | undefined {
+  const kept = cookies(header).filter(([k]) => k !== COOKIE).map(([k, v]) => `${k}=${v}`);
+  return kept.length ? kept.join('; ') : undefined;
+}
+
+/** Ports a learner's engine publishes, from `docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'`. */
+export function parsePublished(psOutput: string): { port: number; container: string; image: string }[] {
+  const seen = new Map<number, { port: number; container: string; image: string }>();
+  for (const line of psOutput.split('\n')) {
+    const [, image, names, ports] = line.split('\t');
+    if (!ports) continue;
+    // e.g. "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 127.0.0.1:9000->9000/tcp, 6379/tcp"
+    for (const m of ports.matchAll(/(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:]*\]|::):(\d+)(?:-\d+)?->\d+(?:-\d+)?\/tcp/g)) {
+      // Bound to the node's loopback only: not reachable from outside the node, so not previewable.
+      if (m[1].startsWith('127.')) continue;
+      const port = Number(m[2]);
+      if (!seen.has(port)) seen.set(port, { port, container: names.split(',')[0], image });
+    }
+  }
+  return [...seen.values()].sort((a, b) => a.port - b.port);
+}

@@ -1,0 +1,181 @@
+// Previews: HTTP and WebSocket traffic from the browser to a port of a learner's node, through the server.
+// Only the session's owner (cookie from a ticket, or its bearer token) gets through, unless the learner
+// shared that port. The node is reached on the session's private bridge; nothing else is proxied.
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { bearer, tokenMatches } from '../auth.ts';
+import { ApiError, errorBody } from '../errors.ts';
+import type { SandboxProvider } from '../engine/provider.ts';
+import type { SandboxManager } from '../sandboxes/manager.ts';
+import { appCookies, COOKIE, parseTarget, PreviewKeys, ticketFrom, withoutTicket, type Target } from './links.ts';
+
+// The learner engine's own API (remote daemon lessons) must not become reachable from a browser link.
+export const BLOCKED_PORTS = new Set([2375, 2376]);
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization']);
+// Shared previews on the path scheme live on Berth's own origin: a sandboxed, opaque origin keeps their
+// scripts away from Berth's storage and API.
+const SANDBOX_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads allow-pointer-lock';
+
+export type PreviewDeps = {
+  manager: SandboxManager;
+  provider: SandboxProvider;
+  keys: PreviewKeys;
+  /** Parent domain of host-scheme previews, or null for the path scheme only. */
+  domain: string | null;
+  secureCookies: boolean;
+  log: { warn: (o: object, m: string) => void };
+};
+
+type Allowed = { target: Target; shared: boolean; setCookie?: string };
+
+export function createPreview(deps: PreviewDeps) {
+  const { manager, keys } = deps;
+  const addresses = new Map<string, { ip: string; at: number }>();
+  const touched = new Map<string, number>();
+
+  async function nodeIp(t: Target) {
+    const key = `${t.sessionId}/${t.node}`;
+    const hit = addresses.get(key);
+    if (hit && Date.now() - hit.at < 30_000) return hit.ip;
+    const ip = await deps.provider.nodeAddress(t.sessionId, t.node);
+    if (!ip) throw new ApiError(502, 'PREVIEW_UNREACHABLE', `Node ${t.node} has no address right now.`);
+    addresses.set(key, { ip, at: Date.now() });
+    return ip;
+  }
+
+  /** Decides whether this request may reach its preview; throws ApiError when not. */
+  function authorize(t: Target, req: IncomingMessage): Allowed {
+    const s = manager.opts.store.getSession(t.sessionId);
+    if (!s || manager.expired(s)) throw new ApiError(404, 'SESSION_NOT_FOUND', 'This sandbox no longer exists.');
+    if (!s.nodes.includes(t.node)) throw new ApiError(404, 'NODE_NOT_FOUND', `This session has no node ${t.node}.`);
+    if (BLOCKED_PORTS.has(t.port)) throw new ApiError(403, 'PORT_NOT_ALLOWED', `Port ${t.port} is the engine's own API and cannot be previewed.`);
+    // Previews count as activity, at most once every 30 s per session.
+    if ((touched.get(s.id) ?? 0) + 30_000 < Date.now()) { touched.set(s.id, Date.now()); manager.touch(s.id); }
+    if (manager.opts.store.isShared(s.id, t.node, t.port)) return { target: t, shared: true };
+    if (keys.cookieValid(req.headers.cookie, s.id)) return { target: t, shared: false };
+    if (tokenMatches(bearer(req.headers.authorization), s.tokenHash)) return { target: t, shared: false };
+    if (keys.ticketValid(ticketFrom(t.rest), s.id, Date.now())) {
+      const attrs = [`Path=${t.base}`, 'HttpOnly', 'SameSite=Lax', ...(deps.secureCookies ? ['Secure'] : [])];
+      return { target: t, shared: false, setCookie: `${COOKIE}=${keys.cookieValue(s.id)}; ${attrs.join('; ')}` };
+    }
+    throw new ApiError(401, 'UNAUTHORIZED', 'Open this preview from your Berth workbench (its link signs you in), or ask the learner to share the port.');
+  }
+
+  function fail(res: ServerResponse, err: unknown) {
+    const e = err instanceof ApiError ? err : new ApiError(502, 'PREVIEW_UNREACHABLE', 'The preview could not be reached.');
+    if (res.headersSent) return res.destroy();
+    res.writeHead(e.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(errorBody(e.code, e.message, '')));
+  }
+
+  function forwardHeaders(req: IncomingMessage, a: Allowed) {
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v === undefined || HOP.has(k) || k === 'cookie' || k === 'authorization') continue;
+      out[k] = v;
+    }
+    const cookie = appCookies(req.headers.cookie);
+    if (cookie) out.cookie = cookie;
+    // The session token is Berth's, not the app's: it is only forwarded if it is not the session's.
+    if (req.headers.authorization && !bearer(req.headers.authorization)) out.authorization = req.headers.authorization;
+    out['x-forwarded-host'] = req.headers.host ?? '';
+    out['x-forwarded-proto'] = deps.secureCookies ? 'https' : 'http';
+    if (a.target.scheme === 'path') out['x-forwarded-prefix'] = a.target.base.slice(0, -1);
+    return out;
+  }
+
+  /** Redirects the app sends to its own root must stay inside the preview on the path scheme. */
+  function location(value: string, a: Allowed, ip: string) {
+    const t = a.target;
+    if (t.scheme !== 'path') return value;
+    if (value.startsWith('/') && !value.startsWith('//')) return t.base + value.slice(1);
+    try {
+      const u = new URL(value);
+      if ([ip, 'localhost', '127.0.0.1', t.node].includes(u.hostname) && Number(u.port || 80) === t.port) return t.base + (u.pathname + u.search).slice(1);
+    } catch { /* relative, kept */ }
+    return value;
+  }
+
+  async function http(req: IncomingMessage, res: ServerResponse, t: Target) {
+    let a: Allowed;
+    try { a = authorize(t, req); } catch (err) { return fail(res, err); }
+    if (a.setCookie) {
+      // The ticket is spent: the cookie carries the sign-in from here, and the URL is clean again.
+      const clean = t.scheme === 'path' ? withoutTicket(t.base.slice(0, -1) + t.rest) : withoutTicket(t.rest);
+      res.writeHead(303, { location: clean, 'set-cookie': a.setCookie, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+      return res.end();
+    }
+    if (t.scheme === 'path' && t.rest === '/' && !req.url?.split('?')[0].endsWith('/')) {
+      // Relative links in the app only resolve under the preview when its root ends with a slash.
+      res.writeHead(308, { location: t.base });
+      return res.end();
+    }
+    let ip: string;
+    try { ip = await nodeIp(t); } catch (err) { return fail(res, err); }
+    const up = request({ host: ip, port: t.port, method: req.method, path: t.rest, headers: forwardHeaders(req, a), timeout: 30_000 });
+    up.on('response', (r) => {
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
+      if (typeof r.headers.location === 'string') headers.location = location(r.headers.location, a, ip);
+      if (a.shared && t.scheme === 'path') headers['content-security-policy'] = SANDBOX_CSP;
+      res.writeHead(r.statusCode ?? 502, headers);
+      r.pipe(res);
+      r.on('error', () => res.destroy());
+    });
+    up.on('timeout', () => up.destroy(new Error('timeout')));
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      addresses.delete(`${t.sessionId}/${t.node}`);
+      fail(res, new ApiError(502, 'PREVIEW_UNREACHABLE', err.code === 'ECONNREFUSED'
+        ? `Nothing answers on port ${t.port} of ${t.node}. Is the container running, with the port published (-p ${t.port}:…)?`
+        : `Port ${t.port} of ${t.node} did not answer (${err.code ?? err.message}).`));
+    });
+    req.pipe(up);
+    res.on('close', () => up.destroy());
+  }
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, t: Target) {
+    const refuse = (err: unknown) => {
+      const e = err instanceof ApiError ? err : new ApiError(502, 'PREVIEW_UNREACHABLE', 'The preview could not be reached.');
+      const body = JSON.stringify(errorBody(e.code, e.message, ''));
+      socket.end(`HTTP/1.1 ${e.status} Preview\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    let a: Allowed;
+    let ip: string;
+    try { a = authorize(t, req); ip = await nodeIp(t); } catch (err) { return refuse(err); }
+    const upstream = connect({ host: ip, port: t.port });
+    upstream.setTimeout(10_000, () => upstream.destroy(new Error('timeout')));
+    upstream.on('connect', () => {
+      upstream.setTimeout(0);
+      const headers = forwardHeaders(req, a);
+      // An upgrade keeps its Connection/Upgrade pair, which forwardHeaders drops as hop-by-hop for plain requests.
+      const lines = [`${req.method} ${withoutTicket(t.rest)} HTTP/1.1`, 'Connection: Upgrade', `Upgrade: ${req.headers.upgrade ?? 'websocket'}`];
+      for (const [k, v] of Object.entries(headers)) for (const one of [v].flat()) lines.push(`${k}: ${one}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    upstream.on('error', () => (socket.writable && !upstream.readableEnded ? refuse(null) : socket.destroy()));
+    socket.on('error', () => upstream.destroy());
+    socket.on('close', () => upstream.destroy());
+  }
+
+  return {
+    /** The preview this request addresses, or null for Berth's own routes. */
+    match: (req: IncomingMessage) => parseTarget(req.headers.host, req.url ?? '/', deps.domain),
+    http, upgrade,
+    forget: (sessionId: string) => {
+      for (const k of addresses.keys()) if (k.startsWith(`${sessionId}/`)) addresses.delete(k);
+      touched.delete(sessionId);
+    },
+    /** Links the workbench opens: the host scheme when a preview domain is set, and the path scheme always. */
+    links(origin: URL, sessionId: string, node: string, port: number, shared: boolean) {
+      const ticket = shared ? '' : `?berth_ticket=${keys.ticket(sessionId, Date.now())}`;
+      const pathUrl = `${origin.origin}/p/${sessionId}/${node}/${port}/${ticket}`;
+      const url = deps.domain ? `${origin.protocol}//${sessionId}-${node}-${port}.${deps.domain}${origin.port ? `:${origin.port}` : ''}/${ticket}` : pathUrl;
+      return { url, pathUrl };
+    },
+  };
+}
+
+export type Preview = ReturnType<typeof createPreview>;

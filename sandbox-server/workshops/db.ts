@@ -1,0 +1,269 @@
+// Workshops, learners and their results in the server's SQLite file, beside (never inside) the sessions table.
+import type { DatabaseSync } from 'node:sqlite';
+import { z } from 'zod';
+
+export type WorkshopLimits = { memoryBytes: number; nanoCpus: number; pids: number };
+
+export type Workshop = {
+  id: string;
+  code: string;
+  title: string;
+  lessons: string[];
+  startsAt: number;
+  endsAt: number;
+  capacity: number;
+  expected: number;
+  limits: WorkshopLimits;
+  nodesPerLearner: number;
+  stuckMinutes: number;
+  createdAt: number;
+  prewarmAt: number | null;
+  endedAt: number | null;
+  endReason: string | null;
+};
+
+/** Where a learner's sandbox is: being made, usable, being rebuilt, gone by itself, or removed at the end. */
+export type SandboxState = 'joining' | 'ready' | 'resetting' | 'gone' | 'removed';
+
+export type Learner = {
+  id: string;
+  workshopId: string;
+  name: string;
+  nameKey: string;
+  keyHash: string;
+  sessionId: string | null;
+  joinedAt: number;
+  lesson: string | null;
+  step: string | null;
+  lastProgressAt: number | null;
+  lastActivityAt: number;
+  keepaliveAt: number | null;
+  sandbox: SandboxState;
+  seeded: string[];
+};
+
+export type CheckRecord = { lesson: string; checkId: string; passed: boolean; verified: boolean; attempts: number; firstPassedAt: number | null; lastAt: number };
+export type QuizRecord = { lesson: string; question: string; answer: string; correct: boolean | null; at: number };
+export type Message = { id: number; text: string; at: number };
+
+const SCHEMA_VERSION = 1;
+
+/** Creates or upgrades the workshop tables; called once at start-up on the server's database. */
+export function migrateWorkshops(db: DatabaseSync) {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS workshop_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS workshops (
+      id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, title TEXT NOT NULL, lessons TEXT NOT NULL,
+      starts_at INTEGER NOT NULL, ends_at INTEGER NOT NULL, capacity INTEGER NOT NULL, expected INTEGER NOT NULL,
+      limits TEXT NOT NULL, nodes_per_learner INTEGER NOT NULL, stuck_minutes REAL NOT NULL,
+      created_at INTEGER NOT NULL, prewarm_at INTEGER, ended_at INTEGER, end_reason TEXT
+    );
+    CREATE TABLE IF NOT EXISTS workshop_learners (
+      id TEXT PRIMARY KEY, workshop_id TEXT NOT NULL REFERENCES workshops(id), name TEXT NOT NULL,
+      name_key TEXT NOT NULL, key_hash TEXT NOT NULL, session_id TEXT, joined_at INTEGER NOT NULL,
+      lesson TEXT, step TEXT, last_progress_at INTEGER, last_activity_at INTEGER NOT NULL, keepalive_at INTEGER,
+      sandbox TEXT NOT NULL, seeded TEXT NOT NULL DEFAULT '[]',
+      UNIQUE (workshop_id, name_key)
+    );
+    CREATE INDEX IF NOT EXISTS workshop_learners_session ON workshop_learners (session_id);
+    CREATE TABLE IF NOT EXISTS workshop_checks (
+      learner_id TEXT NOT NULL REFERENCES workshop_learners(id), lesson TEXT NOT NULL, check_id TEXT NOT NULL,
+      passed INTEGER NOT NULL, verified INTEGER NOT NULL, attempts INTEGER NOT NULL,
+      first_passed_at INTEGER, last_at INTEGER NOT NULL,
+      PRIMARY KEY (learner_id, lesson, check_id)
+    );
+    CREATE TABLE IF NOT EXISTS workshop_quiz (
+      learner_id TEXT NOT NULL REFERENCES workshop_learners(id), lesson TEXT NOT NULL, question TEXT NOT NULL,
+      answer TEXT NOT NULL, correct INTEGER, at INTEGER NOT NULL,
+      PRIMARY KEY (learner_id, lesson, question)
+    );
+    CREATE TABLE IF NOT EXISTS workshop_messages (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, workshop_id TEXT NOT NULL REFERENCES workshops(id),
+      text TEXT NOT NULL, at INTEGER NOT NULL
+    );`);
+  const row = db.prepare("SELECT value FROM workshop_meta WHERE key = 'schema'").get() as { value: string } | undefined;
+  const found = row ? Number(row.value) : 0;
+  if (found > SCHEMA_VERSION) throw new Error(`The workshop tables are from a newer Berth (schema ${found}); this server knows ${SCHEMA_VERSION}.`);
+  // Later versions add their ALTERs here, each guarded by `found < N`.
+  db.prepare("INSERT INTO workshop_meta (key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
+}
+
+const WorkshopRaw = z.object({
+  id: z.string(), code: z.string(), title: z.string(), lessons: z.string(), starts_at: z.number(), ends_at: z.number(),
+  capacity: z.number(), expected: z.number(), limits: z.string(), nodes_per_learner: z.number(), stuck_minutes: z.number(),
+  created_at: z.number(), prewarm_at: z.number().nullable(), ended_at: z.number().nullable(), end_reason: z.string().nullable(),
+});
+const LearnerRaw = z.object({
+  id: z.string(), workshop_id: z.string(), name: z.string(), name_key: z.string(), key_hash: z.string(),
+  session_id: z.string().nullable(), joined_at: z.number(), lesson: z.string().nullable(), step: z.string().nullable(),
+  last_progress_at: z.number().nullable(), last_activity_at: z.number(), keepalive_at: z.number().nullable(),
+  sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']), seeded: z.string(),
+});
+
+const toWorkshop = (raw: unknown): Workshop => {
+  const r = WorkshopRaw.parse(raw);
+  return {
+    id: r.id, code: r.code, title: r.title, lessons: z.array(z.string()).parse(JSON.parse(r.lessons)),
+    startsAt: r.starts_at, endsAt: r.ends_at, capacity: r.capacity, expected: r.expected,
+    limits: z.object({ memoryBytes: z.number(), nanoCpus: z.number(), pids: z.number() }).parse(JSON.parse(r.limits)),
+    nodesPerLearner: r.nodes_per_learner, stuckMinutes: r.stuck_minutes, createdAt: r.created_at,
+    prewarmAt: r.prewarm_at, endedAt: r.ended_at, endReason: r.end_reason,
+  };
+};
+const toLearner = (raw: unknown): Learner => {
+  const r = LearnerRaw.parse(raw);
+  return {
+    id: r.id, workshopId: r.workshop_id, name: r.name, nameKey: r.name_key, keyHash: r.key_hash, sessionId: r.session_id,
+    joinedAt: r.joined_at, lesson: r.lesson, step: r.step, lastProgressAt: r.last_progress_at, lastActivityAt: r.last_activity_at,
+    keepaliveAt: r.keepalive_at, sandbox: r.sandbox, seeded: z.array(z.string()).parse(JSON.parse(r.seeded)),
+  };
+};
+
+/** Typed queries over the workshop tables. Every write is one statement, so a crash leaves no half rows. */
+export class WorkshopDb {
+  db: DatabaseSync;
+  constructor(db: DatabaseSync) { this.db = db; }
+
+  insertWorkshop(w: Workshop) {
+    this.db.prepare(`INSERT INTO workshops (id, code, title, lessons, starts_at, ends_at, capacity, expected, limits,
+      nodes_per_learner, stuck_minutes, created_at, prewarm_at, ended_at, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(w.id, w.code, w.title, JSON.stringify(w.lessons), w.startsAt, w.endsAt, w.capacity, w.expected, JSON.stringify(w.limits),
+        w.nodesPerLearner, w.stuckMinutes, w.createdAt, w.prewarmAt, w.endedAt, w.endReason);
+  }
+
+  workshop(id: string): Workshop | undefined {
+    const r = this.db.prepare('SELECT * FROM workshops WHERE id = ?').get(id);
+    return r ? toWorkshop(r) : undefined;
+  }
+
+  byCode(code: string): Workshop | undefined {
+    const r = this.db.prepare('SELECT * FROM workshops WHERE code = ?').get(code);
+    return r ? toWorkshop(r) : undefined;
+  }
+
+  workshops(): Workshop[] {
+    return this.db.prepare('SELECT * FROM workshops ORDER BY starts_at DESC').all().map(toWorkshop);
+  }
+
+  /** Workshops not yet ended, for the reaper and the pool target. */
+  open(): Workshop[] {
+    return this.db.prepare('SELECT * FROM workshops WHERE ended_at IS NULL').all().map(toWorkshop);
+  }
+
+  updateWorkshop(id: string, p: Partial<Pick<Workshop, 'title' | 'endsAt' | 'capacity' | 'expected' | 'stuckMinutes' | 'prewarmAt'>>) {
+    const cols = { title: 'title', endsAt: 'ends_at', capacity: 'capacity', expected: 'expected', stuckMinutes: 'stuck_minutes', prewarmAt: 'prewarm_at' } as const;
+    for (const [k, col] of Object.entries(cols)) {
+      const v = p[k as keyof typeof p];
+      if (v !== undefined) this.db.prepare(`UPDATE workshops SET ${col} = ? WHERE id = ?`).run(v, id);
+    }
+  }
+
+  /** Marks the end once; false if it had ended already. */
+  markEnded(id: string, at: number, reason: string): boolean {
+    return this.db.prepare('UPDATE workshops SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL').run(at, reason, id).changes === 1;
+  }
+
+  insertLearner(l: Learner) {
+    this.db.prepare(`INSERT INTO workshop_learners (id, workshop_id, name, name_key, key_hash, session_id, joined_at, lesson, step,
+      last_progress_at, last_activity_at, keepalive_at, sandbox, seeded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(l.id, l.workshopId, l.name, l.nameKey, l.keyHash, l.sessionId, l.joinedAt, l.lesson, l.step,
+        l.lastProgressAt, l.lastActivityAt, l.keepaliveAt, l.sandbox, JSON.stringify(l.seeded));
+  }
+
+  deleteLearner(id: string) { this.db.prepare('DELETE FROM workshop_learners WHERE id = ?').run(id); }
+
+  learner(id: string): Learner | undefined {
+    const r = this.db.prepare('SELECT * FROM workshop_learners WHERE id = ?').get(id);
+    return r ? toLearner(r) : undefined;
+  }
+
+  learnerByName(workshopId: string, nameKey: string): Learner | undefined {
+    const r = this.db.prepare('SELECT * FROM workshop_learners WHERE workshop_id = ? AND name_key = ?').get(workshopId, nameKey);
+    return r ? toLearner(r) : undefined;
+  }
+
+  learnerBySession(sessionId: string): Learner | undefined {
+    const r = this.db.prepare('SELECT * FROM workshop_learners WHERE session_id = ?').get(sessionId);
+    return r ? toLearner(r) : undefined;
+  }
+
+  learners(workshopId: string): Learner[] {
+    return this.db.prepare('SELECT * FROM workshop_learners WHERE workshop_id = ? ORDER BY joined_at, name_key').all(workshopId).map(toLearner);
+  }
+
+  /** Learners holding (or about to hold) a sandbox: what the capacity counts. */
+  seated(workshopId: string): number {
+    const r = this.db.prepare("SELECT count(*) AS n FROM workshop_learners WHERE workshop_id = ? AND sandbox IN ('joining', 'ready', 'resetting')").get(workshopId) as { n: number };
+    return r.n;
+  }
+
+  updateLearner(id: string, p: Partial<Pick<Learner, 'sessionId' | 'lesson' | 'step' | 'lastProgressAt' | 'lastActivityAt' | 'keepaliveAt' | 'sandbox' | 'seeded' | 'keyHash'>>) {
+    const cols = {
+      sessionId: 'session_id', lesson: 'lesson', step: 'step', lastProgressAt: 'last_progress_at', lastActivityAt: 'last_activity_at',
+      keepaliveAt: 'keepalive_at', sandbox: 'sandbox', keyHash: 'key_hash',
+    } as const;
+    for (const [k, col] of Object.entries(cols)) {
+      const v = p[k as keyof typeof cols];
+      if (v !== undefined) this.db.prepare(`UPDATE workshop_learners SET ${col} = ? WHERE id = ?`).run(v, id);
+    }
+    if (p.seeded) this.db.prepare('UPDATE workshop_learners SET seeded = ? WHERE id = ?').run(JSON.stringify(p.seeded), id);
+  }
+
+  /** Records one check result. A check once passed stays passed; `verified` means the server ran it. Returns true if newly passed. */
+  recordCheck(learnerId: string, lesson: string, checkId: string, passed: boolean, verified: boolean, at: number): boolean {
+    const before = this.db.prepare('SELECT passed, verified FROM workshop_checks WHERE learner_id = ? AND lesson = ? AND check_id = ?')
+      .get(learnerId, lesson, checkId) as { passed: number; verified: number } | undefined;
+    this.db.prepare(`INSERT INTO workshop_checks (learner_id, lesson, check_id, passed, verified, attempts, first_passed_at, last_at)
+      VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+      ON CONFLICT (learner_id, lesson, check_id) DO UPDATE SET passed = max(passed, excluded.passed),
+        verified = max(verified, excluded.verified), attempts = attempts + 1,
+        first_passed_at = coalesce(first_passed_at, excluded.first_passed_at), last_at = excluded.last_at`)
+      .run(learnerId, lesson, checkId, passed ? 1 : 0, passed && verified ? 1 : 0, passed ? at : null, at);
+    return passed && (!before || !before.passed || (verified && !before.verified));
+  }
+
+  checks(learnerId: string): CheckRecord[] {
+    return (this.db.prepare('SELECT * FROM workshop_checks WHERE learner_id = ? ORDER BY lesson, first_passed_at, check_id').all(learnerId) as {
+      lesson: string; check_id: string; passed: number; verified: number; attempts: number; first_passed_at: number | null; last_at: number;
+    }[]).map((r) => ({ lesson: r.lesson, checkId: r.check_id, passed: !!r.passed, verified: !!r.verified, attempts: r.attempts, firstPassedAt: r.first_passed_at, lastAt: r.last_at }));
+  }
+
+  /** Per learner of a workshop: checks passed, of them verified by the server, and quiz answers. */
+  counts(workshopId: string): Map<string, { passed: number; verified: number; quiz: number }> {
+    const out = new Map<string, { passed: number; verified: number; quiz: number }>();
+    const get = (id: string) => out.get(id) ?? out.set(id, { passed: 0, verified: 0, quiz: 0 }).get(id)!;
+    for (const r of this.db.prepare(`SELECT c.learner_id AS id, sum(c.passed) AS passed, sum(c.verified) AS verified FROM workshop_checks c
+      JOIN workshop_learners l ON l.id = c.learner_id WHERE l.workshop_id = ? GROUP BY c.learner_id`).all(workshopId) as { id: string; passed: number; verified: number }[]) {
+      Object.assign(get(r.id), { passed: r.passed, verified: r.verified });
+    }
+    for (const r of this.db.prepare(`SELECT q.learner_id AS id, count(*) AS n FROM workshop_quiz q
+      JOIN workshop_learners l ON l.id = q.learner_id WHERE l.workshop_id = ? GROUP BY q.learner_id`).all(workshopId) as { id: string; n: number }[]) {
+      get(r.id).quiz = r.n;
+    }
+    return out;
+  }
+
+  /** Stores a quiz answer (the latest one counts); true if it is new or changed. */
+  recordQuiz(learnerId: string, lesson: string, question: string, answer: string, correct: boolean | null, at: number): boolean {
+    const before = this.db.prepare('SELECT answer FROM workshop_quiz WHERE learner_id = ? AND lesson = ? AND question = ?').get(learnerId, lesson, question) as { answer: string } | undefined;
+    this.db.prepare(`INSERT INTO workshop_quiz (learner_id, lesson, question, answer, correct, at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (learner_id, lesson, question) DO UPDATE SET answer = excluded.answer, correct = excluded.correct, at = excluded.at`)
+      .run(learnerId, lesson, question, answer, correct === null ? null : correct ? 1 : 0, at);
+    return before?.answer !== answer;
+  }
+
+  quiz(learnerId: string): QuizRecord[] {
+    return (this.db.prepare('SELECT * FROM workshop_quiz WHERE learner_id = ? ORDER BY lesson, question').all(learnerId) as {
+      lesson: string; question: string; answer: string; correct: number | null; at: number;
+    }[]).map((r) => ({ lesson: r.lesson, question: r.question, answer: r.answer, correct: r.correct === null ? null : !!r.correct, at: r.at }));
+  }
+
+  addMessage(workshopId: string, text: string, at: number): Message {
+    const r = this.db.prepare('INSERT INTO workshop_messages (workshop_id, text, at) VALUES (?, ?, ?)').run(workshopId, text, at);
+    return { id: Number(r.lastInsertRowid), text, at };
+  }
+
+  messages(workshopId: string, after = 0): Message[] {
+    return this.db.prepare('SELECT id, text, at FROM workshop_messages WHERE workshop_id = ? AND id > ? ORDER BY id').all(workshopId, after) as Message[];
+  }
+}
