@@ -50,6 +50,29 @@ export const openapi = {
       parameters: [sessionId, { name: 'checkId', in: 'path', required: true, schema: { type: 'string' } }],
       post: { security: auth, summary: 'Run a lesson check against the sandbox', requestBody: json({ type: 'object', required: ['lesson'], properties: { lesson: { type: 'string' } } }), responses: { 200: json({ $ref: '#/components/schemas/CheckResult' }), ...errors } },
     },
+    '/api/sessions/{id}/nodes': {
+      parameters: [sessionId],
+      post: { security: auth, summary: 'Add the next node (node2, node3, ...) to the session', responses: { 201: json({ type: 'object', properties: { name: { type: 'string' } } }), 409: { description: 'At the node limit', ...json(error) }, ...errors } },
+    },
+    '/api/sessions/{id}/nodes/{node}': {
+      parameters: [sessionId, { name: 'node', in: 'path', required: true, schema: { type: 'string' } }],
+      delete: { security: auth, summary: 'Remove a node (not the last one)', responses: { 204: { description: 'Removed' }, 409: { description: 'Last node', ...json(error) }, ...errors } },
+    },
+    '/api/sessions/{id}/files': {
+      parameters: [sessionId, { name: 'path', in: 'query', schema: { type: 'string' }, description: 'relative to the workspace /home/learner' }, { name: 'node', in: 'query', schema: { type: 'string' } }],
+      get: { security: auth, summary: 'List a folder ({type:"dir", path, entries}) or read a file ({type:"file", path, size, encoding: utf8|base64, content})', responses: { 200: json({ type: 'object' }), 413: { description: 'File too large', ...json(error) }, ...errors } },
+      put: { security: auth, summary: 'Write a file (parents created)', requestBody: json({ type: 'object', required: ['content'], properties: { content: { type: 'string' }, encoding: { enum: ['utf8', 'base64'] } } }), responses: { 200: json({ type: 'object', properties: { path: { type: 'string' }, size: { type: 'integer' } } }), 409: { description: 'A folder or file is in the way', ...json(error) }, 413: { description: 'File too large', ...json(error) }, ...errors } },
+      post: { security: auth, summary: 'Create a folder', requestBody: json({ type: 'object', required: ['type'], properties: { type: { const: 'dir' } } }), responses: { 201: json({ type: 'object', properties: { path: { type: 'string' } } }), ...errors } },
+      delete: { security: auth, summary: 'Delete a file, symlink or folder', responses: { 204: { description: 'Deleted' }, ...errors } },
+    },
+    '/api/sessions/{id}/ports': {
+      parameters: [sessionId],
+      get: { security: auth, summary: 'Published ports of the session\'s engines, with preview links', responses: { 200: json({ type: 'object', properties: { ports: { type: 'array', items: { type: 'object', properties: { node: { type: 'string' }, port: { type: 'integer' }, container: { type: 'string' }, image: { type: 'string' }, shared: { type: 'boolean' }, url: { type: 'string' }, pathUrl: { type: 'string' } } } } } }), ...errors } },
+    },
+    '/api/sessions/{id}/ports/{node}/{port}/share': {
+      parameters: [sessionId, { name: 'node', in: 'path', required: true, schema: { type: 'string' } }, { name: 'port', in: 'path', required: true, schema: { type: 'integer' } }],
+      post: { security: auth, summary: 'Share a port with anyone who has the link, or stop sharing', requestBody: json({ type: 'object', required: ['shared'], properties: { shared: { type: 'boolean' } } }), responses: { 200: json({ type: 'object', properties: { shared: { type: 'boolean' }, url: { type: 'string' }, pathUrl: { type: 'string' } } }), ...errors } },
+    },
     '/api/sessions/{id}/terminal': {
       parameters: [sessionId, { name: 'node', in: 'query', schema: { type: 'string' } }, { name: 'tab', in: 'query', schema: { type: 'string' } }],
       get: { summary: 'WebSocket terminal (subprotocols berth.v1 and bearer.<token>)', responses: { 101: { description: 'Switching protocols' }, 403: { description: 'Foreign Origin' } } },
