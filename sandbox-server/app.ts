@@ -13,6 +13,7 @@ import type { SandboxManager } from './sandboxes/manager.ts';
 import type { SessionRow } from './store.ts';
 import { Files } from './sandboxes/files.ts';
 import type { Preview } from './preview/proxy.ts';
+import { mountWorkshops, type Workshops } from './workshops/routes.ts';
 
 export type AppDeps = {
   manager: SandboxManager;
@@ -24,6 +25,7 @@ export type AppDeps = {
   serveSite?: (app: Hono<Env>) => void;
   preview: Preview;
   fileMax: number;
+  workshops?: Workshops;
 };
 
 type Env = { Variables: { session: SessionRow; requestId: string } };
@@ -118,6 +120,8 @@ export function createApp(deps: AppDeps) {
     c.set('session', manager.authorize(c.req.param('id') ?? '', bearer(c.req.header('authorization'))));
     await next();
   }
+  // Instructor routes, joining, and workshop learners' progress (after sessionAuth, before the session routes).
+  if (deps.workshops) mountWorkshops(app, deps.workshops, deps.clientAddress);
 
   app.get('/api/sessions/:id', (c) => c.json(manager.view(c.get('session'))));
   app.delete('/api/sessions/:id', async (c) => {

@@ -21,6 +21,7 @@ import { Store } from './store.ts';
 import { terminalUpgrades } from './terminal/upgrade.ts';
 import { PreviewKeys } from './preview/links.ts';
 import { createPreview, type Preview } from './preview/proxy.ts';
+import { startWorkshops } from './workshops/index.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -57,6 +58,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   const recovered = await manager.recover();
   log.info(recovered, 'recovered sandboxes from a previous run');
   manager.startPool();
+  const workshops = startWorkshops({ env, config, store, manager, provider, lessons, log });
 
   preview = createPreview({
     manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
@@ -64,7 +66,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   });
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
-    manager, lessons, metrics, log, preview, fileMax: config.fileMax,
+    manager, lessons, metrics, log, preview, fileMax: config.fileMax, workshops: workshops.routes,
     createLimiter: new RateLimiter(config.createRatePerMin),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
     serveSite: existsSync(siteDir) ? (a) => a.use('/*', serveStatic({ root: relative(process.cwd(), siteDir) || '.' })) : undefined,
@@ -84,7 +86,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   server.on('upgrade', (req, socket, head) => {
     const target = preview!.match(req);
     if (target) void preview!.upgrade(req, socket, head, target);
-    else upgrades!(req, socket, head);
+    else workshops.upgrade(req, socket, head, upgrades!);
   });
   const reaper = setInterval(() => manager.reap().catch((err) => log.error({ err }, 'reaper failed')), config.reapIntervalMs);
   reaper.unref();

@@ -38,6 +38,11 @@ export class WarmPool {
 
   setTarget(n: number) { this.target = n; this.fill(); }
 
+  /** Removes ready sandboxes above the target (e.g. the seats nobody took once a workshop ends). */
+  trim() {
+    for (const id of this.ready.splice(this.target)) this.opts.provider.removeSandbox(id).catch(this.opts.onError);
+  }
+
   /** Starts as many sandboxes as are missing, at most two at a time on this small host. */
   fill() {
     if (this.stopped) return;

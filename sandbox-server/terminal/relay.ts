@@ -18,9 +18,11 @@ export type RelayOptions = {
   replay: Buffer;
   /** Frames the client sent before the shell was open. */
   early?: { data: Buffer; isBinary: boolean }[];
+  /** A watcher (an instructor shadowing a learner): INPUT frames are dropped, not typed. */
+  readOnly?: boolean;
 };
 
-export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [] }: RelayOptions) {
+export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [], readOnly = false }: RelayOptions) {
   const { stream } = tty;
   let unacked = 0;
   let paused = false;
@@ -56,7 +58,7 @@ export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [] 
   const onMessage = (data: Buffer, isBinary: boolean) => {
     if (!isBinary) { ws.send(error('PROTOCOL', 'frames must be binary')); return; }
     const f = decodeClient(data);
-    if (f.op === 'input') { onInput(); onBytes('in', f.data.length); write(f.data); }
+    if (f.op === 'input') { if (!readOnly) { onInput(); onBytes('in', f.data.length); write(f.data); } }
     else if (f.op === 'resize') void tty.resize(f.cols, f.rows);
     else if (f.op === 'ack') { unacked = Math.max(0, unacked - f.bytes); update(); }
     else ws.send(error('PROTOCOL', f.reason));

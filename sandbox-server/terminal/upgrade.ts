@@ -54,7 +54,7 @@ export function terminalUpgrades(deps: UpgradeDeps) {
     }
     wss.handleUpgrade(req, socket, head, (ws) => void attach(ws, m[1], url, req));
   };
-  return Object.assign(onUpgrade, { forgetSession: (id: string) => history.forgetSession(id) });
+  return Object.assign(onUpgrade, { forgetSession: (id: string) => history.forgetSession(id), history });
 
   async function attach(ws: WebSocket, id: string, url: URL, req: IncomingMessage) {
     // Frames that arrive while the shell is being opened are kept, not dropped, and replayed into it.

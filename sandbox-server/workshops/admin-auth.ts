@@ -3,7 +3,7 @@
 // Browsers cannot put headers on EventSource or WebSocket, so an admin may trade the token for a ticket:
 // single use, one workshop, one minute.
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashToken } from '../auth.ts';
 
@@ -16,6 +16,7 @@ export const newAdminToken = () => `berth_admin_${randomBytes(32).toString('base
 export function addAdminToken(stateDir: string, label = ''): string {
   const file = join(stateDir, TOKENS_FILE);
   const token = newAdminToken();
+  mkdirSync(stateDir, { recursive: true });
   if (!existsSync(file)) writeFileSync(file, '# Berth instructor tokens: SHA-256 of each token, one a line, then an optional label.\n', { mode: 0o600 });
   appendFileSync(file, `${hashToken(token)}${label ? ` ${label.replace(/\s+/g, '-')}` : ''}\n`, { mode: 0o600 });
   return token;

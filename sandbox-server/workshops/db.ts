@@ -150,8 +150,8 @@ export class WorkshopDb {
     return this.db.prepare('SELECT * FROM workshops WHERE ended_at IS NULL').all().map(toWorkshop);
   }
 
-  updateWorkshop(id: string, p: Partial<Pick<Workshop, 'title' | 'endsAt' | 'capacity' | 'expected' | 'stuckMinutes' | 'prewarmAt'>>) {
-    const cols = { title: 'title', endsAt: 'ends_at', capacity: 'capacity', expected: 'expected', stuckMinutes: 'stuck_minutes', prewarmAt: 'prewarm_at' } as const;
+  updateWorkshop(id: string, p: Partial<Pick<Workshop, 'title' | 'startsAt' | 'endsAt' | 'capacity' | 'expected' | 'stuckMinutes' | 'prewarmAt'>>) {
+    const cols = { title: 'title', startsAt: 'starts_at', endsAt: 'ends_at', capacity: 'capacity', expected: 'expected', stuckMinutes: 'stuck_minutes', prewarmAt: 'prewarm_at' } as const;
     for (const [k, col] of Object.entries(cols)) {
       const v = p[k as keyof typeof p];
       if (v !== undefined) this.db.prepare(`UPDATE workshops SET ${col} = ? WHERE id = ?`).run(v, id);
