@@ -122,7 +122,7 @@ test.serial('first run prints one instructor token; instructor routes refuse eve
 });
 
 test.serial('bad input: wrong code, full workshop, duplicate names, an ended workshop; nothing lost', async (t) => {
-  const w = await createWorkshop({ capacity: 2, endsAt: new Date(Date.now() + 25_000).toISOString() });
+  const w = await createWorkshop({ capacity: 2, stuckMinutes: 0.05, endsAt: new Date(Date.now() + 30_000).toISOString() });
   t.regex(w.code, /^[A-HJ-NP-Z2-9]{6}$/);
   t.true(w.joinUrl.endsWith(`/join/?code=${w.code}`));
   t.is(await errorCode(await join('ZZZZZZ', 'Ada')), 'JOIN_CODE_INVALID');
@@ -142,6 +142,24 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
   // Both still work after all that.
   for (const l of [ada, bob]) t.is((await s.api(`/api/sessions/${l.session.id}`, { token: l.session.token })).status, 200);
   t.is(containersOf(ada.session.id).length, 1);
+
+  // Stuck: no progress for stuckMinutes (3 s here); a report clears it.
+  await sleep(3500);
+  const rows = async () => (await json<{ learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200)).learnerRows;
+  t.deepEqual((await rows()).map((x) => x.stuck), [true, true]);
+  await json(await s.api(`/api/sessions/${ada.session.id}/progress`, { method: 'POST', token: ada.session.token, json: { lesson: LESSON, step: 'background' } }), 200);
+  t.deepEqual((await rows()).map((x) => x.stuck), [false, true]);
+
+  // Bob leaves (his sandbox goes); from the same browser (his key) he comes back to a new sandbox, same row.
+  t.is((await s.api(`/api/sessions/${bob.session.id}`, { method: 'DELETE', token: bob.session.token })).status, 204);
+  for (let i = 0; i < 20 && (await rows())[1].sandbox !== 'gone'; i++) await sleep(500);
+  t.is((await rows())[1].sandbox, 'gone');
+  t.is(await errorCode(await join(w.code, 'Bob')), 'NAME_TAKEN', 'not without his key');
+  const bobAgain = await json<Joined>(await join(w.code, 'Bob', bob.learner.key), 201);
+  t.is(bobAgain.learner.id, bob.learner.id);
+  t.not(bobAgain.session.id, bob.session.id);
+  t.is((await rows())[1].sandbox, 'ready');
+  bob.session = bobAgain.session;
 
   // The end time is enforced by the reaper: sandboxes go, joins are refused, the learners stay listed.
   for (let i = 0; i < 60; i++) {
