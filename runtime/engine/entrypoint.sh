@@ -58,6 +58,14 @@ chown "$LEARNER:$LEARNER" /home/$LEARNER/.config/docker/daemon.json
         setpriv --reuid $UID_N --regid $UID_N --init-groups --no-new-privs \
           socat TCP-LISTEN:2375,fork,reuseaddr UNIX-CONNECT:"$RUNDIR/docker.sock" &
       fi
+      # Swarm's ports (managers 2377, gossip 7946, VXLAN 4789/udp) are forwarded from the node's own address
+      # into the engine's network namespace, so that the session's other nodes can join this one.
+      api=$(ls -d /tmp/rootlesskit*/api.sock 2>/dev/null | head -n 1)
+      if [ -n "$api" ]; then
+        for p in 2377/tcp 7946/tcp 7946/udp 4789/udp; do
+          rootlessctl --socket "$api" add-ports "0.0.0.0:${p%/*}:${p%/*}/${p#*/}" >/dev/null 2>&1 || log "could not forward $p"
+        done
+      fi
       log "engine ready"
       exit 0
     fi

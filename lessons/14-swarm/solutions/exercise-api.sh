@@ -1,1 +1,1 @@
-docker service create --name api --replicas 4 -p 8090:80 httpd
+docker service create --name api --replicas 3 --network appnet --endpoint-mode dnsrr httpd
