@@ -1,4 +1,4 @@
-// What lessons rely on inside a learner engine: pulls through the mirror, apt in docker build, published ports.
+// What lessons rely on inside a learner engine: pulls through the mirror, RUN steps in docker build, published ports.
 import test from 'ava';
 import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
 
@@ -6,14 +6,16 @@ let s: TestServer;
 test.before(async () => { s = await startServer(); });
 test.after.always(async () => { await s?.stop(); });
 
-test('docker pull nginx through the mirror, an apt build, and a published port all work in a sandbox', async (t) => {
+test('docker pull nginx through the mirror, a build with RUN steps, and a published port all work in a sandbox', async (t) => {
   const c = await createSession(s);
   try {
     const pull = await exec(s, c, 'docker pull nginx', { timeoutMs: 120_000 });
     t.is(pull.exitCode, 0, pull.stderr);
-    const build = await exec(s, c, 'printf "FROM debian\\nRUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*\\n" | docker build -q -t withjq - && docker run --rm withjq jq --version', { timeoutMs: 300_000 });
+    // A build whose RUN steps execute in the nested engine, from catalog images only: apt-get would reach
+    // Debian's servers, and tests send no traffic beyond this machine (see the issue note on a local apt repo).
+    const build = await exec(s, c, 'printf "FROM python\\nRUN python3 -m venv /opt/v && /opt/v/bin/python -c \\"print(6*7)\\" > /answer\\nCMD [\\"cat\\", \\"/answer\\"]\\n" | docker build -q -t answer - && docker run --rm answer', { timeoutMs: 300_000 });
     t.is(build.exitCode, 0, build.stderr);
-    t.regex(build.stdout, /jq-1\./);
+    t.is(build.stdout.trim().split('\n').at(-1), '42');
     const web = await exec(s, c, 'docker run -d -p 8080:80 httpd >/dev/null && curl -s --retry 10 --retry-all-errors http://localhost:8080', { timeoutMs: 120_000 });
     t.regex(web.stdout, /It works!/);
   } finally {
