@@ -35,10 +35,11 @@ export type MirrorOptions = { host: string; port?: number; upstream?: string; lo
 export async function startMirror({ host, port = 5000, upstream, log = () => {} }: MirrorOptions): Promise<number> {
   const now = running(host);
   if (now?.running && now.port === port) return port;
-  if (now) dockerSync(host, ['rm', '-f', MIRROR]);
+  // The port is checked before an old mirror is replaced: a bad choice of port must not cost the working one.
   if (!(await portFree(port))) {
     throw new MirrorError(`Port 127.0.0.1:${port} is already taken by another program, so the registry mirror cannot use it. Stop that program or set BERTH_MIRROR_PORT to a free port.`);
   }
+  if (now) dockerSync(host, ['rm', '-f', MIRROR]);
   if (dockerSync(host, ['network', 'inspect', MIRROR_NETWORK]).status !== 0) {
     dockerSync(host, ['network', 'create', '--label', 'berth.managed=1', '--label', 'berth.role=mirror-net', MIRROR_NETWORK]);
   }
