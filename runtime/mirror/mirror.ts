@@ -1,9 +1,9 @@
 // The registry mirror: the catalog's `registry` image run as berth-mirror on the host engine, holding
 // every catalog image as library/<name>:<tag>. Learner engines use it as their registry mirror, reached
 // over each sandbox's own bridge (the server connects it there), so it needs no public port.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stateDir } from '../bootstrap/engine.ts';
 import { CATALOG, imageRef } from '../images/catalog.ts';
 import { docker, dockerSync, imageId } from '../images/docker-cli.ts';
@@ -88,6 +88,8 @@ export async function pushCatalog({ host, port, log = () => {} }: { host: string
     const queue = [...batch];
     await Promise.all([0, 1].map(async () => { for (let t = queue.shift(); t; t = queue.shift()) await push(t); }));
   }
+  // With DOCKER_HOST set, nothing else may have made the state folder yet.
+  mkdirSync(dirname(record), { recursive: true });
   writeFileSync(record, JSON.stringify(pushed, null, 2) + '\n');
   if (count) log(`pushed ${count} tags to the mirror`);
   return count;
