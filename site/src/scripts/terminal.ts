@@ -1,0 +1,214 @@
+// One terminal tab: an xterm.js view attached to the session's WebSocket, speaking Berth's binary
+// protocol (README "Terminal protocol"). Acknowledges output once xterm has rendered it, and
+// reconnects with backoff unless the server said the token is bad (4401) or the session is gone (4404).
+import { CLOSE, OP } from '../../../sandbox-server/terminal/protocol.ts';
+import type { Session } from './session.ts';
+import type { Theme } from './theme.ts';
+
+type Lib = typeof import('./xterm-lib.ts');
+type Term = InstanceType<Lib['Terminal']>;
+
+export type TermState =
+  | { kind: 'connecting' }
+  | { kind: 'ready'; reattached: boolean }
+  | { kind: 'reconnecting'; attempt: number; inMs: number; code: number }
+  | { kind: 'exited' }
+  | { kind: 'gone' }
+  | { kind: 'unauthorized' }
+  | { kind: 'failed'; message: string };
+
+const DELAYS = [300, 1000, 2000, 4000, 8000, 15000];
+const ACK_EVERY = 32 * 1024;
+
+export const TERM_THEMES: Record<Theme, Record<string, string>> = {
+  dark: { background: '#0d0f13', foreground: '#e5e9f0', cursor: '#7cc4ff', selectionBackground: '#35506b' },
+  light: { background: '#fbfcfd', foreground: '#1b2330', cursor: '#0b5f95', selectionBackground: '#c7dcef', black: '#1b2330', brightBlack: '#566172', yellow: '#8a6100', brightYellow: '#7a5200', white: '#8a94a3', brightWhite: '#566172' },
+};
+
+export class TerminalTab {
+  readonly node: string;
+  readonly tab: string;
+  readonly term: Term;
+  state: TermState = { kind: 'connecting' };
+  private readonly fit: InstanceType<Lib['FitAddon']>;
+  private readonly host: HTMLElement;
+  private readonly session: () => Session | null;
+  private readonly onState: (t: TerminalTab, s: TermState) => void;
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private owed = 0;
+  /** Counts connections: output rendered for an earlier one is not acknowledged to a later one. */
+  private generation = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private pending: string[] = [];
+  private disposed = false;
+  private readonly resizeObserver: ResizeObserver;
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
+
+  constructor(lib: Lib, opts: { host: HTMLElement; node: string; tab: string; theme: Theme; session: () => Session | null; onState: (t: TerminalTab, s: TermState) => void }) {
+    this.node = opts.node;
+    this.tab = opts.tab;
+    this.host = opts.host;
+    this.session = opts.session;
+    this.onState = opts.onState;
+    this.term = new lib.Terminal({
+      cursorBlink: true, fontSize: 14, scrollback: 5000, allowProposedApi: false,
+      fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace",
+      theme: TERM_THEMES[opts.theme],
+    });
+    this.fit = new lib.FitAddon();
+    this.term.loadAddon(this.fit);
+    this.term.loadAddon(new lib.WebLinksAddon());
+    this.term.open(this.host);
+    const ta = this.term.textarea;
+    if (ta) {
+      ta.setAttribute('aria-label', `Terminal on ${this.node}${this.tab === '1' ? '' : `, tab ${this.tab}`}`);
+      ta.setAttribute('aria-describedby', 'term-help');
+    }
+    // F6 leaves the terminal (Tab belongs to the shell's completion, so it cannot).
+    this.term.attachCustomKeyEventHandler((e) => {
+      if (e.key === 'F6' && e.type === 'keydown') {
+        document.getElementById('instructions')?.focus();
+        return false;
+      }
+      return true;
+    });
+    this.term.onData((d) => this.sendBytes(this.encoder.encode(d)));
+    this.term.onBinary((d) => this.sendBytes(Uint8Array.from(d, (c) => c.charCodeAt(0))));
+    this.term.onResize(({ cols, rows }) => this.sendFrame(OP.RESIZE, this.encoder.encode(JSON.stringify({ cols, rows }))));
+    let frame = 0;
+    this.resizeObserver = new ResizeObserver(() => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => this.refit());
+    });
+    this.resizeObserver.observe(this.host);
+    this.refit();
+    this.connect();
+  }
+
+  /** Fits the terminal to its box; a hidden tab has no box and keeps its size until shown. */
+  refit() {
+    if (this.disposed || !this.host.offsetParent || this.host.clientWidth < 20) return;
+    try { this.fit.fit(); } catch { /* not measurable yet */ }
+  }
+
+  setTheme(theme: Theme) { this.term.options.theme = TERM_THEMES[theme]; }
+
+  focus() { this.term.focus(); }
+
+  /** Types text into the shell; held until the connection is ready. */
+  type(text: string) {
+    if (this.state.kind === 'ready' && this.ws?.readyState === WebSocket.OPEN) this.sendBytes(this.encoder.encode(text));
+    else this.pending.push(text);
+  }
+
+  connect() {
+    const s = this.session();
+    if (!s || this.disposed) return;
+    clearTimeout(this.retryTimer);
+    this.setState({ kind: 'connecting' });
+    const q = new URLSearchParams({ node: this.node, tab: this.tab, cols: String(this.term.cols), rows: String(this.term.rows) });
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${scheme}://${location.host}/api/sessions/${encodeURIComponent(s.id)}/terminal?${q}`, ['berth.v1', `bearer.${s.token}`]);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.generation++;
+    this.owed = 0;
+    let opened = false;
+    ws.onopen = () => { opened = true; };
+    ws.onmessage = (ev) => this.onFrame(new Uint8Array(ev.data as ArrayBuffer));
+    ws.onclose = (ev) => {
+      if (this.ws !== ws || this.disposed) return;
+      this.ws = undefined;
+      this.owed = 0;
+      if (ev.code === CLOSE.BAD_TOKEN) return this.setState({ kind: 'unauthorized' });
+      if (ev.code === CLOSE.GONE) return this.setState({ kind: 'gone' });
+      if (this.state.kind === 'exited') return;
+      if (ev.code === CLOSE.PROTOCOL) return this.setState({ kind: 'failed', message: ev.reason || 'The server refused this terminal.' });
+      if (opened) this.attempt = 0;
+      const inMs = DELAYS[Math.min(this.attempt, DELAYS.length - 1)];
+      this.attempt++;
+      this.setState({ kind: 'reconnecting', attempt: this.attempt, inMs, code: ev.code });
+      this.retryTimer = setTimeout(() => this.connect(), inMs);
+    };
+  }
+
+  /** Reconnects now instead of waiting for the backoff. */
+  retryNow() {
+    this.attempt = 0;
+    this.ws?.close();
+    this.connect();
+  }
+
+  dispose() {
+    this.disposed = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.ackTimer);
+    this.resizeObserver.disconnect();
+    const ws = this.ws;
+    this.ws = undefined;
+    ws?.close(CLOSE.NORMAL);
+    this.term.dispose();
+  }
+
+  private onFrame(f: Uint8Array) {
+    const body = f.subarray(1);
+    switch (f[0]) {
+      case OP.OUTPUT: {
+        const n = body.length;
+        const gen = this.generation;
+        this.term.write(body, () => { if (gen === this.generation) this.ack(n); });
+        break;
+      }
+      case OP.STATUS: {
+        const st = JSON.parse(this.decoder.decode(body)) as { state?: string };
+        if (st.state === 'exited') { this.setState({ kind: 'exited' }); break; }
+        // The server replays the tab's recent output next: start from a clean screen so it is not doubled.
+        if (st.state === 'reconnected') this.term.reset();
+        this.setState({ kind: 'ready', reattached: st.state === 'reconnected' });
+        this.refit();
+        for (const t of this.pending.splice(0)) this.sendBytes(this.encoder.encode(t));
+        break;
+      }
+      case OP.ERROR: {
+        const e = JSON.parse(this.decoder.decode(body)) as { code?: string; message?: string };
+        this.term.write(`\r\n\x1b[31m${e.message ?? e.code ?? 'terminal error'}\x1b[0m\r\n`);
+        if (this.state.kind !== 'ready') this.setState({ kind: 'failed', message: e.message ?? 'The terminal could not open.' });
+        break;
+      }
+    }
+  }
+
+  private ack(n: number) {
+    this.owed += n;
+    if (this.owed >= ACK_EVERY) this.flushAck();
+    else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.flushAck(), 25);
+  }
+
+  private flushAck() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (!this.owed || this.ws?.readyState !== WebSocket.OPEN) return;
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, this.owed);
+    this.owed = 0;
+    this.sendFrame(OP.ACK, b);
+  }
+
+  private sendBytes(data: Uint8Array) { this.sendFrame(OP.INPUT, data); }
+
+  private sendFrame(op: number, data: Uint8Array) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    const f = new Uint8Array(data.length + 1);
+    f[0] = op;
+    f.set(data, 1);
+    this.ws.send(f);
+  }
+
+  private setState(s: TermState) {
+    this.state = s;
+    this.onState(this, s);
+  }
+}

@@ -1,0 +1,275 @@
+// The lesson site in a real browser (Debian's Chromium through playwright-core) against a real server
+// and real sandboxes: build → every lesson has a page; then one learner's path through lesson 08:
+// start, command, check (fail, then pass), Monaco edit + build from the terminal, port preview, quiz,
+// reload (same shell, progress kept), server restart (reattach), a removed session (clear message).
+import test from 'ava';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { loadLessons } from '../../lessons/lib/index.ts';
+import { buildSite } from '../../site/build.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const dist = join(root, 'site', 'dist');
+const shots = join(root, 'tests', 'artifacts', 'e2e');
+const LESSON = '08-building-images';
+/** Page JS outside xterm and Monaco, gzip: the budget stated in site/README.md. */
+const BUDGET_GZIP = 16 * 1024;
+
+let server: TestServer | undefined;
+let ctx: BrowserContext | undefined;
+let profile = '';
+const figures: Record<string, string> = {};
+
+test.before(async () => {
+  mkdirSync(shots, { recursive: true });
+  await buildSite();
+});
+
+test.after.always(async () => {
+  await ctx?.close().catch(() => {});
+  await server?.stop();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  if (Object.keys(figures).length) writeFileSync(join(shots, 'figures.json'), JSON.stringify(figures, null, 2));
+});
+
+test.serial('every lesson has a page with its steps, checks and questions, and the path lists them all', (t) => {
+  const { lessons, errors } = loadLessons(join(root, 'lessons'));
+  t.deepEqual(errors, []);
+  const folders = readdirSync(join(root, 'lessons')).filter((d) => /^\d{2}-/.test(d));
+  t.is(lessons.length, folders.length);
+  const home = readFileSync(join(dist, 'index.html'), 'utf8');
+  for (const l of lessons) {
+    const file = join(dist, 'lessons', l.id, 'index.html');
+    t.true(existsSync(file), `no page for ${l.id}`);
+    const html = readFileSync(file, 'utf8');
+    t.true(html.includes(`<h1 id="lesson-title">${l.title.replace(/&/g, '&amp;')}</h1>`), `${l.id}: title`);
+    for (const s of l.steps) t.true(html.includes(`id="step-${s.id}"`), `${l.id}: step ${s.id}`);
+    const checks = l.steps.flatMap((s) => s.checks);
+    t.is((html.match(/data-action="check"/g) ?? []).length, checks.length, `${l.id}: one Check button per check`);
+    t.is((html.match(/data-action="answer"/g) ?? []).length, l.steps.flatMap((s) => s.quizzes).length, `${l.id}: one Answer button per question`);
+    t.is((html.match(/data-action="run"/g) ?? []).length, l.steps.flatMap((s) => s.commands).length, `${l.id}: one Run button per command`);
+    for (const a of l.assets) t.true(existsSync(join(dist, 'lessons', l.id, a)), `${l.id}: asset ${a}`);
+    t.true(home.includes(`href="/lessons/${l.id}/"`), `home links ${l.id}`);
+    // The page never ships the checks' scripts: they run on the server.
+    for (const c of checks) t.false(html.includes(c.script.trim().split('\n')[0]), `${l.id}: script of ${c.id} leaked`);
+  }
+});
+
+// ---- the browser ----
+
+const term = (page: Page, key = 'node1/1') => page.locator(`[data-panel="${key}"] .xterm-rows`);
+async function waitTerm(page: Page, re: RegExp, timeout = 30_000, key = 'node1/1') {
+  await page.waitForFunction(([sel, src]) => new RegExp(src).test(document.querySelector(sel)?.textContent ?? ''),
+    [`[data-panel="${key}"] .xterm-rows`, re.source] as const, { timeout, polling: 100 });
+}
+const typeIn = async (page: Page, text: string) => {
+  await page.locator('[data-panel="node1/1"] .xterm-helper-textarea').focus();
+  await page.keyboard.type(text);
+};
+async function shellPid(page: Page, tag: string): Promise<string> {
+  await typeIn(page, `echo ${tag}-pid=$$\n`);
+  await waitTerm(page, new RegExp(`${tag}-pid=\\d+`));
+  return /-pid=(\d+)/.exec(new RegExp(`${tag}-pid=\\d+`).exec(await term(page).textContent() ?? '')![0])![1];
+}
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`) });
+
+/** JS files the page fetched, with their size on disk and gzipped (the server sends them as built). */
+async function scriptsLoaded(page: Page) {
+  const names = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.js')));
+  return [...new Set(names)].map((p) => {
+    const bytes = readFileSync(join(dist, p));
+    return { path: p, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  });
+}
+const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+
+test.serial('a learner works through a lesson in the browser', async (t) => {
+  server = await startServer({ BERTH_POOL_SIZE: '1' });
+  // Wait for the warm engine, so the figure is the one a learner meets on a running server.
+  const deadline = Date.now() + 90_000;
+  while (!/berth_sandboxes\{state="pool-ready"\} 1/.test(await (await server.api('/metrics')).text())) {
+    if (Date.now() > deadline) throw new Error('the pool never warmed');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  profile = mkdtempSync(join(tmpdir(), 'berth-chromium-'));
+  ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+  });
+  const page = ctx.pages()[0] ?? await ctx.newPage();
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const base = server.url;
+
+  try {
+    // Home: the path lists every lesson, nothing started.
+    await page.goto(`${base}/`);
+    await t.notThrowsAsync(page.getByRole('link', { name: 'Building images' }).waitFor());
+    await shot(page, '01-home');
+
+    // The lesson page, before any sandbox: the workbench says what to do, never blank.
+    await page.goto(`${base}/lessons/${LESSON}/`);
+    await page.evaluate(() => {
+      (window as unknown as { cls: number }).cls = 0;
+      new PerformanceObserver((l) => {
+        for (const e of l.getEntries() as (PerformanceEntry & { value: number; hadRecentInput: boolean })[]) {
+          if (!e.hadRecentInput) (window as unknown as { cls: number }).cls += e.value;
+        }
+      }).observe({ type: 'layout-shift', buffered: true });
+    });
+    const start = page.getByRole('button', { name: 'Start sandbox' });
+    await start.waitFor();
+    await shot(page, '02-lesson-idle');
+
+    // A check before the step fails, with the lesson's message.
+    const built = page.locator('[data-check-id="mysite-built"]');
+    await built.getByRole('button', { name: 'Check' }).click();
+    await t.notThrowsAsync(built.getByText('Start the sandbox first').waitFor(), 'a check without a sandbox says what to do');
+
+    const t0 = Date.now();
+    await start.click();
+    await page.getByRole('status').filter({ hasText: 'Ready' }).waitFor({ timeout: 60_000 });
+    await waitTerm(page, /learner@node1:~\$/, 30_000);
+    figures.clickToPromptMs = String(Date.now() - t0);
+    t.log(`start click → usable prompt: ${figures.clickToPromptMs} ms (warm pool)`);
+    await shot(page, '03-ready');
+
+    // Page JS before the editor opens: everything but xterm must fit the budget.
+    const beforeEditor = await scriptsLoaded(page);
+    const xterm = beforeEditor.filter((s) => /\/xterm-lib\.[\w-]+\.js$/.test(s.path));
+    const own = beforeEditor.filter((s) => !xterm.includes(s));
+    const ownGzip = own.reduce((m, s) => m + s.gzip, 0);
+    figures.pageJs = `${kb(own.reduce((m, s) => m + s.raw, 0))} raw, ${kb(ownGzip)} gzip in ${own.length} files`;
+    figures.xtermJs = `${kb(xterm.reduce((m, s) => m + s.raw, 0))} raw, ${kb(xterm.reduce((m, s) => m + s.gzip, 0))} gzip`;
+    t.log(`page JS: ${figures.pageJs}; xterm: ${figures.xtermJs}`);
+    t.is(xterm.length, 1, 'xterm is its own chunk');
+    t.false(beforeEditor.some((s) => /monaco|editor/.test(s.path)), 'Monaco is not loaded before the editor tab opens');
+    t.true(ownGzip <= BUDGET_GZIP, `page JS ${kb(ownGzip)} gzip exceeds the ${kb(BUDGET_GZIP)} budget`);
+
+    // The check fails before the step, with the lesson's own message.
+    await built.getByRole('button', { name: 'Check' }).click();
+    await t.notThrowsAsync(built.getByText('No image mysite:1').waitFor({ timeout: 30_000 }));
+    t.is(await built.getAttribute('data-state'), 'fail');
+
+    // Editor: lazy Monaco, the seeded Dockerfile, an edit saved through the file API.
+    await page.getByRole('tab', { name: 'Editor' }).click();
+    await page.getByRole('button', { name: 'site', exact: true }).click({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Dockerfile', exact: true }).first().click();
+    await page.locator('.monaco-editor .view-lines').getByText('FROM nginx').waitFor();
+    const editorJs = (await scriptsLoaded(page)).filter((s) => !beforeEditor.some((b) => b.path === s.path));
+    figures.editorJs = `${kb(editorJs.reduce((m, s) => m + s.raw, 0))} raw, ${kb(editorJs.reduce((m, s) => m + s.gzip, 0))} gzip in ${editorJs.length} files`;
+    t.log(`opening the editor loads: ${figures.editorJs}`);
+    t.true(editorJs.some((s) => /\/editor\.[\w-]+\.js$/.test(s.path) && s.raw > 1_000_000), "Monaco arrives with the editor tab");
+    await page.locator('.monaco-editor .view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('\nLABEL berth.edited=monaco\n');
+    await page.keyboard.press('Control+s');
+    await t.notThrowsAsync(page.getByText('Saved site/Dockerfile.').waitFor());
+    await shot(page, '04-editor');
+
+    // The step's command, clicked: typed into node1's terminal, builds the edited Dockerfile.
+    await page.getByRole('button', { name: /^Run on node1: cat site\/Dockerfile/ }).click();
+    t.is(await page.getByRole('tab', { name: 'node1' }).getAttribute('aria-selected'), 'true', 'the command brings its terminal forward');
+    await waitTerm(page, /LABEL berth\.edited=monaco/, 20_000);
+    await typeIn(page, `docker inspect -f 'label={{index .Config.Labels "berth.edited"}}' mysite:1\n`);
+    await waitTerm(page, /label=monaco/, 180_000);
+    await built.getByRole('button', { name: 'Check' }).click();
+    await t.notThrowsAsync(built.getByText(/^Passed\./).waitFor({ timeout: 30_000 }));
+    t.is(await built.getAttribute('data-state'), 'pass');
+
+    // A published port shows in the ports bar and opens through the preview.
+    await page.getByRole('button', { name: /^Run on node1: docker run -d --name mysite -p 8081:80/ }).click();
+    const open = page.getByRole('link', { name: /Open port 8081 on node1/ });
+    await open.waitFor({ timeout: 30_000 });
+    const [preview] = await Promise.all([ctx.waitForEvent('page'), open.click()]);
+    await preview.waitForLoadState();
+    t.regex(await preview.locator('body').innerText({ timeout: 20_000 }), /Built with a Dockerfile/);
+    await preview.close();
+    await shot(page, '05-port');
+
+    // A self-check question answered in place.
+    const quiz = page.locator('[data-quiz-id="q-cache-order"]');
+    await quiz.getByLabel('Copy the code first, then install packages').check();
+    await quiz.getByRole('button', { name: 'Answer' }).click();
+    await t.notThrowsAsync(quiz.getByText('Not quite').waitFor());
+    await quiz.getByLabel('Install packages first, copy the code last').check();
+    await quiz.getByRole('button', { name: 'Answer' }).click();
+    await t.notThrowsAsync(quiz.getByText('Right!').waitFor());
+    t.true(await quiz.getByText('The package layer stays cached').isVisible());
+
+    // Keyboard: the skip link lands in the terminal; F6 leaves it.
+    await page.getByRole('link', { name: 'Skip to the terminal' }).focus();
+    await page.keyboard.press('Enter');
+    t.is(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Terminal on node1');
+    await page.keyboard.press('F6');
+    t.is(await page.evaluate(() => document.activeElement?.id), 'instructions');
+
+    const cls = await page.evaluate(() => (window as unknown as { cls: number }).cls);
+    figures.cumulativeLayoutShift = cls.toFixed(4);
+    t.true(cls < 0.02, `layout shift ${cls}`);
+
+    // Reload: the same shell comes back (same PID, output replayed) and the progress is kept.
+    const pid = await shellPid(page, 'before');
+    const r0 = Date.now();
+    await page.reload();
+    await page.getByRole('status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+    await waitTerm(page, /label=monaco/, 20_000);
+    figures.reloadToPromptMs = String(Date.now() - r0);
+    t.is(await shellPid(page, 'after'), pid, 'the reload reattached to the same shell');
+    t.is(await built.getAttribute('data-state'), 'pass');
+    t.true(await built.getByText('Passed earlier.').isVisible());
+    t.true(await quiz.getByText('Right!').isVisible());
+    t.regex(await page.locator('[data-progress-text]').innerText(), /1 of \d+ steps done, 1 of \d+ checks passed, 1 of \d+ questions right/);
+    await shot(page, '06-reloaded');
+
+    // Dark theme, remembered.
+    await page.getByRole('button', { name: 'Dark theme' }).click();
+    t.is(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await shot(page, '07-dark');
+
+    // The server goes away: the page says so and keeps trying; when it is back, the shell reattaches.
+    const stateDir = server.stateDir;
+    const port = server.port;
+    await server.stop();
+    await page.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor({ timeout: 10_000 });
+    await page.getByText('Cannot reach the Berth server.').waitFor({ timeout: 20_000 });
+    await built.getByRole('button', { name: 'Check' }).click();
+    await t.notThrowsAsync(built.getByText('the Berth server is not reachable').waitFor());
+    t.is(await built.getAttribute('data-state'), 'error');
+    await shot(page, '08-server-down');
+    server = await startServer({ BERTH_POOL_SIZE: '0', PORT: String(port) }, stateDir);
+    await page.getByRole('button', { name: 'Retry now' }).click().catch(() => { /* it may have reconnected already */ });
+    await page.getByRole('status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+    await page.locator('[data-panel="node1/1"] [data-banner]').waitFor({ state: 'hidden', timeout: 30_000 });
+    t.is(await shellPid(page, 'restart'), pid, 'after a server restart the same shell is back');
+
+    // The session is removed behind the page's back: a clear message and a way forward.
+    const stored = await page.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? 'null') as { id: string; token: string }, `berth.session.${LESSON}`);
+    t.is((await server.api(`/api/sessions/${stored.id}`, { method: 'DELETE', token: stored.token })).status, 204);
+    await t.notThrowsAsync(page.getByRole('heading', { name: 'Your sandbox has ended' }).waitFor({ timeout: 70_000 }));
+    t.true(await page.getByRole('button', { name: 'Start a new sandbox' }).isVisible());
+    await shot(page, '09-expired');
+
+    t.deepEqual(consoleErrors.filter((e) => !/Failed to load resource|WebSocket connection/.test(e)), [], 'no script errors');
+    t.log(JSON.stringify(figures));
+  } catch (err) {
+    await shot(page, 'failure').catch(() => {});
+    t.log(`console: ${consoleErrors.join('\n')}`);
+    t.log(`server log tail: ${server?.logs.join('').slice(-3000)}`);
+    throw err;
+  } finally {
+    // Whatever sandbox the page still holds is removed.
+    const stored = await page.evaluate((k) => localStorage.getItem(k), `berth.session.${LESSON}`).catch(() => null);
+    if (stored && server) {
+      const s = JSON.parse(stored) as { id: string; token: string };
+      await server.api(`/api/sessions/${s.id}`, { method: 'DELETE', token: s.token }).catch(() => {});
+    }
+  }
+});
