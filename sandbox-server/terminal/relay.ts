@@ -20,10 +20,13 @@ export type RelayOptions = {
   early?: { data: Buffer; isBinary: boolean }[];
   /** A watcher (an instructor shadowing a learner): INPUT frames are dropped, not typed. */
   readOnly?: boolean;
+  /** Bytes the attaching client itself prints first and that must not reach the screen (dtach's clear). */
+  dropPrefix?: Buffer;
 };
 
-export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [], readOnly = false }: RelayOptions) {
+export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [], readOnly = false, dropPrefix }: RelayOptions) {
   const { stream } = tty;
+  let drop = dropPrefix;
   let unacked = 0;
   let paused = false;
   // Keystrokes that reach the exec before its process runs are lost, so they wait for the process's
@@ -41,6 +44,12 @@ export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [],
 
   stream.on('data', (chunk: Buffer) => {
     if (pending) { clearTimeout(grace); setTimeout(flush, 30); }
+    if (drop) {
+      const d = drop;
+      drop = undefined;
+      if (chunk.subarray(0, d.length).equals(d)) chunk = chunk.subarray(d.length);
+      if (!chunk.length) return;
+    }
     unacked += chunk.length;
     onBytes('out', chunk.length);
     onOutput(chunk);

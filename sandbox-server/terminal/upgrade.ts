@@ -12,6 +12,9 @@ import { History } from './history.ts';
 import { CLOSE, error as errorFrame } from './protocol.ts';
 import { relay } from './relay.ts';
 
+/** What `dtach -a` prints on every attach (a VT100 clear), before any of the shell's output. */
+const DTACH_CLEAR = Buffer.from('\x1b[H\x1b[J');
+
 const PATH = /^\/api\/sessions\/([a-z0-9]{4,40})\/terminal$/;
 export const SUBPROTOCOL = 'berth.v1';
 
@@ -96,6 +99,8 @@ export function terminalUpgrades(deps: UpgradeDeps) {
       ws.off('message', keep);
       relay({
         ws, tty, replay: history.replay(key), early,
+        // dtach clears the screen on every attach, which would wipe the replayed screen on a reload.
+        dropPrefix: DTACH_CLEAR,
         onInput: () => deps.manager.touch(session.id),
         onBytes: deps.metrics.terminalBytes,
         onOutput: (chunk) => history.append(key, chunk),
