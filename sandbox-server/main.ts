@@ -4,6 +4,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { join, relative, resolve } from 'node:path';
 import pino from 'pino';
 import { ensureEngine, stateDir } from '../runtime/bootstrap/engine.ts';
@@ -83,7 +84,11 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
     manager, provider, allowedOrigins: config.allowedOrigins, log,
     metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
   });
+  // Upgraded sockets (terminals, previews) are not HTTP connections any more: close() must end them itself.
+  const upgraded = new Set<Duplex>();
   server.on('upgrade', (req, socket, head) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     const target = preview!.match(req);
     if (target) void preview!.upgrade(req, socket, head, target);
     else workshops.upgrade(req, socket, head, upgrades!);
@@ -103,6 +108,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
     async close({ keepSandboxes = false } = {}) {
       clearInterval(reaper);
       server.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
       await new Promise<void>((r) => server.close(() => r()));
       if (!keepSandboxes) await manager.shutdown();
       store.close();
