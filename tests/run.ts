@@ -47,6 +47,8 @@ try {
   process.exit(1);
 }
 
+// The site is rebuilt only when its sources or the lessons changed; the e2e suite and the server use it.
+await run('site build', process.execPath, [join(root, 'site', 'build.ts')]);
 const tsc = await run('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']);
 if (!failures.some((f) => f.startsWith('typecheck'))) passed++;
 void tsc;
