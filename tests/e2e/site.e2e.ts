@@ -4,6 +4,7 @@
 // reload (same shell, progress kept), server restart (reattach), a removed session (clear message).
 import test from 'ava';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +35,11 @@ test.after.always(async () => {
   await server?.stop();
   if (profile) rmSync(profile, { recursive: true, force: true });
   if (Object.keys(figures).length) writeFileSync(join(shots, 'figures.json'), JSON.stringify(figures, null, 2));
+});
+
+test.serial('the site\'s own TypeScript type-checks (the root tsconfig leaves site/ to Astro)', (t) => {
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'site', 'tsconfig.json'), '--noEmit'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stdout + r.stderr);
 });
 
 test.serial('every lesson has a page with its steps, checks and questions, and the path lists them all', (t) => {
@@ -87,6 +93,19 @@ async function scriptsLoaded(page: Page) {
 }
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
+/** axe-core's WCAG checks in the page as it is now: serious and critical findings fail the test. */
+const axeSource = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+type Finding = { id: string; impact: string | null; targets: string[] };
+async function axe(page: Page): Promise<Finding[]> {
+  await page.addScriptTag({ content: axeSource });
+  const found = await page.evaluate(async () => {
+    const w = window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } };
+    const r = await w.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  return found.filter((f) => f.impact === 'serious' || f.impact === 'critical');
+}
+
 test.serial('a learner works through a lesson in the browser', async (t) => {
   server = await startServer({ BERTH_POOL_SIZE: '1' });
   // Wait for the warm engine, so the figure is the one a learner meets on a running server.
@@ -113,6 +132,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await page.goto(`${base}/`);
     await t.notThrowsAsync(page.getByRole('link', { name: 'Building images' }).waitFor());
     await shot(page, '01-home');
+    t.deepEqual(await axe(page), [], 'home page accessibility');
 
     // The lesson page, before any sandbox: the workbench says what to do, never blank.
     await page.goto(`${base}/lessons/${LESSON}/`);
@@ -127,6 +147,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     const start = page.getByRole('button', { name: 'Start sandbox' });
     await start.waitFor();
     await shot(page, '02-lesson-idle');
+    t.deepEqual(await axe(page), [], 'lesson page before the sandbox');
 
     // A check before the step fails, with the lesson's message.
     const built = page.locator('[data-check-id="mysite-built"]');
@@ -140,6 +161,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     figures.clickToPromptMs = String(Date.now() - t0);
     t.log(`start click → usable prompt: ${figures.clickToPromptMs} ms (warm pool)`);
     await shot(page, '03-ready');
+    t.deepEqual(await axe(page), [], 'lesson page with its terminal');
 
     // Page JS before the editor opens: everything but xterm must fit the budget.
     const beforeEditor = await scriptsLoaded(page);
@@ -173,6 +195,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await page.keyboard.press('Control+s');
     await t.notThrowsAsync(page.getByText('Saved site/Dockerfile.').waitFor());
     await shot(page, '04-editor');
+    t.deepEqual(await axe(page), [], 'editor open');
 
     // The step's command, clicked: typed into node1's terminal, builds the edited Dockerfile.
     await page.getByRole('button', { name: /^Run on node1: cat site\/Dockerfile/ }).click();
@@ -233,6 +256,14 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await page.getByRole('button', { name: 'Dark theme' }).click();
     t.is(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
     await shot(page, '07-dark');
+    t.deepEqual(await axe(page), [], 'dark theme');
+    // Narrow screens stack instructions over a pinned workbench.
+    await page.setViewportSize({ width: 480, height: 860 });
+    const box = (sel: string) => page.locator(sel).evaluate((e) => e.getBoundingClientRect().toJSON() as DOMRect);
+    t.true((await box('.workbench')).y > (await box('#lesson-title')).y, 'stacked: instructions above the workbench');
+    t.deepEqual(await axe(page), [], 'narrow screen');
+    await shot(page, '07b-narrow');
+    await page.setViewportSize({ width: 1400, height: 900 });
 
     // The server goes away: the page says so and keeps trying; when it is back, the shell reattaches.
     const stateDir = server.stateDir;

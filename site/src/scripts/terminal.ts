@@ -22,7 +22,12 @@ const ACK_EVERY = 32 * 1024;
 
 export const TERM_THEMES: Record<Theme, Record<string, string>> = {
   dark: { background: '#0d0f13', foreground: '#e5e9f0', cursor: '#7cc4ff', selectionBackground: '#35506b' },
-  light: { background: '#fbfcfd', foreground: '#1b2330', cursor: '#0b5f95', selectionBackground: '#c7dcef', black: '#1b2330', brightBlack: '#566172', yellow: '#8a6100', brightYellow: '#7a5200', white: '#8a94a3', brightWhite: '#566172' },
+  // xterm's default palette is made for black; on a light background every colour needs 4.5:1 contrast.
+  light: {
+    background: '#fbfcfd', foreground: '#1b2330', cursor: '#0b5f95', cursorAccent: '#fbfcfd', selectionBackground: '#c7dcef',
+    black: '#1b2330', red: '#b42318', green: '#17703a', yellow: '#8a6100', blue: '#0b5f95', magenta: '#8e3c97', cyan: '#0e6f80', white: '#5d6673',
+    brightBlack: '#566172', brightRed: '#a3261b', brightGreen: '#1a6b37', brightYellow: '#7a5200', brightBlue: '#1d5d9b', brightMagenta: '#7d2f86', brightCyan: '#0b5e6c', brightWhite: '#3f4652',
+  },
 };
 
 export class TerminalTab {
