@@ -74,7 +74,7 @@ export type LearnerRow = {
 
 export type WorkshopEvent =
   | { type: 'learner'; data: LearnerRow }
-  | { type: 'workshop'; data: ReturnType<WorkshopService['view']> }
+  | { type: 'workshop'; data: ReturnType<WorkshopService['view']> & { pool: ReturnType<WorkshopService['pool']> } }
   | { type: 'message'; data: { id: number; text: string; at: string } };
 
 const iso = (t: number) => new Date(t).toISOString();
@@ -88,6 +88,7 @@ export class WorkshopService {
   bus = new EventEmitter();
   /** Last row sent per learner, so that listeners only hear about real changes. */
   sent = new Map<string, string>();
+  sentWorkshop = new Map<string, string>();
   busy = new Set<string>();
   ending = new Set<string>();
   /** Called with a session id whose terminals' replay should be forgotten (its shells are gone). */
@@ -181,7 +182,7 @@ export class WorkshopService {
     const now = this.get(w.id);
     // Sessions live exactly as long as their workshop.
     if (p.endsAt !== undefined) for (const l of this.db.learners(w.id)) if (l.sessionId && this.live(l)) this.deps.store.updateSession(l.sessionId, { expiresAt: now.endsAt });
-    this.emit(w.id, { type: 'workshop', data: this.view(now) });
+    this.sendWorkshop(now);
     this.updatePool();
     return now;
   }
@@ -261,7 +262,7 @@ export class WorkshopService {
     this.ending.add(w.id);
     const t0 = performance.now();
     try {
-      if (first) this.emit(w.id, { type: 'workshop', data: this.view(this.get(w.id)) });
+      if (first) this.sendWorkshop(this.get(w.id));
       this.updatePool();
       // A few at a time: removal is engine work (containers, networks, loop disks), and the host has two cores.
       const queue = [...todo];
@@ -277,6 +278,7 @@ export class WorkshopService {
         }
       }));
       this.deps.manager.pool.trim();
+      this.sendWorkshop(this.get(w.id));
       this.deps.log.info({ workshop: w.id, reason, removed: todo.length, ms: Math.round(performance.now() - t0) }, 'workshop ended');
     } finally {
       this.ending.delete(w.id);
@@ -387,6 +389,7 @@ export class WorkshopService {
       if (files.length) await this.deps.manager.seed(created.id, created.nodes.map((n) => n.name), files).catch((err: unknown) => this.deps.log.warn({ err }, 'reseeding a returning learner failed'));
     }
     this.changed(w, learner.id);
+    this.sendWorkshop(w);
     this.deps.log.info({ workshop: w.id, learner: learner.id, session: created.id, ms: Math.round(performance.now() - t0), again: !!existing }, 'learner joined');
     return {
       learner: { id: learner.id, name, key: keyToken },
@@ -475,6 +478,7 @@ export class WorkshopService {
       this.emitRows(w);
     }
     this.updatePool();
+    for (const w of this.db.open()) this.sendWorkshop(w);
   }
 
   reconcile(w: Workshop, l: Learner, t: number) {
@@ -513,6 +517,15 @@ export class WorkshopService {
   }
 
   emitRows(w: Workshop) { for (const r of this.rows(w)) this.send(w, r); }
+
+  /** The workshop's header (state, seats, warm engines) to listeners, when it changed. */
+  sendWorkshop(w: Workshop) {
+    const data = { ...this.view(w), pool: this.pool() };
+    const json = JSON.stringify(data);
+    if (this.sentWorkshop.get(w.id) === json) return;
+    this.sentWorkshop.set(w.id, json);
+    this.emit(w.id, { type: 'workshop', data });
+  }
 
   send(w: Workshop, r: LearnerRow) {
     const json = JSON.stringify(r);

@@ -37,6 +37,21 @@ function refuse(socket: Duplex, status: number, code: string, message: string) {
   socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+/** What `dtach -a` writes before anything of the shell's (attach.c): cursor home, clear to the end. */
+const CLEAR = Buffer.from('\x1b[H\x1b[J');
+
+/** The stream's first `n` bytes (or what came within `ms`), leaving the stream paused. */
+function firstBytes(stream: Duplex, n: number, ms: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const got: Buffer[] = [];
+    let size = 0;
+    const done = () => { clearTimeout(timer); stream.off('data', onData); stream.pause(); resolve(Buffer.concat(got)); };
+    const onData = (b: Buffer) => { got.push(b); size += b.length; if (size >= n) done(); };
+    const timer = setTimeout(done, ms);
+    stream.on('data', onData);
+  });
+}
+
 export function instructorTerminals(deps: ShadowDeps) {
   const wss = new WebSocketServer({
     noServer: true,
@@ -109,6 +124,11 @@ export function instructorTerminals(deps: ShadowDeps) {
       ws.off('message', keep);
       deps.log.info({ workshop: workshopId, learner: learnerId, node, tab, takeover }, 'instructor terminal opened');
       ws.send(status({ state: 'watching', learner: name, takeover, cols, rows }));
+      // dtach clears the screen as it attaches; the replay must come after that, not be wiped by it.
+      const first = await firstBytes(tty.stream, CLEAR.length, 2000);
+      if (ws.readyState !== ws.OPEN) { tty.stream.destroy(); return end(); }
+      const rest = first.subarray(0, CLEAR.length).equals(CLEAR) ? first.subarray(CLEAR.length) : first;
+      if (rest.length) tty.stream.unshift(rest);
       relay({
         ws, tty: { stream: tty.stream, resize: async () => {} }, early, readOnly: !takeover,
         replay: history?.replay(`${session.id}/${node}/${tab}`) ?? Buffer.alloc(0),
@@ -117,6 +137,7 @@ export function instructorTerminals(deps: ShadowDeps) {
         // The learner's own connection records the tab's output for replay; recording it here too would double it.
         onOutput: () => {},
       });
+      tty.stream.resume();
     } catch (err) {
       ws.send(errorFrame('ENGINE_UNAVAILABLE', err instanceof ApiError ? err.message : 'The terminal could not be opened.'));
       ws.close(CLOSE.ENGINE);
