@@ -40,7 +40,8 @@ function monacoCssInChunk() {
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
-  outDir: './dist',
+  // site/build.ts builds elsewhere and swaps the result in; a plain `astro build` writes dist/.
+  outDir: process.env.BERTH_SITE_OUT ?? './dist',
   trailingSlash: 'always',
   build: { format: 'directory', inlineStylesheets: 'auto' },
   devToolbar: { enabled: false },

@@ -146,6 +146,20 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     });
     const start = page.getByRole('button', { name: 'Start sandbox' });
     await start.waitFor();
+    const paint = await page.evaluate(() => new Promise<{ fcp: number; lcp: number }>((ok) => {
+      const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1;
+      new PerformanceObserver((l) => ok({ fcp, lcp: l.getEntries().at(-1)!.startTime })).observe({ type: 'largest-contentful-paint', buffered: true });
+    }));
+    figures.lessonFirstContentfulPaintMs = paint.fcp.toFixed(0);
+    figures.lessonLargestContentfulPaintMs = paint.lcp.toFixed(0);
+
+    // The split between instructions and workbench moves with the keyboard, and remembers.
+    const sep = page.getByRole('separator', { name: 'Resize instructions and workbench' });
+    const before = Number(await sep.getAttribute('aria-valuenow'));
+    await sep.focus();
+    await page.keyboard.press('ArrowRight');
+    t.is(Number(await sep.getAttribute('aria-valuenow')), before + 2);
+    await page.keyboard.press('ArrowLeft');
     await shot(page, '02-lesson-idle');
     t.deepEqual(await axe(page), [], 'lesson page before the sandbox');
 
@@ -174,6 +188,11 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     t.is(xterm.length, 1, 'xterm is its own chunk');
     t.false(beforeEditor.some((s) => /monaco|editor/.test(s.path)), 'Monaco is not loaded before the editor tab opens');
     t.true(ownGzip <= BUDGET_GZIP, `page JS ${kb(ownGzip)} gzip exceeds the ${kb(BUDGET_GZIP)} budget`);
+    // The server sends the build's precompressed copies, and lets browsers keep hashed files.
+    const asset = await fetch(`${base}${xterm[0].path}`, { headers: { 'accept-encoding': 'br' } });
+    t.is(asset.headers.get('content-encoding'), 'br');
+    t.regex(asset.headers.get('cache-control') ?? '', /immutable/);
+    await asset.arrayBuffer();
 
     // The check fails before the step, with the lesson's own message.
     await built.getByRole('button', { name: 'Check' }).click();
