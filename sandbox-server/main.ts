@@ -70,7 +70,12 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
     manager, lessons, metrics, log, preview, fileMax: config.fileMax, workshops: workshops.routes,
     createLimiter: new RateLimiter(config.createRatePerMin),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
-    serveSite: existsSync(siteDir) ? (a) => a.use('/*', serveStatic({ root: relative(process.cwd(), siteDir) || '.' })) : undefined,
+    serveSite: existsSync(siteDir) ? (a) => {
+      // Built files are named by their content, so they never change: browsers may keep them.
+      a.use('/_astro/*', async (c, next) => { await next(); if (c.res.status === 200) c.header('Cache-Control', 'public, max-age=31536000, immutable'); });
+      // The site build writes .br/.gz beside each text file (site/build.ts).
+      a.use('/*', serveStatic({ root: relative(process.cwd(), siteDir) || '.', precompressed: true }));
+    } : undefined,
   });
 
   const listener = getRequestListener(app.fetch);
