@@ -4,6 +4,8 @@ import { startInstructions } from './instructions.ts';
 import type { LessonShape } from './progress.ts';
 import { initSplit } from './split.ts';
 import { Workbench } from './workbench.ts';
+import { loadSession } from './session.ts';
+import { watchWorkshopMessages } from './workshop-messages.ts';
 
 declare global { interface Window { berth?: { workbench: Workbench } } }
 
@@ -15,4 +17,6 @@ export function startLessonPage() {
   document.querySelector('[data-skip-terminal]')?.addEventListener('click', (e) => { e.preventDefault(); wb.focusTerminal(); });
   window.berth = { workbench: wb };
   wb.init();
+  // A workshop learner's session also brings the instructor's broadcasts (polled; nothing for others).
+  watchWorkshopMessages(() => loadSession(shape.id));
 }

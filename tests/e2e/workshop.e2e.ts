@@ -1,0 +1,148 @@
+// A workshop in two real browsers (Debian's Chromium through playwright-core) against a real server:
+// the instructor signs in and creates a workshop; a learner joins with its code in a second browser
+// context and passes a check; the dashboard shows it live; the instructor watches the learner type in
+// the shadow terminal, takes over, broadcasts, and ends the workshop.
+import test from 'ava';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildSite } from '../../site/build.ts';
+import { startServer, type TestServer } from '../helpers/server.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const shots = join(root, 'tests', 'artifacts', 'e2e');
+const LESSON = '02-first-containers';
+
+let server: TestServer | undefined;
+let browser: Browser | undefined;
+
+test.before(async () => {
+  mkdirSync(shots, { recursive: true });
+  await buildSite();
+});
+test.after.always(async () => {
+  await browser?.close().catch(() => {});
+  await server?.stop();
+});
+
+/** axe-core's WCAG checks on the page as it is now: serious and critical findings fail the test. */
+const axeSource = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+async function axe(page: Page) {
+  await page.addScriptTag({ content: axeSource });
+  const found = await page.evaluate(async () => {
+    const w = window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } };
+    const r = await w.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  return found.filter((f) => f.impact === 'serious' || f.impact === 'critical');
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `workshop-${name}.png`) });
+const textOf = (page: Page, sel: string) => page.evaluate((s) => document.querySelector(s)?.textContent ?? '', sel);
+async function waitText(page: Page, sel: string, re: RegExp, timeout = 30_000) {
+  await page.waitForFunction(([s, src]) => new RegExp(src).test(document.querySelector(s)?.textContent ?? ''), [sel, re.source] as const, { timeout, polling: 100 });
+}
+
+test.serial('an instructor runs a workshop: create, a learner joins and passes a check, shadow, take over, end', async (t) => {
+  server = await startServer({ BERTH_POOL_SIZE: '1' });
+  const token = /"adminToken":"(berth_admin_[A-Za-z0-9_-]+)"/.exec(server.logs.join(''))?.[1];
+  t.truthy(token);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const errors: string[] = [];
+  const instructorCtx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const learnerCtx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const ip = await instructorCtx.newPage();
+  const lp = await learnerCtx.newPage();
+  for (const p of [ip, lp]) p.on('pageerror', (e) => errors.push(String(e)));
+  t.teardown(async () => {
+    // On a failure, what each browser showed last.
+    if (errors.length) console.error(`page errors: ${errors.join('\n')}`);
+    await shot(ip, 'last-instructor').catch(() => {});
+    await shot(lp, 'last-learner').catch(() => {});
+  });
+
+  // Sign in: a wrong token is refused, the right one opens the page.
+  await ip.goto(`${server.url}/instructor/`);
+  await ip.getByLabel('Instructor token').waitFor();
+  t.deepEqual(await axe(ip), [], 'sign-in accessibility');
+  await ip.getByLabel('Instructor token').fill('berth_admin_not-the-token-at-all-0000000000000000');
+  await ip.getByRole('button', { name: 'Sign in' }).click();
+  await ip.getByText('The server refused this token.').waitFor();
+  await ip.getByLabel('Instructor token').fill(token!);
+  await ip.getByRole('button', { name: 'Sign in' }).click();
+  await ip.getByRole('heading', { name: 'New workshop' }).waitFor();
+  t.deepEqual(await axe(ip), [], 'workshop list and form accessibility');
+
+  // Create: doors are open 30 minutes before the start, so the default start (in 15 minutes) lets learners in.
+  await ip.getByLabel('Title').fill('Thursday class');
+  await ip.getByLabel(/First containers/).check();
+  await ip.getByLabel('Capacity (learners)').fill('5');
+  await ip.getByLabel('Expected head count').fill('1');
+  await ip.getByRole('button', { name: 'Create workshop' }).click();
+  await ip.waitForURL(/\/instructor\/workshop\/\?id=/);
+  await waitText(ip, '[data-live]', /^Live$/);
+  const code = (await textOf(ip, '[data-code]')).trim();
+  t.regex(code, /^[A-Z2-9]{6}$/);
+  const joinUrl = await ip.locator('[data-join-link]').getAttribute('href');
+  t.true(joinUrl!.endsWith(`/join/?code=${code}`));
+  await ip.getByRole('button', { name: 'Start now' }).click();
+  await waitText(ip, '[data-state-badge]', /Running/);
+  await shot(ip, '01-dashboard-empty');
+
+  // The learner joins with the link, lands on the lesson with the workshop's sandbox.
+  await lp.goto(joinUrl!);
+  await lp.getByText('Thursday class').waitFor();
+  t.deepEqual(await axe(lp), [], 'join page accessibility');
+  await lp.getByLabel('Your name (as the instructor will see it)').fill('Grace Hopper');
+  await lp.getByRole('button', { name: 'Join' }).click();
+  await lp.waitForURL(new RegExp(`/lessons/${LESSON}/`), { timeout: 60_000 });
+  await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /learner@node1:~\$/, 60_000);
+  await waitText(ip, '[data-learners] tbody', /Grace Hopper/);
+
+  // The learner runs the step and checks it: the dashboard row shows the passed check.
+  await lp.locator('[data-panel="node1/1"] .xterm-helper-textarea').focus();
+  await lp.keyboard.type('docker run --name explorer hello-world\n');
+  await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /Hello from Berth/, 120_000);
+  const check = lp.locator('[data-check-id="explorer-exists"]');
+  await check.getByRole('button', { name: 'Check' }).click();
+  await check.getByText(/^Passed/).waitFor({ timeout: 30_000 });
+  const row = ip.locator('[data-learners] tbody tr', { hasText: 'Grace Hopper' });
+  await row.locator('td.num').first().filter({ hasText: /^1/ }).waitFor({ timeout: 15_000 });
+  await shot(ip, '02-dashboard-check');
+  t.deepEqual(await axe(ip), [], 'dashboard accessibility');
+
+  // Watch: the shadow terminal shows what the learner types; typing there does nothing.
+  await row.getByRole('button', { name: "Watch Grace Hopper's terminal" }).click();
+  await waitText(ip, '[data-shadow-term] .xterm-rows', /learner@node1/);
+  await lp.locator('[data-panel="node1/1"] .xterm-helper-textarea').focus();
+  await lp.keyboard.type('echo shadow-$((6*7))\n');
+  await waitText(ip, '[data-shadow-term] .xterm-rows', /shadow-42/, 15_000);
+  await ip.locator('[data-shadow-term] .xterm-helper-textarea').focus();
+  await ip.keyboard.type('echo not-sent-$((1+1))\n');
+  await ip.waitForTimeout(1000);
+  t.false((await textOf(lp, '[data-panel="node1/1"] .xterm-rows')).includes('not-sent-2'), 'read-only watching sends nothing');
+  await shot(ip, '03-shadow');
+
+  // Take over (the second click): the instructor's typing reaches the learner's shell.
+  await ip.getByRole('button', { name: 'Take over' }).click();
+  await waitText(ip, '[data-shadow-status]', /Your keystrokes go to/);
+  await ip.locator('[data-shadow-term] .xterm-helper-textarea').focus();
+  await ip.keyboard.type('echo helped-$((3*3))\n');
+  await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /helped-9/, 15_000);
+
+  // Broadcast: the learner's page shows it.
+  await ip.getByLabel('Message', { exact: true }).fill('Five minutes left');
+  await ip.getByRole('button', { name: 'Send to all' }).click();
+  await lp.getByText('Five minutes left').waitFor({ timeout: 20_000 });
+
+  // End: the learner's row says removed; the results stay in the table.
+  await ip.getByRole('button', { name: 'End workshop…' }).click();
+  await ip.getByRole('dialog').getByRole('button', { name: 'End workshop' }).click();
+  await waitText(ip, '[data-state-badge]', /Ended/);
+  await row.getByText('removed').waitFor({ timeout: 30_000 });
+  await shot(ip, '04-ended');
+  t.deepEqual(errors, []);
+});
