@@ -209,6 +209,22 @@ export class WorkshopDb {
     if (p.seeded) this.db.prepare('UPDATE workshop_learners SET seeded = ? WHERE id = ?').run(JSON.stringify(p.seeded), id);
   }
 
+  /** Workshops that ended while some of their learners still held a sandbox (a crash or an engine error mid-end). */
+  endedWithSandboxes(): Workshop[] {
+    return this.db.prepare(`SELECT * FROM workshops w WHERE w.ended_at IS NOT NULL AND EXISTS (SELECT 1 FROM workshop_learners l
+      WHERE l.workshop_id = w.id AND l.session_id IS NOT NULL AND l.sandbox IN ('joining', 'ready', 'resetting'))`).all().map(toWorkshop);
+  }
+
+  /** After a restart nothing is joining or resetting any more: seats that never got a sandbox are freed. */
+  recoverInterrupted(sessionExists: (id: string) => boolean) {
+    this.db.prepare(`DELETE FROM workshop_learners WHERE sandbox = 'joining' AND session_id IS NULL
+      AND NOT EXISTS (SELECT 1 FROM workshop_checks c WHERE c.learner_id = workshop_learners.id)
+      AND NOT EXISTS (SELECT 1 FROM workshop_quiz q WHERE q.learner_id = workshop_learners.id)`).run();
+    for (const r of this.db.prepare("SELECT id, session_id FROM workshop_learners WHERE sandbox IN ('joining', 'resetting')").all() as { id: string; session_id: string | null }[]) {
+      this.updateLearner(r.id, { sandbox: r.session_id && sessionExists(r.session_id) ? 'ready' : 'gone' });
+    }
+  }
+
   /** Records one check result. A check once passed stays passed; `verified` means the server ran it. Returns true if newly passed. */
   recordCheck(learnerId: string, lesson: string, checkId: string, passed: boolean, verified: boolean, at: number): boolean {
     const before = this.db.prepare('SELECT passed, verified FROM workshop_checks WHERE learner_id = ? AND lesson = ? AND check_id = ?')

@@ -44,6 +44,7 @@ export function startWorkshops({ env, config, store, manager, provider, lessons,
     serverLimits: config.limits, maxNodes: config.maxNodes, basePoolSize: config.poolSize,
     prewarmLeadMs: wc.prewarmLeadMs, idleMs: config.idleMs,
   });
+  service.recover();
   extendOpenapi();
 
   let ticking = false;

@@ -64,6 +64,7 @@ export const workshopPaths = {
     },
   },
   '/api/sessions/{id}/workshop': { parameters: [id], get: { security: [{ bearer: [] }], summary: 'The learner\'s workshop and broadcasts after ?after=<message id> (poll it)', responses: { 200: ok('workshop'), 404: ok('NOT_IN_WORKSHOP', error) } } },
+  '/api/sessions/{id}/workshop/reset': { parameters: [id], post: { security: [{ bearer: [] }], summary: 'A workshop learner rebuilds their own sandbox: same session and token, results kept', responses: { 200: ok('{sandbox, ms}'), 404: ok('NOT_IN_WORKSHOP', error), 409: ok('CONFLICT or WORKSHOP_ENDED', error) } } },
   '/api/sessions/{id}/progress': {
     parameters: [id],
     post: {

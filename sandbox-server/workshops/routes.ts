@@ -218,6 +218,7 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
   }
 
   app.get('/api/sessions/:id/workshop', (c) => c.json(svc.info(c.get('session'), cursor(c))));
+  app.post('/api/sessions/:id/workshop/reset', async (c) => c.json(await svc.resetOwn(c.get('session'))));
   app.post('/api/sessions/:id/progress', async function progress(c) {
     return c.json(await svc.progress(c.get('session'), await parseJson(c, progressBody)));
   });

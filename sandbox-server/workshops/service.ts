@@ -466,12 +466,25 @@ export class WorkshopService {
     this.changed(this.get(l.workshopId), l.id);
   }
 
+  /** At start-up, before the first tick: joins and resets cut off by the restart are settled. */
+  recover() {
+    this.db.recoverInterrupted((id) => !!this.deps.store.getSession(id));
+  }
+
+  /** A workshop learner rebuilds their own sandbox (same session and token), instead of leaving the workshop. */
+  async resetOwn(s: SessionRow) {
+    const f = this.forSession(s);
+    if (!f) throw new ApiError(404, 'NOT_IN_WORKSHOP', 'This session does not belong to a workshop.');
+    return this.reset(f.workshop, f.learner.id);
+  }
+
   // ---- time ----
 
   /** Every few seconds: ends workshops at their time, keeps learner sessions alive while their workshop runs,
    * notices sandboxes that went away, and tells listeners about rows that changed (a learner becoming stuck). */
   async tick() {
     const t = this.now();
+    for (const w of this.db.endedWithSandboxes()) await this.end(w, w.endReason === 'time' ? 'time' : 'instructor');
     for (const w of this.db.open()) {
       if (t >= w.endsAt) { await this.end(w, 'time'); continue; }
       for (const l of this.db.learners(w.id)) this.reconcile(w, l, t);
