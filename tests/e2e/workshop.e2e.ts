@@ -133,6 +133,17 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   await ip.keyboard.type('echo helped-$((3*3))\n');
   await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /helped-9/, 15_000);
 
+  // The learner resets their own sandbox: a fresh engine under the same session, still in the workshop.
+  await lp.getByRole('button', { name: 'Reset sandbox' }).click();
+  await lp.getByRole('dialog').getByRole('button', { name: 'Reset sandbox' }).click();
+  await waitText(ip, '[data-learners] tbody', /resetting/, 15_000).catch(() => { /* may be over before the stream shows it */ });
+  await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /learner@node1:~\$/, 60_000);
+  await lp.locator('[data-panel="node1/1"] .xterm-helper-textarea').focus();
+  await lp.keyboard.type('echo containers=$(docker ps -aq | wc -l)\n');
+  await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /containers=0/, 30_000);
+  await row.getByText('ready').waitFor();
+  t.is(await ip.locator('[data-learners] tbody tr').count(), 1, 'the same learner, not a second one');
+
   // Broadcast: the learner's page shows it.
   await ip.getByLabel('Message', { exact: true }).fill('Five minutes left');
   await ip.getByRole('button', { name: 'Send to all' }).click();

@@ -55,6 +55,8 @@ export const fetchSession = (s: Session) => api<SessionView>('GET', path(s), { t
 export const extendSession = (s: Session) => api<{ expiresAt: string }>('POST', path(s, '/extend'), { token: s.token });
 export const deleteSession = (s: Session) => api<void>('DELETE', path(s), { token: s.token });
 export const addNode = (s: Session) => api<{ name: string }>('POST', path(s, '/nodes'), { token: s.token });
+/** Workshop sessions only: the server rebuilds the sandbox under the same session. */
+export const resetWorkshopSandbox = (s: Session) => api<{ sandbox: string }>('POST', path(s, '/workshop/reset'), { token: s.token });
 
 export type CheckResult = { id: string; passed: boolean; message: string; detail?: string };
 export const runCheck = (s: Session, checkId: string) =>

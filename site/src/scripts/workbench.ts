@@ -106,6 +106,16 @@ export class Workbench {
     }))) return;
     const s = this.session;
     this.teardown();
+    // A workshop's sandbox is rebuilt in place (same session and token): the learner stays in the workshop.
+    if (s?.workshop) {
+      const reset = async () => {
+        this.setState('starting', { title: 'Resetting your sandbox…', text: 'A fresh Docker engine replaces the old one.' });
+        try { await S.resetWorkshopSandbox(s); } catch (err) { this.fail(err, () => void this.run(reset)); return false; }
+        return this.attach(s, true);
+      };
+      await this.run(reset);
+      return;
+    }
     S.forgetSession(this.shape.id);
     if (s) await S.deleteSession(s).catch(() => { /* already gone, or the server is down: start() reports that */ });
     await this.run(() => this.start());
