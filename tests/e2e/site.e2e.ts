@@ -246,6 +246,20 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await t.notThrowsAsync(quiz.getByText('Right!').waitFor());
     t.true(await quiz.getByText('The package layer stays cached').isVisible());
 
+    // A second terminal on the same node: its own shell, in its own tab (kept across the reload below).
+    await page.getByRole('button', { name: 'Open another terminal on this node' }).click();
+    t.is(await page.getByRole('tab', { name: 'node1 (2)' }).getAttribute('aria-selected'), 'true');
+    await waitTerm(page, /learner@node1:~\$/, 30_000, 'node1/2');
+    await page.getByRole('tab', { name: 'node1', exact: true }).click();
+
+    // Resetting asks first; cancelling changes nothing.
+    await page.getByRole('button', { name: 'Reset lesson…' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Reset this lesson?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    t.is(await built.getAttribute('data-state'), 'pass', 'a cancelled reset keeps the progress');
+
     // Keyboard: the skip link lands in the terminal; F6 leaves it.
     await page.getByRole('link', { name: 'Skip to the terminal' }).focus();
     await page.keyboard.press('Enter');
@@ -265,6 +279,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await waitTerm(page, /label=monaco/, 20_000);
     figures.reloadToPromptMs = String(Date.now() - r0);
     t.is(await shellPid(page, 'after'), pid, 'the reload reattached to the same shell');
+    t.true(await page.getByRole('tab', { name: 'node1 (2)' }).isVisible(), 'the second terminal tab is remembered');
     t.is(await built.getAttribute('data-state'), 'pass');
     t.true(await built.getByText('Passed earlier.').isVisible());
     t.true(await quiz.getByText('Right!').isVisible());
@@ -289,7 +304,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     const port = server.port;
     await server.stop();
     await page.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor({ timeout: 10_000 });
-    await page.getByText('Cannot reach the Berth server.').waitFor({ timeout: 20_000 });
+    await page.locator('[data-panel="node1/1"]').getByText('Cannot reach the Berth server.').waitFor({ timeout: 20_000 });
     await built.getByRole('button', { name: 'Check' }).click();
     await t.notThrowsAsync(built.getByText('the Berth server is not reachable').waitFor());
     t.is(await built.getAttribute('data-state'), 'error');
