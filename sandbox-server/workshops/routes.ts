@@ -1,6 +1,7 @@
 // The workshop HTTP routes. Instructor routes (/api/workshops/...) need an admin token; learners join at
 // /api/join and report progress with their session token under /api/sessions/:id/...
 import type { Context, Hono, Next } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { bearer } from '../auth.ts';
@@ -67,10 +68,11 @@ const progressBody = z.strictObject({
 const messageBody = z.strictObject({ text: z.string().trim().min(1).max(1000) });
 const prewarmBody = z.strictObject({ expectedLearners: z.number().int().min(0).max(1000).optional() });
 
+const MAX_BODY = 64 * 1024;
+
 async function parseJson<T>(c: Context, schema: z.ZodType<T, unknown>): Promise<T> {
   let raw: unknown;
   const text = await c.req.text();
-  if (text.length > 64 * 1024) throw new ApiError(413, 'BODY_TOO_LARGE', 'The request body is larger than 65536 bytes.');
   try { raw = text === '' ? {} : JSON.parse(text); } catch {
     throw new ApiError(400, 'VALIDATION_FAILED', 'The request body is not valid JSON.');
   }
@@ -89,6 +91,12 @@ const TICKET_ROUTES = /^\/api\/workshops\/([a-z0-9]{4,40})\/(events|results\.csv
 
 export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c: Context) => string) {
   const { service: svc, auth } = ws;
+  // Bodies here are small JSON; a bigger one is refused before it is read.
+  const limit = bodyLimit({
+    maxSize: MAX_BODY,
+    onError: (c) => c.json({ error: { code: 'BODY_TOO_LARGE', message: `The request body is larger than ${MAX_BODY} bytes.`, requestId: c.get('requestId') ?? '' } }, 413, { Connection: 'close' }),
+  });
+  for (const path of ['/api/workshops', '/api/workshops/*', '/api/join', '/api/sessions/:id/progress']) app.use(path, limit);
 
   // ---- instructors ----
   async function admin(c: Context<Env>, next: Next) {
