@@ -339,7 +339,7 @@ export class WorkshopService {
       const again = input.key && tokenMatches(input.key, existing.keyHash) && existing.sandbox === 'gone' && !this.busy.has(existing.id);
       if (!again) throw new ApiError(409, 'NAME_TAKEN', `Someone in this workshop is already called "${existing.name}". Pick another name.`);
       learner = existing;
-      this.db.updateLearner(learner.id, { sandbox: 'joining', keyHash: hashToken(keyToken) });
+      this.db.updateLearner(learner.id, { sandbox: 'joining' });
     } else {
       if (this.db.seated(w.id) >= w.capacity) throw new ApiError(409, 'WORKSHOP_FULL', `"${w.title}" is full (${w.capacity} learners).`);
       const t = this.now();
@@ -381,7 +381,8 @@ export class WorkshopService {
     }
     const t = this.now();
     this.db.updateLearner(learner.id, {
-      sessionId: created.id, sandbox: 'ready', lastActivityAt: t, keepaliveAt: null,
+      // The key changes with each join; until this one succeeded the browser's old key stayed valid.
+      sessionId: created.id, sandbox: 'ready', lastActivityAt: t, keepaliveAt: null, keyHash: hashToken(keyToken),
       seeded: [...new Set([...(existing?.seeded ?? []), ...(w.lessons[0] ? [w.lessons[0]] : [])])],
     });
     if (existing) for (const lesson of existing.seeded.filter((x) => x !== w.lessons[0])) {
