@@ -34,6 +34,7 @@ export class Workbench {
   private firstReady: ((ok: boolean) => void) | undefined;
   private clock: ReturnType<typeof setInterval> | undefined;
   private lastPoll = 0;
+  private idleEnd: number | undefined;
   private probing = false;
   private editor: Promise<EditorHandle | null> | undefined;
   readonly startedAt = performance.now();
@@ -287,17 +288,25 @@ export class Workbench {
     const el = this.root.querySelector<HTMLElement>('[data-timer]')!;
     const text = el.querySelector<HTMLElement>('[data-timer-text]')!;
     el.hidden = false;
-    this.lastPoll = Date.now();
+    this.lastPoll = 0;
     const tick = () => {
       const s = this.session;
       if (!s) return;
-      const left = Date.parse(s.expiresAt) - Date.now();
-      text.textContent = left > 0 ? `${fmt(left)} left` : 'ending…';
+      const now = Date.now();
+      const end = Date.parse(s.expiresAt);
+      // A sandbox nobody types into is removed sooner (the server's idle limit); say so when that comes first.
+      const idle = this.idleEnd !== undefined && this.idleEnd < end;
+      const left = Math.min(end, this.idleEnd ?? end) - now;
+      text.textContent = left <= 0 ? 'ending…' : idle && left < 10 * 60_000 ? `idle: ends in ${fmt(left)}` : `${fmt(left)} left`;
       el.dataset.low = String(left < 10 * 60_000);
-      // The server is the judge of expiry (idle time counts too): ask it now and then.
-      if (left <= 0 || Date.now() - this.lastPoll > 60_000) {
-        this.lastPoll = Date.now();
-        S.fetchSession(s).then((v) => { s.expiresAt = v.expiresAt; S.saveSession(s); }, (err) => {
+      // The server is the judge of expiry: ask it every minute, and often when the end is near.
+      if (now - this.lastPoll > (left < 2 * 60_000 ? 10_000 : 60_000)) {
+        this.lastPoll = now;
+        S.fetchSession(s).then((v) => {
+          s.expiresAt = v.expiresAt;
+          this.idleEnd = Date.parse(v.idleExpiresAt) || undefined;
+          S.saveSession(s);
+        }, (err) => {
           if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired();
         });
       }
@@ -311,6 +320,8 @@ export class Workbench {
     if (!s) return;
     try {
       s.expiresAt = (await S.extendSession(s)).expiresAt;
+      this.idleEnd = undefined; // extending counts as activity; the next poll brings the new idle limit
+      this.lastPoll = 0;
       S.saveSession(s);
       this.flash(`Extended: the sandbox now runs until ${new Date(s.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.`);
     } catch (err) {
