@@ -20,8 +20,15 @@ test.before(async () => {
   mkdirSync(shots, { recursive: true });
   await buildSite();
 });
+let adminToken = '';
 test.after.always(async () => {
   await browser?.close().catch(() => {});
+  // A failed run must not leave its learner's sandbox behind (a stopped server keeps sessions).
+  if (server && adminToken) {
+    const r = await server.api('/api/workshops', { token: adminToken }).catch(() => null);
+    const list = r?.status === 200 ? ((await r.json()) as { workshops: { id: string; state: string }[] }).workshops : [];
+    for (const w of list) if (w.state !== 'ended') await server.api(`/api/workshops/${w.id}/end`, { method: 'POST', token: adminToken }).catch(() => null);
+  }
   await server?.stop();
 });
 
@@ -47,6 +54,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   server = await startServer({ BERTH_POOL_SIZE: '1' });
   const token = /"adminToken":"(berth_admin_[A-Za-z0-9_-]+)"/.exec(server.logs.join(''))?.[1];
   t.truthy(token);
+  adminToken = token!;
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium', headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

@@ -112,7 +112,19 @@ test.before(async () => {
   s = await startServer(ENV);
   admin = /"adminToken":"(berth_admin_[A-Za-z0-9_-]+)"/.exec(s.logs.join(''))?.[1] ?? '';
 });
-test.after.always(async () => { await s?.stop(); });
+/** Ends whatever workshop a failed test left running: a stopped server keeps its sessions' sandboxes. */
+async function endAll(server: TestServer, token: string) {
+  const r = await server.api('/api/workshops', { token });
+  if (r.status !== 200) return;
+  for (const w of ((await r.json()) as { workshops: { id: string; state: string }[] }).workshops) {
+    if (w.state !== 'ended') await server.api(`/api/workshops/${w.id}/end`, { method: 'POST', token });
+  }
+}
+
+test.after.always(async () => {
+  if (s && admin) await endAll(s, admin).catch(() => {});
+  await s?.stop();
+});
 
 test.serial('first run prints one instructor token; instructor routes refuse everyone else', async (t) => {
   t.truthy(admin, 'the first run logs a token once');
