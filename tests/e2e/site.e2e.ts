@@ -341,6 +341,8 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     const stored = await page.evaluate((k) => localStorage.getItem(k), `berth.session.${LESSON}`).catch(() => null);
     if (stored && server) {
       const s = JSON.parse(stored) as { id: string; token: string };
+      // A failure while the server was down for the restart step: bring it back to remove the sandbox.
+      if (server.child.exitCode !== null || server.child.signalCode !== null) server = await startServer({ BERTH_POOL_SIZE: '0' }, server.stateDir);
       await server.api(`/api/sessions/${s.id}`, { method: 'DELETE', token: s.token }).catch(() => {});
     }
   }
