@@ -1,0 +1,49 @@
+// What every benchmark section gets: flags, the host engine, a log, where to put rows and notes, and
+// sessions that are always removed again, however a section ends.
+import { createSession, startServer, type Created, type TestServer } from '../../helpers/server.ts';
+import type { Flags } from './flags.ts';
+import { hostDocker, sweepServer } from './host.ts';
+import type { Row } from './report.ts';
+
+export type Ctx = {
+  flags: Flags;
+  engine: string;
+  docker: ReturnType<typeof hostDocker>;
+  log: (m: string) => void;
+  rows: Row[];
+  notes: string[];
+  /** Raw figures per section, for the JSON file. */
+  data: Record<string, unknown>;
+};
+
+export type Bench = { s: TestServer; live: Map<string, Created> };
+
+/** A Berth server of the benchmark's own (own state folder), with its sessions tracked. */
+export async function benchServer(extra: Record<string, string>): Promise<Bench> {
+  const s = await startServer(extra);
+  return { s, live: new Map() };
+}
+
+export async function create(b: Bench, body: object = {}): Promise<Created> {
+  const c = await createSession(b.s, body);
+  b.live.set(c.id, c);
+  return c;
+}
+
+export async function remove(b: Bench, c: Created) {
+  const r = await b.s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+  if (r.status !== 204 && r.status !== 404) throw new Error(`removing ${c.id}: ${r.status} ${await r.text()}`);
+  b.live.delete(c.id);
+}
+
+/** Removes the sessions still open (a few at a time), stops the server, then sweeps anything left behind. */
+export async function closeServer(b: Bench, engine: string, log: (m: string) => void) {
+  const left = [...b.live.values()];
+  for (let i = 0; i < left.length; i += 4) {
+    await Promise.all(left.slice(i, i + 4).map((c) => remove(b, c).catch((err) => log(`cleanup: ${(err as Error).message}`))));
+  }
+  await b.s.stop();
+  const swept = await sweepServer(engine, b.s.stateDir);
+  if (swept) log(`cleanup: removed ${swept} sandboxes the server left behind`);
+}
+

@@ -1,0 +1,168 @@
+// Terminal probes: keystroke echo and bulk output, over any byte transport. The same two algorithms run in
+// lib/pty-probe.py for a bare `docker exec -it` on a real pty, so every transport is measured the same way.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { OP, encodeAck, encodeInput } from '../../../sandbox-server/terminal/protocol.ts';
+import { plain } from '../../helpers/terminal.ts';
+import { freePort } from './host.ts';
+
+export type Transport = {
+  send: (s: string) => void;
+  /** Subscribes to output bytes; returns the unsubscribe function. */
+  onData: (cb: (b: Buffer) => void) => () => void;
+  close: () => Promise<void>;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once `done` says yes to the output seen since the call. */
+function until(t: Transport, done: (seen: string) => boolean, timeoutMs: number, what: string): Promise<void> {
+  return new Promise((ok, fail) => {
+    let seen = '';
+    const off = t.onData((b) => {
+      seen = (seen + b.toString('latin1')).slice(-4096);
+      if (done(seen)) { clearTimeout(timer); off(); ok(); }
+    });
+    const timer = setTimeout(() => { off(); fail(new Error(`timed out waiting for ${what}; last output ${JSON.stringify(plain(seen).slice(-300))}`)); }, timeoutMs);
+  });
+}
+
+/** Waits until the terminal has been quiet for `quietMs`. */
+async function drain(t: Transport, quietMs = 50) {
+  let last = performance.now();
+  const off = t.onData(() => { last = performance.now(); });
+  while (performance.now() - last < quietMs) await sleep(quietMs / 2);
+  off();
+}
+
+export async function waitForPrompt(t: Transport, timeoutMs = 60_000) {
+  await until(t, (s) => /\$ $/.test(plain(s)), timeoutMs, 'the prompt');
+}
+
+/** Types one key at a time at the prompt and times each key's echo, in milliseconds. */
+export async function measureEcho(t: Transport, count: number): Promise<number[]> {
+  const keys = 'abcdefghijklmnopqrstuvwxyz';
+  const samples: number[] = [];
+  await drain(t);
+  for (let i = 0; i < count; i++) {
+    if (i && i % 50 === 0) { t.send('\x15'); await drain(t); } // Ctrl-U: keep the line short (not timed)
+    const k = keys[i % keys.length];
+    const echoed = until(t, (s) => s.includes(k), 10_000, `the echo of ${k}`);
+    const t0 = performance.now();
+    t.send(k);
+    await echoed;
+    samples.push(performance.now() - t0);
+  }
+  t.send('\x15');
+  await drain(t);
+  return samples;
+}
+
+/** Prints `bytes` of `yes` and times it until a marker after it arrives. */
+export async function measureBulk(t: Transport, bytes: number): Promise<{ seconds: number; bytesReceived: number }> {
+  await drain(t);
+  let got = 0;
+  let tail = '';
+  let t0 = 0;
+  const done = new Promise<number>((ok, fail) => {
+    const timer = setTimeout(() => { off(); fail(new Error(`bulk output did not finish; ${got} bytes arrived`)); }, 600_000);
+    const off = t.onData((b) => {
+      got += b.length;
+      // The typed line shows BENCH''END; only the output of echo joins it into the marker.
+      tail = (tail + b.toString('latin1')).slice(-64);
+      if (tail.includes('BENCHEND')) { clearTimeout(timer); off(); ok(performance.now()); }
+    });
+  });
+  t0 = performance.now();
+  t.send(`yes | head -c ${bytes}; echo BENCH''END\r`);
+  const t1 = await done;
+  await drain(t, 200);
+  return { seconds: (t1 - t0) / 1000, bytesReceived: got };
+}
+
+/**
+ * Berth's WebSocket terminal, as a lean client: it acknowledges every OUTPUT frame at once and keeps no
+ * screen. (tests/helpers/terminal.ts keeps 200 kB of text and strips escapes on every frame, which is right
+ * for tests but would measure the client instead of the relay.)
+ */
+export function berthTransport(baseUrl: string, id: string, token: string, tab: string): Promise<Transport> {
+  const q = new URLSearchParams({ node: 'node1', tab, cols: '100', rows: '30' });
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/sessions/${id}/terminal?${q}`, ['berth.v1', `bearer.${token}`]);
+  ws.binaryType = 'arraybuffer';
+  const subs = new Set<(b: Buffer) => void>();
+  ws.addEventListener('message', (ev) => {
+    const b = Buffer.from(ev.data as ArrayBuffer);
+    if (b[0] !== OP.OUTPUT) return;
+    ws.send(encodeAck(b.length - 1));
+    const data = b.subarray(1);
+    for (const cb of subs) cb(data);
+  });
+  return new Promise((ok, fail) => {
+    ws.addEventListener('open', () => ok({
+      send: (s) => ws.send(encodeInput(s)),
+      onData: (cb) => { subs.add(cb); return () => subs.delete(cb); },
+      close: async () => { ws.close(); await sleep(100); },
+    }));
+    ws.addEventListener('error', () => fail(new Error('the terminal WebSocket failed to open')));
+  });
+}
+
+/**
+ * shellinabox (Debian's shellinaboxd) as a peer web terminal, spoken to the way its own page does: one
+ * long-poll POST always open for output, keys POSTed hex-encoded, one key request in flight at a time.
+ */
+export async function shellinabox(command: string): Promise<Transport & { pid: number }> {
+  const port = await freePort();
+  const child: ChildProcess = spawn('shellinaboxd', ['--disable-ssl', '--localhost-only', '--port', String(port), '--quiet', '--no-beep',
+    '--service', `/:root:root:/:${command}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => { stderr += b; });
+  const url = `http://127.0.0.1:${port}/`;
+  const post = async (body: string, signal?: AbortSignal) => {
+    const r = await fetch(url, { method: 'POST', body, signal, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'cache-control': 'no-cache' } });
+    if (r.status !== 200) throw new Error(`shellinabox answered ${r.status}`);
+    return r.text();
+  };
+  let session = '';
+  for (let i = 0; ; i++) {
+    try { session = (JSON.parse(await post('width=100&height=30')) as { session: string }).session; break; } catch (err) {
+      if (i > 50 || child.exitCode !== null) { child.kill(); throw new Error(`shellinaboxd did not start: ${(err as Error).message} ${stderr}`); }
+      await sleep(100);
+    }
+  }
+  const form = (extra = '') => `width=100&height=30&session=${encodeURIComponent(session)}${extra}`;
+  const subs = new Set<(b: Buffer) => void>();
+  const abort = new AbortController();
+  let open = true;
+  void (async () => {
+    while (open) {
+      try {
+        const r = JSON.parse(await post(form(), abort.signal)) as { session?: string; data?: string };
+        if (r.data) { const b = Buffer.from(r.data, 'utf8'); for (const cb of subs) cb(b); }
+        if (!r.session) open = false;
+      } catch { if (open) await sleep(50); }
+    }
+  })();
+  let pending = '';
+  let inFlight = false;
+  const flush = () => {
+    if (inFlight || !pending || !open) return;
+    const keys = Buffer.from(pending, 'utf8').toString('hex').toUpperCase();
+    pending = '';
+    inFlight = true;
+    post(form(`&keys=${keys}`)).catch(() => {}).finally(() => { inFlight = false; flush(); });
+  };
+  return {
+    pid: child.pid!,
+    send: (s) => { pending += s; flush(); },
+    onData: (cb) => { subs.add(cb); return () => subs.delete(cb); },
+    close: async () => {
+      open = false;
+      abort.abort();
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
