@@ -122,14 +122,14 @@ export async function density(ctx: Ctx) {
       { section: 'density', what: `idle sandboxes started (${stopReason})`, berth: String(count), baseline: String(ceiling), baselineIs: 'the ceiling (--ceiling)', ratio: ratio(count, ceiling),
         // Only a stop below the target says the target was missed; a lower ceiling says nothing either way.
         ...(count >= 100 || count < ceiling ? { target: '≥ 100 on 24 GiB', met: count >= 100 } : {}) },
-      { section: 'density', what: 'idle sandboxes that would fit in host memory (projected from host memory used per sandbox)', berth: String(projected), baseline: mib(after.available), baselineIs: `host memory still available, less ${mib(MIN_FREE)} spare`, ratio: null,
-        target: '≥ 100 on 24 GiB', met: projected >= 100 },
-      { section: 'density', what: `CPU used by ${count} idle sandboxes together`, berth: `${round(idleCores * 100)}% of a core`, baseline: `${cpus().length} cores`, baselineIs: 'the host', ratio: ratio(idleCores, cpus().length) },
       { section: 'density', what: `creation latency p50 / p95 over ${count}`, berth: `${ms(lat.p50)} / ${ms(lat.p95)}`,
         baseline: ms(firstWindow.p95), baselineIs: `p95 of the first ${window} creations`, ratio: ratio(lat.p95, firstWindow.p95) },
       { section: 'density', what: 'memory per idle sandbox (cgroup working set, p50)', berth: mib(ws.p50), baseline: mib(floor.workingSet), baselineIs: floorIs, ratio: ratio(ws.p50, floor.workingSet) },
       { section: 'density', what: 'memory per idle sandbox (cgroup usage incl. page cache, p50 / max)', berth: `${mib(usage.p50)} / ${mib(usage.max)}`, baseline: mib(floor.usage), baselineIs: floorIs, ratio: ratio(usage.p50, floor.usage) },
       { section: 'density', what: `host memory used, per sandbox (${count} sandboxes: ${mib(before.used)} → ${mib(after.used)})`, berth: mib(hostPer), baseline: mib(ws.p50), baselineIs: 'cgroup working set per sandbox (p50)', ratio: ratio(hostPer, ws.p50) },
+      { section: 'density', what: 'idle sandboxes that would fit in host memory (projected from host memory used per sandbox)', berth: String(projected), baseline: mib(after.available), baselineIs: `host memory still available, less ${mib(MIN_FREE)} spare`, ratio: null,
+        target: '≥ 100 on 24 GiB', met: projected >= 100 },
+      { section: 'density', what: `CPU used by ${count} idle sandboxes together`, berth: `${round(idleCores * 100)}% of a core`, baseline: `${cpus().length} cores`, baselineIs: 'the host', ratio: ratio(idleCores, cpus().length) },
     );
     if (one && many.length) {
       ctx.rows.push(

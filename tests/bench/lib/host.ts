@@ -2,7 +2,7 @@
 // the shared machine's heavy-work lock, and a description of the machine for the results.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../../sandbox-server/engine/docker.ts';
 import { LoopDisks } from '../../../sandbox-server/engine/disks.ts';
@@ -122,6 +122,8 @@ export async function machine(engine: string) {
     engine: `Docker ${server.stdout.trim()}`,
     node: process.version,
     commit: git.stdout.trim(),
+    // The machine is shared: the load at the end says how much else was running.
+    loadAverage1m5m15m: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 

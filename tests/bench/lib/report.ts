@@ -23,11 +23,11 @@ export const mbps = (bytesPerSecond: number) => `${round(bytesPerSecond / 1e6)} 
 export const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? round(a / b) : null);
 
 export function markdown(results: { machine: Record<string, unknown>; flags: Record<string, unknown>; rows: Row[]; notes: string[]; durationS: number }) {
-  const m = results.machine as { date: string; os: string; kernel: string; cpus: number; cpuModel: string; memoryGiB: number; engine: string; commit: string };
+  const m = results.machine as { date: string; os: string; kernel: string; cpus: number; cpuModel: string; memoryGiB: number; engine: string; commit: string; loadAverage1m5m15m: number[] };
   const lines = [
     `# Berth benchmarks`,
     '',
-    `${m.date.slice(0, 10)} · ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB · ${m.os}, kernel ${m.kernel} · ${m.engine} · commit ${m.commit} · ${Math.round(results.durationS)} s`,
+    `${m.date.slice(0, 10)} · ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB · ${m.os}, kernel ${m.kernel} · ${m.engine} · commit ${m.commit} · ${Math.round(results.durationS)} s · load average at the end ${m.loadAverage1m5m15m.join(' / ')} (shared machine)`,
     '',
     `Flags: \`${JSON.stringify(results.flags)}\``,
     '',
