@@ -1,5 +1,6 @@
 // What every benchmark section gets: flags, the host engine, a log, where to put rows and notes, and
 // sessions that are always removed again, however a section ends.
+import { readFileSync, rmSync } from 'node:fs';
 import { createSession, startServer, type Created, type TestServer } from '../../helpers/server.ts';
 import type { Flags } from './flags.ts';
 import { hostDocker, sweepServer } from './host.ts';
@@ -45,5 +46,8 @@ export async function closeServer(b: Bench, engine: string, log: (m: string) => 
   await b.s.stop();
   const swept = await sweepServer(engine, b.s.stateDir);
   if (swept) log(`cleanup: removed ${swept} sandboxes the server left behind`);
+  // Every sandbox (and so every node disk) of this server is gone now: its state folder can go too.
+  if (!readFileSync('/proc/mounts', 'utf8').includes(` ${b.s.stateDir}/`)) rmSync(b.s.stateDir, { recursive: true, force: true });
+  else log(`cleanup: ${b.s.stateDir} still has mounts; left in place`);
 }
 
