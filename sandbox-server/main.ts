@@ -12,7 +12,8 @@ import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { connect } from './engine/docker.ts';
 import { LoopDisks } from './engine/disks.ts';
-import { aptHosts, applyFirewall } from './engine/firewall.ts';
+import { SandboxDns } from './engine/dns.ts';
+import { allowAddress, aptHosts, applyFirewall } from './engine/firewall.ts';
 import { LocalDockerProvider } from './engine/local-docker.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
@@ -31,14 +32,24 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   const log = pino({ level: config.logLevel });
   const engine = await ensureEngine({ env, log: (m) => log.info(m) });
   const docker = connect(engine.host);
-  const firewall = await applyFirewall(config.egressPolicy, config.egressAllow ?? aptHosts());
+  const allowHosts = config.egressAllow ?? aptHosts();
+  const firewall = await applyFirewall(config.egressPolicy, allowHosts);
+  const metrics = createMetrics();
+  // Where the firewall holds sandboxes in, their names are answered by Berth too (engine/dns.ts).
+  const dns = firewall.enforced && config.egressPolicy !== 'open'
+    ? new SandboxDns({
+      allowed: config.egressPolicy === 'allowlist' ? allowHosts : [], log,
+      onAddresses: (_name, ips) => ips.forEach(allowAddress),
+      onQuery: (answer) => metrics.dnsQueries.inc({ answer }),
+    })
+    : null;
   if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed }, 'sandbox firewall applied');
   else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
   const store = new Store(join(config.stateDir ?? stateDir(env), 'berth.db'));
   const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks')) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
-  const provider = new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks });
-  const metrics = createMetrics();
+  const provider = new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
+  await provider.restoreDns();
   const lessonsDir = resolve(config.lessonsDir ?? join(root, 'lessons'));
   const lessons = await loadCatalog(lessonsDir, log);
 
@@ -116,6 +127,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
       for (const socket of upgraded) socket.destroy();
       await new Promise<void>((r) => server.close(() => r()));
       if (!keepSandboxes) await manager.shutdown();
+      dns?.stopAll();
       store.close();
     },
   };

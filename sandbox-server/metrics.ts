@@ -14,6 +14,7 @@ export function createMetrics() {
     terminalBytes: new Counter({ name: 'berth_terminal_bytes_total', help: 'Bytes through web terminals', labelNames: ['direction'], registers: [registry] }),
     terminals: new Gauge({ name: 'berth_terminals_open', help: 'Open terminal connections', registers: [registry] }),
     errors: new Counter({ name: 'berth_errors_total', help: 'Errors by code', labelNames: ['code'], registers: [registry] }),
+    dnsQueries: new Counter({ name: 'berth_sandbox_dns_queries_total', help: 'DNS queries from sandboxes by answer (allowed, refused, failed, malformed)', labelNames: ['answer'], registers: [registry] }),
     removed: new Counter({ name: 'berth_sandboxes_removed_total', help: 'Sessions removed by reason', labelNames: ['reason'], registers: [registry] }),
   };
   return m;

@@ -21,6 +21,8 @@ export function aptHosts(dir = '/etc/apt'): string[] {
   return [...hosts];
 }
 
+const allowRule = (ip: string) => ['-d', ip, '-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'RETURN'];
+
 export function rules(policy: EgressPolicy, allowed: string[]): { chain: string; rules: string[][] }[] {
   const egress: string[][] = [
     ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'],
@@ -29,12 +31,17 @@ export function rules(policy: EgressPolicy, allowed: string[]): { chain: string;
   ];
   if (policy === 'open') egress.push(['-j', 'RETURN']);
   else {
-    if (policy === 'allowlist') for (const ip of allowed) egress.push(['-d', ip, '-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'RETURN']);
+    if (policy === 'allowlist') for (const ip of allowed) egress.push(allowRule(ip));
     egress.push(['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
   }
+  const input: string[][] = [['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']];
+  // Berth's own DNS responder (engine/dns.ts) listens on each sandbox gateway; with an open policy sandboxes
+  // use the host's resolvers directly instead.
+  if (policy !== 'open') input.push(['-p', 'udp', '--dport', '53', '-j', 'ACCEPT']);
+  input.push(['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
   return [
     // The host itself (its API port, loopback-bound services via the gateway address, the engine) is off limits.
-    { chain: 'BERTH-INPUT', rules: [['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'], ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']] },
+    { chain: 'BERTH-INPUT', rules: input },
     { chain: 'BERTH-EGRESS', rules: egress },
   ];
 }
@@ -65,4 +72,11 @@ export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]):
     if (ipt(['-C', ...jump]).status !== 0) ipt(['-I', ...jump]);
   }
   return { enforced: true, allowed: [...allowed] };
+}
+
+/** Lets sandboxes reach `ip` on 80/443 from now on: an allowed name moved to a new address (a CDN, a new mirror). */
+export function allowAddress(ip: string) {
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip) || ipt(['-C', 'BERTH-EGRESS', ...allowRule(ip)]).status === 0) return;
+  // Inserted at the top: the chain ends in a reject, and the order of the accepting rules does not matter.
+  ipt(['-I', 'BERTH-EGRESS', '1', ...allowRule(ip)]);
 }

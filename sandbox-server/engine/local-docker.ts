@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import { engineError, isNotFound } from './docker.ts';
 import { openTty, runCommand, type RunOptions } from './exec.ts';
+import type { SandboxDns } from './dns.ts';
 import { BRIDGE_PREFIX } from './firewall.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
 import { containerName, nodeCreateOptions, type Limits } from './node-spec.ts';
@@ -13,7 +14,11 @@ import type { FoundSandbox, SandboxProvider } from './provider.ts';
 const READY_LINE = 'berth: engine ready';
 const MIRROR_CONTAINER = 'berth-mirror';
 
-export type LocalDockerOptions = { docker: Docker; image: string; instance: string; disks?: LoopDisks | null; readyTimeoutMs?: number };
+export type LocalDockerOptions = {
+  docker: Docker; image: string; instance: string; disks?: LoopDisks | null; readyTimeoutMs?: number;
+  /** Answers the sandboxes' DNS on their gateways (engine/dns.ts); null leaves them Docker's default. */
+  dns?: SandboxDns | null;
+};
 
 export class LocalDockerProvider implements SandboxProvider {
   docker: Docker;
@@ -21,8 +26,10 @@ export class LocalDockerProvider implements SandboxProvider {
   instance: string;
   disks: LoopDisks | null;
   readyTimeoutMs: number;
+  dns: SandboxDns | null;
 
-  constructor({ docker, image, instance, disks = null, readyTimeoutMs = 90_000 }: LocalDockerOptions) {
+  constructor({ docker, image, instance, disks = null, readyTimeoutMs = 90_000, dns = null }: LocalDockerOptions) {
+    this.dns = dns;
     this.disks = disks;
     this.docker = docker;
     this.image = image;
@@ -66,13 +73,30 @@ export class LocalDockerProvider implements SandboxProvider {
     return ip ? `${ip}:5000` : null;
   }
 
+  /** Starts Berth's DNS responder on the sandbox network's gateway and returns that address for the nodes. */
+  async dnsFor(sandboxId: string): Promise<string | null> {
+    if (!this.dns) return null;
+    const info = await this.docker.getNetwork(this.networkName(sandboxId)).inspect() as Docker.NetworkInspectInfo;
+    const gateway = info.IPAM?.Config?.[0]?.Gateway;
+    return gateway && await this.dns.serve(gateway) ? gateway : null;
+  }
+
+  /** After a restart: answer again on the gateways of the sandboxes a previous run left. */
+  async restoreDns() {
+    if (!this.dns) return;
+    for (const n of await this.docker.listNetworks({ filters: networkFilter(this.instance) })) {
+      const gateway = n.IPAM?.Config?.[0]?.Gateway;
+      if (gateway) await this.dns.serve(gateway);
+    }
+  }
+
   async addNode(sandboxId: string, node: string, limits: Limits) {
-    const mirror = await this.mirrorFor(sandboxId);
+    const [mirror, dns] = await Promise.all([this.mirrorFor(sandboxId), this.dnsFor(sandboxId)]);
     const name = containerName(sandboxId, node);
     try {
       const home = this.disks && limits.diskBytes > 0 ? await this.disks.create(name, limits.diskBytes) : null;
       const container = await this.docker.createContainer(nodeCreateOptions({
-        sandboxId, instance: this.instance, node, image: this.image, network: this.networkName(sandboxId), mirror, limits, home,
+        sandboxId, instance: this.instance, node, image: this.image, network: this.networkName(sandboxId), mirror, dns, limits, home,
         // A distinct subordinate uid range per node keeps nested containers of different learners apart.
         subuidBase: 100_000 + randomInt(1, 60_000) * 65_536,
       }));
@@ -121,6 +145,12 @@ export class LocalDockerProvider implements SandboxProvider {
     const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.sandbox}=${sandboxId}`, `${LABEL.role}=node`] } });
     await Promise.all(containers.map((c) => this.removeNode(sandboxId, c.Labels[LABEL.node])));
     const net = this.docker.getNetwork(this.networkName(sandboxId));
+    if (this.dns) {
+      try {
+        const gateway = (await net.inspect() as Docker.NetworkInspectInfo).IPAM?.Config?.[0]?.Gateway;
+        if (gateway) this.dns.stop(gateway);
+      } catch { /* the network is already gone */ }
+    }
     try { await net.disconnect({ Container: MIRROR_CONTAINER, Force: true }); } catch { /* mirror absent or not connected */ }
     try { await net.remove(); } catch (err) { if (!isNotFound(err)) throw engineError(err, 'Removing the sandbox network'); }
   }

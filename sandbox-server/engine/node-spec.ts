@@ -14,6 +14,8 @@ export type NodeSpec = {
   image: string;
   network: string;
   mirror: string | null;
+  /** Berth's DNS responder for this sandbox (its gateway), or null for Docker's default resolvers. */
+  dns?: string | null;
   limits: Limits;
   subuidBase: number;
   /** Host path of this node's own file system for /home/learner, or null to use an anonymous volume. */
@@ -40,6 +42,7 @@ export function nodeCreateOptions(s: NodeSpec): Docker.ContainerCreateOptions {
     NetworkingConfig: { EndpointsConfig: { [s.network]: { Aliases: [s.node] } } },
     HostConfig: {
       NetworkMode: s.network,
+      ...(s.dns ? { Dns: [s.dns] } : {}),
       CapDrop: ['ALL'],
       CapAdd: ENGINE_CAPS,
       SecurityOpt: ['seccomp=unconfined', 'apparmor=unconfined'],

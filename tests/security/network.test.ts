@@ -2,10 +2,14 @@
 // Every target here is on this machine: the test's own server, its own sandboxes, the engine's bridges.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { hostname } from 'node:os';
 import { createSession, engineHost, exec, startServer, type TestServer } from '../helpers/server.ts';
 
 let s: TestServer;
-test.before(async () => { s = await startServer(); });
+// The allow-list names this machine's own host name: it resolves from the host's /etc/hosts, so no lookup
+// in this file leaves the machine.
+test.before(async () => { s = await startServer({ BERTH_EGRESS_ALLOW: hostname() }); });
 test.after.always(async () => { await s?.stop(); });
 
 const inspect = async (id: string, fmt: string) => execFileSync('docker', ['inspect', '-f', fmt, `berth-${id}-node1`], { env: { ...process.env, DOCKER_HOST: await engineHost() }, encoding: 'utf8' }).trim();
@@ -41,4 +45,33 @@ test.serial('egress policy: the firewall chains are in place with an allow-list 
   t.regex(execFileSync('iptables', ['-S', 'DOCKER-USER'], { encoding: 'utf8' }), /-i bs-\+ -j BERTH-EGRESS/);
   t.regex(execFileSync('iptables', ['-S', 'INPUT'], { encoding: 'utf8' }), /-i bs-\+ -j BERTH-INPUT/);
   t.regex(execFileSync('iptables', ['-S', 'BERTH-INPUT'], { encoding: 'utf8' }), /-A BERTH-INPUT -j REJECT/);
+});
+
+const dnsAnswers = async () => {
+  const text = await (await s.api('/metrics')).text();
+  const count = (answer: string) => Number(new RegExp(`berth_sandbox_dns_queries_total\\{answer="${answer}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  return { allowed: count('allowed'), refused: count('refused') };
+};
+
+test.serial('sandbox DNS: Berth answers on the gateway; allowed names resolve as on the host, others get NXDOMAIN', async (t) => {
+  const a = await createSession(s);
+  try {
+    const gateway = await inspect(a.id, '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}');
+    t.is(await inspect(a.id, '{{json .HostConfig.Dns}}'), JSON.stringify([gateway]));
+    const expected = (await lookup(hostname(), { family: 4 })).address;
+    const before = await dnsAnswers();
+    const r = await exec(s, a, `getent hosts ${hostname()}; echo "allowed:$?"; getent hosts registry-1.docker.io; echo "other:$?"`);
+    t.regex(r.stdout, new RegExp(`^${expected.replaceAll('.', '\\.')}\\s+${hostname()}$`, 'm'), r.stdout);
+    t.regex(r.stdout, /other:2\b/, 'a name off the allow-list does not resolve');
+    const mid = await dnsAnswers();
+    t.true(mid.allowed > before.allowed, 'the allowed name was answered by Berth');
+    t.true(mid.refused > before.refused, "the other name was refused by Berth (an immediate NXDOMAIN, not a resolver's timeout)");
+    // The learner's engine asks for docker.io before it pulls through the mirror: that lookup reaches Berth too,
+    // where it used to wait 10 s on a resolver the firewall refuses.
+    const pull = await exec(s, a, 'docker pull busybox >/dev/null && echo pulled', { timeoutMs: 120_000 });
+    t.regex(pull.stdout, /pulled/, pull.stderr);
+    t.true((await dnsAnswers()).refused > mid.refused, "the learner engine's lookup of docker.io was answered by Berth");
+  } finally {
+    await s.api(`/api/sessions/${a.id}`, { method: 'DELETE', token: a.token });
+  }
 });

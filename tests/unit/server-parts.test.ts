@@ -58,6 +58,11 @@ test('firewall rules: allow-list ends in a reject; open returns; host input is r
   t.deepEqual(rules('open', []).find((r) => r.chain === 'BERTH-EGRESS')!.rules.at(-1), ['-j', 'RETURN']);
   t.false(rules('closed', ['192.0.2.80']).find((r) => r.chain === 'BERTH-EGRESS')!.rules.some((r) => r.includes('192.0.2.80')));
   t.deepEqual(allow.find((r) => r.chain === 'BERTH-INPUT')!.rules.at(-1), ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
+  // Berth's DNS responder on the gateways is the one host service sandboxes reach, unless egress is open.
+  const dnsIn = (p: 'allowlist' | 'open' | 'closed') => rules(p, []).find((r) => r.chain === 'BERTH-INPUT')!.rules.some((r) => r.join(' ') === '-p udp --dport 53 -j ACCEPT');
+  t.true(dnsIn('allowlist'));
+  t.true(dnsIn('closed'));
+  t.false(dnsIn('open'));
   const apt = mkdtempSync(join(tmpdir(), 'berth-apt-'));
   writeFileSync(join(apt, 'sources.list'), 'deb http://mirror.example/debian bookworm main\n# deb http://commented.example/x bookworm main\n');
   t.deepEqual(aptHosts(apt), ['mirror.example']);
