@@ -45,6 +45,11 @@ test.serial('kill -9 the server: a restart adopts live sessions and removes the 
   try {
     const r = await exec(s2, keep, 'cat /home/learner/mark');
     t.is(r.stdout, 'adopted\n', 'the session survives the crash with its files');
+    // The new process answers the adopted sandbox's DNS again (engine/dns.ts) where the firewall is enforced.
+    if (process.getuid?.() === 0) {
+      await exec(s2, keep, 'getent hosts docker.io; true');
+      t.regex(await (await s2.api('/metrics')).text(), /berth_sandbox_dns_queries_total\{answer="refused"\} [1-9]/);
+    }
     t.deepEqual(berthContainers(host, { sandbox: drop.id }), []);
     // Only the adopted session's node is left: the old pool sandbox was removed.
     const instance = { instance: instanceOf(s1.stateDir) };
