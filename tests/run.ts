@@ -66,6 +66,13 @@ for (const kind of ['integration', 'security', 'lessons']) {
 const e2e = suites('e2e', /\.e2e\.ts$/);
 if (e2e.length) countTap('e2e', await run('e2e', process.execPath, [ava, '--tap', '--concurrency', '1', ...e2e]));
 
+// The benchmark harness, with tiny counts: it must run end to end; its figures are not judged here.
+{
+  const before = failures.length;
+  await run('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke']);
+  if (failures.length === before) passed++;
+}
+
 console.log(`\nTests took ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
 if (failures.length) console.log(`Failures:\n  ${failures.join('\n  ')}`);
 console.log(`\n${passed} passed, ${failed} failed`);

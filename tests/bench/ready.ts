@@ -1,12 +1,9 @@
 // 1. Ready time: POST /api/sessions until the first byte of the prompt arrives on the terminal WebSocket,
 // warm (from the pool), cold (no pool) and for a 3-node session; baseline: `docker run --rm busybox true`.
-import { OP } from '../../sandbox-server/terminal/protocol.ts';
-import { openTerminal, plain } from '../helpers/terminal.ts';
-import { type Bench, type Ctx, benchServer, closeServer, create, remove } from './lib/context.ts';
+import { type Bench, type Ctx, benchServer, closeServer, create, poolFull, remove } from './lib/context.ts';
+import { promptAfter } from './lib/prompt.ts';
 import { ms, ratio } from './lib/report.ts';
 import { type Summary, summarize } from './lib/stats.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Run = { createMs: number; firstByteMs: number; promptMs: number };
 
@@ -16,40 +13,10 @@ async function once(b: Bench, body: object): Promise<Run> {
   const c = await create(b, body);
   const createMs = performance.now() - t0;
   try {
-    const term = await openTerminal(b.s.url, c.id, c.token);
-    // Attached before the first message event can run: `open` and each message are separate tasks.
-    let firstByteMs = NaN;
-    let text = '';
-    const promptMs = await new Promise<number>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`no prompt within 60 s: ${JSON.stringify(plain(text))}`)), 60_000);
-      term.ws.addEventListener('message', (ev) => {
-        const f = Buffer.from(ev.data as ArrayBuffer);
-        if (f[0] !== OP.OUTPUT) return;
-        const now = performance.now() - t0;
-        if (Number.isNaN(firstByteMs)) firstByteMs = now;
-        text += f.subarray(1).toString('utf8');
-        // The prompt's first byte is in the frame that brings its first visible characters.
-        if (/learner@node1/.test(plain(text))) { clearTimeout(timer); ok(now); }
-      });
-    });
-    term.close();
-    return { createMs, firstByteMs, promptMs };
+    return { createMs, ...(await promptAfter(b.s.url, c.id, c.token, t0)) };
   } finally {
     await remove(b, c);
   }
-}
-
-/** Waits until the warm pool is full again and nothing is starting, so each warm run finds it as a learner would. */
-async function poolFull(b: Bench, size: number) {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const m = await (await b.s.api('/metrics')).text();
-    const ready = Number(/berth_sandboxes\{state="pool-ready"\} (\d+)/.exec(m)?.[1] ?? -1);
-    const starting = Number(/berth_sandboxes\{state="starting"\} (\d+)/.exec(m)?.[1] ?? -1);
-    if (ready >= size && starting === 0) return;
-    await sleep(200);
-  }
-  throw new Error('the warm pool did not refill within 120 s');
 }
 
 type Variant = { name: string; berth: Summary; firstByte: Summary; create: Summary; baseline: Summary };

@@ -8,8 +8,10 @@ import type { Ctx } from './lib/context.ts';
 import { type Section, parseFlags } from './lib/flags.ts';
 import { hostDocker, machine, waitForQuietMachine } from './lib/host.ts';
 import { writeResults } from './lib/report.ts';
+import { burst } from './burst.ts';
 import { pulls } from './pulls.ts';
 import { ready } from './ready.ts';
+import { site } from './site.ts';
 import { terminal } from './terminal.ts';
 
 let flags;
@@ -23,12 +25,12 @@ const t0 = performance.now();
 const log = (m: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
 const engine = await engineHost();
 const ctx: Ctx = { flags, engine, docker: hostDocker(engine), log, rows: [], notes: [], data: {} };
-const runners: Record<Section, (c: Ctx) => Promise<void>> = { ready, terminal, pulls, density };
+const runners: Record<Section, (c: Ctx) => Promise<void>> = { ready, terminal, pulls, burst, density, site };
 const failed: string[] = [];
 
 // Heaviest last: density starts dozens of sandboxes, and whatever it leaves in the page cache should not
 // flatter or burden the sections before it.
-for (const section of (['ready', 'terminal', 'pulls', 'density'] as const).filter((s) => flags.sections.includes(s))) {
+for (const section of (['site', 'ready', 'terminal', 'pulls', 'burst', 'density'] as const).filter((s) => flags.sections.includes(s))) {
   await waitForQuietMachine(log);
   try {
     await runners[section](ctx);

@@ -51,3 +51,17 @@ export async function closeServer(b: Bench, engine: string, log: (m: string) => 
   else log(`cleanup: ${b.s.stateDir} still has mounts; left in place`);
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the warm pool is full again and nothing is starting, so each warm run finds it as a learner would. */
+export async function poolFull(b: Bench, size: number, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const m = await (await b.s.api('/metrics')).text();
+    const ready = Number(/berth_sandboxes\{state="pool-ready"\} (\d+)/.exec(m)?.[1] ?? -1);
+    const starting = Number(/berth_sandboxes\{state="starting"\} (\d+)/.exec(m)?.[1] ?? -1);
+    if (ready >= size && starting === 0) return;
+    await sleep(200);
+  }
+  throw new Error(`the warm pool did not reach ${size} within ${timeoutMs / 1000} s`);
+}

@@ -1,7 +1,7 @@
 // Command-line flags of `npm run bench`. Every count is a flag so that a quick run is one option away.
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['ready', 'density', 'terminal', 'pulls'] as const;
+export const SECTIONS = ['ready', 'density', 'terminal', 'pulls', 'burst', 'site'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export type Flags = {
@@ -14,11 +14,13 @@ export type Flags = {
   bulkMb: number;      // terminal: megabytes of output per throughput measurement
   images: string[];    // pulls: catalog images to pull
   peer: boolean;       // terminal: measure shellinabox as a peer (installs it with apt when missing)
+  learners: number;    // burst: learners joining a pre-warmed workshop
+  spreadS: number;     // burst: seconds over which they join
   out: string;         // results file name (without extension) under tests/bench/results/
 };
 
 const HELP = `npm run bench -- [options]
-  --quick            tiny counts (3 runs, 4 sandboxes, 100 keys, 5 MB); writes results/quick.*
+  --quick            tiny counts (3 runs, 4 sandboxes, 100 keys, 5 MB, 3 learners); writes results/quick.*
   --only LIST        sections to run: ${SECTIONS.join(',')} (default: all)
   --runs N           ready time: runs per variant (30)
   --pool N           ready time: warm pool size (2)
@@ -28,6 +30,8 @@ const HELP = `npm run bench -- [options]
   --bulk-mb N        terminal: megabytes of output per throughput measurement (100)
   --images LIST      pulls: catalog images (nginx,redis,python)
   --no-peer          terminal: skip the shellinabox peer
+  --learners N       burst: learners joining a pre-warmed workshop (30)
+  --spread-s N       burst: seconds over which they join (10)
   --out NAME         results/NAME.json and results/NAME.md (latest; quick with --quick)`;
 
 export function parseFlags(argv: string[]): Flags {
@@ -36,7 +40,7 @@ export function parseFlags(argv: string[]): Flags {
     options: {
       quick: { type: 'boolean' }, only: { type: 'string' }, runs: { type: 'string' }, pool: { type: 'string' },
       ceiling: { type: 'string' }, workload: { type: 'string' }, keys: { type: 'string' }, 'bulk-mb': { type: 'string' },
-      images: { type: 'string' }, 'no-peer': { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      images: { type: 'string' }, 'no-peer': { type: 'boolean' }, learners: { type: 'string' }, 'spread-s': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { console.log(HELP); process.exit(0); }
@@ -60,6 +64,8 @@ export function parseFlags(argv: string[]): Flags {
     bulkMb: int('bulk-mb', values['bulk-mb'], q ? 5 : 100, 1),
     images: (values.images ?? (q ? 'busybox' : 'nginx,redis,python')).split(',').map((s) => s.trim()).filter(Boolean),
     peer: !values['no-peer'],
+    learners: int('learners', values.learners, q ? 3 : 30, 1),
+    spreadS: int('spread-s', values['spread-s'], q ? 1 : 10, 0),
     out: values.out ?? (q ? 'quick' : 'latest'),
   };
 }
