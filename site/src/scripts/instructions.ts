@@ -53,7 +53,9 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
     try {
       const r = await wb.check(id);
       box.dataset.state = r.passed ? 'pass' : 'fail';
-      result.replaceChildren(r.passed ? `Passed. ${r.message}` : `Not yet. ${r.message}`);
+      // A check without its own pass message answers just "Passed.": say it once.
+      const label = r.passed ? 'Passed.' : 'Not yet.';
+      result.replaceChildren(r.message && r.message !== label ? `${label} ${r.message}` : label);
       if (!r.passed && r.detail) {
         const pre = document.createElement('pre');
         pre.textContent = r.detail;
