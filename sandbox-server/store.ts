@@ -30,6 +30,8 @@ export class Store {
     this.db = new DatabaseSync(file);
     this.db.exec(`
       PRAGMA journal_mode = WAL;
+      -- WAL with NORMAL stays consistent after a crash and skips an fsync per commit (a power cut may lose the last ones).
+      PRAGMA synchronous = NORMAL;
       PRAGMA busy_timeout = 2000;
       CREATE TABLE IF NOT EXISTS sessions (
         id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, lesson TEXT, nodes TEXT NOT NULL,

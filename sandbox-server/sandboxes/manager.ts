@@ -142,7 +142,15 @@ export class SandboxManager {
     };
   }
 
-  touch(id: string) { this.opts.store.updateSession(id, { lastActivityAt: this.now() }); }
+  private touched = new Map<string, number>();
+
+  /** Records activity at most once a second per session: keystrokes must not each wait for a database write. */
+  touch(id: string) {
+    const t = this.now();
+    if ((this.touched.get(id) ?? -Infinity) + 1000 > t) return;
+    this.touched.set(id, t);
+    this.opts.store.updateSession(id, { lastActivityAt: t });
+  }
 
   extend(s: SessionRow) {
     // Extending pushes the end out from now, never beyond one lifetime from now.
@@ -153,6 +161,7 @@ export class SandboxManager {
 
   async remove(id: string, reason = 'deleted') {
     this.opts.store.deleteSession(id);
+    this.touched.delete(id);
     await this.opts.provider.removeSandbox(id);
     this.opts.onEvent?.('removed', { reason, id });
   }

@@ -67,7 +67,7 @@ export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [],
   const onMessage = (data: Buffer, isBinary: boolean) => {
     if (!isBinary) { ws.send(error('PROTOCOL', 'frames must be binary')); return; }
     const f = decodeClient(data);
-    if (f.op === 'input') { if (!readOnly) { onInput(); onBytes('in', f.data.length); write(f.data); } }
+    if (f.op === 'input') { if (!readOnly) { write(f.data); onInput(); onBytes('in', f.data.length); } } // the keystroke first
     else if (f.op === 'resize') void tty.resize(f.cols, f.rows);
     else if (f.op === 'ack') { unacked = Math.max(0, unacked - f.bytes); update(); }
     else ws.send(error('PROTOCOL', f.reason));

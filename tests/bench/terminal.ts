@@ -18,8 +18,9 @@ function execArgv(container: string, shell = ['bash', '-l']) {
 }
 
 // The shell holder Berth's terminal attaches to (terminal/upgrade.ts), here under a bare exec: it tells the
-// cost of dtach apart from the cost of the web layer.
-const DTACH = ['bash', '-c', 's=/tmp/.bench-dtach; [ -S $s ] || dtach -n $s -E -z bash -l; exec dtach -a $s -E -z -r winch'];
+// cost of dtach apart from the cost of the web layer. A fresh session per probe: each probe ends with `exit`,
+// and attaching again at once could find the old session's socket before its master had removed it.
+const DTACH = ['bash', '-c', 's=/tmp/.bench-dtach-$$; [ -S $s ] || dtach -n $s -E -z bash -l; exec dtach -a $s -E -z -r winch'];
 
 async function bare(ctx: Ctx, argv: string[], mode: 'echo' | 'bulk', amount: number) {
   const probe = join(import.meta.dirname, 'lib', 'pty-probe.py');
