@@ -69,7 +69,7 @@ if (e2e.length) countTap('e2e', await run('e2e', process.execPath, [ava, '--tap'
 // The benchmark harness, with tiny counts: it must run end to end; its figures are not judged here.
 {
   const before = failures.length;
-  await run('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke']);
+  await run('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke'], { BERTH_BENCH_SMOKE: '1' });
   if (failures.length === before) passed++;
 }
 
