@@ -66,6 +66,9 @@ chown "$LEARNER:$LEARNER" /home/$LEARNER/.config/docker/daemon.json
           rootlessctl --socket "$api" add-ports "0.0.0.0:${p%/*}:${p%/*}/${p#*/}" >/dev/null 2>&1 || log "could not forward $p"
         done
       fi
+      # Overlay networks between this session's nodes need one kernel setting that Docker does not make
+      # (see the script); it runs as the learner, without new privileges.
+      setpriv --reuid $UID_N --regid $UID_N --init-groups --no-new-privs /usr/local/bin/berth-overlay-fix &
       log "engine ready"
       exit 0
     fi
