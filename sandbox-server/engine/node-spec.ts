@@ -42,6 +42,10 @@ export function nodeCreateOptions(s: NodeSpec): Docker.ContainerCreateOptions {
     NetworkingConfig: { EndpointsConfig: { [s.network]: { Aliases: [s.node] } } },
     HostConfig: {
       NetworkMode: s.network,
+      // tini as PID 1 reaps orphans. Without it rootlesskit is PID 1, never reaps, and every orphaned process
+      // of the learner (a fork bomb's thousands, a background job of a closed shell) stays a zombie that keeps
+      // its slot in the pids limit for the rest of the session.
+      Init: true,
       ...(s.dns ? { Dns: [s.dns] } : {}),
       CapDrop: ['ALL'],
       CapAdd: ENGINE_CAPS,
