@@ -142,6 +142,7 @@ export class SandboxDns {
     if (!q) { this.opts.onQuery?.('malformed'); return; }
     const a = await answer(q, this.allowed, this.cached);
     this.opts.onQuery?.(a.kind);
-    socket.send(buildReply(q, a.rcode, a.addresses), port, host, () => { /* the socket may close meanwhile */ });
+    // The sandbox may have gone while the name was looked up: its socket is closed, and send would throw.
+    try { socket.send(buildReply(q, a.rcode, a.addresses), port, host); } catch { /* closed meanwhile */ }
   }
 }
