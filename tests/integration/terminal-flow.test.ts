@@ -11,8 +11,9 @@ const RSS_BOUND_MIB = 300;
 
 test('yes | head -c 200M: the shell pauses for a client that does not ack, and server RSS stays bounded', async (t) => {
   const s = await startServer();
+  let c: Awaited<ReturnType<typeof createSession>> | undefined;
   try {
-    const c = await createSession(s);
+    c = await createSession(s);
     const term = await openTerminal(s.url, c.id, c.token);
     await term.waitFor(/learner@node1\S*\$ /);
     const before = rssMiB(s.child.pid!);
@@ -36,6 +37,8 @@ test('yes | head -c 200M: the shell pauses for a client that does not ack, and s
     t.true(peak < RSS_BOUND_MIB, `peak RSS ${peak} MiB`);
     term.close();
   } finally {
+    // Sessions outlive a server's stop (a restart adopts them), so the test removes its own.
+    if (c) await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
     await s.stop();
   }
 });
