@@ -94,7 +94,7 @@ async function buildDockerfile(host: string, img: CatalogImage, dir: string): Pr
   }
   const recipe = hashDir(dir, baseId);
   if (imageLabel(host, imageRef(img), 'berth.recipe') === recipe) return 'unchanged';
-  const r = await docker(host, ['build', '-q', '--build-arg', 'BASE=debian:bookworm', ...labelArgs(img, recipe, '--label'), '-t', imageRef(img), dir]);
+  const r = await docker(host, ['build', '-q', '--force-rm', '--build-arg', 'BASE=debian:bookworm', ...labelArgs(img, recipe, '--label'), '-t', imageRef(img), dir]);
   if (r.code !== 0) throw new Error(r.tail.trim().split('\n').filter((l) => !/DEPRECATED|buildx|BuildKit|docs\.docker/.test(l)).slice(-12).join('\n'));
   return 'built';
 }
