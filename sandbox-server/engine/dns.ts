@@ -74,12 +74,11 @@ const hostLookup = async (name: string) => (await lookup(name, { all: true, fami
 
 /** Answers one query: A records for allowed names, no records for their other types, NXDOMAIN for the rest. */
 export async function answer(q: Query, allowed: Set<string>, resolve: (n: string) => Promise<string[]>): Promise<{ rcode: number; addresses: string[]; kind: 'allowed' | 'refused' | 'failed' }> {
-  const name = q.name.replace(/\.$/, '');
   if ((q.flags >> 11) & 0xf) return { rcode: RCODE.notImp, addresses: [], kind: 'refused' }; // opcode other than QUERY
-  if (!allowed.has(name) || q.qclass !== CLASS_IN) return { rcode: RCODE.nxDomain, addresses: [], kind: 'refused' };
+  if (!allowed.has(q.name) || q.qclass !== CLASS_IN) return { rcode: RCODE.nxDomain, addresses: [], kind: 'refused' };
   if (q.qtype !== TYPE_A) return { rcode: RCODE.ok, addresses: [], kind: 'allowed' }; // sandboxes have no IPv6 egress
   try {
-    return { rcode: RCODE.ok, addresses: await resolve(name), kind: 'allowed' };
+    return { rcode: RCODE.ok, addresses: await resolve(q.name), kind: 'allowed' };
   } catch {
     return { rcode: RCODE.servFail, addresses: [], kind: 'failed' };
   }
@@ -134,8 +133,6 @@ export class SandboxDns {
   }
 
   stopAll() { for (const a of [...this.sockets.keys()]) this.stop(a); }
-
-  listening() { return [...this.sockets.keys()]; }
 
   private async reply(socket: Socket, msg: Buffer, host: string, port: number) {
     const q = parseQuery(msg);

@@ -12,6 +12,9 @@ import { containerName, nodeCreateOptions, type Limits } from './node-spec.ts';
 import type { FoundSandbox, SandboxProvider } from './provider.ts';
 
 const READY_LINE = 'berth: engine ready';
+
+/** A sandbox network's gateway: the host's address on its bridge, where Berth's DNS responder listens. */
+const gatewayOf = (n: { IPAM?: { Config?: { Gateway?: string }[] } }) => n.IPAM?.Config?.[0]?.Gateway;
 const MIRROR_CONTAINER = 'berth-mirror';
 
 export type LocalDockerOptions = {
@@ -76,8 +79,7 @@ export class LocalDockerProvider implements SandboxProvider {
   /** Starts Berth's DNS responder on the sandbox network's gateway and returns that address for the nodes. */
   async dnsFor(sandboxId: string): Promise<string | null> {
     if (!this.dns) return null;
-    const info = await this.docker.getNetwork(this.networkName(sandboxId)).inspect() as Docker.NetworkInspectInfo;
-    const gateway = info.IPAM?.Config?.[0]?.Gateway;
+    const gateway = gatewayOf(await this.docker.getNetwork(this.networkName(sandboxId)).inspect());
     return gateway && await this.dns.serve(gateway) ? gateway : null;
   }
 
@@ -85,7 +87,7 @@ export class LocalDockerProvider implements SandboxProvider {
   async restoreDns() {
     if (!this.dns) return;
     for (const n of await this.docker.listNetworks({ filters: networkFilter(this.instance) })) {
-      const gateway = n.IPAM?.Config?.[0]?.Gateway;
+      const gateway = gatewayOf(n);
       if (gateway) await this.dns.serve(gateway);
     }
   }
@@ -147,7 +149,7 @@ export class LocalDockerProvider implements SandboxProvider {
     const net = this.docker.getNetwork(this.networkName(sandboxId));
     if (this.dns) {
       try {
-        const gateway = (await net.inspect() as Docker.NetworkInspectInfo).IPAM?.Config?.[0]?.Gateway;
+        const gateway = gatewayOf(await net.inspect());
         if (gateway) this.dns.stop(gateway);
       } catch { /* the network is already gone */ }
     }

@@ -32,7 +32,6 @@ type Allowed = { target: Target; shared: boolean; setCookie?: string };
 export function createPreview(deps: PreviewDeps) {
   const { manager, keys } = deps;
   const addresses = new Map<string, { ip: string; at: number }>();
-  const touched = new Map<string, number>();
 
   async function nodeIp(t: Target) {
     const key = `${t.sessionId}/${t.node}`;
@@ -50,8 +49,8 @@ export function createPreview(deps: PreviewDeps) {
     if (!s || manager.expired(s)) throw new ApiError(404, 'SESSION_NOT_FOUND', 'This sandbox no longer exists.');
     if (!s.nodes.includes(t.node)) throw new ApiError(404, 'NODE_NOT_FOUND', `This session has no node ${t.node}.`);
     if (BLOCKED_PORTS.has(t.port)) throw new ApiError(403, 'PORT_NOT_ALLOWED', `Port ${t.port} is the engine's own API and cannot be previewed.`);
-    // Previews count as activity, at most once every 30 s per session.
-    if ((touched.get(s.id) ?? 0) + 30_000 < Date.now()) { touched.set(s.id, Date.now()); manager.touch(s.id); }
+    // Previews count as activity (manager.touch writes it at most once a second per session).
+    manager.touch(s.id);
     if (manager.opts.store.isShared(s.id, t.node, t.port)) return { target: t, shared: true };
     if (keys.cookieValid(req.headers.cookie, s.id)) return { target: t, shared: false };
     if (tokenMatches(bearer(req.headers.authorization), s.tokenHash)) return { target: t, shared: false };
@@ -166,7 +165,6 @@ export function createPreview(deps: PreviewDeps) {
     http, upgrade,
     forget: (sessionId: string) => {
       for (const k of addresses.keys()) if (k.startsWith(`${sessionId}/`)) addresses.delete(k);
-      touched.delete(sessionId);
     },
     /** Links the workbench opens: the host scheme when a preview domain is set, and the path scheme always. */
     links(origin: URL, sessionId: string, node: string, port: number, shared: boolean) {

@@ -5,10 +5,9 @@ import { type Ctx, benchServer, closeServer, poolFull } from './lib/context.ts';
 import { promptAfter } from './lib/prompt.ts';
 import { ms, ratio } from './lib/report.ts';
 import { summarize } from './lib/stats.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 type Joined = { session: { id: string; token: string } };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function burst(ctx: Ctx) {
   const n = ctx.flags.learners;

@@ -9,8 +9,8 @@ import { type Bench, type Ctx, benchServer, closeServer, create } from './lib/co
 import { type CgroupMemory, cgroupCpuOfPid, cgroupMemoryOfPid, containerMemory, containerPid, hostMemory } from './lib/host.ts';
 import { mib, ms, ratio } from './lib/report.ts';
 import { round, summarize } from './lib/stats.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MIN_FREE = 3 * 1024 ** 3; // never push the shared machine below this much available memory
 
 // What a first lesson has a learner do: pull an image, run it and reach it, build on it.

@@ -5,6 +5,7 @@ import { createSession, startServer, type Created, type TestServer } from '../..
 import type { Flags } from './flags.ts';
 import { hostDocker, sweepServer } from './host.ts';
 import type { Row } from './report.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type Ctx = {
   flags: Flags;
@@ -50,8 +51,6 @@ export async function closeServer(b: Bench, engine: string, log: (m: string) => 
   if (!readFileSync('/proc/mounts', 'utf8').includes(` ${b.s.stateDir}/`)) rmSync(b.s.stateDir, { recursive: true, force: true });
   else log(`cleanup: ${b.s.stateDir} still has mounts; left in place`);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until the warm pool is full again and nothing is starting, so each warm run finds it as a learner would. */
 export async function poolFull(b: Bench, size: number, timeoutMs = 120_000) {

@@ -8,9 +8,9 @@ import { connect } from '../../../sandbox-server/engine/docker.ts';
 import { LoopDisks } from '../../../sandbox-server/engine/disks.ts';
 import { LocalDockerProvider } from '../../../sandbox-server/engine/local-docker.ts';
 import { Store } from '../../../sandbox-server/store.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const LOCK = '/tmp/berth-heavy.lock';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits while the lead runs the full test suite: the benchmark would disturb it and be disturbed. */
 export async function waitForQuietMachine(log: (m: string) => void) {

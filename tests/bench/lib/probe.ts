@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { OP, encodeAck, encodeInput } from '../../../sandbox-server/terminal/protocol.ts';
 import { plain } from '../../helpers/terminal.ts';
 import { freePort } from './host.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type Transport = {
   send: (s: string) => void;
@@ -11,8 +12,6 @@ export type Transport = {
   onData: (cb: (b: Buffer) => void) => () => void;
   close: () => Promise<void>;
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves once `done` says yes to the output seen since the call. */
 function until(t: Transport, done: (seen: string) => boolean, timeoutMs: number, what: string): Promise<void> {
