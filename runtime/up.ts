@@ -1,9 +1,12 @@
 // The runtime bring-up used by `npm start` and the tests: engine, image catalog, registry mirror,
-// learner engine image. Idempotent; prints what each step took.
+// learner engine image, and Incus with the learner node image where the host can run it. Idempotent;
+// prints what each step took.
 import { ensureEngine, EngineError } from './bootstrap/engine.ts';
 import { ensurePackages, RUNTIME_PACKAGES } from './bootstrap/host-packages.ts';
 import { buildEngineImage } from './engine/build.ts';
 import { buildCatalog } from './images/build.ts';
+import { IncusError } from './incus/errors.ts';
+import { ensureIncus, incusSkipReason } from './incus/up.ts';
 import { MirrorError, pushCatalog, startMirror } from './mirror/mirror.ts';
 
 export async function runtimeUp(log: (m: string) => void = (m) => console.error(`[runtime] ${m}`)) {
@@ -21,6 +24,10 @@ export async function runtimeUp(log: (m: string) => void = (m) => console.error(
   const port = await step('registry mirror', () => startMirror({ host: engine.host, port: Number(process.env.BERTH_MIRROR_PORT ?? 5000), upstream: process.env.BERTH_MIRROR_UPSTREAM, log }));
   await step('mirror contents', () => pushCatalog({ host: engine.host, port, log }));
   await step('learner engine image', () => buildEngineImage(engine.host, log));
+  // Incus after the host engine: its bridges must come up next to Docker's chains, not before them.
+  const skip = incusSkipReason();
+  if (skip) log(`incus: skipped (${skip}); learner nodes use the rootless Docker provider`);
+  else await ensureIncus({ log, step });
   return engine;
 }
 
@@ -30,7 +37,7 @@ if (import.meta.main) {
     await runtimeUp();
     console.error(`[runtime] ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   } catch (err) {
-    if (err instanceof EngineError || err instanceof MirrorError || err instanceof Error) {
+    if (err instanceof EngineError || err instanceof MirrorError || err instanceof IncusError || err instanceof Error) {
       console.error(`[runtime] ${err.message}`);
       process.exit(2);
     }

@@ -1,0 +1,59 @@
+// Host packages for Incus. Debian 12 gets incus-base/incus-client from bookworm-backports (a sources entry
+// Berth adds, on the same mirror the host's apt already uses); Debian 13 has them in main. Never the
+// `incus` package: it pulls in qemu for virtual machines, which Berth does not run.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { debianMirror } from '../images/build.ts';
+import { missingPackages } from '../bootstrap/host-packages.ts';
+import { IncusError } from './errors.ts';
+
+export const INCUS_PACKAGES = ['incus-base', 'incus-client'];
+// lxcfs makes free/nproc/meminfo inside a node show its own limits; dnsmasq-base is what Incus bridges run
+// (only Recommended by incus-base); btrfs-progs for the copy-on-write pool.
+export const HELPER_PACKAGES = ['lxcfs', 'btrfs-progs', 'dnsmasq-base'];
+export const BACKPORTS_FILE = '/etc/apt/sources.list.d/berth-bookworm-backports.sources';
+
+export function debianCodename(osRelease = '/etc/os-release'): string | null {
+  if (!existsSync(osRelease)) return null;
+  return /^VERSION_CODENAME=(\S+)/m.exec(readFileSync(osRelease, 'utf8'))?.[1] ?? null;
+}
+
+function aptSourcesMention(suite: string, aptDir = '/etc/apt'): boolean {
+  const files = [join(aptDir, 'sources.list'), ...(existsSync(join(aptDir, 'sources.list.d')) ? readdirSync(join(aptDir, 'sources.list.d')).filter((f) => /\.(list|sources)$/.test(f)).map((f) => join(aptDir, 'sources.list.d', f)) : [])];
+  return files.filter(existsSync).some((f) => new RegExp(`^(?!#).*\\b${suite}\\b`, 'm').test(readFileSync(f, 'utf8')));
+}
+
+function apt(args: string[]) {
+  const r = spawnSync('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, encoding: 'utf8' });
+  if (r.status !== 0) throw new IncusError('APT_FAILED', `apt-get ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+/** Why Incus cannot run here, or null when it can (root on Debian 12 or 13). */
+export function incusUnsupported(): string | null {
+  if (process.getuid?.() !== 0) return 'not root';
+  const codename = debianCodename();
+  if (!existsSync('/etc/debian_version') || !codename) return 'not Debian';
+  if (!['bookworm', 'trixie'].includes(codename)) return `Debian ${codename} (Berth knows where Incus comes from on bookworm and trixie only)`;
+  if (!existsSync('/sys/fs/cgroup')) return 'no cgroup file system';
+  return null;
+}
+
+/** Installs what is missing; a no-op (two dpkg-query calls) when all is there. */
+export function ensureIncusPackages(log: (m: string) => void = () => {}): { installed: string[] } {
+  const missing = missingPackages([...HELPER_PACKAGES, ...INCUS_PACKAGES]);
+  if (!missing.length) return { installed: [] };
+  const codename = debianCodename();
+  const incus = missing.filter((p) => INCUS_PACKAGES.includes(p));
+  const helpers = missing.filter((p) => HELPER_PACKAGES.includes(p));
+  if (codename === 'bookworm' && incus.length && !aptSourcesMention('bookworm-backports')) {
+    const mirror = debianMirror();
+    log(`adding bookworm-backports (${mirror}) to apt sources for Incus`);
+    writeFileSync(BACKPORTS_FILE, `# Added by Berth: Incus 6.0 LTS is in bookworm-backports.\nTypes: deb\nURIs: ${mirror}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`);
+  }
+  log(`installing ${missing.join(' ')} with apt-get`);
+  apt(['update', '-qq']);
+  if (helpers.length) apt(['install', '-y', '-qq', '--no-install-recommends', ...helpers]);
+  if (incus.length) apt(['install', '-y', '-qq', '--no-install-recommends', ...(codename === 'bookworm' ? ['-t', 'bookworm-backports'] : []), ...incus]);
+  return { installed: missing };
+}

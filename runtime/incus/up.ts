@@ -1,0 +1,37 @@
+// Brings Incus up for learner nodes: host packages, lxcfs then incusd, Berth's pool and profile, the
+// learner image. Idempotent; a second run is a handful of queries. Returns what the provider needs.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { stateDir } from '../bootstrap/engine.ts';
+import { ensureIncusd, ensureLxcfs } from './daemons.ts';
+import { ensureLearnerImage, IMAGE_ALIAS } from './image.ts';
+import { ensureIncusPackages, incusUnsupported } from './packages.ts';
+import { ensurePool, ensureProfile, POOL, PROFILE } from './preseed.ts';
+
+export type IncusRuntime = { socketPath: string; image: string; pool: string; profile: string; startedByBerth: boolean };
+type Step = <T>(name: string, f: () => Promise<T> | T) => Promise<T>;
+
+/** Why Berth will not bring Incus up here, or null. BERTH_INCUS=0 turns it off on a host that could. */
+export function incusSkipReason(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.BERTH_INCUS === '0') return 'BERTH_INCUS=0';
+  return incusUnsupported();
+}
+
+export async function ensureIncus(opts: { env?: NodeJS.ProcessEnv; log?: (m: string) => void; step?: Step } = {}): Promise<IncusRuntime> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? (() => {});
+  const step: Step = opts.step ?? (async (_n, f) => f());
+  const dir = join(stateDir(env), 'incus');
+  mkdirSync(dir, { recursive: true });
+  await step('incus packages', () => ensureIncusPackages(log));
+  const daemon = await step('incusd', async () => {
+    ensureLxcfs(dir, log);
+    return ensureIncusd(dir, log, env);
+  });
+  await step('incus pool and profile', () => {
+    ensurePool(log, env);
+    ensureProfile();
+  });
+  await step('learner node image', () => ensureLearnerImage(stateDir(env), log));
+  return { socketPath: daemon.socketPath, image: IMAGE_ALIAS, pool: POOL, profile: PROFILE, startedByBerth: daemon.startedByBerth };
+}
