@@ -45,17 +45,24 @@ function startDetached(cmd: string, args: string[], logFile: string) {
   return child;
 }
 
-export function ensureLxcfs(stateDir: string, log: (m: string) => void): { started: boolean } {
+export async function ensureLxcfs(stateDir: string, log: (m: string) => void): Promise<{ started: boolean }> {
   if (lxcfsAlive()) return { started: false };
   if (systemdRuns() && spawnSync('systemctl', ['start', 'lxcfs']).status === 0 && lxcfsAlive()) return { started: true };
   // A mount left behind by a dead lxcfs has to go before a new one can take its place.
   spawnSync('umount', ['-l', LXCFS_DIR], { stdio: 'ignore' });
   mkdirSync(LXCFS_DIR, { recursive: true });
   log(`starting lxcfs on ${LXCFS_DIR}`);
-  // lxcfs daemonizes itself once the mount is in place, so its exit means mounted (or failed).
-  const r = spawnSync('lxcfs', ['--pidfile', join(stateDir, 'lxcfs.pid'), LXCFS_DIR], { encoding: 'utf8', timeout: 15_000 });
-  if (!lxcfsAlive()) throw new IncusError('LXCFS_FAILED', `lxcfs did not mount ${LXCFS_DIR} (exit ${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')}`);
-  return { started: true };
+  // lxcfs stays in the foreground; it is ready once its files answer.
+  const logFile = join(stateDir, 'lxcfs.log');
+  const child = startDetached('lxcfs', ['--pidfile', join(stateDir, 'lxcfs.pid'), LXCFS_DIR], logFile);
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline && !exited;) {
+    if (lxcfsAlive()) return { started: true };
+    await sleep(50);
+  }
+  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+  throw new IncusError('LXCFS_FAILED', `lxcfs did not mount ${LXCFS_DIR} within 15 s: ${tail}`);
 }
 
 export type IncusDaemon = { socketPath: string; startedByBerth: boolean; logFile: string | null };

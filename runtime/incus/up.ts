@@ -25,7 +25,7 @@ export async function ensureIncus(opts: { env?: NodeJS.ProcessEnv; log?: (m: str
   mkdirSync(dir, { recursive: true });
   await step('incus packages', () => ensureIncusPackages(log));
   const daemon = await step('incusd', async () => {
-    ensureLxcfs(dir, log);
+    await ensureLxcfs(dir, log);
     return ensureIncusd(dir, log, env);
   });
   await step('incus pool and profile', () => {

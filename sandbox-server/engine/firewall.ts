@@ -1,8 +1,6 @@
-// Host firewall for sandbox bridges (interfaces named bs-*, made by Docker or by Incus, one per session):
-// sandboxes never reach the host itself, nor another session, and their traffic to the outside follows
-// one policy. The rules sit in front of Docker's chains (DOCKER-USER; FORWARD itself when no local Docker
-// engine made that chain) and in INPUT. Docker's isolation chains only know Docker's own networks, so the
-// rule keeping sessions apart is Berth's, and it holds for Incus bridges too.
+// Host firewall for sandbox bridges (interfaces named bs-*): sandboxes never reach the host itself,
+// and their traffic to the outside follows one policy. Docker's own chains already keep two sandbox
+// networks apart; these rules sit in front of them (DOCKER-USER) and in INPUT.
 import { spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -28,11 +26,8 @@ const allowRule = (ip: string) => ['-d', ip, '-p', 'tcp', '-m', 'multiport', '--
 export function rules(policy: EgressPolicy, allowed: string[]): { chain: string; rules: string[][] }[] {
   const egress: string[][] = [
     ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'],
-    // Nodes of one session talk to each other (and, with Docker, to the mirror) on their own bridge:
-    // switched, not routed, traffic.
-    ['-m', 'physdev', '--physdev-is-bridged', '-j', 'RETURN'],
-    // Routed from one sandbox bridge into another: another session's nodes.
-    ['-o', `${BRIDGE_PREFIX}+`, '-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited'],
+    // Nodes of one session talk to each other and to the mirror on their own bridge.
+    ['-o', `${BRIDGE_PREFIX}+`, '-j', 'RETURN'],
   ];
   if (policy === 'open') egress.push(['-j', 'RETURN']);
   else {
@@ -44,56 +39,22 @@ export function rules(policy: EgressPolicy, allowed: string[]): { chain: string;
   // use the host's resolvers directly instead.
   if (policy !== 'open') input.push(['-p', 'udp', '--dport', '53', '-j', 'ACCEPT']);
   input.push(['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
-  // Nothing outside a session opens connections to its nodes (the host reaches them through OUTPUT).
-  const ingress: string[][] = [
-    ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'],
-    ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited'],
-  ];
   return [
     // The host itself (its API port, loopback-bound services via the gateway address, the engine) is off limits.
     { chain: 'BERTH-INPUT', rules: input },
     { chain: 'BERTH-EGRESS', rules: egress },
-    { chain: 'BERTH-INGRESS', rules: ingress },
   ];
 }
 
-/** Where the chains are hooked in: [table chain, rule...]; `forward` is DOCKER-USER or FORWARD. */
-export function jumps(forward: string): string[][] {
-  return [
-    ['INPUT', '-i', `${BRIDGE_PREFIX}+`, '-j', 'BERTH-INPUT'],
-    [forward, '-i', `${BRIDGE_PREFIX}+`, '-j', 'BERTH-EGRESS'],
-    [forward, '!', '-i', `${BRIDGE_PREFIX}+`, '-o', `${BRIDGE_PREFIX}+`, '-j', 'BERTH-INGRESS'],
-  ];
-}
-
-/**
- * What passed Berth's chains must also pass Docker's FORWARD policy (DROP). Docker accepts its own networks;
- * these two rules, at the end of FORWARD, accept Incus bridges whatever firewall driver Incus picked (with
- * nftables, Incus' own accept rules live in another table and do not override Docker's drop).
- */
-export const FORWARD_TAIL: string[][] = [
-  ['FORWARD', '-i', `${BRIDGE_PREFIX}+`, '-j', 'ACCEPT'],
-  ['FORWARD', '-o', `${BRIDGE_PREFIX}+`, '-j', 'ACCEPT'],
-];
-
-/** Sandboxes get no IPv6 path to the host or onwards (their bridges have no IPv6 address; this holds if one appears). */
-export const IPV6_RULES: string[][] = [
-  ['INPUT', '-i', `${BRIDGE_PREFIX}+`, '-j', 'DROP'],
-  ['FORWARD', '-i', `${BRIDGE_PREFIX}+`, '-j', 'DROP'],
-];
-
-function ipt(args: string[], bin = 'iptables') {
-  return spawnSync(bin, ['-w', '5', ...args], { encoding: 'utf8' });
+function ipt(args: string[]) {
+  return spawnSync('iptables', ['-w', '5', ...args], { encoding: 'utf8' });
 }
 
 export type FirewallResult = { enforced: boolean; reason?: string; allowed: string[] };
 
 export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]): Promise<FirewallResult> {
   if (process.getuid?.() !== 0) return { enforced: false, reason: 'not root', allowed: [] };
-  if (ipt(['-L', 'INPUT', '-n']).status !== 0) return { enforced: false, reason: 'iptables does not work here', allowed: [] };
-  // Docker re-inserts its DOCKER-USER jump at the top of FORWARD when it restarts; hooking there keeps
-  // Berth's rules first. Without a local Docker engine (Incus only) FORWARD itself is the place.
-  const forward = ipt(['-L', 'DOCKER-USER', '-n']).status === 0 ? 'DOCKER-USER' : 'FORWARD';
+  if (ipt(['-L', 'DOCKER-USER', '-n']).status !== 0) return { enforced: false, reason: 'no DOCKER-USER chain (engine not local, or started without iptables)', allowed: [] };
   const allowed = new Set<string>();
   for (const h of allowHosts) {
     try { for (const a of await lookup(h, { all: true, family: 4 })) allowed.add(a.address); } catch { /* unresolvable now: left out */ }
@@ -106,12 +67,10 @@ export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]):
       if (res.status !== 0) throw new Error(`iptables -A ${chain} ${r.join(' ')} failed: ${res.stderr.trim()}`);
     }
   }
-  // Inserted in reverse so that they end up in the order jumps() lists them, ahead of anything else.
-  for (const jump of jumps(forward).reverse()) {
+  for (const [parent, chain] of [['INPUT', 'BERTH-INPUT'], ['DOCKER-USER', 'BERTH-EGRESS']]) {
+    const jump = [parent, '-i', `${BRIDGE_PREFIX}+`, '-j', chain];
     if (ipt(['-C', ...jump]).status !== 0) ipt(['-I', ...jump]);
   }
-  for (const r of FORWARD_TAIL) if (ipt(['-C', ...r]).status !== 0) ipt(['-A', ...r]);
-  for (const r of IPV6_RULES) if (ipt(['-C', ...r], 'ip6tables').status !== 0) ipt(['-I', ...r], 'ip6tables');
   return { enforced: true, allowed: [...allowed] };
 }
 
