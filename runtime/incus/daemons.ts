@@ -65,13 +65,14 @@ export async function ensureLxcfs(stateDir: string, log: (m: string) => void): P
   throw new IncusError('LXCFS_FAILED', `lxcfs did not mount ${LXCFS_DIR} within 15 s: ${tail}`);
 }
 
-export type IncusDaemon = { socketPath: string; startedByBerth: boolean; logFile: string | null };
+/** `started`: this call started it (an incusd found running, whoever started it, is only used). */
+export type IncusDaemon = { socketPath: string; started: boolean; logFile: string | null };
 
 export async function ensureIncusd(stateDir: string, log: (m: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<IncusDaemon> {
   const socketPath = incusSocket(env);
-  if ((await pingIncus(socketPath)) === 200) return { socketPath, startedByBerth: false, logFile: null };
+  if ((await pingIncus(socketPath)) === 200) return { socketPath, started: false, logFile: null };
   if (systemdRuns() && spawnSync('systemctl', ['start', 'incus']).status === 0 && (await waitForSocket(socketPath, 60_000, () => true))) {
-    return { socketPath, startedByBerth: false, logFile: null };
+    return { socketPath, started: false, logFile: null };
   }
   const logFile = join(stateDir, 'incusd.log');
   log(`starting incusd (log ${logFile})`);
@@ -86,7 +87,7 @@ export async function ensureIncusd(stateDir: string, log: (m: string) => void, e
   // GET /1.0 answers a little before the daemon has finished starting (networks, storage).
   const ready = spawnSync('incus', ['admin', 'waitready', '--timeout=60'], { encoding: 'utf8' });
   if (ready.status !== 0) throw new IncusError('INCUSD_START_FAILED', `incusd started but is not ready: ${ready.stderr.trim()}`);
-  return { socketPath, startedByBerth: true, logFile };
+  return { socketPath, started: true, logFile };
 }
 
 async function waitForSocket(socketPath: string, timeoutMs: number, alive: () => boolean): Promise<boolean> {

@@ -61,11 +61,19 @@ export function profileYaml(pool = POOL): string {
   return `description: Berth learner node (limits, network and the mirror are set per instance)\nconfig:\n${config}\ndevices:\n  root:\n    path: /\n    pool: ${pool}\n    type: disk\n`;
 }
 
-export function ensureProfile(): void {
-  if (!incus(['profile', 'show', PROFILE]).ok) {
+export function ensureProfile(pool = POOL): { changed: boolean } {
+  const cur = incus(['query', `/1.0/profiles/${PROFILE}`]);
+  if (cur.ok) {
+    const p = JSON.parse(cur.out) as { config: Record<string, string>; devices: Record<string, Record<string, string>> };
+    const root = p.devices?.root;
+    const same = Object.entries(PROFILE_CONFIG).every(([k, v]) => p.config?.[k] === v) && Object.keys(p.config ?? {}).length === Object.keys(PROFILE_CONFIG).length &&
+      root?.type === 'disk' && root?.path === '/' && root?.pool === pool && Object.keys(p.devices).length === 1;
+    if (same) return { changed: false };
+  } else {
     const c = incus(['profile', 'create', PROFILE]);
     if (!c.ok && !/already exists/.test(c.err)) throw new IncusError('PROFILE_FAILED', `incus profile create ${PROFILE} failed: ${c.err}`);
   }
-  const r = incus(['profile', 'edit', PROFILE], profileYaml());
+  const r = incus(['profile', 'edit', PROFILE], profileYaml(pool));
   if (!r.ok) throw new IncusError('PROFILE_FAILED', `incus profile edit ${PROFILE} failed: ${r.err}`);
+  return { changed: true };
 }

@@ -8,7 +8,8 @@ import { ensureLearnerImage, IMAGE_ALIAS } from './image.ts';
 import { ensureIncusPackages, incusUnsupported } from './packages.ts';
 import { ensurePool, ensureProfile, POOL, PROFILE } from './preseed.ts';
 
-export type IncusRuntime = { socketPath: string; image: string; pool: string; profile: string; startedByBerth: boolean };
+/** `changed` names what this call had to do (empty when everything was in place already). */
+export type IncusRuntime = { socketPath: string; image: string; pool: string; profile: string; changed: string[] };
 type Step = <T>(name: string, f: () => Promise<T> | T) => Promise<T>;
 
 /** Why Berth will not bring Incus up here, or null. BERTH_INCUS=0 turns it off on a host that could. */
@@ -23,15 +24,19 @@ export async function ensureIncus(opts: { env?: NodeJS.ProcessEnv; log?: (m: str
   const step: Step = opts.step ?? (async (_n, f) => f());
   const dir = join(stateDir(env), 'incus');
   mkdirSync(dir, { recursive: true });
-  await step('incus packages', () => ensureIncusPackages(log));
+  const changed: string[] = [];
+  const pkgs = await step('incus packages', () => ensureIncusPackages(log));
+  if (pkgs.installed.length) changed.push(`installed ${pkgs.installed.join(' ')}`);
   const daemon = await step('incusd', async () => {
-    await ensureLxcfs(dir, log);
+    if ((await ensureLxcfs(dir, log)).started) changed.push('started lxcfs');
     return ensureIncusd(dir, log, env);
   });
+  if (daemon.started) changed.push('started incusd');
   await step('incus pool and profile', () => {
-    ensurePool(log, env);
-    ensureProfile();
+    if (ensurePool(log, env).created) changed.push(`created pool ${POOL}`);
+    if (ensureProfile().changed) changed.push(`wrote profile ${PROFILE}`);
   });
-  await step('learner node image', () => ensureLearnerImage(stateDir(env), log));
-  return { socketPath: daemon.socketPath, image: IMAGE_ALIAS, pool: POOL, profile: PROFILE, startedByBerth: daemon.startedByBerth };
+  const image = await step('learner node image', () => ensureLearnerImage(stateDir(env), log));
+  if (image.built) changed.push(`published ${IMAGE_ALIAS} (recipe ${image.recipe})`);
+  return { socketPath: daemon.socketPath, image: IMAGE_ALIAS, pool: POOL, profile: PROFILE, changed };
 }
