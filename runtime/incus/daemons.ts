@@ -38,9 +38,9 @@ export function lxcfsAlive(): boolean {
 
 const systemdRuns = () => existsSync('/run/systemd/system');
 
-function startDetached(cmd: string, args: string[], logFile: string) {
+function startDetached(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env) {
   const fd = openSync(logFile, 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
   child.unref();
   return child;
 }
@@ -76,16 +76,19 @@ export async function ensureIncusd(stateDir: string, log: (m: string) => void, e
   }
   const logFile = join(stateDir, 'incusd.log');
   log(`starting incusd (log ${logFile})`);
-  // As the Debian init script does: many containers need many open files and processes.
-  const child = startDetached('prlimit', ['--nofile=1048576', '--nproc=unlimited', '--', INCUSD, '--group', 'root', '--logfile', logFile], join(stateDir, 'incusd.out'));
+  // As the Debian init script does: many containers need many open files and processes. Raising a hard
+  // limit needs CAP_SYS_RESOURCE, which some hosts (this project's VMs) withhold: then the hard limit it is.
+  const raise = 'ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ulimit -u unlimited 2>/dev/null; exec "$0" "$@"';
+  const outFile = join(stateDir, 'incusd.out');
+  const child = startDetached('sh', ['-c', raise, INCUSD, '--group', 'root', '--logfile', logFile], outFile, env);
   let exited = false;
   child.on('exit', () => { exited = true; });
   if (!(await waitForSocket(socketPath, 60_000, () => !exited))) {
-    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
-    throw new IncusError('INCUSD_START_FAILED', `incusd did not answer on ${socketPath} within 60 s. Last lines of ${logFile}:\n${tail}`);
+    const tail = [logFile, outFile].filter(existsSync).map((f) => `${f}:\n${readFileSync(f, 'utf8').trim().split('\n').slice(-5).join('\n')}`).join('\n');
+    throw new IncusError('INCUSD_START_FAILED', `incusd did not answer on ${socketPath} within 60 s${exited ? ' (it exited)' : ''}. Last lines of its logs:\n${tail}`);
   }
   // GET /1.0 answers a little before the daemon has finished starting (networks, storage).
-  const ready = spawnSync('incus', ['admin', 'waitready', '--timeout=60'], { encoding: 'utf8' });
+  const ready = spawnSync('incus', ['admin', 'waitready', '--timeout=60'], { encoding: 'utf8', env });
   if (ready.status !== 0) throw new IncusError('INCUSD_START_FAILED', `incusd started but is not ready: ${ready.stderr.trim()}`);
   return { socketPath, started: true, logFile };
 }

@@ -107,6 +107,8 @@ serial('a learner node starts, and its rootful Docker uses cgroupfs v1 with no w
   // lxcfs: Docker sees the node's limits, not the host's.
   t.is(info.MemTotal, 512 * 1024 * 1024);
   t.is(info.NCPU, 1);
+  // The session's other nodes reach it as tcp://<node>:2375.
+  t.is((await inNode(`curl -s --max-time 5 http://${subnet}.10:2375/_ping`)).trim(), 'OK');
   // The learner (uid 1000, group docker) uses it without sudo.
   t.regex(await inNode('setpriv --reuid 1000 --regid 1000 --init-groups docker version --format "{{.Server.Version}}"'), /^26\./);
 });
