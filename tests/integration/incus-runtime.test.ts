@@ -42,6 +42,16 @@ let gateway = '';
 async function incus(...args: string[]) {
   return (await run('incus', args)).stdout;
 }
+/** Incus' bridge operations race with veths of other nodes coming and going ("Failed to delete bridge
+ * children interfaces … does not exist"); that error is worth a retry, nothing else is. */
+async function incusRetrying(...args: string[]) {
+  for (let i = 0; ; i++) {
+    try { return await incus(...args); } catch (e) {
+      if (i >= 4 || !/bridge children interfaces/.test(String(e))) throw e;
+      await sleep(500);
+    }
+  }
+}
 /** A command in the node; its stdout, or a rejection carrying stderr. */
 async function inNode(script: string, timeout = 60_000) {
   return (await run('incus', ['exec', node, '--', 'bash', '-c', script], { timeout })).stdout;
@@ -63,7 +73,7 @@ test.before(async () => {
   gateway = `${subnet}.1`;
   // The shape the provider gives a session: static addresses, no DHCP and no DNS from Incus (Berth's own
   // responder serves the gateway), no IPv6, and Berth's firewall rather than Incus' per-bridge accepts.
-  await incus('network', 'create', bridge, `ipv4.address=${gateway}/24`, 'ipv4.nat=false', 'ipv4.dhcp=false', 'dns.mode=none', 'ipv6.address=none', 'ipv4.firewall=false');
+  await incusRetrying('network', 'create', bridge, `ipv4.address=${gateway}/24`, 'ipv4.nat=false', 'ipv4.dhcp=false', 'dns.mode=none', 'ipv6.address=none', 'ipv4.firewall=false');
   await incus('init', 'berth-learner', node, '-p', 'berth', '-c', 'limits.memory=512MiB', '-c', 'limits.cpu=1', '-c', 'limits.processes=1000');
   await incus('config', 'device', 'add', node, 'eth0', 'nic', 'nictype=bridged', `parent=${bridge}`, 'name=eth0', `ipv4.address=${subnet}.10`, 'security.ipv4_filtering=true', 'security.mac_filtering=true');
   const env = join(mkdtempSync(join(tmpdir(), 'berth-it-')), 'node.env');
@@ -74,7 +84,7 @@ test.before(async () => {
 test.after.always(async () => {
   if (skip) return;
   await incus('delete', '--force', node).catch(() => {});
-  await incus('network', 'delete', bridge).catch(() => {});
+  await incusRetrying('network', 'delete', bridge).catch((e) => console.error(`# could not delete ${bridge}: ${e}`));
 });
 
 serial('the bring-up finds everything in place and is quick the second time', async (t) => {
