@@ -56,24 +56,35 @@ export function ensurePool(log: (m: string) => void, env: NodeJS.ProcessEnv = pr
   return { created: true, size };
 }
 
-export function profileYaml(pool = POOL): string {
+export function profileYaml(pool = POOL, usr: string | null = null): string {
   const config = Object.entries(PROFILE_CONFIG).map(([k, v]) => `  ${k}: "${v}"`).join('\n');
-  return `description: Berth learner node (limits, network and the mirror are set per instance)\nconfig:\n${config}\ndevices:\n  root:\n    path: /\n    pool: ${pool}\n    type: disk\n`;
+  // The shared /usr (image.ts, ensureSharedUsr): an idmapped bind mount, read-only for the node.
+  const usrDevice = usr ? `  usr:\n    path: /usr\n    readonly: "true"\n    shift: "true"\n    source: ${usr}\n    type: disk\n` : '';
+  return `description: Berth learner node (limits, network and the mirror are set per instance)\nconfig:\n${config}\ndevices:\n  root:\n    path: /\n    pool: ${pool}\n    type: disk\n${usrDevice}`;
 }
 
-export function ensureProfile(pool = POOL): { changed: boolean } {
+/** Whether the kernel can do idmapped mounts, which the shared /usr needs (as Incus itself reports it). */
+export function idmappedMounts(): boolean {
+  const r = incus(['query', '/1.0']);
+  return r.ok && JSON.parse(r.out).environment?.kernel_features?.idmapped_mounts === 'true';
+}
+
+export function ensureProfile(pool = POOL, usr: string | null = null): { changed: boolean } {
   const cur = incus(['query', `/1.0/profiles/${PROFILE}`]);
   if (cur.ok) {
     const p = JSON.parse(cur.out) as { config: Record<string, string>; devices: Record<string, Record<string, string>> };
     const root = p.devices?.root;
+    const u = p.devices?.usr;
     const same = Object.entries(PROFILE_CONFIG).every(([k, v]) => p.config?.[k] === v) && Object.keys(p.config ?? {}).length === Object.keys(PROFILE_CONFIG).length &&
-      root?.type === 'disk' && root?.path === '/' && root?.pool === pool && Object.keys(p.devices).length === 1;
+      root?.type === 'disk' && root?.path === '/' && root?.pool === pool &&
+      (usr ? u?.source === usr && u?.path === '/usr' && u?.readonly === 'true' && u?.shift === 'true' : !u) &&
+      Object.keys(p.devices).length === (usr ? 2 : 1);
     if (same) return { changed: false };
   } else {
     const c = incus(['profile', 'create', PROFILE]);
     if (!c.ok && !/already exists/.test(c.err)) throw new IncusError('PROFILE_FAILED', `incus profile create ${PROFILE} failed: ${c.err}`);
   }
-  const r = incus(['profile', 'edit', PROFILE], profileYaml(pool));
+  const r = incus(['profile', 'edit', PROFILE], profileYaml(pool, usr));
   if (!r.ok) throw new IncusError('PROFILE_FAILED', `incus profile edit ${PROFILE} failed: ${r.err}`);
   return { changed: true };
 }

@@ -4,9 +4,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '../bootstrap/engine.ts';
 import { ensureIncusd, ensureLxcfs } from './daemons.ts';
-import { ensureLearnerImage, IMAGE_ALIAS } from './image.ts';
+import { ensureLearnerImage, ensureSharedUsr, IMAGE_ALIAS } from './image.ts';
 import { ensureIncusPackages, incusUnsupported } from './packages.ts';
-import { ensurePool, ensureProfile, POOL, PROFILE } from './preseed.ts';
+import { ensurePool, ensureProfile, idmappedMounts, POOL, PROFILE } from './preseed.ts';
 
 /** `changed` names what this call had to do (empty when everything was in place already). */
 export type IncusRuntime = { socketPath: string; image: string; pool: string; profile: string; changed: string[] };
@@ -34,11 +34,17 @@ export async function ensureIncus(opts: { env?: NodeJS.ProcessEnv; log?: (m: str
   if (daemon.started) changed.push('started incusd');
   // incusd looks for lxcfs once, when it starts: nodes of a daemon that was up before lxcfs see the host's figures.
   else if (changed.includes('started lxcfs')) log('lxcfs started after incusd: restart incusd (nodes keep running) for free/nproc in nodes to show their limits');
-  await step('incus pool and profile', () => {
+  await step('incus pool', () => {
     if (ensurePool(log, env).created) changed.push(`created pool ${POOL}`);
-    if (ensureProfile().changed) changed.push(`wrote profile ${PROFILE}`);
   });
   const image = await step('learner node image', () => ensureLearnerImage(stateDir(env), log));
   if (image.built) changed.push(`published ${IMAGE_ALIAS} (recipe ${image.recipe})`);
+  // The profile comes last: it names the image's shared /usr, which exists once the image does.
+  await step('incus profile', () => {
+    const shared = env.BERTH_INCUS_SHARED_USR !== '0' && idmappedMounts();
+    const usr = shared ? ensureSharedUsr(stateDir(env), image.recipe, log) : null;
+    if (shared && !usr) log(`no cached image tar for recipe ${image.recipe}: nodes keep their own /usr (more memory per node)`);
+    if (ensureProfile(POOL, usr).changed) changed.push(`wrote profile ${PROFILE}${usr ? ' (shared /usr)' : ''}`);
+  });
   return { socketPath: daemon.socketPath, image: IMAGE_ALIAS, pool: POOL, profile: PROFILE, changed };
 }

@@ -117,6 +117,12 @@ serial('a learner node starts, and its rootful Docker uses cgroupfs v1 with no w
   // lxcfs: Docker sees the node's limits, not the host's.
   t.is(info.MemTotal, 512 * 1024 * 1024);
   t.is(info.NCPU, 1);
+  // The image's /usr is shared with every node, read-only (one page cache for all nodes' binaries).
+  if ((await incus('profile', 'device', 'show', 'berth')).includes('usr:')) {
+    t.regex(await inNode('touch /usr/berth-probe 2>&1 || true'), /Read-only file system/);
+  }
+  const mem = JSON.parse(await incus('query', `/1.0/instances/${node}/state`)) as { memory: { usage: number } };
+  t.log(`memory charged to the node once its engine is up: ${(mem.memory.usage / 1048576).toFixed(0)} MiB`);
   // The session's other nodes reach it as tcp://<node>:2375.
   t.is((await inNode(`curl -s --max-time 5 http://${subnet}.10:2375/_ping`)).trim(), 'OK');
   // The learner (uid 1000, group docker) uses it without sudo.

@@ -22,6 +22,9 @@ test('profile: the four security settings and a root disk on the pool', (t) => {
   const y = profileYaml('p1');
   for (const k of ['security.nesting', 'security.idmap.isolated', 'security.syscalls.intercept.mknod', 'security.syscalls.intercept.setxattr']) t.regex(y, new RegExp(`${k}: "true"`));
   t.regex(y, /root:\n {4}path: \/\n {4}pool: p1\n {4}type: disk/);
+  t.notRegex(y, /usr:/);
+  // With a shared /usr: read-only and idmapped (shift) for the node's own id range.
+  t.regex(profileYaml('p1', '/srv/usr-1'), /usr:\n {4}path: \/usr\n {4}readonly: "true"\n {4}shift: "true"\n {4}source: \/srv\/usr-1\n {4}type: disk/);
 });
 
 test('host facts: the Debian codename and the security archive come from the host files', (t) => {
