@@ -101,7 +101,14 @@ export function ensureSharedUsr(stateDir: string, recipe: string, log: (m: strin
   const usr = join(dir, `usr-${recipe}`);
   if (existsSync(usr)) return usr;
   const tar = join(dir, `${IMAGE_ALIAS}-${recipe}.tar`);
-  if (!existsSync(tar)) return null;
+  if (!existsSync(tar)) {
+    // Published earlier from another checkout (or the cache was cleared): Incus gives the same tar back.
+    if (publishedRecipe() !== recipe) return null;
+    log(`exporting ${IMAGE_ALIAS} from Incus to ${tar}`);
+    mkdirSync(dir, { recursive: true });
+    const e = incus(['image', 'export', IMAGE_ALIAS, tar.replace(/\.tar$/, '')]);
+    if (!e.ok || !existsSync(tar)) return null;
+  }
   log(`unpacking the node image's /usr into ${usr}`);
   rmSync(`${usr}.part`, { recursive: true, force: true });
   mkdirSync(`${usr}.part`, { recursive: true });
