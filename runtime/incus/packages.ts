@@ -5,7 +5,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { debianMirror } from '../images/build.ts';
-import { missingPackages } from '../bootstrap/host-packages.ts';
 import { IncusError } from './errors.ts';
 
 export const INCUS_PACKAGES = ['incus-base', 'incus-client'];
@@ -39,7 +38,14 @@ export function incusUnsupported(): string | null {
   return null;
 }
 
-/** Installs what is missing; a no-op (two dpkg-query calls) when all is there. */
+/** The packages of `pkgs` not installed, from one dpkg-query call (it is on every bring-up's path). */
+export function missingPackages(pkgs: string[]): string[] {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...pkgs], { encoding: 'utf8' });
+  const ok = new Set((r.stdout ?? '').split('\n').filter((l) => l.endsWith(' install ok installed')).map((l) => l.split(' ')[0].split(':')[0]));
+  return pkgs.filter((p) => !ok.has(p));
+}
+
+/** Installs what is missing; a no-op (one dpkg-query call) when all is there. */
 export function ensureIncusPackages(log: (m: string) => void = () => {}): { installed: string[] } {
   const missing = missingPackages([...HELPER_PACKAGES, ...INCUS_PACKAGES]);
   if (!missing.length) return { installed: [] };
