@@ -33,7 +33,7 @@ export function incusUnsupported(): string | null {
   if (process.getuid?.() !== 0) return 'not root';
   const codename = debianCodename();
   if (!existsSync('/etc/debian_version') || !codename) return 'not Debian';
-  if (!['bookworm', 'trixie'].includes(codename)) return `Debian ${codename} (Berth knows where Incus comes from on bookworm and trixie only)`;
+  if (!['bookworm', 'trixie'].includes(codename)) return `${codename} (Berth knows where Incus comes from on Debian 12 and 13 only)`;
   if (!existsSync('/sys/fs/cgroup')) return 'no cgroup file system';
   return null;
 }
