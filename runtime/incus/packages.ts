@@ -11,7 +11,7 @@ export const INCUS_PACKAGES = ['incus-base', 'incus-client'];
 // lxcfs makes free/nproc/meminfo inside a node show its own limits; dnsmasq-base is what Incus bridges run
 // (only Recommended by incus-base); btrfs-progs for the copy-on-write pool.
 export const HELPER_PACKAGES = ['lxcfs', 'btrfs-progs', 'dnsmasq-base'];
-export const BACKPORTS_FILE = '/etc/apt/sources.list.d/berth-bookworm-backports.sources';
+export const BACKPORTS_FILE_NAME = 'berth-bookworm-backports.sources';
 
 export function debianCodename(osRelease = '/etc/os-release'): string | null {
   if (!existsSync(osRelease)) return null;
@@ -38,6 +38,15 @@ export function incusUnsupported(): string | null {
   return null;
 }
 
+/** A bookworm-backports entry on the mirror the host's apt already uses, unless one is there. */
+export function ensureBackportsSource(log: (m: string) => void = () => {}, aptDir = '/etc/apt'): { added: boolean } {
+  if (aptSourcesMention('bookworm-backports', aptDir)) return { added: false };
+  const mirror = debianMirror(aptDir);
+  log(`adding bookworm-backports (${mirror}) to apt sources for Incus`);
+  writeFileSync(join(aptDir, 'sources.list.d', BACKPORTS_FILE_NAME), `# Added by Berth: Incus 6.0 LTS is in bookworm-backports.\nTypes: deb\nURIs: ${mirror}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`);
+  return { added: true };
+}
+
 /** The packages of `pkgs` not installed, from one dpkg-query call (it is on every bring-up's path). */
 export function missingPackages(pkgs: string[]): string[] {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...pkgs], { encoding: 'utf8' });
@@ -52,11 +61,7 @@ export function ensureIncusPackages(log: (m: string) => void = () => {}): { inst
   const codename = debianCodename();
   const incus = missing.filter((p) => INCUS_PACKAGES.includes(p));
   const helpers = missing.filter((p) => HELPER_PACKAGES.includes(p));
-  if (codename === 'bookworm' && incus.length && !aptSourcesMention('bookworm-backports')) {
-    const mirror = debianMirror();
-    log(`adding bookworm-backports (${mirror}) to apt sources for Incus`);
-    writeFileSync(BACKPORTS_FILE, `# Added by Berth: Incus 6.0 LTS is in bookworm-backports.\nTypes: deb\nURIs: ${mirror}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`);
-  }
+  if (codename === 'bookworm' && incus.length) ensureBackportsSource(log);
   log(`installing ${missing.join(' ')} with apt-get`);
   apt(['update', '-qq']);
   if (helpers.length) apt(['install', '-y', '-qq', '--no-install-recommends', ...helpers]);

@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { securityMirror } from '../../runtime/incus/image.ts';
-import { debianCodename } from '../../runtime/incus/packages.ts';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { debianCodename, ensureBackportsSource } from '../../runtime/incus/packages.ts';
 import { poolSize, profileYaml } from '../../runtime/incus/preseed.ts';
 
 const GiB = 1024 ** 3;
@@ -34,4 +35,14 @@ test('host facts: the Debian codename and the security archive come from the hos
   t.is(debianCodename(join(d, 'missing')), null);
   writeFileSync(join(d, 'sources.list'), 'deb http://mirror.example/debian bookworm main\ndeb http://mirror.example/debian-security bookworm-security main\n');
   t.is(securityMirror(d), 'http://mirror.example/debian-security');
+});
+
+test('bookworm-backports is added once, on the mirror the host already uses', (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'berth-apt-'));
+  mkdirSync(join(d, 'sources.list.d'));
+  writeFileSync(join(d, 'sources.list.d', 'debian.sources'), 'Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n');
+  t.true(ensureBackportsSource(() => {}, d).added);
+  const written = readFileSync(join(d, 'sources.list.d', 'berth-bookworm-backports.sources'), 'utf8');
+  t.regex(written, /URIs: http:\/\/mirror\.example\/debian\nSuites: bookworm-backports\n/);
+  t.false(ensureBackportsSource(() => {}, d).added);
 });
