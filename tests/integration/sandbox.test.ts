@@ -15,8 +15,10 @@ test.serial('create → docker run hello-world → delete', async (t) => {
     const r = await exec(s, c, 'docker run --rm hello-world', { timeoutMs: 60_000 });
     t.is(r.exitCode, 0, r.stderr);
     t.regex(r.stdout, /Hello from/);
-    const who = await exec(s, c, 'id -u; echo $HOME');
-    t.is(who.stdout, '1000\n/home/learner\n', 'commands run as the learner, never root');
+    const who = await exec(s, c, 'id -un; id -u; echo $HOME');
+    const [name, uid, home] = who.stdout.trim().split('\n');
+    t.deepEqual([name, home], ['learner', '/home/learner'], 'commands run as the learner');
+    t.true(Number(uid) >= 1_100_000_000, `never root: the learner is its node's own host uid (${uid})`);
   } finally {
     t.is((await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token })).status, 204);
   }
