@@ -27,7 +27,15 @@ export async function runtimeUp(log: (m: string) => void = (m) => console.error(
   // Incus after the host engine: its bridges must come up next to Docker's chains, not before them.
   const skip = incusSkipReason();
   if (skip) log(`incus: skipped (${skip}); learner nodes use the rootless Docker provider`);
-  else await ensureIncus({ log, step });
+  else {
+    try {
+      await ensureIncus({ log, step });
+    } catch (err) {
+      // Fatal on purpose (nodes would fail later, less clearly), with the way out named.
+      if (err instanceof IncusError) err.message += '\n(BERTH_INCUS=0 skips Incus; learner nodes then use the rootless Docker provider.)';
+      throw err;
+    }
+  }
   return engine;
 }
 
