@@ -46,3 +46,8 @@ test('bookworm-backports is added once, on the mirror the host already uses', (t
   t.regex(written, /URIs: http:\/\/mirror\.example\/debian\nSuites: bookworm-backports\n/);
   t.false(ensureBackportsSource(() => {}, d).added);
 });
+
+test('BERTH_INCUS=0 skips Incus with a reason, whatever the host', async (t) => {
+  const { incusSkipReason } = await import('../../runtime/incus/up.ts');
+  t.is(incusSkipReason({ BERTH_INCUS: '0' }), 'BERTH_INCUS=0');
+});
