@@ -21,15 +21,19 @@ export function aptHosts(dir = '/etc/apt'): string[] {
   return [...hosts];
 }
 
-const allowRule = (ip: string) => ['-d', ip, '-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'RETURN'];
+// Verdicts are ACCEPT, not RETURN: Incus bridges (engine/incus) have no chain of Docker's after this one to
+// accept them, only the FORWARD policy Docker set to DROP. For Docker's bridges the result is the same.
+const allowRule = (ip: string) => ['-d', ip, '-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'ACCEPT'];
 
 export function rules(policy: EgressPolicy, allowed: string[]): { chain: string; rules: string[][] }[] {
   const egress: string[][] = [
-    ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'],
-    // Nodes of one session talk to each other and to the mirror on their own bridge.
-    ['-o', `${BRIDGE_PREFIX}+`, '-j', 'RETURN'],
+    ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
+    // Nodes of one session talk to each other and to the mirror on their own bridge: bridged, never routed.
+    ['-m', 'physdev', '--physdev-is-bridged', '-j', 'ACCEPT'],
+    // Routed into another session's bridge: never (Docker's isolation chains do not know Incus's bridges).
+    ['-o', `${BRIDGE_PREFIX}+`, '-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited'],
   ];
-  if (policy === 'open') egress.push(['-j', 'RETURN']);
+  if (policy === 'open') egress.push(['-j', 'ACCEPT']);
   else {
     if (policy === 'allowlist') for (const ip of allowed) egress.push(allowRule(ip));
     egress.push(['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
@@ -71,6 +75,9 @@ export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]):
     const jump = [parent, '-i', `${BRIDGE_PREFIX}+`, '-j', chain];
     if (ipt(['-C', ...jump]).status !== 0) ipt(['-I', ...jump]);
   }
+  // Replies coming back into a sandbox bridge: Docker accepts them for its own bridges only.
+  const replies = ['DOCKER-USER', '-o', `${BRIDGE_PREFIX}+`, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'];
+  if (ipt(['-C', ...replies]).status !== 0) ipt(['-I', ...replies]);
   return { enforced: true, allowed: [...allowed] };
 }
 
