@@ -18,6 +18,9 @@ export function nodeEnv(c: NodeConfig): string {
 export function daemonJson(c: NodeConfig): string {
   return `${JSON.stringify({
     hosts: ['unix:///var/run/docker.sock', 'tcp://0.0.0.0:2375'],
+    // The node's root is on btrfs, where dockerd would otherwise choose its btrfs driver: overlay2 is what
+    // the lessons show in `docker info` and what the layer-sharing lessons explain.
+    'storage-driver': 'overlay2',
     ...(c.mirrorPort ? { 'registry-mirrors': [`http://127.0.0.1:${c.mirrorPort}`] } : {}),
     // Container logs count against the node's disk: bounded so a chatty container cannot fill it.
     'log-driver': 'json-file', 'log-opts': { 'max-size': '10m', 'max-file': '2' },
