@@ -78,15 +78,20 @@ export class IncusClient {
   }
 
   /** Writes a file into an instance, running or stopped, with its owner and mode. */
-  async writeFile(instance: string, path: string, content: string | Buffer, { uid = 0, gid = 0, mode = 0o644 } = {}) {
+  async writeFile(instance: string, path: string, content: string | Buffer, { uid = 0, gid = 0, mode = 0o644, type = 'file' } = {}) {
     const res = await this.http('POST', `/1.0/instances/${encodeURIComponent(instance)}/files?path=${encodeURIComponent(path)}`, {
       raw: Buffer.from(content),
       headers: {
         'content-type': 'application/octet-stream',
         'x-incus-uid': String(uid), 'x-incus-gid': String(gid), 'x-incus-mode': mode.toString(8).padStart(4, '0'),
-        'x-incus-type': 'file', 'x-incus-write': 'overwrite',
+        'x-incus-type': type, 'x-incus-write': 'overwrite',
       },
     });
     parseEnvelope(res.status, res.body.toString('utf8'));
+  }
+
+  /** Creates a directory in an instance; one that exists already is left as it is. */
+  mkdir(instance: string, path: string, mode = 0o755) {
+    return this.writeFile(instance, path, '', { mode, type: 'directory' });
   }
 }

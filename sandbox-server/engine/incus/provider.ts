@@ -45,7 +45,7 @@ export class IncusProvider implements SandboxProvider {
   reserved = new Set<number>();
   pool: Promise<string | null> | undefined;
 
-  constructor({ client, image, profile = 'default', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000 }: IncusProviderOptions) {
+  constructor({ client, image, profile = 'berth', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000 }: IncusProviderOptions) {
     this.client = client;
     this.image = image;
     this.profile = profile;
@@ -140,6 +140,7 @@ export class IncusProvider implements SandboxProvider {
       }));
       const config = { node, ip, prefix: subnet.prefix, gateway: subnet.gateway, dns: subnet.gateway, mirrorPort: this.mirrorPort };
       // Written while the node is stopped, so its init finds them on the first boot.
+      await this.client.mkdir(name, '/etc/berth');
       await this.client.writeFile(name, '/etc/berth/node.env', nodeEnv(config));
       await this.client.writeFile(name, '/etc/docker/daemon.json', daemonJson(config));
       await this.client.writeFile(name, '/etc/hosts', hostsFile(all.map((n) => ({ node: n, ip: nodeIp(subnet, n) }))));
