@@ -49,12 +49,10 @@ it('docker run -m 256m is enforced: an allocation past it is OOM-killed (exit 13
   const r = await run(a, [
     'docker run --name oom -m 256m python python3 -c "b = bytearray(400 * 1024 * 1024); print(len(b))"; echo "exit=$?"',
     "docker inspect -f 'oom={{.State.OOMKilled}} limit={{.HostConfig.Memory}}' oom",
-    "cat /sys/fs/cgroup/memory/docker/$(docker inspect -f '{{.Id}}' oom)/memory.limit_in_bytes",
     'docker rm oom >/dev/null',
   ].join('; '));
   t.regex(r.stdout, /exit=137/, r.stdout + r.stderr);
   t.regex(r.stdout, /oom=true limit=268435456/);
-  t.regex(r.stdout, /^268435456$/m);
 });
 
 it('--cpus, --cpu-shares and --pids-limit land in the container\'s cgroup files; top and stats show it with its limit', async (t) => {
@@ -63,6 +61,7 @@ it('--cpus, --cpu-shares and --pids-limit land in the container\'s cgroup files;
     "id=$(docker inspect -f '{{.Id}}' lim)",
     'echo quota=$(cat /sys/fs/cgroup/cpu/docker/$id/cpu.cfs_quota_us) period=$(cat /sys/fs/cgroup/cpu/docker/$id/cpu.cfs_period_us)',
     'echo shares=$(cat /sys/fs/cgroup/cpu/docker/$id/cpu.shares) pids=$(cat /sys/fs/cgroup/pids/docker/$id/pids.max)',
+    'echo memory=$(cat /sys/fs/cgroup/memory/docker/$id/memory.limit_in_bytes)',
     'docker top lim',
     "docker stats --no-stream --format 'stats={{.MemUsage}} pids={{.PIDs}}' lim",
     'docker rm -f lim >/dev/null',
@@ -70,6 +69,7 @@ it('--cpus, --cpu-shares and --pids-limit land in the container\'s cgroup files;
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /quota=50000 period=100000/);
   t.regex(r.stdout, /shares=512 pids=50/);
+  t.regex(r.stdout, /memory=134217728/);
   t.regex(r.stdout, /^UID\s+PID\s+PPID.*\n\S+\s+\d+\s+\d+.*sleep 300/m, r.stdout);
   t.regex(r.stdout, /stats=[\d.]+[KMG]i?B \/ 128MiB pids=1/, r.stdout);
 });
@@ -133,7 +133,8 @@ it('two learners map to different, non-overlapping host uid ranges', async (t) =
 });
 
 it('one learner exhausting its kernel key quota does not stop another learner\'s docker run', async (t) => {
-  // Root in a container of node A is node A's root, one host uid: fill that uid's key quota with add_key(2).
+  // Root in a container of node A is node A's root, one host uid: fill that uid's key quota with add_key(2)
+  // (Docker's default seccomp profile refuses add_key, so the learner asks for no profile, as it may).
   const fill = [
     'import ctypes, errno, time',
     'libc = ctypes.CDLL(None, use_errno=True)',
@@ -146,7 +147,7 @@ it('one learner exhausting its kernel key quota does not stop another learner\'s
     '    n += 1',
     'time.sleep(600)',
   ].join('\n');
-  const started = await run(a, `docker run -d --name keys python python3 -c '${fill}' >/dev/null && sleep 3 && docker logs keys`);
+  const started = await run(a, `docker run -d --name keys --security-opt seccomp=unconfined python python3 -c '${fill}' >/dev/null && sleep 3 && docker logs keys`);
   t.regex(started.stdout, /stopped \d+ EDQUOT/, started.stdout + started.stderr);
   try {
     // The quota is really spent: A's own next container cannot get its session keyring.
