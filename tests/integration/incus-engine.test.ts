@@ -4,12 +4,19 @@
 // Needs incusd (runtime/incus) with the learner image; without it these tests are skipped, not passed.
 import test from 'ava';
 import { existsSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { hostname } from 'node:os';
 import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { openTerminal } from '../helpers/terminal.ts';
 
 const SOCKET = process.env.BERTH_INCUS_SOCKET ?? '/var/lib/incus/unix.socket';
 const it = existsSync(SOCKET) ? test.serial : test.serial.skip;
 
+// The host's own name is the one allowed name: it resolves from the host's /etc/hosts, with no traffic off this machine.
+const SETTINGS = {
+  BERTH_PROVIDER: 'incus', BERTH_MAX_SANDBOXES: '8', BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_PIDS: '1024', BERTH_SANDBOX_DISK: '4g',
+  BERTH_EGRESS_ALLOW: hostname(),
+};
 let s: TestServer;
 let a: Created; // learner A: one node
 let b: Created; // learner B: one node
@@ -18,7 +25,7 @@ const coldMs: number[] = [];
 
 test.before(async () => {
   if (!existsSync(SOCKET)) return;
-  s = await startServer({ BERTH_PROVIDER: 'incus', BERTH_MAX_SANDBOXES: '8', BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_PIDS: '1024', BERTH_SANDBOX_DISK: '4g' });
+  s = await startServer(SETTINGS);
   for (const slot of ['a', 'b'] as const) {
     const t0 = performance.now();
     const c = await createSession(s);
@@ -180,4 +187,36 @@ it('a terminal on an Incus node: round trip, resize, and the same shell after a 
   await again.waitFor(/mark=kept-42/);
   again.close();
   t.pass();
+});
+
+it('Berth answers DNS on the session gateway: the allowed name resolves as on the host, others get NXDOMAIN at once', async (t) => {
+  const expected = (await lookup(hostname(), { family: 4 })).address;
+  const r = await run(b, `cat /etc/resolv.conf; getent hosts ${hostname()}; echo "allowed:$?"; t0=$(date +%s%N); getent hosts registry-1.docker.io; echo "other:$? $(( ($(date +%s%N) - t0) / 1000000 ))ms"`);
+  const gateway = /^nameserver (\S+)/m.exec(r.stdout)?.[1] ?? '';
+  t.regex(gateway, /^10\.202\.\d+\.\d+$/, r.stdout);
+  t.regex(r.stdout, new RegExp(`^${expected.replaceAll('.', '\\.')}\\s+${hostname()}$`, 'm'), r.stdout);
+  const other = /other:(\d+) (\d+)ms/.exec(r.stdout);
+  t.is(other?.[1], '2', r.stdout);
+  t.true(Number(other?.[2]) < 2000, `NXDOMAIN took ${other?.[2]} ms`);
+});
+
+it('the editor\'s file API and a port preview reach an Incus node', async (t) => {
+  const put = await s.api(`/api/sessions/${b.id}/files?path=site/index.html`, { method: 'PUT', token: b.token, json: { content: '<h1>from incus</h1>' } });
+  t.is(put.status, 200, await put.clone().text());
+  const got = await s.api(`/api/sessions/${b.id}/files?path=site/index.html`, { token: b.token });
+  t.is(((await got.json()) as { content: string }).content, '<h1>from incus</h1>');
+  const up = await run(b, 'docker run -d --name web -p 8080:80 -v ~/site:/usr/share/nginx/html:ro nginx >/dev/null && sleep 1 && curl -s localhost:8080');
+  t.regex(up.stdout, /from incus/, up.stderr);
+  const preview = await s.api(`/p/${b.id}/node1/8080/`, { token: b.token });
+  t.is(preview.status, 200);
+  t.regex(await preview.text(), /from incus/);
+  await run(b, 'docker rm -f web >/dev/null');
+});
+
+it('a restarted server adopts the Incus sessions a killed one left, engines and files intact', async (t) => {
+  await s.stop('SIGKILL');
+  s = await startServer(SETTINGS, s.stateDir);
+  const r = await run(b, "cat ~/site/index.html; docker info --format '{{.ServerVersion}}'");
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /from incus<\/h1>\n?26\./);
 });
