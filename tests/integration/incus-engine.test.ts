@@ -6,6 +6,9 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
+import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
+import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
+import type { ApiError } from '../../sandbox-server/errors.ts';
 import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { openTerminal } from '../helpers/terminal.ts';
 
@@ -116,6 +119,25 @@ it('the seeds\' Swarm walk-through works verbatim across three nodes', async (t)
   // The session's nodes reach each other's engine by short name, as the lessons' `docker -H` does.
   const remote = await run(sw, "docker -H tcp://node3:2375 info --format '{{.Name}}'", 'node2');
   t.is(remote.stdout.trim(), 'node3', remote.stderr);
+});
+
+it('a node added to a running session is named in every node\'s /etc/hosts, and forgotten when removed', async (t) => {
+  const add = await s.api(`/api/sessions/${sw.id}/nodes`, { method: 'POST', token: sw.token });
+  t.is(add.status, 201, await add.clone().text());
+  t.is(((await add.json()) as { name: string }).name, 'node4');
+  const seen = await run(sw, 'getent hosts node4 | wc -l; docker -H tcp://node4:2375 info --format "{{.Name}}"');
+  t.is(seen.stdout, '1\nnode4\n', seen.stderr);
+  t.is((await s.api(`/api/sessions/${sw.id}/nodes/node4`, { method: 'DELETE', token: sw.token })).status, 204);
+  t.is((await run(sw, 'getent hosts node4; echo "gone:$?"', 'node2')).stdout, 'gone:2\n');
+});
+
+it('a failed create leaves nothing behind: no instance, no bridge', async (t) => {
+  const provider = new IncusProvider({ client: new IncusClient({ socketPath: SOCKET }), image: 'berth-no-such-image', instance: `test-${process.pid}` });
+  const err = await t.throwsAsync(provider.createSandbox('failprobe0001', ['node1', 'node2'], { memoryBytes: 256 << 20, nanoCpus: 1e9, pids: 256, diskBytes: 0 }));
+  t.is((err as ApiError).code, 'SANDBOX_FAILED');
+  t.false(/berth-no-such-image|not found/i.test(err!.message), 'the daemon\'s message is not shown');
+  t.deepEqual(await provider.list(), []);
+  t.false((await new IncusClient({ socketPath: SOCKET }).get<string[]>('/1.0/networks')).some((n) => n.endsWith('/bs-failprobe0001')));
 });
 
 it('another session cannot reach a session\'s node engine (tcp 2375) or the host\'s API', async (t) => {

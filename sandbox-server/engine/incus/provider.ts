@@ -32,6 +32,11 @@ export type IncusProviderOptions = {
 
 const READY_FILE = '/run/berth-ready';
 
+/** While creating, "not found" is the image or the profile missing: the create failed, nothing the learner had is gone. */
+const createError = (err: unknown, what: string) => isNotFound(err)
+  ? new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err)
+  : incusError(err, what);
+
 export class IncusProvider implements SandboxProvider {
   client: IncusClient;
   image: string;
@@ -114,7 +119,7 @@ export class IncusProvider implements SandboxProvider {
       await Promise.all(nodes.map((n) => this.startNode(sandboxId, n, limits, nodes)));
     } catch (err) {
       await this.removeSandbox(sandboxId).catch(() => { /* the original error is the one to report */ });
-      throw incusError(err, 'Creating the sandbox');
+      throw createError(err, 'Creating the sandbox');
     }
   }
 
@@ -124,7 +129,7 @@ export class IncusProvider implements SandboxProvider {
       await this.startNode(sandboxId, node, limits, [...peers, node]);
       await this.writeHosts(sandboxId, peers, [...peers, node]);
     } catch (err) {
-      throw incusError(err, 'Adding the node');
+      throw createError(err, 'Adding the node');
     }
   }
 
