@@ -203,7 +203,8 @@ export class IncusProvider implements SandboxProvider {
       await Promise.all((await this.instances(sandboxId)).map((i) => this.deleteInstance(i.name)));
       const subnet = await this.subnetOf(sandboxId).catch((err) => { if (isNotFound(err)) return null; throw err; });
       if (subnet) this.dns?.stop(subnet.gateway);
-      try { await this.client.run('DELETE', `/1.0/networks/${bridgeName(sandboxId)}`); } catch (err) { if (!isNotFound(err)) throw err; }
+      // Removing a bridge races with its veths going away like creating one does (the same transient error).
+      try { await withRetry(() => this.client.run('DELETE', `/1.0/networks/${bridgeName(sandboxId)}`)); } catch (err) { if (!isNotFound(err)) throw err; }
       this.subnets.delete(sandboxId);
     } catch (err) {
       throw incusError(err, 'Removing the sandbox');
