@@ -94,11 +94,11 @@ test('specs: labels as user.berth.* keys, limits, the isolation settings, and no
   t.like(body.devices, { root: { pool: 'berth', size: '8192MiB' }, eth0: { 'ipv4.address': '10.202.0.204' }, mirror: { bind: 'instance' } });
 });
 
-test('node files: the init\'s env, dockerd on the socket and tcp 2375 with the mirror, hosts naming the session', (t) => {
+test('node files: the init\'s env, dockerd on its socket with the mirror, hosts naming the session', (t) => {
   const c = { node: 'node1', ip: '10.202.0.11', prefix: 26, gateway: '10.202.0.1', dns: '10.202.0.1', mirrorPort: 5000 };
   t.regex(nodeEnv(c), /^BERTH_NODE=node1\nBERTH_ADDR=10\.202\.0\.11\/26\nBERTH_GATEWAY=10\.202\.0\.1\nBERTH_DNS=10\.202\.0\.1\n$/);
   const d = JSON.parse(daemonJson(c));
-  t.deepEqual(d.hosts, ['unix:///var/run/docker.sock', 'tcp://0.0.0.0:2375']);
+  t.deepEqual(d.hosts, ['unix:///var/run/docker.sock'], 'tcp 2375 is the init\'s, not a dockerd listener');
   t.deepEqual(d['registry-mirrors'], ['http://127.0.0.1:5000']);
   t.is(hostsFile([{ node: 'node10', ip: '10.0.0.20' }, { node: 'node2', ip: '10.0.0.12' }]).split('\n').slice(2).join(' '), '10.0.0.12\tnode2 10.0.0.20\tnode10 ');
 });

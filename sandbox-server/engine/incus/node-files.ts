@@ -11,17 +11,15 @@ export function nodeEnv(c: NodeConfig): string {
 }
 
 /**
- * The node's dockerd: its own socket for the learner, TCP 2375 for the session's other nodes
- * (`docker -H tcp://node2:2375`, as the lessons teach; only the session's bridge reaches it), and the
- * host's mirror on the node's loopback (an Incus proxy device), which Docker trusts over plain HTTP.
+ * The node's dockerd: its own socket for the learner, and the host's mirror on the node's loopback (an Incus
+ * proxy device), which Docker trusts over plain HTTP. TCP 2375 for the session's other nodes
+ * (`docker -H tcp://node2:2375`, as the lessons teach; only the session's bridge reaches it) is served by the
+ * node's init in front of the socket once the engine answers: dockerd itself waits 1 s before a TCP listener
+ * without TLS (15 s unless `"tls": false`), which every start would pay.
  */
 export function daemonJson(c: NodeConfig): string {
   return `${JSON.stringify({
-    hosts: ['unix:///var/run/docker.sock', 'tcp://0.0.0.0:2375'],
-    // Said explicitly, or Docker 26 sleeps 15 s at start to warn about the plain TCP listener (measured:
-    // ready in 22.7 s instead of 8 s under load). The listener is plain on purpose: only the session's own
-    // bridge reaches it (engine/firewall.ts), the same trust as its nodes sharing that network.
-    tls: false,
+    hosts: ['unix:///var/run/docker.sock'],
     // The node's root is on btrfs, where dockerd would otherwise choose its btrfs driver: overlay2 is what
     // the lessons show in `docker info` and what the layer-sharing lessons explain.
     'storage-driver': 'overlay2',

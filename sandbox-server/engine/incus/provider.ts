@@ -182,7 +182,7 @@ export class IncusProvider implements SandboxProvider {
       await this.client.run('PUT', `/1.0/instances/${name}/state`, { action: 'stop', force: true, timeout: 30 });
     } catch (err) {
       if (isNotFound(err)) return;
-      if (!(err instanceof IncusError && /not running/i.test(err.message))) throw err;
+      if (!(err instanceof IncusError && /not running|already stopped/i.test(err.message))) throw err;
     }
     try { await this.client.run('DELETE', `/1.0/instances/${name}`); } catch (err) { if (!isNotFound(err)) throw err; }
   }
