@@ -131,6 +131,18 @@ it('a node added to a running session is named in every node\'s /etc/hosts, and 
   t.is((await run(sw, 'getent hosts node4; echo "gone:$?"', 'node2')).stdout, 'gone:2\n');
 });
 
+it('workshop controls: limits change on a running node (lxcfs shows it), and its unreclaimable memory is measured', async (t) => {
+  const provider = new IncusProvider({ client: new IncusClient({ socketPath: SOCKET }), image: 'unused', instance: 'unused' });
+  const mem = await provider.nodeMemory(a.id, 'node1');
+  t.true(mem > 8 * 2 ** 20 && mem < 1024 * 2 ** 20, `node memory ${mem}`);
+  t.log(`idle-ish node, unreclaimable memory: ${(mem / 2 ** 20).toFixed(1)} MiB`);
+  await provider.updateLimits(a.id, 'node1', { memoryBytes: 768 * 2 ** 20, nanoCpus: 0.5e9, pids: 512 });
+  const r = await run(a, "free -m | awk '/^Mem:/ {print $2}'; cat /sys/fs/cgroup/pids/pids.max");
+  t.is(r.stdout, '768\n512\n', r.stderr);
+  await provider.updateLimits(a.id, 'node1', { memoryBytes: 2 ** 30, nanoCpus: 1e9, pids: 1024 });
+  t.is((await run(a, "free -m | awk '/^Mem:/ {print $2}'")).stdout, '1024\n');
+});
+
 it('a failed create leaves nothing behind: no instance, no bridge', async (t) => {
   const provider = new IncusProvider({ client: new IncusClient({ socketPath: SOCKET }), image: 'berth-no-such-image', instance: `test-${process.pid}` });
   const err = await t.throwsAsync(provider.createSandbox('failprobe0001', ['node1', 'node2'], { memoryBytes: 256 << 20, nanoCpus: 1e9, pids: 256, diskBytes: 0 }));

@@ -1,5 +1,6 @@
 // SandboxProvider on Incus: one managed bridge per session, one system container per node, each with its
 // own id range and a rootful Docker inside (issue 14). All Incus access goes through IncusClient.
+import { readFile } from 'node:fs/promises';
 import { ApiError } from '../../errors.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
@@ -250,6 +251,35 @@ export class IncusProvider implements SandboxProvider {
       return await openTty(this.client, instanceName(sandboxId, node), cmd, size);
     } catch (err) {
       throw incusError(err, 'Opening the terminal');
+    }
+  }
+
+  /** Workshops tighten a pool node's limits in place: Incus applies config changes to a running node live. */
+  async updateLimits(sandboxId: string, node: string, l: Omit<Limits, 'diskBytes'>) {
+    const { config } = instanceBody({
+      sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: null, network: '', ip: '',
+      limits: { ...l, diskBytes: 0 }, mirrorPort: null,
+    });
+    const limits = Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith('limits.')));
+    // A whole number of CPUs has no allowance: clear one a fraction may have set before.
+    try {
+      await this.client.run('PATCH', `/1.0/instances/${instanceName(sandboxId, node)}`, { config: { 'limits.cpu.allowance': '', ...limits } });
+    } catch (err) {
+      throw incusError(err, 'Applying the workshop limits');
+    }
+  }
+
+  /** Memory a node holds that the host cannot reclaim: usage minus inactive page cache, from its host cgroup. */
+  async nodeMemory(sandboxId: string, node: string): Promise<number> {
+    const name = instanceName(sandboxId, node);
+    try {
+      const stat = await readFile(`/sys/fs/cgroup/memory/lxc.payload.${name}/memory.stat`, 'utf8');
+      const get = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(stat)?.[1] ?? 0);
+      return Math.max(0, get('total_rss') + get('total_cache') - get('total_inactive_file'));
+    } catch {
+      // Not a cgroup v1 host, or incusd elsewhere: Incus's own figure, page cache included.
+      const st = await this.client.get<{ memory?: { usage?: number } }>(`/1.0/instances/${name}/state`).catch((err) => { throw incusError(err, 'Measuring the node'); });
+      return st.memory?.usage ?? 0;
     }
   }
 
