@@ -55,6 +55,18 @@ it('a cold session answers Docker 26 with compose v2, as the learner, on cgroupf
   t.is(info, 'cgroupfs 1 overlay2', r.stdout);
 });
 
+it('exec through Incus: stdout and stderr apart, the exit status, output capped, a hard time limit', async (t) => {
+  const r = await run(a, 'echo out; echo err >&2; head -c 3000000 /dev/zero | tr "\\0" a; exit 3');
+  t.is(r.exitCode, 3);
+  t.true(r.stdout.startsWith('out\naaaa'));
+  t.is(r.stdout.length, 1024 * 1024, 'capped at BERTH_EXEC_MAX_OUTPUT');
+  t.is(r.stderr, 'err\n');
+  t.true((r as { truncated?: boolean }).truncated);
+  const slow = await s.api(`/api/sessions/${a.id}/exec`, { method: 'POST', token: a.token, json: { cmd: 'sleep 30', timeoutMs: 2000 } });
+  t.is(slow.status, 408);
+  t.is(((await slow.json()) as { error: { code: string } }).error.code, 'EXEC_TIMEOUT');
+});
+
 it('docker run -m 256m is enforced: an allocation past it is OOM-killed (exit 137, OOMKilled true)', async (t) => {
   const r = await run(a, [
     'docker run --name oom -m 256m python python3 -c "b = bytearray(400 * 1024 * 1024); print(len(b))"; echo "exit=$?"',

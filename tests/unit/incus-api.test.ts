@@ -83,7 +83,7 @@ test('specs: labels as user.berth.* keys, limits, the isolation settings, and no
   t.is(net.config['user.berth.sandbox'], 'abc');
   const body = instanceBody({
     sandboxId: 'abc', instance: 'i1', node: 'node2', image: 'berth-learner', profile: 'default', pool: 'berth', network: 'bs-abc',
-    ip: '10.202.0.204', limits: { memoryBytes: 2 * 1024 ** 3, nanoCpus: 1.5e9, pids: 2048, diskBytes: 8 * 1024 ** 3 }, mirrorPort: 5000,
+    limits: { memoryBytes: 2 * 1024 ** 3, nanoCpus: 1.5e9, pids: 2048, diskBytes: 8 * 1024 ** 3 }, mirrorPort: 5000,
   });
   t.is(body.name, 'berth-abc-node2');
   t.like(body.config, {
@@ -91,7 +91,7 @@ test('specs: labels as user.berth.* keys, limits, the isolation settings, and no
     'security.syscalls.intercept.setxattr': 'true', 'limits.memory': '2048MiB', 'limits.cpu': '2', 'limits.cpu.allowance': '150ms/100ms',
     'limits.processes': '2048', 'user.berth.node': 'node2', 'user.berth.role': 'node',
   });
-  t.like(body.devices, { root: { pool: 'berth', size: '8192MiB' }, eth0: { 'ipv4.address': '10.202.0.204' }, mirror: { bind: 'instance' } });
+  t.like(body.devices, { root: { pool: 'berth', size: '8192MiB' }, eth0: { network: 'bs-abc' }, mirror: { bind: 'instance' } });
 });
 
 test('node files: the init\'s env, dockerd on its socket with the mirror, hosts naming the session', (t) => {

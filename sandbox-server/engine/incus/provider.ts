@@ -142,7 +142,7 @@ export class IncusProvider implements SandboxProvider {
     try {
       await this.client.run('POST', '/1.0/instances', instanceBody({
         sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: await this.storagePool(),
-        network: bridgeName(sandboxId), ip, limits, mirrorPort: this.mirrorPort,
+        network: bridgeName(sandboxId), limits, mirrorPort: this.mirrorPort,
       }));
       const config = { node, ip, prefix: subnet.prefix, gateway: subnet.gateway, dns: subnet.gateway, mirrorPort: this.mirrorPort };
       // Written while the node is stopped, so its init finds them on the first boot.
@@ -257,7 +257,7 @@ export class IncusProvider implements SandboxProvider {
   /** Workshops tighten a pool node's limits in place: Incus applies config changes to a running node live. */
   async updateLimits(sandboxId: string, node: string, l: Omit<Limits, 'diskBytes'>) {
     const { config } = instanceBody({
-      sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: null, network: '', ip: '',
+      sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: null, network: '',
       limits: { ...l, diskBytes: 0 }, mirrorPort: null,
     });
     const limits = Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith('limits.')));
