@@ -1,7 +1,7 @@
 import test from 'ava';
 import { execFds, execReturn, IncusError, operationResult, parseEnvelope } from '../../sandbox-server/engine/incus/api.ts';
 import { incusError, isTransient, withRetry } from '../../sandbox-server/engine/incus/errors.ts';
-import { hostsFile, nodeEnv, daemonJson } from '../../sandbox-server/engine/incus/node-files.ts';
+import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from '../../sandbox-server/engine/incus/node-files.ts';
 import { bridgeName, instanceBody, networkBody, nodeIp, subnetAt, subnetIndexOf } from '../../sandbox-server/engine/incus/spec.ts';
 import { ApiError } from '../../sandbox-server/errors.ts';
 
@@ -101,4 +101,10 @@ test('node files: the init\'s env, dockerd on its socket with the mirror, hosts 
   t.deepEqual(d.hosts, ['unix:///var/run/docker.sock'], 'tcp 2375 is the init\'s, not a dockerd listener');
   t.deepEqual(d['registry-mirrors'], ['http://127.0.0.1:5000']);
   t.is(hostsFile([{ node: 'node10', ip: '10.0.0.20' }, { node: 'node2', ip: '10.0.0.12' }]).split('\n').slice(2).join(' '), '10.0.0.12\tnode2 10.0.0.20\tnode10 ');
+});
+
+test('without Berth\'s DNS a node uses the host\'s upstream resolver, never the host\'s loopback one', (t) => {
+  t.is(upstreamResolver('# generated\nnameserver 127.0.0.53\nnameserver 10.255.255.53\n'), '10.255.255.53');
+  t.is(upstreamResolver('nameserver 127.0.0.1\nnameserver ::1\n'), null);
+  t.is(upstreamResolver(''), null);
 });

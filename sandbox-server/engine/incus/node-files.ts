@@ -35,3 +35,8 @@ export function hostsFile(nodes: { node: string; ip: string }[]): string {
   for (const n of [...nodes].sort((a, b) => Number(a.node.slice(4)) - Number(b.node.slice(4)))) lines.push(`${n.ip}\t${n.node}`);
   return `${lines.join('\n')}\n`;
 }
+
+/** The first IPv4 resolver in a resolv.conf that a node could reach (not the host's loopback), or null. */
+export function upstreamResolver(resolvConf: string): string | null {
+  return [...resolvConf.matchAll(/^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]).find((ip) => !ip.startsWith('127.')) ?? null;
+}

@@ -1,5 +1,6 @@
 // SandboxProvider on Incus: one managed bridge per session, one system container per node, each with its
 // own id range and a rootful Docker inside (issue 14). All Incus access goes through IncusClient.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ApiError } from '../../errors.ts';
 import type { SandboxDns } from '../dns.ts';
@@ -10,7 +11,7 @@ import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { incusError, isNotFound, withRetry } from './errors.ts';
 import { openTty, runCommand } from './exec.ts';
-import { daemonJson, hostsFile, nodeEnv } from './node-files.ts';
+import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { bridgeName, instanceBody, instanceName, KEY, networkBody, nodeIp, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
 
 type InstanceInfo = { name: string; status: string; config: Record<string, string> };
@@ -102,7 +103,18 @@ export class IncusProvider implements SandboxProvider {
     return s;
   }
 
-  /** The resolver nodes use: Berth's responder on the gateway, or else the bridge's own dnsmasq there. */
+  /**
+   * The resolver nodes use: Berth's responder on the gateway. Without it (egress policy open, or no firewall)
+   * the host's own upstream resolver, which open egress reaches; the firewall refuses the gateway's port 53
+   * then. A loopback resolver on the host is out of a node's reach: the bridge's dnsmasq on the gateway.
+   */
+  resolverFor(subnet: Subnet): string {
+    if (this.dns) return subnet.gateway;
+    let text = '';
+    try { text = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none: the gateway */ }
+    return upstreamResolver(text) ?? subnet.gateway;
+  }
+
   async serveDns(subnet: Subnet) {
     if (this.dns) await this.dns.serve(subnet.gateway);
   }
@@ -144,7 +156,7 @@ export class IncusProvider implements SandboxProvider {
         sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: await this.storagePool(),
         network: bridgeName(sandboxId), limits, mirrorPort: this.mirrorPort,
       }));
-      const config = { node, ip, prefix: subnet.prefix, gateway: subnet.gateway, dns: subnet.gateway, mirrorPort: this.mirrorPort };
+      const config = { node, ip, prefix: subnet.prefix, gateway: subnet.gateway, dns: this.resolverFor(subnet), mirrorPort: this.mirrorPort };
       // Written while the node is stopped, so its init finds them on the first boot.
       await this.client.mkdir(name, '/etc/berth');
       await this.client.writeFile(name, '/etc/berth/node.env', nodeEnv(config));
