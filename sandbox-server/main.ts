@@ -16,6 +16,8 @@ import { LoopDisks } from './engine/disks.ts';
 import { SandboxDns } from './engine/dns.ts';
 import { allowAddress, aptHosts, applyFirewall } from './engine/firewall.ts';
 import { LocalDockerProvider } from './engine/local-docker.ts';
+import { IncusClient } from './engine/incus/client.ts';
+import { IncusProvider } from './engine/incus/provider.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -59,7 +61,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const store = new Store(join(config.stateDir ?? stateDir(env), 'berth.db'));
   const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks'), config.diskReserveBytes) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
-  const provider = new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
+  const provider = config.provider === 'incus'
+    ? new IncusProvider({ client: new IncusClient({ socketPath: config.incus.socket }), image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: Number(env.BERTH_MIRROR_PORT ?? 5000) })
+    : new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();
   const lessonsDir = resolve(config.lessonsDir ?? join(root, 'lessons'));
   const lessons = await loadCatalog(lessonsDir, log);

@@ -17,7 +17,7 @@ export const LEARNER = { User: 'learner', WorkingDir: '/home/learner', Env: LEAR
 export type ExecResult = { exitCode: number; stdout: string; stderr: string; durationMs: number; truncated: boolean };
 
 /** A bounded sink: keeps the first `max` bytes and counts the rest. */
-class Capped {
+export class Capped {
   chunks: Buffer[] = [];
   size = 0;
   dropped = 0;

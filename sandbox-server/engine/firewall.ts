@@ -21,15 +21,18 @@ export function aptHosts(dir = '/etc/apt'): string[] {
   return [...hosts];
 }
 
-const allowRule = (ip: string) => ['-d', ip, '-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'RETURN'];
+// Verdicts are ACCEPT, not RETURN: Incus bridges (engine/incus) have no chain of Docker's after this one to
+// accept them, only the FORWARD policy Docker set to DROP. For Docker's bridges the result is the same.
+const allowRule = (ip: string) => ['-d', ip, '-p', 'tcp', '-m', 'multiport', '--dports', '80,443', '-j', 'ACCEPT'];
 
 export function rules(policy: EgressPolicy, allowed: string[]): { chain: string; rules: string[][] }[] {
   const egress: string[][] = [
-    ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'RETURN'],
-    // Nodes of one session talk to each other and to the mirror on their own bridge.
-    ['-o', `${BRIDGE_PREFIX}+`, '-j', 'RETURN'],
+    ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
+    // Routed into another session's bridge: never (Docker's isolation chains do not know Incus's bridges).
+    // Traffic within one bridge was accepted before this chain (bridgeRules).
+    ['-o', `${BRIDGE_PREFIX}+`, '-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited'],
   ];
-  if (policy === 'open') egress.push(['-j', 'RETURN']);
+  if (policy === 'open') egress.push(['-j', 'ACCEPT']);
   else {
     if (policy === 'allowlist') for (const ip of allowed) egress.push(allowRule(ip));
     egress.push(['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
@@ -49,6 +52,17 @@ export function rules(policy: EgressPolicy, allowed: string[]): { chain: string;
 function ipt(args: string[]) {
   return spawnSync('iptables', ['-w', '5', ...args], { encoding: 'utf8' });
 }
+
+/**
+ * Rules at the top of DOCKER-USER, ahead of the jump to BERTH-EGRESS. Nodes of one session talk to each other
+ * and to the mirror on their own bridge: bridged, never routed. Replies coming back into a sandbox bridge:
+ * Docker accepts those for its own bridges only. They live outside the flushed chains so that a server of an
+ * older version re-applying its chains does not cut an Incus session's nodes apart.
+ */
+export const bridgeRules: string[][] = [
+  ['-i', `${BRIDGE_PREFIX}+`, '-m', 'physdev', '--physdev-is-bridged', '-j', 'ACCEPT'],
+  ['-o', `${BRIDGE_PREFIX}+`, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
+];
 
 export type FirewallResult = { enforced: boolean; reason?: string; allowed: string[] };
 
@@ -71,6 +85,7 @@ export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]):
     const jump = [parent, '-i', `${BRIDGE_PREFIX}+`, '-j', chain];
     if (ipt(['-C', ...jump]).status !== 0) ipt(['-I', ...jump]);
   }
+  for (const r of [...bridgeRules].reverse()) if (ipt(['-C', 'DOCKER-USER', ...r]).status !== 0) ipt(['-I', 'DOCKER-USER', '1', ...r]);
   return { enforced: true, allowed: [...allowed] };
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bearer, hashToken, newToken, tokenFromProtocols, tokenMatches } from '../../sandbox-server/auth.ts';
 import { ConfigError, loadConfig, parseBytes } from '../../sandbox-server/config.ts';
-import { aptHosts, rules } from '../../sandbox-server/engine/firewall.ts';
+import { aptHosts, bridgeRules, rules } from '../../sandbox-server/engine/firewall.ts';
 import { RateLimiter } from '../../sandbox-server/rate-limit.ts';
 import { packFiles } from '../../sandbox-server/sandboxes/tar.ts';
 
@@ -50,12 +50,16 @@ test('seed archives extract with tar, owned by uid 1000, and refuse traversal', 
   t.throws(() => packFiles([{ path: '../escape', content: Buffer.from('x') }]));
 });
 
-test('firewall rules: allow-list ends in a reject; open returns; host input is rejected', (t) => {
+test('firewall rules: allow-list ends in a reject; open accepts; another session\'s bridge and host input are rejected', (t) => {
   const allow = rules('allowlist', ['192.0.2.80']);
   const egress = allow.find((r) => r.chain === 'BERTH-EGRESS')!.rules;
   t.deepEqual(egress.at(-1), ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
   t.true(egress.some((r) => r.includes('192.0.2.80') && r.includes('80,443')));
-  t.deepEqual(rules('open', []).find((r) => r.chain === 'BERTH-EGRESS')!.rules.at(-1), ['-j', 'RETURN']);
+  t.deepEqual(rules('open', []).find((r) => r.chain === 'BERTH-EGRESS')!.rules.at(-1), ['-j', 'ACCEPT']);
+  // Routed into another sandbox bridge is rejected before any allowed egress; bridged (same bridge) is accepted ahead of the chain.
+  const cross = egress.findIndex((r) => r.join(' ') === '-o bs-+ -j REJECT --reject-with icmp-admin-prohibited');
+  t.true(cross >= 0 && cross < egress.findIndex((r) => r.includes('192.0.2.80')));
+  t.true(bridgeRules.some((r) => r.join(' ') === '-i bs-+ -m physdev --physdev-is-bridged -j ACCEPT'));
   t.false(rules('closed', ['192.0.2.80']).find((r) => r.chain === 'BERTH-EGRESS')!.rules.some((r) => r.includes('192.0.2.80')));
   t.deepEqual(allow.find((r) => r.chain === 'BERTH-INPUT')!.rules.at(-1), ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
   // Berth's DNS responder on the gateways is the one host service sandboxes reach, unless egress is open.

@@ -1,0 +1,45 @@
+// Incus's errors mapped to Berth's codes, the way engine/docker.ts maps Docker's: a daemon's raw message
+// goes to the server's log (as the cause), never to a learner.
+import { ApiError } from '../../errors.ts';
+import { IncusError } from './api.ts';
+
+type SocketErr = { code?: string; syscall?: string };
+
+const unavailable = (e: unknown) => {
+  const s = e as SocketErr;
+  return s?.syscall === 'connect' || s?.code === 'ECONNREFUSED' || s?.code === 'ENOENT' || s?.code === 'ECONNRESET' || s?.code === 'EPIPE';
+};
+
+export function incusError(err: unknown, what: string): ApiError {
+  if (err instanceof ApiError) return err;
+  if (unavailable(err)) return new ApiError(503, 'ENGINE_UNAVAILABLE', 'The container engine is not answering. Try again in a moment.', err);
+  if (err instanceof IncusError) {
+    if (err.status === 404) return new ApiError(404, 'SESSION_NOT_FOUND', `${what}: it no longer exists.`, err);
+    if (err.status === 409 || /is not running|is busy|already running/i.test(err.message)) {
+      return new ApiError(409, 'CONFLICT', `${what}: it is busy or in the wrong state.`, err);
+    }
+    if (/insufficient|no space|quota/i.test(err.message)) return new ApiError(503, 'OUT_OF_CAPACITY', `${what}: the host is out of room.`, err);
+  }
+  return new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err);
+}
+
+export const isNotFound = (err: unknown) => err instanceof IncusError && err.status === 404;
+
+/**
+ * The two failures measured as transient on this kind of host (machine-facts.md): a bridge created while
+ * other veths come and go, and an exec right after start before liblxc has the init's PID. Nothing else is retried.
+ */
+export function isTransient(err: unknown): boolean {
+  const m = err instanceof Error ? err.message : '';
+  return /Failed to delete bridge children interfaces|Failed to retrieve PID of executing child process/.test(m);
+}
+
+/** Runs `fn`, again after a short pause when it failed with a transient error (at most `tries` times). */
+export async function withRetry<T>(fn: () => Promise<T>, tries = 3, pauseMs = 200): Promise<T> {
+  for (let i = 1; ; i++) {
+    try { return await fn(); } catch (err) {
+      if (i >= tries || !isTransient(err)) throw err;
+      await new Promise((r) => setTimeout(r, pauseMs * i));
+    }
+  }
+}

@@ -1,0 +1,131 @@
+// Commands in an Incus node, always as the learner (uid/gid 1000), over exec websockets.
+// Protocol (incusd cmd/incusd/instance_exec.go, shared/ws/rwc.go): with `wait-for-websocket` the command
+// starts once its sockets are connected; data travels as binary messages; an empty text message is the
+// end of a stream (a "barrier"); closing the control socket kills the command; the exit status is the
+// finished operation's `metadata.return`.
+import { Duplex } from 'node:stream';
+import type WebSocket from 'ws';
+import { ApiError } from '../../errors.ts';
+import { Capped, type ExecResult, type RunOptions } from '../exec.ts';
+import { execFds, execReturn, IncusError } from './api.ts';
+import type { IncusClient } from './client.ts';
+import { withRetry } from './errors.ts';
+
+// The node's dockerd listens on /var/run/docker.sock with the learner's group (node-files.ts), so no DOCKER_HOST.
+export const LEARNER_ENV: Record<string, string> = {
+  HOME: '/home/learner', USER: 'learner', LOGNAME: 'learner', LANG: 'C.UTF-8',
+  PATH: '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
+};
+// Incus can exec as uid 1000 itself, but liblxc then drops supplementary groups and the learner would lose
+// the docker group; so the command starts as the node's root and setpriv becomes the learner with its groups.
+const LEARNER = { user: 0, group: 0, cwd: '/home/learner' };
+export const AS_LEARNER = ['setpriv', '--reuid=1000', '--regid=1000', '--init-groups', '--'];
+
+/** Whether a websocket message is stream data or the end of the stream (a barrier). */
+export const isBarrier = (isBinary: boolean) => !isBinary;
+
+/** Starts an exec operation and connects the sockets it asks for; retries the one transient start failure. */
+async function startExec(client: IncusClient, instance: string, body: object) {
+  return withRetry(async () => {
+    const e = await client.call('POST', `/1.0/instances/${encodeURIComponent(instance)}/exec`, { body: { ...body, ...LEARNER, 'wait-for-websocket': true } });
+    if (e.type !== 'async') throw new IncusError(502, 'exec did not start an operation');
+    const fds = execFds(e.operation);
+    const names = Object.keys(fds);
+    const sockets = await Promise.all(names.map((k) => client.websocket(e.operation.id, fds[k])));
+    return { id: e.operation.id, ws: Object.fromEntries(names.map((k, i) => [k, sockets[i]])) as Record<string, WebSocket> };
+  });
+}
+
+/** Collects a stream's data until its barrier or close. */
+function drain(ws: WebSocket, sink: Capped): Promise<void> {
+  return new Promise((resolve) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => { if (isBarrier(isBinary)) resolve(); else sink.push(data); });
+    ws.once('close', () => resolve());
+    ws.once('error', () => resolve());
+  });
+}
+
+/** Runs `bash -c cmd` as the learner, with output capped and a hard time limit (as engine/exec.ts does for Docker). */
+export async function runCommand(client: IncusClient, instance: string, cmd: string, opts: RunOptions): Promise<ExecResult> {
+  const t0 = performance.now();
+  const secs = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
+  // `timeout` inside the node ends the command itself; the guard below only covers a stuck stream.
+  const { id, ws } = await startExec(client, instance, {
+    command: [...AS_LEARNER, 'timeout', '-k', '2', String(secs), 'bash', '-c', cmd], environment: LEARNER_ENV, interactive: false,
+  });
+  const out = new Capped(opts.maxOutput);
+  const err = new Capped(opts.maxOutput);
+  const outputs = Promise.all([drain(ws['1'], out), drain(ws['2'], err)]);
+  // stdin: the bytes given, then the barrier, so a command reading stdin sees EOF instead of waiting.
+  const stdin = ws['0'];
+  for (let i = 0; opts.stdin && i < opts.stdin.length; i += 64 * 1024) stdin.send(opts.stdin.subarray(i, i + 64 * 1024), { binary: true });
+  stdin.send('');
+  let timedOut = false;
+  let guard: NodeJS.Timeout | undefined;
+  const stuck = new Promise<null>((resolve) => { guard = setTimeout(() => { timedOut = true; resolve(null); }, opts.timeoutMs + 5000); });
+  try {
+    const op = await Promise.race([client.wait(id, opts.timeoutMs + 4000), stuck]);
+    // The operation can finish before the last output messages are read from the sockets.
+    if (op) await Promise.race([outputs, stuck]);
+    const finished = op !== null && op.statusCode >= 200; // a wait that timed out returns the operation still running
+    if (finished && op.statusCode !== 200) throw new IncusError(op.statusCode === 400 ? 500 : op.statusCode, op.err);
+    const exitCode = finished ? execReturn(op.metadata) : -1;
+    const elapsed = performance.now() - t0;
+    // 124 is timeout(1)'s own code, 137 its kill after the grace period; a command may also exit 124 by itself.
+    if (!finished || timedOut || ((exitCode === 124 || exitCode === 137) && elapsed >= opts.timeoutMs - 50)) {
+      throw new ApiError(408, 'EXEC_TIMEOUT', `The command did not finish within ${Math.round(opts.timeoutMs / 1000)} s and was stopped.`);
+    }
+    return { exitCode, stdout: out.text(), stderr: err.text(), durationMs: Math.round(elapsed), truncated: out.dropped + err.dropped > 0 };
+  } finally {
+    clearTimeout(guard);
+    // Closing the control socket kills a command still running (only after a timeout).
+    for (const s of Object.values(ws)) s.close();
+  }
+}
+
+/** The pty of an interactive exec as a Node stream: backpressure pauses the websocket, destroy kills the command. */
+export class ExecStream extends Duplex {
+  data: WebSocket;
+  control: WebSocket | undefined;
+
+  constructor(data: WebSocket, control: WebSocket | undefined) {
+    super();
+    this.data = data;
+    this.control = control;
+    data.on('message', (chunk: Buffer, isBinary: boolean) => {
+      if (isBarrier(isBinary)) { this.push(null); return; }
+      if (!this.push(chunk)) data.pause();
+    });
+    data.once('close', () => this.push(null));
+    data.once('error', (e) => this.destroy(e));
+  }
+
+  override _read() { if (this.data.isPaused) this.data.resume(); }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void) {
+    if (this.data.readyState !== this.data.OPEN) { cb(); return; } // the shell has exited; its end is reported by the read side
+    this.data.send(chunk, { binary: true }, (e) => cb(e ?? null));
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void) {
+    this.control?.close();
+    this.data.close();
+    cb(err);
+  }
+}
+
+/** Starts an interactive process on a pty and returns its stream and a resize function. */
+export async function openTty(client: IncusClient, instance: string, cmd: string[], size: { cols: number; rows: number }) {
+  const { ws } = await startExec(client, instance, {
+    command: [...AS_LEARNER, ...cmd], environment: { ...LEARNER_ENV, TERM: 'xterm-256color' }, interactive: true,
+    width: size.cols, height: size.rows,
+  });
+  const control = ws.control;
+  control?.on('error', () => { /* reported through the data socket */ });
+  const stream = new ExecStream(ws['0'], control);
+  const resize = async (cols: number, rows: number) => {
+    if (control?.readyState !== control?.OPEN) return; // the process has exited; the stream reports it
+    control?.send(JSON.stringify({ command: 'window-resize', args: { width: String(cols), height: String(rows) } }));
+  };
+  return { stream, resize };
+}

@@ -1,0 +1,307 @@
+// SandboxProvider on Incus: one managed bridge per session, one system container per node, each with its
+// own id range and a rootful Docker inside (issue 14). All Incus access goes through IncusClient.
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { ApiError } from '../../errors.ts';
+import type { SandboxDns } from '../dns.ts';
+import type { RunOptions } from '../exec.ts';
+import type { Limits } from '../node-spec.ts';
+import type { FoundSandbox, SandboxProvider } from '../provider.ts';
+import { IncusError } from './api.ts';
+import type { IncusClient } from './client.ts';
+import { incusError, isNotFound, withRetry } from './errors.ts';
+import { openTty, runCommand } from './exec.ts';
+import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
+import { bridgeName, instanceBody, instanceName, KEY, networkBody, nodeIp, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
+
+type InstanceInfo = { name: string; status: string; config: Record<string, string> };
+type NetworkInfo = { name: string; config: Record<string, string> };
+
+export type IncusProviderOptions = {
+  client: IncusClient;
+  /** Image alias of the learner node (runtime/incus). */
+  image: string;
+  /** Profile every node starts from; its root disk names the storage pool. */
+  profile?: string;
+  /** This Berth server's id: only its own sessions are listed and adopted. */
+  instance: string;
+  /** Berth's DNS responder on each session's gateway; null: the bridge's own dnsmasq answers. */
+  dns?: SandboxDns | null;
+  /** Host loopback port of the registry mirror, proxied onto each node's loopback; null for none. */
+  mirrorPort?: number | null;
+  readyTimeoutMs?: number;
+};
+
+const READY_FILE = '/run/berth-ready';
+
+/** While creating, "not found" is the image or the profile missing: the create failed, nothing the learner had is gone. */
+const createError = (err: unknown, what: string) => isNotFound(err)
+  ? new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err)
+  : incusError(err, what);
+
+export class IncusProvider implements SandboxProvider {
+  client: IncusClient;
+  image: string;
+  profile: string;
+  instance: string;
+  dns: SandboxDns | null;
+  mirrorPort: number | null;
+  readyTimeoutMs: number;
+  /** Subnets of sessions, and indexes handed out but whose bridge may not exist yet (creates run concurrently). */
+  subnets = new Map<string, Subnet>();
+  reserved = new Set<number>();
+  pool: Promise<string | null> | undefined;
+
+  constructor({ client, image, profile = 'berth', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000 }: IncusProviderOptions) {
+    this.client = client;
+    this.image = image;
+    this.profile = profile;
+    this.instance = instance;
+    this.dns = dns;
+    this.mirrorPort = mirrorPort;
+    this.readyTimeoutMs = readyTimeoutMs;
+  }
+
+  /** The storage pool of the profile's root disk: a node's root device must name it to carry a size. */
+  storagePool(): Promise<string | null> {
+    this.pool ??= this.client.get<{ devices?: Record<string, Record<string, string>> }>(`/1.0/profiles/${encodeURIComponent(this.profile)}`)
+      .then((p) => Object.values(p.devices ?? {}).find((d) => d.type === 'disk' && d.path === '/')?.pool ?? null)
+      .catch((err) => { this.pool = undefined; throw err; });
+    return this.pool;
+  }
+
+  async networks(): Promise<NetworkInfo[]> {
+    const all = await this.client.get<NetworkInfo[]>('/1.0/networks?recursion=1');
+    return all.filter((n) => n.config?.[KEY.managed] === '1' && n.config[KEY.instance] === this.instance);
+  }
+
+  async instances(sandboxId?: string): Promise<InstanceInfo[]> {
+    const all = await this.client.get<InstanceInfo[]>('/1.0/instances?recursion=1');
+    return all.filter((i) => i.config?.[KEY.managed] === '1' && i.config[KEY.role] === 'node' && i.config[KEY.instance] === this.instance
+      && (sandboxId === undefined || i.config[KEY.sandbox] === sandboxId));
+  }
+
+  /** A free /26 of the pool: neither a bridge's on this host nor one being created right now. */
+  async allocateSubnet(): Promise<Subnet> {
+    const all = await this.client.get<NetworkInfo[]>('/1.0/networks?recursion=1');
+    const used = new Set([...this.reserved, ...all.map((n) => subnetIndexOf(n.config?.['ipv4.address'])).filter((i) => i !== null)]);
+    if (used.size >= SUBNET_POOL.count) throw new ApiError(503, 'OUT_OF_CAPACITY', 'This Berth server has no room for another session right now.');
+    let index: number;
+    do index = Math.floor(Math.random() * SUBNET_POOL.count); while (used.has(index));
+    this.reserved.add(index);
+    return subnetAt(index);
+  }
+
+  async subnetOf(sandboxId: string): Promise<Subnet> {
+    const known = this.subnets.get(sandboxId);
+    if (known) return known;
+    const n = await this.client.get<NetworkInfo>(`/1.0/networks/${bridgeName(sandboxId)}`);
+    const index = subnetIndexOf(n.config?.['ipv4.address']);
+    if (index === null) throw new IncusError(500, `network ${n.name} has no address from the pool`);
+    const s = subnetAt(index);
+    this.subnets.set(sandboxId, s);
+    return s;
+  }
+
+  /**
+   * The resolver nodes use: Berth's responder on the gateway. Without it (egress policy open, or no firewall)
+   * the host's own upstream resolver, which open egress reaches; the firewall refuses the gateway's port 53
+   * then. A loopback resolver on the host is out of a node's reach: the bridge's dnsmasq on the gateway.
+   */
+  resolverFor(subnet: Subnet): string {
+    if (this.dns) return subnet.gateway;
+    let text = '';
+    try { text = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none: the gateway */ }
+    return upstreamResolver(text) ?? subnet.gateway;
+  }
+
+  async serveDns(subnet: Subnet) {
+    if (this.dns) await this.dns.serve(subnet.gateway);
+  }
+
+  async createSandbox(sandboxId: string, nodes: string[], limits: Limits) {
+    try {
+      const subnet = await this.allocateSubnet();
+      try {
+        await withRetry(() => this.client.run('POST', '/1.0/networks', networkBody({ sandboxId, instance: this.instance, subnet, berthDns: !!this.dns })));
+        this.subnets.set(sandboxId, subnet);
+      } finally {
+        this.reserved.delete(subnet.index);
+      }
+      await this.serveDns(subnet);
+      await Promise.all(nodes.map((n) => this.startNode(sandboxId, n, limits, nodes)));
+    } catch (err) {
+      await this.removeSandbox(sandboxId).catch(() => { /* the original error is the one to report */ });
+      throw createError(err, 'Creating the sandbox');
+    }
+  }
+
+  async addNode(sandboxId: string, node: string, limits: Limits) {
+    try {
+      const peers = (await this.instances(sandboxId)).map((i) => i.config[KEY.node]);
+      await this.startNode(sandboxId, node, limits, [...peers, node]);
+      await this.writeHosts(sandboxId, peers, [...peers, node]);
+    } catch (err) {
+      throw createError(err, 'Adding the node');
+    }
+  }
+
+  /** Creates, configures and starts one node; removes it again when any step fails. */
+  async startNode(sandboxId: string, node: string, limits: Limits, all: string[]) {
+    const subnet = await this.subnetOf(sandboxId);
+    const name = instanceName(sandboxId, node);
+    const ip = nodeIp(subnet, node);
+    try {
+      await this.client.run('POST', '/1.0/instances', instanceBody({
+        sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: await this.storagePool(),
+        network: bridgeName(sandboxId), limits, mirrorPort: this.mirrorPort,
+      }));
+      const config = { node, ip, prefix: subnet.prefix, gateway: subnet.gateway, dns: this.resolverFor(subnet), mirrorPort: this.mirrorPort };
+      // Written while the node is stopped, so its init finds them on the first boot.
+      await this.client.mkdir(name, '/etc/berth');
+      await this.client.writeFile(name, '/etc/berth/node.env', nodeEnv(config));
+      await this.client.writeFile(name, '/etc/docker/daemon.json', daemonJson(config));
+      await this.client.writeFile(name, '/etc/hosts', hostsFile(all.map((n) => ({ node: n, ip: nodeIp(subnet, n) }))));
+      await withRetry(() => this.client.run('PUT', `/1.0/instances/${name}/state`, { action: 'start', timeout: 30 }));
+      await this.waitReady(name);
+    } catch (err) {
+      await this.deleteInstance(name).catch(() => { /* the original error is the one to report */ });
+      throw err;
+    }
+  }
+
+  /** Waits for the init's ready file (written once `docker version` answers); the file API needs no exec. */
+  async waitReady(name: string) {
+    const until = Date.now() + this.readyTimeoutMs;
+    for (let pause = 50; ; pause = Math.min(pause * 2, 250)) {
+      const res = await this.client.http('GET', `/1.0/instances/${name}/files?path=${encodeURIComponent(READY_FILE)}`);
+      if (res.status === 200) return;
+      if (res.status !== 404) throw new IncusError(res.status, `reading ${READY_FILE}: ${res.body.toString('utf8').slice(0, 300)}`);
+      if (Date.now() > until) throw new ApiError(503, 'SANDBOX_FAILED', 'The learner engine did not start in time.');
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+
+  /** Rewrites /etc/hosts on `targets` (running nodes) so they name exactly the session's `all` nodes. */
+  async writeHosts(sandboxId: string, targets: string[], all: string[]) {
+    const subnet = await this.subnetOf(sandboxId);
+    const text = hostsFile(all.map((n) => ({ node: n, ip: nodeIp(subnet, n) })));
+    await Promise.all(targets.map((n) => this.client.writeFile(instanceName(sandboxId, n), '/etc/hosts', text)
+      .catch((err) => { if (!isNotFound(err)) throw err; })));
+  }
+
+  async deleteInstance(name: string) {
+    try {
+      await this.client.run('PUT', `/1.0/instances/${name}/state`, { action: 'stop', force: true, timeout: 30 });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      if (!(err instanceof IncusError && /not running|already stopped/i.test(err.message))) throw err;
+    }
+    try { await this.client.run('DELETE', `/1.0/instances/${name}`); } catch (err) { if (!isNotFound(err)) throw err; }
+  }
+
+  async removeNode(sandboxId: string, node: string) {
+    try {
+      await this.deleteInstance(instanceName(sandboxId, node));
+      const rest = (await this.instances(sandboxId)).map((i) => i.config[KEY.node]);
+      await this.writeHosts(sandboxId, rest, rest);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw incusError(err, 'Removing the node');
+    }
+  }
+
+  async removeSandbox(sandboxId: string) {
+    try {
+      await Promise.all((await this.instances(sandboxId)).map((i) => this.deleteInstance(i.name)));
+      const subnet = await this.subnetOf(sandboxId).catch((err) => { if (isNotFound(err)) return null; throw err; });
+      if (subnet) this.dns?.stop(subnet.gateway);
+      // Removing a bridge races with its veths going away like creating one does (the same transient error).
+      try { await withRetry(() => this.client.run('DELETE', `/1.0/networks/${bridgeName(sandboxId)}`)); } catch (err) { if (!isNotFound(err)) throw err; }
+      this.subnets.delete(sandboxId);
+    } catch (err) {
+      throw incusError(err, 'Removing the sandbox');
+    }
+  }
+
+  async list(): Promise<FoundSandbox[]> {
+    const by = new Map<string, FoundSandbox>();
+    for (const i of await this.instances()) {
+      const id = i.config[KEY.sandbox];
+      const entry = by.get(id) ?? { sandboxId: id, nodes: [], running: true };
+      entry.nodes.push(i.config[KEY.node]);
+      entry.running &&= i.status === 'Running';
+      by.set(id, entry);
+    }
+    // Bridges left without nodes (a crash between the steps) are sandboxes too, so they get removed.
+    for (const n of await this.networks()) {
+      const id = n.config[KEY.sandbox];
+      if (id && !by.has(id)) by.set(id, { sandboxId: id, nodes: [], running: false });
+    }
+    return [...by.values()];
+  }
+
+  /** After a restart: answer DNS again on the gateways of the sessions a previous run left. */
+  async restoreDns() {
+    if (!this.dns) return;
+    for (const n of await this.networks()) {
+      const index = subnetIndexOf(n.config['ipv4.address']);
+      if (index !== null) await this.dns.serve(subnetAt(index).gateway);
+    }
+  }
+
+  async run(sandboxId: string, node: string, cmd: string, opts: RunOptions) {
+    try {
+      return await runCommand(this.client, instanceName(sandboxId, node), cmd, opts);
+    } catch (err) {
+      throw incusError(err, 'Running the command');
+    }
+  }
+
+  async openTty(sandboxId: string, node: string, cmd: string[], size: { cols: number; rows: number }) {
+    try {
+      return await openTty(this.client, instanceName(sandboxId, node), cmd, size);
+    } catch (err) {
+      throw incusError(err, 'Opening the terminal');
+    }
+  }
+
+  /** Workshops tighten a pool node's limits in place: Incus applies config changes to a running node live. */
+  async updateLimits(sandboxId: string, node: string, l: Omit<Limits, 'diskBytes'>) {
+    const { config } = instanceBody({
+      sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: null, network: '',
+      limits: { ...l, diskBytes: 0 }, mirrorPort: null,
+    });
+    const limits = Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith('limits.')));
+    // A whole number of CPUs has no allowance: clear one a fraction may have set before.
+    try {
+      await this.client.run('PATCH', `/1.0/instances/${instanceName(sandboxId, node)}`, { config: { 'limits.cpu.allowance': '', ...limits } });
+    } catch (err) {
+      throw incusError(err, 'Applying the workshop limits');
+    }
+  }
+
+  /** Memory a node holds that the host cannot reclaim: usage minus inactive page cache, from its host cgroup. */
+  async nodeMemory(sandboxId: string, node: string): Promise<number> {
+    const name = instanceName(sandboxId, node);
+    try {
+      const stat = await readFile(`/sys/fs/cgroup/memory/lxc.payload.${name}/memory.stat`, 'utf8');
+      const get = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(stat)?.[1] ?? 0);
+      return Math.max(0, get('total_rss') + get('total_cache') - get('total_inactive_file'));
+    } catch {
+      // Not a cgroup v1 host, or incusd elsewhere: Incus's own figure, page cache included.
+      const st = await this.client.get<{ memory?: { usage?: number } }>(`/1.0/instances/${name}/state`).catch((err) => { throw incusError(err, 'Measuring the node'); });
+      return st.memory?.usage ?? 0;
+    }
+  }
+
+  async nodeAddress(sandboxId: string, node: string) {
+    try {
+      await this.client.get(`/1.0/instances/${instanceName(sandboxId, node)}`);
+      return nodeIp(await this.subnetOf(sandboxId), node);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw incusError(err, 'Finding the node');
+    }
+  }
+}
