@@ -2,6 +2,7 @@
 import type Docker from 'dockerode';
 import type { LoopDisks } from './disks.ts';
 import { randomInt } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { ApiError } from '../errors.ts';
 import { engineError, isNotFound } from './docker.ts';
 import { openTty, runCommand, type RunOptions } from './exec.ts';
@@ -17,6 +18,12 @@ const READY_LINE = 'berth: engine ready';
 /** A sandbox network's gateway: the host's address on its bridge, where Berth's DNS responder listens. */
 const gatewayOf = (n: { IPAM?: { Config?: { Gateway?: string }[] } }) => n.IPAM?.Config?.[0]?.Gateway;
 const MIRROR_CONTAINER = 'berth-mirror';
+
+/** Uids of the host's own accounts (the server runs beside the engine it drives). */
+function hostUids(): number[] {
+  if (!existsSync('/etc/passwd')) return [];
+  return readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => Number(l.split(':')[2])).filter(Number.isInteger);
+}
 
 export type LocalDockerOptions = {
   docker: Docker; image: string; instance: string; disks?: LoopDisks | null; readyTimeoutMs?: number;
@@ -102,6 +109,8 @@ export class LocalDockerProvider implements SandboxProvider {
    */
   async freeIdBlock(): Promise<number> {
     const used = new Set(this.reserved);
+    // A uid a host account already has is never a learner's.
+    for (const uid of hostUids()) if (idBlock(0).uid <= uid && uid < idBlock(ID_BLOCKS).uid) used.add(uid - idBlock(0).uid);
     for (const c of await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=1`, `${LABEL.role}=node`] } })) {
       const b = Number(c.Labels[LABEL.idBlock]);
       if (Number.isInteger(b)) used.add(b);

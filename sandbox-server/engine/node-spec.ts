@@ -23,17 +23,18 @@ export type NodeSpec = {
   home: string | null;
 };
 
-// Host ids per node: block k holds the learner's uid (its first id) and, 65536 further on, the 65536-id
-// range its nested containers map to. Blocks start above 1.1e9, clear of host users and of the
-// 1,000,000-1,001,000,000 range Debian's Incus package claims, and end below 2^31: tools that print ids
-// as signed 32-bit numbers (ps, docker top) show higher ones as negative.
-export const ID_BLOCKS = 7_900;
-const ID_BASE = 1_100_000_000;
-const ID_BLOCK_SIZE = 2 * 65_536;
-export const idBlock = (block: number) => {
-  const uid = ID_BASE + block * ID_BLOCK_SIZE;
-  return { block, uid, subuidBase: uid + 65_536 };
-};
+// Host ids per node, from its block k: the learner's uid and the 65536-id range its nested containers map to.
+// - The learner's uid is LEARNER_UID_BASE + k. It must stay below 65536: the rootless engine runs in a user
+//   namespace whose ids 1-65536 are the node's sub-ids, and `docker build` sends its context with the
+//   client's uid in each tar header, which the engine then chowns to (measured: a uid above 65536 fails
+//   with "lchown /Dockerfile: invalid argument"). 40000-54999 is above the accounts Debian hands out to
+//   people and below its reserved 60000+; the server also skips any uid the host's /etc/passwd holds.
+// - The sub-id range starts at 1.1e9 + k·65536: clear of host users and of the 1,000,000-1,001,000,000
+//   range Debian's Incus package claims, and below 2^31 (ps and docker top print higher ids as negative).
+export const ID_BLOCKS = 15_000;
+const LEARNER_UID_BASE = 40_000;
+const SUBID_BASE = 1_100_000_000;
+export const idBlock = (block: number) => ({ block, uid: LEARNER_UID_BASE + block, subuidBase: SUBID_BASE + block * 65_536 });
 
 export function containerName(sandboxId: string, node: string) {
   return `berth-${sandboxId}-${node}`;

@@ -55,9 +55,15 @@ test.serial('each learner node is its own host uid and sub-id range', async (t) 
     return { uid: Number(uid), nested: Number(map.trim().split(/\s+/)[1]) };
   };
   const all = [await ids(a), await ids(b), await ids(b, 'node2')];
+  // The build context travels with the learner's uid in its tar headers: the engine must be able to own it.
+  const build = await exec(s, a, 'mkdir -p ctx && printf "FROM busybox\\nRUN true\\n" > ctx/Dockerfile && docker build -q ctx 2>&1', { timeoutMs: 120_000 });
+  t.is(build.exitCode, 0, build.stdout);
   t.is(new Set(all.map((x) => x.uid)).size, 3, `learner uids differ: ${JSON.stringify(all)}`);
   t.is(new Set(all.map((x) => x.nested)).size, 3, 'nested containers map to different host ranges');
-  for (const x of all) t.true(x.uid >= 1_100_000_000 && x.uid < 2 ** 31, `uid ${x.uid} is in Berth's block range`);
+  for (const x of all) {
+    t.true(x.uid >= 40_000 && x.uid < 55_000, `learner uid ${x.uid} is in Berth's range`);
+    t.true(x.nested >= 1_100_000_000 && x.nested < 2 ** 31, `nested range ${x.nested} is in Berth's range`);
+  }
   // The container's uid is the host's: the outer container has no user namespace of its own.
   const hostUids = hostDocker('top', `berth-${a.id}-node1`, '-o', 'pid,uid').split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[1]));
   t.true(hostUids.includes(all[0].uid), 'the learner uid is the host uid');
