@@ -24,3 +24,6 @@ export function loadWorkshopConfig(env: NodeJS.ProcessEnv): WorkshopConfig {
     joinFailuresPerMin: r.data.BERTH_JOIN_FAILURES_PER_MIN,
   };
 }
+
+/** The schema itself, for the configuration table in the README (config-doc.ts). */
+export { schema as workshopConfigSchema };

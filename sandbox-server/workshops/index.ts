@@ -35,7 +35,7 @@ export function startWorkshops({ env, config, store, manager, provider, lessons,
   const auth = new AdminAuth({ stateDir, envHashes: wc.adminHashes });
   const first = auth.ensureOne();
   if (first) {
-    // Shown this once; only its SHA-256 is kept (in <state>/admin-tokens). More: node sandbox-server/workshops/admin-token.ts
+    // Shown this once; only its SHA-256 is kept (in <state>/admin-tokens). More: npm run workshops:admin-token
     log.warn({ adminToken: first, file: auth.file }, 'No instructor token was configured, so one was created. It is shown only now: keep it.');
   }
   const capacity = new CapacityMeter({ provider, manager, stateDir, serverLimits: config.limits, maxSandboxes: config.maxSandboxes, log });
