@@ -24,6 +24,7 @@ import { FakeProvider } from './fake-provider.ts';
 
 export const ADMIN_TOKEN = 'berth_admin_unit-test-token-0123456789abcdef';
 export const DEFAULT_CLIENT = '198.51.100.1';
+export const METRICS_TOKEN = 'berth-unit-test-metrics-token-0123456789';
 
 /** Two lessons with no files (nothing is read from disk) and one check each. */
 const LESSONS = ['01-demo', '02-next'].map((id) => ({
@@ -71,7 +72,8 @@ export function buildApp(env: Record<string, string> = {}) {
     createLimiter: new RateLimiter(config.createRatePerMin, 60_000, clock.now),
     // A test picks its client address with a header; a real server reads the socket (main.ts).
     clientAddress: (c) => c.req.header('x-test-client') ?? DEFAULT_CLIENT,
-    workshops: { service, auth, capacity, joinFailures: new RateLimiter(wc.joinFailuresPerMin) },
+    metricsAuthorized: (token) => token === METRICS_TOKEN,
+    workshops: { service, auth, capacity, joinFailures: new RateLimiter(wc.joinFailuresPerMin), joins: new RateLimiter(wc.joinsPerMin, 60_000, clock.now) },
   });
 
   function request(path: string, init: RequestInit2 = {}) {
