@@ -49,7 +49,7 @@ const schema = z.object({
   BERTH_TRUST_PROXY: z.enum(['0', '1']).default('0').describe('1: take the client address from X-Forwarded-For'),
   BERTH_EGRESS_POLICY: z.enum(['allowlist', 'open', 'closed']).default('allowlist').describe('what sandboxes may reach outside this host: allowlist (package mirrors and BERTH_EGRESS_ALLOW), open, or closed'),
   BERTH_EGRESS_ALLOW: z.string().optional().describe('comma-separated host names sandboxes may reach on ports 80/443 (default: the apt mirrors of this host)'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level of the server (JSON lines on stdout)'),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -104,3 +104,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     egressAllow: c.BERTH_EGRESS_ALLOW?.split(',').map((s) => s.trim()).filter(Boolean),
   };
 }
+
+/** The schema itself, for the configuration table in the README (config-doc.ts). */
+export { schema as configSchema };

@@ -11,7 +11,7 @@ const auth = [{ bearer: [] }];
 
 export const openapi = {
   openapi: '3.1.0',
-  info: { title: 'Berth sandbox server', version: '0.1.0', description: 'Sessions, terminals and checks for Berth learners. Terminal protocol: docs/terminal-protocol.md.' },
+  info: { title: 'Berth sandbox server', version: '0.1.0', description: 'Sessions, terminals and checks for Berth learners. Terminal protocol (WebSocket, binary frames): the "Terminal protocol" section of the README.' },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {

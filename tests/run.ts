@@ -3,7 +3,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePackages } from '../runtime/bootstrap/host-packages.ts';
 import { runtimeUp } from '../runtime/up.ts';
+
+// What the suites need on the host beyond the runtime's own packages: Chromium for the e2e suites
+// (Playwright's own browser download cannot work here), curl for the network checks of the escape suite.
+// Installed here so `npm ci && npm test` is enough on a fresh Debian machine, with no apt line in CI.
+const TEST_PACKAGES = ['chromium', 'curl'];
 
 const root = join(import.meta.dirname, '..');
 let passed = 0;
@@ -41,6 +47,9 @@ const suites = (dir: string, pattern = /\.test\.ts$/) => existsSync(join(root, '
 const t0 = performance.now();
 try {
   await runtimeUp();
+  const t1 = performance.now();
+  ensurePackages(TEST_PACKAGES, (m) => console.error(`[tests] ${m}`));
+  console.error(`[tests] test packages: ${((performance.now() - t1) / 1000).toFixed(1)} s`);
 } catch (err) {
   console.error(`runtime bring-up failed: ${(err as Error).message}`);
   console.log('\n0 passed, 1 failed');

@@ -1,4 +1,4 @@
-// The terminal's wire format: binary WebSocket frames, first byte an opcode (see docs/terminal-protocol.md).
+// The terminal's wire format: binary WebSocket frames, first byte an opcode (described for clients in the README, "Terminal protocol").
 export const OP = {
   INPUT: 0x00, RESIZE: 0x01, ACK: 0x02,
   OUTPUT: 0x10, STATUS: 0x11, ERROR: 0x12,

@@ -1,6 +1,6 @@
 // Creates another instructor token: its SHA-256 is appended to <state>/admin-tokens (a running server
 // picks it up at once) and the token is printed this one time.
-//   node sandbox-server/workshops/admin-token.ts [label]
+//   npm run admin-token -- [label]
 // To revoke a token, delete its line from the file.
 import { stateDir } from '../../runtime/bootstrap/engine.ts';
 import { addAdminToken, TOKENS_FILE } from './admin-auth.ts';

@@ -94,29 +94,54 @@ export class CapacityMeter {
     const s = await this.measure(refresh);
     const { manager, stateDir, serverLimits, maxSandboxes } = this.deps;
     const mem = hostMemory();
-    const reserve = reserveFor(mem.total);
-    const nodes = w.nodesPerLearner;
-    // Warm single-node engines become learners' sandboxes: their memory is already spent, not extra.
-    const pooled = nodes === 1 ? manager.pool.ready.length : 0;
     const diskFree = freeDisk(join(stateDir));
-    const byMemory = Math.floor(Math.max(0, mem.available - reserve) / (s.idleMemoryBytes * nodes)) + pooled;
-    const byDisk = s.idleDiskBytes ? Math.floor(Math.max(0, diskFree * 0.95) / (s.idleDiskBytes * nodes)) + pooled : null;
-    const byConfig = Math.max(0, Math.floor((maxSandboxes - manager.count()) / nodes)) + pooled;
-    const more = Math.min(byMemory, byConfig, byDisk ?? Infinity);
+    const poolReady = manager.pool.ready.length;
+    const f = fits({
+      sample: s, memoryTotal: mem.total, memoryAvailable: mem.available, diskFree, nodes: w.nodesPerLearner,
+      memoryLimit: w.limits.memoryBytes, poolReady, sandboxes: manager.count(), maxSandboxes,
+    });
     return {
       measuredAt: new Date(s.at).toISOString(),
       sample: { source: s.source, engines: s.nodes, idleMemoryBytes: s.idleMemoryBytes, idleDiskBytes: s.idleDiskBytes },
-      host: { cpus: availableParallelism(), memoryTotalBytes: mem.total, memoryAvailableBytes: mem.available, reserveBytes: reserve, diskFreeBytes: diskFree },
-      shape: { nodesPerLearner: nodes, limits: w.limits, diskBytesPerNode: serverLimits.diskBytes },
-      now: { sandboxes: manager.count(), poolReady: manager.pool.ready.length, seated },
-      fits: {
-        idleMemory: byMemory, disk: byDisk, serverCap: byConfig,
-        // The worst case: every learner node at its full memory limit at once.
-        memoryLimit: Math.floor(Math.max(0, mem.total - reserve) / (w.limits.memoryBytes * nodes)),
-      },
-      more,
-      holds: seated + more,
-      enough: seated + more >= w.capacity,
+      host: { cpus: availableParallelism(), memoryTotalBytes: mem.total, memoryAvailableBytes: mem.available, reserveBytes: f.reserve, diskFreeBytes: diskFree },
+      shape: { nodesPerLearner: w.nodesPerLearner, limits: w.limits, diskBytesPerNode: serverLimits.diskBytes },
+      now: { sandboxes: manager.count(), poolReady, seated },
+      fits: f.fits,
+      more: f.more,
+      holds: seated + f.more,
+      enough: seated + f.more >= w.capacity,
     };
   }
+}
+
+export type FitInput = {
+  sample: Pick<Sample, 'idleMemoryBytes' | 'idleDiskBytes'>;
+  memoryTotal: number;
+  memoryAvailable: number;
+  diskFree: number;
+  nodes: number;
+  /** The workshop's per-node memory limit, for the worst case. */
+  memoryLimit: number;
+  poolReady: number;
+  sandboxes: number;
+  maxSandboxes: number;
+};
+
+/** How many more learners fit, by each bound, from measured figures (pure: the tests feed it numbers). */
+export function fits(i: FitInput) {
+  const reserve = reserveFor(i.memoryTotal);
+  // Warm single-node engines become learners' sandboxes: their memory is already spent, not extra.
+  const pooled = i.nodes === 1 ? i.poolReady : 0;
+  const byMemory = Math.floor(Math.max(0, i.memoryAvailable - reserve) / (i.sample.idleMemoryBytes * i.nodes)) + pooled;
+  const byDisk = i.sample.idleDiskBytes ? Math.floor(Math.max(0, i.diskFree * 0.95) / (i.sample.idleDiskBytes * i.nodes)) + pooled : null;
+  const byConfig = Math.max(0, Math.floor((i.maxSandboxes - i.sandboxes) / i.nodes)) + pooled;
+  return {
+    reserve,
+    fits: {
+      idleMemory: byMemory, disk: byDisk, serverCap: byConfig,
+      // The worst case: every learner node at its full memory limit at once.
+      memoryLimit: Math.floor(Math.max(0, i.memoryTotal - reserve) / (i.memoryLimit * i.nodes)),
+    },
+    more: Math.min(byMemory, byConfig, byDisk ?? Infinity),
+  };
 }

@@ -26,3 +26,6 @@ export function loadWorkshopConfig(env: NodeJS.ProcessEnv): WorkshopConfig {
     joinsPerMin: r.data.BERTH_JOINS_PER_MIN,
   };
 }
+
+/** The schema itself, for the configuration table in the README (config-doc.ts). */
+export { schema as workshopConfigSchema };

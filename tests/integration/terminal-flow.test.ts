@@ -4,8 +4,13 @@ import { readFileSync } from 'node:fs';
 import { HIGH_WATER } from '../../sandbox-server/terminal/relay.ts';
 import { createSession, startServer } from '../helpers/server.ts';
 import { openTerminal } from '../helpers/terminal.ts';
+import { eventually } from '../helpers/wait.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+/** Resident memory of a process, or NaN once it has exited (a zombie has no VmRSS line). */
+const rssMiB = (pid: number) => {
+  try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024; } catch { return NaN; }
+};
 // Stated bound for the server process while 200 MB pass through one terminal.
 const RSS_BOUND_MIB = 300;
 
@@ -20,18 +25,22 @@ test('yes | head -c 200M: the shell pauses for a client that does not ack, and s
     term.setAutoAck(false);
     const start = term.bytes();
     term.send('yes | head -c 200M; echo FLOW-$((40+2))\r');
-    await new Promise((r) => setTimeout(r, 4000));
+    // The relay sends up to the high-water mark, then stops reading the shell.
+    await eventually(() => (term.bytes() - start >= HIGH_WATER ? true : undefined), { timeoutMs: 30_000, what: `${HIGH_WATER} un-acked bytes` });
+    // Proving that nothing more comes needs a quiet interval; one more chunk or two may still be in flight.
+    await sleep(1000);
     const unackedSeen = term.bytes() - start;
-    // The relay stops reading at the high-water mark; one more chunk or two may be in flight.
     t.true(unackedSeen <= HIGH_WATER + 512 * 1024, `received ${unackedSeen} bytes without acking`);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     t.true(term.bytes() - start - unackedSeen < 64 * 1024, 'nothing more arrives while the client is silent');
 
     let peak = 0;
-    const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(s.child.pid!)); }, 200);
+    const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(s.child.pid!) || 0); }, 200);
     term.setAutoAck(true);
-    await term.waitFor(/FLOW-42/, 240_000);
+    // A terminal that closes instead (the server gone, the relay giving up) fails here with the server's own words.
+    const ended = await Promise.race([term.waitFor(/FLOW-42/, 240_000).then(() => 'done'), term.closed.then((c) => `terminal closed (${c.code})`)]);
     clearInterval(sampler);
+    t.is(ended, 'done', `server ${s.child.exitCode ?? s.child.signalCode ?? 'running'}; its last log lines:\n${s.logs.join('').slice(-3000)}`);
     t.true(term.bytes() - start > 200 * 1024 * 1024, 'all of the output arrived');
     t.log(`server RSS before ${before.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB while relaying ${(term.bytes() / 2 ** 20).toFixed(0)} MiB`);
     t.true(peak < RSS_BOUND_MIB, `peak RSS ${peak} MiB`);

@@ -2,11 +2,19 @@
 import test from 'ava';
 import { request } from 'node:http';
 import { createSession, startServer, type TestServer } from '../helpers/server.ts';
-import { openTerminal } from '../helpers/terminal.ts';
+import { openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
 
 let s: TestServer;
 test.before(async () => { s = await startServer(); });
 test.after.always(async () => { await s?.stop(); });
+
+/** Types a command and returns the first capture of `re` in what the terminal printed after it. */
+async function lineAfter(term: TermClient, cmd: string, re: RegExp): Promise<string> {
+  const from = term.mark();
+  term.send(`${cmd}\r`);
+  await term.waitFor(re, { from });
+  return re.exec(plain(term.output().slice(-(term.mark() - from))))![1];
+}
 
 test.serial('terminal round trip, resize reaches the TTY, reconnect returns the same shell', async (t) => {
   const c = await createSession(s);
@@ -15,24 +23,20 @@ test.serial('terminal round trip, resize reaches the TTY, reconnect returns the 
     await term.waitFor(/learner@node1\S*\$ /);
     term.send('echo round-$((40+2))-trip\r');
     await term.waitFor(/round-42-trip/);
+    // A resize can reach the TTY after the next command: ask until the shell answers with the new size (bounded).
     term.resize(123, 45);
-    await new Promise((r) => setTimeout(r, 300));
-    term.send('stty size\r');
-    await term.waitFor(/45 123/);
-    term.send('export BERTH_MARK=kept-$((6*7))\r');
-    await new Promise((r) => setTimeout(r, 300));
+    let size = '';
+    for (let i = 0; i < 20 && size !== '45 123'; i++) size = await lineAfter(term, 'stty size', /\n\r?(\d+ \d+)\r/);
+    t.is(size, '45 123');
+    t.is(await lineAfter(term, 'export BERTH_MARK=kept-$((6*7)); echo "exported=$BERTH_MARK"', /\n\r?(exported=\S*)\r/), 'exported=kept-42');
     term.close();
     t.is((await term.closed).code, 1005);
 
     const again = await openTerminal(s.url, c.id, c.token);
-    again.send('echo "mark=$BERTH_MARK"\r');
-    await again.waitFor(/mark=kept-42/);
-    // A second tab is a different shell.
+    t.is(await lineAfter(again, 'echo "mark=$BERTH_MARK"', /\n\r?(mark=\S*)\r/), 'mark=kept-42', 'the same shell after a reconnect');
     const tab2 = await openTerminal(s.url, c.id, c.token, { tab: '2' });
-    tab2.send('echo "tab2=${BERTH_MARK:-unset}"\r');
-    await tab2.waitFor(/tab2=unset/);
+    t.is(await lineAfter(tab2, 'echo "tab2=${BERTH_MARK:-unset}"', /\n\r?(tab2=\S*)\r/), 'tab2=unset', 'a second tab is a different shell');
     again.close(); tab2.close();
-    t.pass();
   } finally {
     await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
   }

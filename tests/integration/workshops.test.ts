@@ -5,10 +5,9 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
-import WebSocket from 'ws';
-import { encodeAck, encodeInput, OP } from '../../sandbox-server/terminal/protocol.ts';
 import { engineHost, startServer, type TestServer } from '../helpers/server.ts';
-import { openTerminal, plain } from '../helpers/terminal.ts';
+import { openShadow as openShadowAt, openTerminal, plain } from '../helpers/terminal.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const CLASS = 30;
 const LESSON = '02-first-containers';
@@ -79,28 +78,9 @@ async function openEvents(workshopId: string) {
   };
 }
 
-/** The instructor's terminal client: same protocol, admin credential, the learner's tab. */
-function openShadow(workshopId: string, learnerId: string, opts: { takeover?: boolean; token?: string; origin?: string } = {}) {
-  const q = new URLSearchParams({ node: 'node1', tab: '1', cols: '100', rows: '30', ...(opts.takeover ? { takeover: '1' } : {}) });
-  const ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}/api/workshops/${workshopId}/learners/${learnerId}/terminal?${q}`,
-    ['berth.v1', `bearer.${opts.token ?? admin}`], opts.origin ? { headers: { Origin: opts.origin } } : {});
-  let text = '';
-  const statuses: string[] = [];
-  ws.on('message', (b: Buffer) => {
-    if (b[0] === OP.OUTPUT) { text += b.subarray(1).toString('utf8'); ws.send(encodeAck(b.length - 1)); }
-    if (b[0] === OP.STATUS || b[0] === OP.ERROR) statuses.push(b.subarray(1).toString('utf8'));
-  });
-  const closed = new Promise<number>((ok) => ws.on('close', (code) => ok(code)));
-  const opened = new Promise<void>((ok, fail) => { ws.on('open', () => ok()); ws.on('error', fail); ws.on('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode}`))); });
-  return {
-    ws, opened, closed, statuses, output: () => plain(text),
-    send: (str: string) => ws.send(encodeInput(str)),
-    waitFor: async (re: RegExp, timeoutMs = 15_000) => {
-      for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await sleep(100)) if (re.test(plain(text))) return;
-      throw new Error(`shadow: no ${re} in ${JSON.stringify(plain(text).slice(-400))}`);
-    },
-  };
-}
+/** The instructor's terminal (tests/helpers/terminal.ts): the admin credential unless told otherwise. */
+const openShadow = (workshopId: string, learnerId: string, opts: { takeover?: boolean; token?: string; origin?: string } = {}) =>
+  openShadowAt(s.url, workshopId, learnerId, opts.token ?? admin, opts);
 
 async function createWorkshop(body: object) {
   return json<{ id: string; code: string; joinUrl: string; state: string; pool: { target: number; ready: number } }>(
@@ -154,15 +134,15 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
   t.is(await errorCode(await s.api(`/api/workshops/${w.id}/events`, { token: bob.session.token })), 'UNAUTHORIZED');
   const learnerShadow = openShadow(w.id, ada.learner.id, { token: bob.session.token });
   await learnerShadow.opened;
-  t.is(await learnerShadow.closed, 4401, 'a learner token cannot open the instructor terminal');
+  t.is((await learnerShadow.closed).code, 4401, 'a learner token cannot open the instructor terminal');
   // Both still work after all that.
   for (const l of [ada, bob]) t.is((await s.api(`/api/sessions/${l.session.id}`, { token: l.session.token })).status, 200);
   t.is(containersOf(ada.session.id).length, 1);
 
-  // Stuck: no progress for stuckMinutes (3 s here); a report clears it.
-  await sleep(3500);
+  // Stuck: no progress for stuckMinutes (3 s here); a report clears it. (The rule itself: tests/unit/api-workshops.test.ts.)
   const rows = async () => (await json<{ learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200)).learnerRows;
-  t.deepEqual((await rows()).map((x) => x.stuck), [true, true]);
+  // Fails the test with this description unless both rows turn stuck within 15 s.
+  await eventually(async () => ((await rows()).every((x) => x.stuck) ? true : undefined), { timeoutMs: 15_000, what: 'both learners to show as stuck' });
   await json(await s.api(`/api/sessions/${ada.session.id}/progress`, { method: 'POST', token: ada.session.token, json: { lesson: LESSON, step: 'background' } }), 200);
   t.deepEqual((await rows()).map((x) => x.stuck), [false, true]);
 
@@ -279,13 +259,14 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   term.send('echo typed-by-$((40+2))\r');
   await shadow.waitFor(/typed-by-42/);
   shadow.send('echo ignored-$((1+1))\r');
-  await sleep(1500);
-  t.false(plain(term.output()).includes('ignored-2'), 'read-only: the shadow typed nothing');
   const takeover = openShadow(w.id, ada.learner.id, { takeover: true });
   await takeover.opened;
-  await sleep(500);
+  // Typed once the takeover's shell is attached (the relay's ready or reconnected status), not after a guess.
+  await takeover.waitForStatus(/"state":"(ready|reconnected)"/);
   takeover.send('echo helped-$((3*3))\r');
   await term.waitFor(/helped-9/);
+  // The shadow's line was sent well before the takeover connected: had it been typed, it would be on screen by now.
+  t.false(plain(term.output()).includes('ignored-2'), 'read-only: the shadow typed nothing');
   t.true(shadow.statuses.some((x) => x.includes('"takeover":false')));
   const foreign = openShadow(w.id, ada.learner.id, { origin: 'http://evil.invalid' });
   await t.throwsAsync(foreign.opened, { message: /403/ });

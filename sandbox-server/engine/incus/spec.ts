@@ -1,5 +1,5 @@
 // How a session's bridge and a learner node are described to Incus. Pure: every setting here is
-// justified in runtime/engine/SECURITY.md (the Incus section) and measured in shared/machine-facts.md.
+// justified in runtime/engine/SECURITY.md (the Incus section) and measured on this kind of host (runtime/README.md, Incus).
 import { BRIDGE_PREFIX } from '../firewall.ts';
 import type { Limits } from '../node-spec.ts';
 

@@ -1,8 +1,7 @@
 // Terminal probes: keystroke echo and bulk output, over any byte transport. The same two algorithms run in
 // lib/pty-probe.py for a bare `docker exec -it` on a real pty, so every transport is measured the same way.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { OP, encodeAck, encodeInput } from '../../../sandbox-server/terminal/protocol.ts';
-import { plain } from '../../helpers/terminal.ts';
+import { connectTerminal, plain } from '../../helpers/terminal.ts';
 import { freePort } from './host.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -78,31 +77,16 @@ export async function measureBulk(t: Transport, bytes: number): Promise<{ second
   return { seconds: (t1 - t0) / 1000, bytesReceived: got };
 }
 
-/**
- * Berth's WebSocket terminal, as a lean client: it acknowledges every OUTPUT frame at once and keeps no
- * screen. (tests/helpers/terminal.ts keeps 200 kB of text and strips escapes on every frame, which is right
- * for tests but would measure the client instead of the relay.)
- */
-export function berthTransport(baseUrl: string, id: string, token: string, tab: string): Promise<Transport> {
+/** Berth's WebSocket terminal through the shared test client, keeping no text (tests/helpers/terminal.ts). */
+export async function berthTransport(baseUrl: string, id: string, token: string, tab: string): Promise<Transport> {
   const q = new URLSearchParams({ node: 'node1', tab, cols: '100', rows: '30' });
-  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/sessions/${id}/terminal?${q}`, ['berth.v1', `bearer.${token}`]);
-  ws.binaryType = 'arraybuffer';
-  const subs = new Set<(b: Buffer) => void>();
-  ws.addEventListener('message', (ev) => {
-    const b = Buffer.from(ev.data as ArrayBuffer);
-    if (b[0] !== OP.OUTPUT) return;
-    ws.send(encodeAck(b.length - 1));
-    const data = b.subarray(1);
-    for (const cb of subs) cb(data);
-  });
-  return new Promise((ok, fail) => {
-    ws.addEventListener('open', () => ok({
-      send: (s) => ws.send(encodeInput(s)),
-      onData: (cb) => { subs.add(cb); return () => subs.delete(cb); },
-      close: async () => { ws.close(); await sleep(100); },
-    }));
-    ws.addEventListener('error', () => fail(new Error('the terminal WebSocket failed to open')));
-  });
+  const term = connectTerminal(`${baseUrl.replace(/^http/, 'ws')}/api/sessions/${id}/terminal?${q}`, token, { keepText: false });
+  await term.opened;
+  return {
+    send: (s) => term.send(s),
+    onData: (cb) => term.onData(cb),
+    close: async () => { term.close(); await sleep(100); },
+  };
 }
 
 /**

@@ -1,0 +1,125 @@
+// The HTTP app (createApp) built around the real session manager, store, workshop service and rate limiters,
+// with an in-memory SQLite file, a clock the test moves, and FakeProvider instead of an engine. Requests go
+// through app.request(): no socket, no root, no engine. What it can prove is the contract and the rules
+// (status codes, error bodies, auth, limits, workshop seating); never that a sandbox works.
+import type { ExecutionContext } from 'ava';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { createApp } from '../../sandbox-server/app.ts';
+import { hashToken } from '../../sandbox-server/auth.ts';
+import { loadConfig } from '../../sandbox-server/config.ts';
+import { catalogOf } from '../../sandbox-server/lesson-catalog.ts';
+import { createMetrics } from '../../sandbox-server/metrics.ts';
+import { PreviewKeys } from '../../sandbox-server/preview/links.ts';
+import { createPreview } from '../../sandbox-server/preview/proxy.ts';
+import { RateLimiter } from '../../sandbox-server/rate-limit.ts';
+import { SandboxManager } from '../../sandbox-server/sandboxes/manager.ts';
+import { Store } from '../../sandbox-server/store.ts';
+import { AdminAuth } from '../../sandbox-server/workshops/admin-auth.ts';
+import { CapacityMeter } from '../../sandbox-server/workshops/capacity.ts';
+import { loadWorkshopConfig } from '../../sandbox-server/workshops/config.ts';
+import { WorkshopDb, migrateWorkshops } from '../../sandbox-server/workshops/db.ts';
+import { WorkshopService } from '../../sandbox-server/workshops/service.ts';
+import { FakeProvider } from './fake-provider.ts';
+
+export const ADMIN_TOKEN = 'berth_admin_unit-test-token-0123456789abcdef';
+export const DEFAULT_CLIENT = '198.51.100.1';
+export const METRICS_TOKEN = 'berth-unit-test-metrics-token-0123456789';
+
+/** Two lessons with no files (nothing is read from disk) and one check each. */
+const LESSONS = ['01-demo', '02-next'].map((id) => ({
+  id, files: [],
+  steps: [{ checks: [{ id: 'c1', title: 'a file exists', node: 'node1', script: 'test -f done', fail: 'No file called done yet.' }] }],
+}));
+
+export type Clock = { t: number; now: () => number; advance: (ms: number) => void };
+
+export type RequestInit2 = Omit<RequestInit, 'body'> & { token?: string; json?: unknown; body?: string; client?: string };
+
+export function buildApp(env: Record<string, string> = {}) {
+  const config = loadConfig({ BERTH_POOL_SIZE: '0', ...env });
+  const wc = loadWorkshopConfig({ BERTH_ADMIN_TOKEN_SHA256: hashToken(ADMIN_TOKEN), ...env });
+  const clock: Clock = { t: Date.now(), now: () => clock.t, advance: (ms) => { clock.t += ms; } };
+  const logs: { level: string; msg: string; o: object }[] = [];
+  const at = (level: string) => (o: object, msg: string) => { logs.push({ level, msg, o }); };
+  const log = { info: at('info'), warn: at('warn'), error: at('error') };
+
+  const provider = new FakeProvider();
+  const store = new Store(':memory:');
+  const lessons = catalogOf('/nonexistent', LESSONS);
+  const metrics = createMetrics();
+  const manager = new SandboxManager({
+    provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
+    maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
+    execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l), now: clock.now,
+  });
+  // Nothing is written here: tokens come from the environment hash above.
+  const stateDir = joinPath(tmpdir(), 'berth-unit-no-state');
+  migrateWorkshops(store.db);
+  const auth = new AdminAuth({ stateDir, envHashes: wc.adminHashes, now: clock.now });
+  const capacity = new CapacityMeter({ provider, manager, stateDir, serverLimits: config.limits, maxSandboxes: config.maxSandboxes, log });
+  const service = new WorkshopService({
+    db: new WorkshopDb(store.db), store, manager, provider, lessons, capacity, log,
+    serverLimits: config.limits, maxNodes: config.maxNodes, basePoolSize: config.poolSize,
+    prewarmLeadMs: wc.prewarmLeadMs, idleMs: config.idleMs, now: clock.now,
+  });
+  const preview = createPreview({
+    manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
+    secureCookies: config.secureCookies, log,
+  });
+  const app = createApp({
+    manager, lessons, metrics, log, preview, fileMax: config.fileMax,
+    createLimiter: new RateLimiter(config.createRatePerMin, 60_000, clock.now),
+    // A test picks its client address with a header; a real server reads the socket (main.ts).
+    clientAddress: (c) => c.req.header('x-test-client') ?? DEFAULT_CLIENT,
+    metricsAuthorized: (token) => token === METRICS_TOKEN,
+    workshops: { service, auth, capacity, joinFailures: new RateLimiter(wc.joinFailuresPerMin), joins: new RateLimiter(wc.joinsPerMin, 60_000, clock.now) },
+  });
+
+  function request(path: string, init: RequestInit2 = {}) {
+    const headers = new Headers(init.headers);
+    if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+    if (init.client) headers.set('x-test-client', init.client);
+    let body = init.body;
+    if (init.json !== undefined) { headers.set('content-type', 'application/json'); body = JSON.stringify(init.json); }
+    return app.request(path, { ...init, headers, body });
+  }
+
+  /** A new session (201), as the site makes one. */
+  async function session(body: object = {}, client?: string) {
+    const r = await request('/api/sessions', { method: 'POST', json: body, client });
+    if (r.status !== 201) throw new Error(`create failed: ${r.status} ${await r.text()}`);
+    return (await r.json()) as { id: string; token: string; expiresAt: string; nodes: { name: string }[] };
+  }
+
+  /** A workshop that is running now (an hour long unless told otherwise), created by the instructor. */
+  async function workshop(body: Record<string, unknown> = {}) {
+    const r = await request('/api/workshops', {
+      method: 'POST', token: ADMIN_TOKEN,
+      json: { title: 'Unit class', lessons: ['01-demo'], endsAt: new Date(clock.t + 3_600_000).toISOString(), capacity: 5, ...body },
+    });
+    if (r.status !== 201) throw new Error(`workshop failed: ${r.status} ${await r.text()}`);
+    return (await r.json()) as { id: string; code: string; state: string; joinUrl: string };
+  }
+
+  const join = (code: string, name: string, extra: object = {}, client?: string) =>
+    request('/api/join', { method: 'POST', json: { code, name, ...extra }, client });
+
+  return { app, config, clock, logs, provider, store, manager, service, capacity, auth, request, session, workshop, join, close: () => store.close() };
+}
+
+export type Harness = ReturnType<typeof buildApp>;
+
+/** Asserts Berth's error contract: the status, JSON `{error: {code, message, requestId}}`, the id echoed in the header. */
+export async function assertError(t: ExecutionContext, r: Response, status: number, code: string) {
+  const text = await r.text();
+  t.is(r.status, status, text);
+  t.regex(r.headers.get('content-type') ?? '', /^application\/json/);
+  const body = JSON.parse(text) as { error: { code: string; message: string; requestId: string } };
+  t.deepEqual(Object.keys(body), ['error']);
+  t.is(body.error.code, code, body.error.message);
+  t.true(typeof body.error.message === 'string' && body.error.message.length > 0);
+  t.true(body.error.requestId.length > 0);
+  t.is(r.headers.get('x-request-id'), body.error.requestId);
+  return body.error;
+}

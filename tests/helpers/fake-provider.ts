@@ -1,0 +1,72 @@
+// An in-memory SandboxProvider for the unit layer: it remembers which sandboxes and nodes exist and answers
+// commands from a script the test gives. It stands in for the engine only where the engine is not what is
+// being tested (validation, auth, rate limits, workshop rules); a test that claims a sandbox works uses the
+// real engine (tests/integration, tests/security).
+import type { ExecResult, RunOptions } from '../../sandbox-server/engine/exec.ts';
+import type { Limits } from '../../sandbox-server/engine/node-spec.ts';
+import type { FoundSandbox, SandboxProvider, Tty } from '../../sandbox-server/engine/provider.ts';
+
+export type RunCall = { sandboxId: string; node: string; cmd: string; opts: RunOptions };
+
+export class FakeProvider implements SandboxProvider {
+  sandboxes = new Map<string, { nodes: string[]; limits: Limits }>();
+  runs: RunCall[] = [];
+  created = 0;
+  removed = 0;
+  /** Answers run(); the default is a command that succeeded with no output. */
+  answer: (call: RunCall) => Partial<ExecResult> = () => ({});
+  /** Awaited inside createSandbox/addNode: a test holds it to keep creations in flight (races, capacity). */
+  gate: Promise<void> = Promise.resolve();
+  /** Thrown by the next createSandbox, once. */
+  failNext: Error | null = null;
+
+  async createSandbox(sandboxId: string, nodes: string[], limits: Limits) {
+    // Always yield, so concurrent callers interleave as they would on a real engine.
+    await new Promise((r) => setImmediate(r));
+    await this.gate;
+    const err = this.failNext;
+    this.failNext = null;
+    if (err) throw err;
+    this.sandboxes.set(sandboxId, { nodes: [...nodes], limits });
+    this.created++;
+  }
+
+  async addNode(sandboxId: string, node: string) {
+    await this.gate;
+    this.sandboxes.get(sandboxId)?.nodes.push(node);
+  }
+
+  async removeNode(sandboxId: string, node: string) {
+    const s = this.sandboxes.get(sandboxId);
+    if (s) s.nodes = s.nodes.filter((n) => n !== node);
+  }
+
+  async removeSandbox(sandboxId: string) {
+    if (this.sandboxes.delete(sandboxId)) this.removed++;
+  }
+
+  async list(): Promise<FoundSandbox[]> {
+    return [...this.sandboxes].map(([sandboxId, s]) => ({ sandboxId, nodes: s.nodes, running: true }));
+  }
+
+  async run(sandboxId: string, node: string, cmd: string, opts: RunOptions): Promise<ExecResult> {
+    const call = { sandboxId, node, cmd, opts };
+    this.runs.push(call);
+    return { exitCode: 0, stdout: '', stderr: '', durationMs: 1, truncated: false, ...this.answer(call) };
+  }
+
+  openTty(): Promise<Tty> {
+    return Promise.reject(new Error('FakeProvider has no terminals: terminal tests use the real engine'));
+  }
+
+  async nodeAddress(sandboxId: string, node: string) {
+    return this.sandboxes.get(sandboxId)?.nodes.includes(node) ? '192.0.2.10' : null;
+  }
+}
+
+/** A held gate: `release()` lets every creation waiting on it finish. */
+export function heldGate() {
+  let release!: () => void;
+  const promise = new Promise<void>((r) => { release = r; });
+  return { promise, release };
+}
