@@ -51,8 +51,10 @@ test.serial('each learner node is its own host uid and sub-id range', async (t) 
   const ids = async (c: Created, node = 'node1') => {
     const r = await exec(s, c, 'id -u; docker run --rm busybox cat /proc/self/uid_map', { node, timeoutMs: 60_000 });
     t.is(r.exitCode, 0, r.stderr);
-    const [uid, map] = r.stdout.trim().split('\n');
-    return { uid: Number(uid), nested: Number(map.trim().split(/\s+/)[1]) };
+    // A rootless engine's containers share its user namespace: root there is the learner's uid, and ids from
+    // 1 up are the node's sub-id range (the uid_map line whose inside id is 1).
+    const [uid, ...map] = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    return { uid: uid[0], root: map.find((m) => m[0] === 0)?.[1], nested: map.find((m) => m[0] === 1)?.[1] ?? NaN };
   };
   const all = [await ids(a), await ids(b), await ids(b, 'node2')];
   // The build context travels with the learner's uid in its tar headers: the engine must be able to own it.
@@ -60,6 +62,7 @@ test.serial('each learner node is its own host uid and sub-id range', async (t) 
   t.is(build.exitCode, 0, build.stdout);
   t.is(new Set(all.map((x) => x.uid)).size, 3, `learner uids differ: ${JSON.stringify(all)}`);
   t.is(new Set(all.map((x) => x.nested)).size, 3, 'nested containers map to different host ranges');
+  for (const x of all) t.is(x.root, x.uid, 'root of a nested container is the learner\'s own uid');
   for (const x of all) {
     t.true(x.uid >= 40_000 && x.uid < 55_000, `learner uid ${x.uid} is in Berth's range`);
     t.true(x.nested >= 1_100_000_000 && x.nested < 2 ** 31, `nested range ${x.nested} is in Berth's range`);
