@@ -1,10 +1,10 @@
 // SandboxProvider on one Docker engine: a bridge network per sandbox, a learner engine container per node.
 import type Docker from 'dockerode';
 import type { LoopDisks } from './disks.ts';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import { engineError, isNotFound } from './docker.ts';
-import { openTty, runCommand, type RunOptions } from './exec.ts';
+import { openTty, runCommand, streamCommand, type RunOptions } from './exec.ts';
 import type { SandboxDns } from './dns.ts';
 import { BRIDGE_PREFIX } from './firewall.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
@@ -202,5 +202,28 @@ export class LocalDockerProvider implements SandboxProvider {
       if (isNotFound(err)) return null;
       throw engineError(err, 'Finding the node');
     }
+  }
+
+  async streamOut(sandboxId: string, node: string, cmd: string) {
+    try {
+      return await streamCommand(this.container(sandboxId, node), cmd);
+    } catch (err) {
+      throw engineError(err, 'Running the command');
+    }
+  }
+
+  /** `docker events` inside the node: the learner's engine says when a container starts or stops. */
+  async watchEngine(sandboxId: string, node: string, onEvent: () => void) {
+    // A name of its own, so that stopping can end this process inside the node (closing the stream alone
+    // would leave `docker events` waiting there until its next write).
+    const tag = `berth-events-${randomBytes(6).toString('hex')}`;
+    const out = await this.streamOut(sandboxId, node,
+      `exec -a ${tag} docker events --format '{{.Action}}' --filter type=container --filter event=start --filter event=die --filter event=destroy --filter event=pause --filter event=unpause`);
+    out.on('data', () => onEvent());
+    out.on('error', () => { /* the node went away; the watcher's owner hears it from the session */ });
+    return () => {
+      out.destroy();
+      void this.run(sandboxId, node, `pkill -f '^${tag} ' || true`, { timeoutMs: 5000, maxOutput: 1024 }).catch(() => {});
+    };
   }
 }

@@ -23,4 +23,12 @@ export interface SandboxProvider {
   sweep?(): Promise<number>;
   /** Published ports of a node's engine: host side of the node, as seen from the server. */
   nodeAddress(sandboxId: string, node: string): Promise<string | null>;
+  /**
+   * Follows the node's own engine (the learner's Docker) and calls `onEvent` whenever one of its
+   * containers starts, stops or goes away, so published ports can be pushed instead of polled.
+   * Optional: a provider without it leaves the site polling. The returned function stops following.
+   */
+  watchEngine?(sandboxId: string, node: string, onEvent: () => void): Promise<() => void>;
+  /** Runs `cmd` as the learner and streams its stdout (binary-safe, no TTY), e.g. a tar of a folder. */
+  streamOut?(sandboxId: string, node: string, cmd: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
 }
