@@ -135,7 +135,6 @@ export function instructorTerminals(deps: ShadowDeps) {
         deps.service.watch(w, learnerId, conn, null);
         deps.log.info({ workshop: workshopId, learner: learnerId, takeover }, 'instructor terminal closed');
       });
-      ws.off('message', keep);
       deps.log.info({ workshop: workshopId, learner: learnerId, node, tab, takeover }, 'instructor terminal opened');
       ws.send(status({ state: 'watching', learner: name, takeover, cols, rows }));
       // dtach clears the screen as it attaches; the replay must come after that, not be wiped by it.
@@ -143,6 +142,9 @@ export function instructorTerminals(deps: ShadowDeps) {
       if (ws.readyState !== ws.OPEN) { tty.stream.destroy(); return end(); }
       const rest = first.subarray(0, CLEAR.length).equals(CLEAR) ? first.subarray(CLEAR.length) : first;
       if (rest.length) tty.stream.unshift(rest);
+      // Keystrokes sent while dtach attached were held in `early`; only now does the relay take over
+      // (dropping the holder earlier lost what an instructor typed right after "take over").
+      ws.off('message', keep);
       relay({
         ws, tty: { stream: tty.stream, resize: async () => {} }, early, readOnly: !takeover,
         replay: history?.replay(`${session.id}/${node}/${tab}`) ?? Buffer.alloc(0),

@@ -683,7 +683,8 @@ export class Workbench {
     const ov = this.root.querySelector<HTMLElement>('[data-overlay]')!;
     const live = state === 'ready' || state === 'reconnecting';
     this.root.querySelector<HTMLElement>('[data-status-text]')!.textContent = STATUS[state];
-    this.root.querySelector<HTMLButtonElement>('[data-action=extend]')!.hidden = !live;
+    // A workshop's sandbox lasts as long as the workshop: only the instructor moves that end.
+    this.root.querySelector<HTMLButtonElement>('[data-action=extend]')!.hidden = !live || !!this.session?.workshop;
     this.root.querySelector<HTMLButtonElement>('[data-action=reset-sandbox]')!.disabled = !(live || state === 'error');
     ov.hidden = live;
     ov.setAttribute('aria-busy', String(state === 'starting'));
