@@ -224,14 +224,15 @@ export function createApp(deps: AppDeps) {
   });
 
   // Published ports and the links that open them in the browser.
-  const portsOf = async (s: SessionRow, origin: URL) => (await manager.publishedPorts(s)).map((p) => {
+  const decorate = (s: SessionRow, ports: { node: string; port: number; container: string; image: string }[], origin: URL) => ports.map((p) => {
     const shared = manager.opts.store.isShared(s.id, p.node, p.port);
     return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
   });
+  const portsOf = async (s: SessionRow, origin: URL) => decorate(s, await manager.publishedPorts(s), origin);
   app.get('/api/sessions/:id/ports', async (c) => c.json({ ports: await portsOf(c.get('session'), new URL(c.req.url)) }));
   // The same, pushed when the node's engine starts or stops a container, with the workshop's news.
   mountSessionFeed(app, {
-    manager, ports: portsOf, log: deps.log,
+    manager, ports: portsOf, decorate, log: deps.log,
     ...(deps.workshops ? { workshop: deps.workshops.service.learnerFeed.bind(deps.workshops.service) } : {}),
   });
   app.post('/api/sessions/:id/ports/:node/:port/share', limitBody(1024), async (c) => {

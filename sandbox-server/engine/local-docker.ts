@@ -9,7 +9,8 @@ import type { SandboxDns } from './dns.ts';
 import { BRIDGE_PREFIX } from './firewall.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
 import { containerName, nodeCreateOptions, type Limits } from './node-spec.ts';
-import type { FoundSandbox, SandboxProvider } from './provider.ts';
+import type { FoundSandbox, PublishedPort, SandboxProvider } from './provider.ts';
+import { parsePublished } from '../preview/links.ts';
 
 const READY_LINE = 'berth: engine ready';
 
@@ -212,14 +213,29 @@ export class LocalDockerProvider implements SandboxProvider {
     }
   }
 
-  /** `docker events` inside the node: the learner's engine says when a container starts or stops. */
-  async watchEngine(sandboxId: string, node: string, onEvent: () => void) {
-    // A name of its own, so that stopping can end this process inside the node (closing the stream alone
-    // would leave `docker events` waiting there until its next write).
+  /**
+   * `docker events` inside the node, each burst answered by a `docker ps` in the same process: the
+   * listing comes back on the stream already open, without another exec through the host engine.
+   */
+  async watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
+    // A name of its own, so that stopping can end `docker events` inside the node (closing the stream
+    // alone would leave it waiting there until its next write); the loop then ends with its pipe.
     const tag = `berth-events-${randomBytes(6).toString('hex')}`;
-    const out = await this.streamOut(sandboxId, node,
-      `exec -a ${tag} docker events --format '{{.Action}}' --filter type=container --filter event=start --filter event=die --filter event=destroy --filter event=pause --filter event=unpause`);
-    out.on('data', () => onEvent());
+    const list = `docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'; echo ${END_MARK}`;
+    // The first line (echo) asks for the first listing; events from then on ask again, so none is missed.
+    const out = await this.streamOut(sandboxId, node, [
+      `{ echo; exec -a ${tag} docker events --format '{{.Action}}' --filter type=container --filter event=start --filter event=die --filter event=destroy --filter event=pause --filter event=unpause; } |`,
+      // A burst (die, then destroy) is answered once: drain what arrives within 30 ms, then list.
+      `while read -r _; do while read -r -t 0.03 _; do :; done; ${list}; done`,
+    ].join('\n'));
+    let buf = '';
+    out.on('data', (b: Buffer) => {
+      buf += b.toString('utf8');
+      for (let i = buf.indexOf(`${END_MARK}\n`); i >= 0; i = buf.indexOf(`${END_MARK}\n`)) {
+        onPorts(parsePublished(buf.slice(0, i)));
+        buf = buf.slice(i + END_MARK.length + 1);
+      }
+    });
     out.on('error', () => { /* the node went away; the watcher's owner hears it from the session */ });
     return () => {
       out.destroy();
@@ -227,3 +243,5 @@ export class LocalDockerProvider implements SandboxProvider {
     };
   }
 }
+
+const END_MARK = '@@berth-ports-end';

@@ -6,6 +6,9 @@ import type { Limits } from './node-spec.ts';
 
 export type Tty = { stream: Duplex; resize: (cols: number, rows: number) => Promise<void> };
 
+/** A port a node's engine publishes (loopback-only bindings are left out: they cannot be previewed). */
+export type PublishedPort = { port: number; container: string; image: string };
+
 export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean };
 
 export interface SandboxProvider {
@@ -24,11 +27,11 @@ export interface SandboxProvider {
   /** Published ports of a node's engine: host side of the node, as seen from the server. */
   nodeAddress(sandboxId: string, node: string): Promise<string | null>;
   /**
-   * Follows the node's own engine (the learner's Docker) and calls `onEvent` whenever one of its
-   * containers starts, stops or goes away, so published ports can be pushed instead of polled.
+   * Follows the node's own engine (the learner's Docker): reports its published ports at once and again
+   * whenever one of its containers starts or stops, so the site is pushed the list instead of polling.
    * Optional: a provider without it leaves the site polling. The returned function stops following.
    */
-  watchEngine?(sandboxId: string, node: string, onEvent: () => void): Promise<() => void>;
+  watchPorts?(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void): Promise<() => void>;
   /** Runs `cmd` as the learner and streams its stdout (binary-safe, no TTY), e.g. a tar of a folder. */
   streamOut?(sandboxId: string, node: string, cmd: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
 }

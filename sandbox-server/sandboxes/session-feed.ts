@@ -1,10 +1,11 @@
 // GET /api/sessions/:id/events: what changes under a learner's page, pushed as server-sent events
 // instead of polled. `ports` when the node's own engine starts or stops a container (the provider's
-// optional watchEngine; without it the page keeps polling), and for a workshop learner `workshop`,
+// optional watchPorts; without it the page keeps polling), and for a workshop learner `workshop`,
 // `message` (broadcasts) and `watch` (the instructor watching or typing). The page reads it with
 // fetch (EventSource cannot send the Authorization header), so the token never sits in a URL.
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import type { PublishedPort } from '../engine/provider.ts';
 import type { SessionRow } from '../store.ts';
 import type { SandboxManager } from './manager.ts';
 
@@ -17,13 +18,13 @@ type Env = { Variables: { session: SessionRow; requestId: string } };
 export type FeedDeps = {
   manager: SandboxManager;
   ports: (s: SessionRow, origin: URL) => Promise<unknown[]>;
+  /** Adds the preview links to ports a node reported. */
+  decorate: (s: SessionRow, ports: (PublishedPort & { node: string })[], origin: URL) => unknown[];
   workshop?: LearnerFeed;
   log: { error: (o: object, m: string) => void };
 };
 
 const KEEPALIVE_MS = 15_000;
-/** Engine events come in bursts (die, then destroy): one listing after the burst is enough. */
-const SETTLE_MS = 40;
 
 export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
   app.get('/api/sessions/:id/events', function sessionEvents(c: Context<Env>) {
@@ -45,33 +46,23 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       stream.onAbort(() => { closed = true; wake?.(); });
 
       // ---- ports, from the learner engine's events ----
-      let listing = false;
-      let again = false;
-      let settle: ReturnType<typeof setTimeout> | undefined;
-      const list = async () => {
-        if (listing) { again = true; return; }
-        listing = true;
-        try {
-          do {
-            again = false;
-            const now = deps.manager.opts.store.getSession(s.id);
-            if (!now) return;
-            push({ event: 'ports', data: { ports: await deps.ports(now, origin) } });
-          } while (again && !closed);
-        } catch { /* the node is restarting or gone: the next event or the page's own check says so */ } finally {
-          listing = false;
-        }
-      };
-      const changed = () => { clearTimeout(settle); settle = setTimeout(() => void list(), SETTLE_MS); };
       const provider = deps.manager.opts.provider;
       let mode: 'push' | 'poll' = 'poll';
-      if (provider.watchEngine) {
-        const watched = await Promise.allSettled(s.nodes.map((n) => provider.watchEngine!(s.id, n, changed)));
+      if (provider.watchPorts) {
+        const byNode = new Map<string, PublishedPort[]>();
+        const send = () => push({ event: 'ports', data: { ports: deps.decorate(s, s.nodes.flatMap((n) => (byNode.get(n) ?? []).map((p) => ({ node: n, ...p }))), origin) } });
+        const watched = await Promise.allSettled(s.nodes.map((n) => provider.watchPorts!(s.id, n, (ports) => {
+          byNode.set(n, ports);
+          // The first listing of every node makes one list; after that each change is sent as it comes.
+          if (byNode.size === s.nodes.length) send();
+        })));
         for (const w of watched) if (w.status === 'fulfilled') stops.push(w.value);
         if (watched.every((w) => w.status === 'fulfilled')) mode = 'push';
       }
       push({ event: 'hello', data: { ports: mode, nodes: s.nodes } });
-      await list();
+      if (mode === 'poll') {
+        try { push({ event: 'ports', data: { ports: await deps.ports(s, origin) } }); } catch { /* the page's own poll reports it */ }
+      }
 
       // ---- the workshop, for a workshop learner ----
       const off = deps.workshop?.(s, Number.isInteger(after) && after > 0 ? after : 0, push);
@@ -98,7 +89,6 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
         if (!closed) deps.log.error({ err, session: s.id }, 'session event stream failed');
       } finally {
         closed = true;
-        clearTimeout(settle);
         for (const stop of stops) stop();
       }
     });

@@ -27,6 +27,7 @@ export class PortsBar {
   /** The stream says whether it will push (the engine is followed) or not. */
   setPushed(on: boolean) {
     this.pushed = on;
+    this.list.closest<HTMLElement>('.ports-bar')?.setAttribute('data-mode', on ? 'push' : 'poll');
     if (!on && this.session) this.soon();
   }
 
