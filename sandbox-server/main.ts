@@ -9,6 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import pino from 'pino';
 import { ensureEngine, stateDir } from '../runtime/bootstrap/engine.ts';
 import { createApp } from './app.ts';
+import { hashToken } from './auth.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { connect } from './engine/docker.ts';
 import { LoopDisks } from './engine/disks.ts';
@@ -27,9 +28,19 @@ import { startWorkshops } from './workshops/index.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
-export async function startServer(env: NodeJS.ProcessEnv = process.env) {
+/**
+ * One learner's input must never end the server for everyone. Anything that still escapes every handler is
+ * logged with its stack (an operator must see it and fix the cause) and the process goes on serving.
+ */
+function guardAgainstCrashes(log: pino.Logger) {
+  process.on('uncaughtException', (err, origin) => log.error({ err, origin }, 'uncaught exception: kept running'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection: kept running'));
+}
+
+export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardProcess = false } = {}) {
   const config = loadConfig(env);
   const log = pino({ level: config.logLevel });
+  if (guardProcess) guardAgainstCrashes(log);
   const engine = await ensureEngine({ env, log: (m) => log.info(m) });
   const docker = connect(engine.host);
   const allowHosts = config.egressAllow ?? aptHosts();
@@ -46,7 +57,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed }, 'sandbox firewall applied');
   else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
   const store = new Store(join(config.stateDir ?? stateDir(env), 'berth.db'));
-  const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks')) : null;
+  const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks'), config.diskReserveBytes) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
   const provider = new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();
@@ -58,6 +69,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   const manager = new SandboxManager({
     provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
     maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
+    maxLifetimeMs: config.maxLifetimeMs, nodeOpsPerMin: config.nodeOpsPerMin,
     execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l),
     onEvent: (event, d) => {
       if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
@@ -80,6 +92,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   const app = createApp({
     manager, lessons, metrics, log, preview, fileMax: config.fileMax, workshops: workshops.routes,
     createLimiter: new RateLimiter(config.createRatePerMin),
+    metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.routes.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
     serveSite: existsSync(siteDir) ? (a) => {
       // Built files are named by their content, so they never change: browsers may keep them.
@@ -93,11 +106,12 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   // Previews are proxied below Hono: bodies stream both ways untouched, whatever their size.
   const server = createServer((req, res) => {
     const target = preview!.match(req);
-    if (target) void preview!.http(req, res, target);
-    else void listener(req, res);
+    // Neither path may reject: an unhandled rejection would end the process for every learner.
+    if (target) preview!.http(req, res, target).catch((err) => { log.error({ err }, 'preview failed'); res.destroy(); });
+    else Promise.resolve(listener(req, res)).catch((err) => { log.error({ err }, 'request failed'); res.destroy(); });
   });
   upgrades = terminalUpgrades({
-    manager, provider, allowedOrigins: config.allowedOrigins, log,
+    manager, provider, allowedOrigins: config.allowedOrigins, log, maxPerSession: config.terminalsPerSession,
     metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
   });
   // Upgraded sockets (terminals, previews) are not HTTP connections any more: close() must end them itself.
@@ -106,8 +120,13 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
     const target = preview!.match(req);
-    if (target) void preview!.upgrade(req, socket, head, target);
-    else workshops.upgrade(req, socket, head, upgrades!);
+    try {
+      if (target) preview!.upgrade(req, socket, head, target).catch((err) => { log.error({ err }, 'preview upgrade failed'); socket.destroy(); });
+      else workshops.upgrade(req, socket, head, upgrades!);
+    } catch (err) {
+      log.error({ err }, 'upgrade failed');
+      socket.destroy();
+    }
   });
   const reaper = setInterval(() => manager.reap().catch((err) => log.error({ err }, 'reaper failed')), config.reapIntervalMs);
   reaper.unref();
@@ -135,7 +154,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
 
 if (import.meta.main) {
   try {
-    const s = await startServer();
+    const s = await startServer(process.env, { guardProcess: true });
     const stop = async () => { await s.close(); process.exit(0); };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
