@@ -1,4 +1,5 @@
 // The HTTP API. createApp does no I/O, so tests can build it around real or test dependencies.
+import { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
@@ -11,7 +12,8 @@ import { openapi } from './openapi.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { SandboxManager } from './sandboxes/manager.ts';
 import type { SessionRow } from './store.ts';
-import { Files } from './sandboxes/files.ts';
+import { Files, archiveScript, checkPath, shq } from './sandboxes/files.ts';
+import { mountSessionFeed } from './sandboxes/session-feed.ts';
 import type { Preview } from './preview/proxy.ts';
 import { mountWorkshops, type Workshops } from './workshops/routes.ts';
 
@@ -46,6 +48,7 @@ const fileQuery = z.object({ path: z.string().max(4096).default(''), node: z.str
 const writeBody = z.strictObject({ content: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') });
 const mkdirBody = z.strictObject({ type: z.literal('dir') });
 const shareBody = z.strictObject({ shared: z.boolean() });
+const answerBody = z.strictObject({ answer: z.array(z.number().int().min(0).max(20)).min(1).max(8) });
 
 function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
   const r = schema.safeParse(c.req.query());
@@ -118,6 +121,13 @@ export function createApp(deps: AppDeps) {
     return c.json(created, 201);
   });
 
+  // Self-check questions are judged here, so the pages carry no answers (and a workshop's scores are the server's).
+  app.post('/api/lessons/:lesson/quizzes/:quiz/answer', limitBody(1024), async function answerQuiz(c) {
+    const { answer } = await parseJson(c, answerBody);
+    if (!lessons.answer) throw new ApiError(404, 'NOT_FOUND', 'This server does not judge answers.');
+    return c.json(lessons.answer(c.req.param('lesson'), c.req.param('quiz'), answer));
+  });
+
   // Every route below belongs to one session and needs its token.
   app.use('/api/sessions/:id/*', sessionAuth);
   app.use('/api/sessions/:id', sessionAuth);
@@ -128,12 +138,23 @@ export function createApp(deps: AppDeps) {
   // Instructor routes, joining, and workshop learners' progress (after sessionAuth, before the session routes).
   if (deps.workshops) mountWorkshops(app, deps.workshops, deps.clientAddress);
 
-  app.get('/api/sessions/:id', (c) => c.json(manager.view(c.get('session'))));
+  const inWorkshop = (s: SessionRow) => !!deps.workshops?.service.forSession(s);
+  app.get('/api/sessions/:id', (c) => {
+    const s = c.get('session');
+    // A workshop keeps its learners' sandboxes alive until it ends: no idle limit to show them.
+    return c.json({ ...manager.view(s), ...(inWorkshop(s) ? { idleExpiresAt: null, workshop: true } : {}) });
+  });
   app.delete('/api/sessions/:id', async (c) => {
     await manager.remove(c.get('session').id);
     return c.body(null, 204);
   });
-  app.post('/api/sessions/:id/extend', (c) => c.json(manager.extend(c.get('session'))));
+  app.post('/api/sessions/:id/extend', (c) => {
+    const s = c.get('session');
+    if (inWorkshop(s)) throw new ApiError(409, 'WORKSHOP_SESSION', 'A workshop sandbox lasts as long as the workshop; only the instructor can change that.');
+    manager.extend(s);
+    const v = manager.view(manager.opts.store.getSession(s.id) ?? s);
+    return c.json({ expiresAt: v.expiresAt, idleExpiresAt: v.idleExpiresAt });
+  });
 
   app.post('/api/sessions/:id/exec', limitBody(80 * 1024), async function exec(c) {
     const body = await parseJson(c, execBody);
@@ -185,17 +206,39 @@ export function createApp(deps: AppDeps) {
     return c.body(null, 204);
   });
 
-  // Published ports and the links that open them in the browser.
-  app.get('/api/sessions/:id/ports', async (c) => {
+  // A folder of the workspace (the whole workspace by default) as a tar, streamed from the node.
+  app.get('/api/sessions/:id/archive', async function archive(c) {
+    const q = parseQuery(c, fileQuery);
     const s = c.get('session');
-    const origin = new URL(c.req.url);
-    const ports = await manager.publishedPorts(s);
-    return c.json({
-      ports: ports.map((p) => {
-        const shared = manager.opts.store.isShared(s.id, p.node, p.port);
-        return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
-      }),
+    const node = manager.node(s, q.node);
+    const provider = manager.opts.provider;
+    if (!provider.streamOut) throw new ApiError(404, 'NOT_FOUND', 'This server cannot stream archives.');
+    const script = `set -- ${shq(checkPath(q.path))}\n${archiveScript}`;
+    // The path is checked first, so that a wrong one is a JSON error and not an empty download.
+    const r = await manager.run(s, node, `${script}\necho "$n"`, { timeoutMs: 15_000, maxOutput: 4096 });
+    if (r.exitCode === 92) throw new ApiError(404, 'FILE_NOT_FOUND', 'No such folder.');
+    if (r.exitCode !== 0) throw new ApiError(400, 'PATH_OUTSIDE_WORKSPACE', 'The folder must be inside the workspace.');
+    const name = r.stdout.trim().replace(/[^\w.-]+/g, '_') || 'workspace';
+    const out = await provider.streamOut(s.id, node, `${script}\nexec tar -c -C "$d" --exclude=./.local/share/docker --exclude=./.cache -- "$b"`);
+    manager.touch(s.id);
+    return c.body(Readable.toWeb(out as Readable) as ReadableStream, 200, {
+      'Content-Type': 'application/x-tar',
+      'Content-Disposition': `attachment; filename="${name}.tar"`,
+      'Cache-Control': 'no-store',
     });
+  });
+
+  // Published ports and the links that open them in the browser.
+  const decorate = (s: SessionRow, ports: { node: string; port: number; container: string; image: string }[], origin: URL) => ports.map((p) => {
+    const shared = manager.opts.store.isShared(s.id, p.node, p.port);
+    return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
+  });
+  const portsOf = async (s: SessionRow, origin: URL) => decorate(s, await manager.publishedPorts(s), origin);
+  app.get('/api/sessions/:id/ports', async (c) => c.json({ ports: await portsOf(c.get('session'), new URL(c.req.url)) }));
+  // The same, pushed when the node's engine starts or stops a container, with the workshop's news.
+  mountSessionFeed(app, {
+    manager, ports: portsOf, decorate, log: deps.log,
+    ...(deps.workshops ? { workshop: deps.workshops.service.learnerFeed.bind(deps.workshops.service) } : {}),
   });
   app.post('/api/sessions/:id/ports/:node/:port/share', limitBody(1024), async (c) => {
     const s = c.get('session');

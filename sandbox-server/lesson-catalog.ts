@@ -6,17 +6,41 @@ import type { SeedFile } from './sandboxes/manager.ts';
 
 export type CheckDef = { id: string; title: string; node: string; script: string; fail: string; pass?: string };
 
+export type QuizDef = { id: string; multiple: boolean; options: { correct: boolean; explainHtml: string }[] };
+export type QuizVerdict = {
+  id: string; correct: boolean; multiple: boolean;
+  /** How many options are right in all, and how many of the chosen ones are right or wrong. */
+  rightCount: number; chosenRight: number; chosenWrong: number;
+  /** The explanation of each chosen option, and whether choosing it was right. */
+  explanations: { option: number; correct: boolean; html: string }[];
+};
+
 export interface LessonCatalog {
   seedFiles(lesson: string): SeedFile[];
   check(lesson: string, checkId: string): CheckDef;
   ids(): string[];
+  /** The lesson's and a step's titles, for the instructor's dashboard (null when unknown). */
+  titles?(lesson: string, step?: string | null): { lesson: string; step: string | null } | null;
+  /** Judges an answer on the server: the pages do not carry the answers. */
+  answer?(lesson: string, quizId: string, chosen: number[]): QuizVerdict;
 }
 
 type LoadedLesson = {
   id: string;
+  title?: string;
   files: { workspacePath: string; sourcePath: string }[];
-  steps: { checks: CheckDef[] }[];
+  steps: { id?: string; title?: string; html?: string; checks: CheckDef[]; quizzes?: { id: string; multiple: boolean; options: { correct: boolean; explain: string }[] }[] }[];
 };
+
+/** The explanations as the lesson module rendered them (lessons/lib/parse.ts), so server and page agree. */
+function explanationsIn(html: string, quizId: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const start = html.indexOf(`data-quiz-id="${quizId}"`);
+  if (start < 0) return out;
+  const body = html.slice(start, html.indexOf('</fieldset>', start));
+  for (const m of body.matchAll(/<div class="berth-quiz-explain" data-option="(\d+)"[^>]*>([\s\S]*?)<\/div>/g)) out.set(Number(m[1]), m[2]);
+  return out;
+}
 
 /** Loads every valid lesson once; broken lessons are reported by the loader and simply absent here. */
 export async function loadCatalog(dir: string, log: { warn: (o: object, m: string) => void }): Promise<LessonCatalog> {
@@ -47,6 +71,30 @@ export function catalogOf(dir: string, lessons: LoadedLesson[]): LessonCatalog {
         if (c) return c;
       }
       throw new ApiError(404, 'CHECK_NOT_FOUND', `Lesson ${id} has no check ${JSON.stringify(checkId)}.`);
+    },
+    titles(id, step) {
+      const l = byId.get(id);
+      if (!l) return null;
+      return { lesson: l.title ?? id, step: step ? l.steps.find((s) => s.id === step)?.title ?? step : null };
+    },
+    answer(id, quizId, chosen) {
+      for (const step of get(id).steps) {
+        const q = step.quizzes?.find((x) => x.id === quizId);
+        if (!q) continue;
+        if (chosen.some((n) => !Number.isInteger(n) || n < 0 || n >= q.options.length) || new Set(chosen).size !== chosen.length || (!q.multiple && chosen.length > 1)) {
+          throw new ApiError(400, 'VALIDATION_FAILED', `answer: ${q.multiple ? 'distinct option numbers' : 'one option number'} from 0 to ${q.options.length - 1}.`);
+        }
+        const html = explanationsIn(step.html ?? '', q.id);
+        const rightCount = q.options.filter((o) => o.correct).length;
+        const chosenRight = chosen.filter((n) => q.options[n].correct).length;
+        const chosenWrong = chosen.length - chosenRight;
+        return {
+          id: q.id, multiple: q.multiple, rightCount, chosenRight, chosenWrong,
+          correct: chosenWrong === 0 && chosenRight === rightCount,
+          explanations: [...chosen].sort((a, b) => a - b).map((n) => ({ option: n, correct: q.options[n].correct, html: html.get(n) ?? '' })),
+        };
+      }
+      throw new ApiError(404, 'QUIZ_NOT_FOUND', `Lesson ${id} has no question ${JSON.stringify(quizId)}.`);
     },
   };
 }

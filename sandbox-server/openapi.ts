@@ -17,7 +17,7 @@ export const openapi = {
     schemas: {
       Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message', 'requestId'], properties: { code: { type: 'string' }, message: { type: 'string' }, requestId: { type: 'string' } } } } },
       Created: { type: 'object', required: ['id', 'token', 'expiresAt', 'nodes'], properties: { id: { type: 'string' }, token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, nodes: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' } } } } } },
-      Session: { type: 'object', properties: { id: { type: 'string' }, lesson: { type: ['string', 'null'] }, createdAt: { type: 'string' }, expiresAt: { type: 'string' }, idleExpiresAt: { type: 'string' }, nodes: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' } } } } } },
+      Session: { type: 'object', properties: { id: { type: 'string' }, lesson: { type: ['string', 'null'] }, createdAt: { type: 'string' }, expiresAt: { type: 'string' }, idleExpiresAt: { type: ['string', 'null'], description: 'null for a workshop session (no idle limit)' }, nodes: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' } } } } } },
       ExecResult: { type: 'object', properties: { exitCode: { type: 'integer' }, stdout: { type: 'string' }, stderr: { type: 'string' }, durationMs: { type: 'integer' }, truncated: { type: 'boolean' } } },
       CheckResult: { type: 'object', properties: { id: { type: 'string' }, passed: { type: 'boolean' }, message: { type: 'string' }, detail: { type: 'string' } } },
     },
@@ -37,7 +37,7 @@ export const openapi = {
       get: { security: auth, summary: 'Describe a session', responses: { 200: json({ $ref: '#/components/schemas/Session' }), ...errors } },
       delete: { security: auth, summary: 'Remove a session and its sandbox', responses: { 204: { description: 'Removed' }, ...errors } },
     },
-    '/api/sessions/{id}/extend': { parameters: [sessionId], post: { security: auth, summary: 'Extend the lifetime', responses: { 200: json({ type: 'object', properties: { expiresAt: { type: 'string' } } }), ...errors } } },
+    '/api/sessions/{id}/extend': { parameters: [sessionId], post: { security: auth, summary: 'Extend the lifetime (not for a workshop session: 409 WORKSHOP_SESSION)', responses: { 200: json({ type: 'object', properties: { expiresAt: { type: 'string' }, idleExpiresAt: { type: ['string', 'null'] } } }), 409: { description: 'A workshop session', ...json(error) }, ...errors } } },
     '/api/sessions/{id}/exec': {
       parameters: [sessionId],
       post: {
@@ -72,6 +72,18 @@ export const openapi = {
     '/api/sessions/{id}/ports/{node}/{port}/share': {
       parameters: [sessionId, { name: 'node', in: 'path', required: true, schema: { type: 'string' } }, { name: 'port', in: 'path', required: true, schema: { type: 'integer' } }],
       post: { security: auth, summary: 'Share a port with anyone who has the link, or stop sharing', requestBody: json({ type: 'object', required: ['shared'], properties: { shared: { type: 'boolean' } } }), responses: { 200: json({ type: 'object', properties: { shared: { type: 'boolean' }, url: { type: 'string' }, pathUrl: { type: 'string' } } }), ...errors } },
+    },
+    '/api/sessions/{id}/events': {
+      parameters: [sessionId, { name: 'after', in: 'query', schema: { type: 'integer' }, description: 'workshop broadcasts after this id' }],
+      get: { security: auth, summary: 'Server-sent events: hello {ports: push|poll}, ports {ports}, and for a workshop learner workshop, message, watch; gone when the session ended', responses: { 200: { description: 'text/event-stream' }, ...errors } },
+    },
+    '/api/sessions/{id}/archive': {
+      parameters: [sessionId, { name: 'path', in: 'query', schema: { type: 'string' }, description: 'a folder relative to /home/learner (default: the workspace)' }, { name: 'node', in: 'query', schema: { type: 'string' } }],
+      get: { security: auth, summary: 'The folder as a tar (streamed; engine data and caches left out)', responses: { 200: { description: 'application/x-tar' }, ...errors } },
+    },
+    '/api/lessons/{lesson}/quizzes/{quiz}/answer': {
+      parameters: [{ name: 'lesson', in: 'path', required: true, schema: { type: 'string' } }, { name: 'quiz', in: 'path', required: true, schema: { type: 'string' } }],
+      post: { summary: 'Judge an answer (option numbers); the explanations of the chosen options come back', requestBody: json({ type: 'object', required: ['answer'], properties: { answer: { type: 'array', items: { type: 'integer' } } } }), responses: { 200: json({ type: 'object', properties: { correct: { type: 'boolean' }, multiple: { type: 'boolean' }, rightCount: { type: 'integer' }, chosenRight: { type: 'integer' }, chosenWrong: { type: 'integer' }, explanations: { type: 'array', items: { type: 'object' } } } }), ...errors } },
     },
     '/api/sessions/{id}/terminal': {
       parameters: [sessionId, { name: 'node', in: 'query', schema: { type: 'string' } }, { name: 'tab', in: 'query', schema: { type: 'string' } }],

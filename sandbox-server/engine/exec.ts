@@ -91,3 +91,17 @@ export async function openTty(container: Docker.Container, cmd: string[], size: 
   await resize(size.cols, size.rows);
   return { stream, resize, exec };
 }
+
+/** Runs `bash -c cmd` as the learner and returns its stdout as a stream (stderr is dropped). */
+export async function streamCommand(container: Docker.Container, cmd: string) {
+  const exec = await container.exec({ ...LEARNER, Cmd: ['bash', '-c', cmd], AttachStdout: true, AttachStderr: true, Tty: false });
+  const raw = (await exec.start({ hijack: true, stdin: false })) as Duplex;
+  const out = new PassThrough();
+  container.modem.demuxStream(raw, out, new PassThrough().resume());
+  raw.on('end', () => out.end());
+  raw.on('close', () => out.end());
+  raw.on('error', (err) => out.destroy(err));
+  // The reader going away (a download cancelled) ends the exec's connection too.
+  out.on('close', () => raw.destroy());
+  return out;
+}

@@ -6,6 +6,9 @@ import type { Limits } from './node-spec.ts';
 
 export type Tty = { stream: Duplex; resize: (cols: number, rows: number) => Promise<void> };
 
+/** A port a node's engine publishes (loopback-only bindings are left out: they cannot be previewed). */
+export type PublishedPort = { port: number; container: string; image: string };
+
 export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean };
 
 export interface SandboxProvider {
@@ -23,4 +26,12 @@ export interface SandboxProvider {
   sweep?(): Promise<number>;
   /** Published ports of a node's engine: host side of the node, as seen from the server. */
   nodeAddress(sandboxId: string, node: string): Promise<string | null>;
+  /**
+   * Follows the node's own engine (the learner's Docker): reports its published ports at once and again
+   * whenever one of its containers starts or stops, so the site is pushed the list instead of polling.
+   * Optional: a provider without it leaves the site polling. The returned function stops following.
+   */
+  watchPorts?(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void): Promise<() => void>;
+  /** Runs `cmd` as the learner and streams its stdout (binary-safe, no TTY), e.g. a tar of a folder. */
+  streamOut?(sandboxId: string, node: string, cmd: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
 }

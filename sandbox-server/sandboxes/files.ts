@@ -31,6 +31,11 @@ const RESOLVE = `W=${WORKSPACE}; case "$1" in /*) a="$1";; *) a="$W/$1";; esac
 p=$(realpath -m -- "$a") || exit 91
 case "$p" in "$W"|"$W"/*) ;; *) exit 91;; esac`;
 
+/** For a download: resolves $1 to a folder in the workspace; sets $d (where tar starts), $b (what it packs), $n (a name). */
+export const archiveScript = `${RESOLVE}
+[ -d "$p" ] || exit 92
+if [ "$p" = "$W" ]; then d="$W"; b=.; n=workspace; else d=$(dirname -- "$p"); b=$(basename -- "$p"); n="$b"; fi`;
+
 export function checkPath(path: string): string {
   if (path.length > 4096 || path.includes('\0') || /[\r\n]/.test(path)) {
     throw new ApiError(400, 'VALIDATION_FAILED', 'path must be at most 4096 characters, without NUL or line breaks.');
@@ -77,7 +82,9 @@ base64 -w0 -- "$p"`;
         const type = t === 'f' ? 'file' : t === 'd' ? 'dir' : t === 'l' ? 'symlink' : 'other';
         return { name: name.join('\t'), type, size: Number(size), mtime: new Date(Number(mtime) * 1000).toISOString() };
       });
-      entries.sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || a.name.localeCompare(b.name));
+      // The lesson's own folders and files first; dotfiles (shell and tool settings) after them.
+      const dot = (e: Entry) => Number(e.name.startsWith('.'));
+      entries.sort((a, b) => dot(a) - dot(b) || Number(b.type === 'dir') - Number(a.type === 'dir') || a.name.localeCompare(b.name));
       return { type: 'dir', path: rel(abs), entries };
     }
     const bytes = Buffer.from(rest.join(''), 'base64');

@@ -156,6 +156,11 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
     const l = svc.learnerOf(w, c.req.param('learner'));
     return c.json({ ...svc.row(w, l), sessionId: l.sessionId, checks: svc.db.checks(l.id), quiz: svc.db.quiz(l.id) });
   });
+  // The terminals the learner has open (their dtach sockets), so the instructor is offered only real tabs.
+  app.get('/api/workshops/:id/learners/:learner/tabs', async function learnerTabs(c) {
+    const w = svc.get(c.req.param('id'));
+    return c.json({ nodes: await svc.tabs(svc.learnerOf(w, c.req.param('learner'))) });
+  });
   app.post('/api/workshops/:id/learners/:learner/reset', async (c) => {
     const w = svc.get(c.req.param('id'));
     return c.json(await svc.reset(w, c.req.param('learner')));

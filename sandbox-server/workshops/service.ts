@@ -9,6 +9,7 @@ import type { Limits } from '../engine/node-spec.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { LessonCatalog } from '../lesson-catalog.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
+import type { FeedEvent } from '../sandboxes/session-feed.ts';
 import type { SessionRow, Store } from '../store.ts';
 import type { CapacityMeter } from './capacity.ts';
 import type { Learner, SandboxState, Workshop, WorkshopDb, WorkshopLimits } from './db.ts';
@@ -62,6 +63,9 @@ export type LearnerRow = {
   name: string;
   lesson: string | null;
   step: string | null;
+  /** Titles for the dashboard's "Lesson · step" (ids stay for sorting and links). */
+  lessonTitle: string | null;
+  stepTitle: string | null;
   checksPassed: number;
   checksVerified: number;
   quizAnswered: number;
@@ -75,7 +79,11 @@ export type LearnerRow = {
 export type WorkshopEvent =
   | { type: 'learner'; data: LearnerRow }
   | { type: 'workshop'; data: ReturnType<WorkshopService['view']> & { pool: ReturnType<WorkshopService['pool']> } }
-  | { type: 'message'; data: { id: number; text: string; at: string } };
+  | { type: 'message'; data: { id: number; text: string; at: string } }
+  | { type: 'watch'; data: WatchState & { learner: string } };
+
+/** Whether an instructor has a learner's terminal open, and whether they are typing into it. */
+export type WatchState = { watching: boolean; takeover: boolean; by: string[] };
 
 const iso = (t: number) => new Date(t).toISOString();
 export const normalizeCode = (code: string) => code.toUpperCase().replace(/[^A-Z0-9]/g, '');
@@ -91,6 +99,8 @@ export class WorkshopService {
   sentWorkshop = new Map<string, string>();
   busy = new Set<string>();
   ending = new Set<string>();
+  /** Open instructor terminals per learner: connection id → instructor name and take-over. */
+  watchers = new Map<string, Map<string, { name: string; takeover: boolean }>>();
   /** Called with a session id whose terminals' replay should be forgotten (its shells are gone). */
   forgetTerminals: (sessionId: string) => void = () => {};
 
@@ -196,8 +206,10 @@ export class WorkshopService {
     const t = this.now();
     const running = w.endedAt === null && t >= w.startsAt && t < w.endsAt;
     const since = Math.max(l.lastProgressAt ?? l.joinedAt, w.startsAt);
+    const titles = l.lesson ? this.deps.lessons.titles?.(l.lesson, l.step) : null;
     return {
       id: l.id, name: l.name, lesson: l.lesson, step: l.step,
+      lessonTitle: titles?.lesson ?? null, stepTitle: titles?.step ?? null,
       checksPassed: c?.passed ?? 0, checksVerified: c?.verified ?? 0, quizAnswered: c?.quiz ?? 0,
       joinedAt: iso(l.joinedAt), lastActivityAt: iso(l.lastActivityAt), lastProgressAt: l.lastProgressAt === null ? null : iso(l.lastProgressAt),
       sandbox: l.sandbox,
@@ -341,7 +353,7 @@ export class WorkshopService {
       learner = existing;
       this.db.updateLearner(learner.id, { sandbox: 'joining' });
     } else {
-      if (this.db.seated(w.id) >= w.capacity) throw new ApiError(409, 'WORKSHOP_FULL', `"${w.title}" is full (${w.capacity} learners).`);
+      if (this.db.seated(w.id) >= w.capacity) throw new ApiError(409, 'WORKSHOP_FULL', `"${w.title}" is full (${w.capacity} learner${w.capacity === 1 ? '' : 's'}).`);
       const t = this.now();
       learner = {
         id: newId(), workshopId: w.id, name, nameKey: key, keyHash: hashToken(keyToken), sessionId: null, joinedAt: t,
@@ -352,7 +364,7 @@ export class WorkshopService {
     }
     if (existing && this.db.seated(w.id) > w.capacity) {
       this.db.updateLearner(learner.id, { sandbox: 'gone' });
-      throw new ApiError(409, 'WORKSHOP_FULL', `"${w.title}" is full (${w.capacity} learners).`);
+      throw new ApiError(409, 'WORKSHOP_FULL', `"${w.title}" is full (${w.capacity} learner${w.capacity === 1 ? '' : 's'}).`);
     }
     this.busy.add(learner.id);
     this.updatePool();
@@ -405,7 +417,7 @@ export class WorkshopService {
   }
 
   learnerView(w: Workshop) {
-    return { id: w.id, title: w.title, lessons: w.lessons, startsAt: iso(w.startsAt), endsAt: iso(w.endsAt), state: this.state(w) };
+    return { id: w.id, code: w.code, title: w.title, lessons: w.lessons, startsAt: iso(w.startsAt), endsAt: iso(w.endsAt), state: this.state(w) };
   }
 
   /** What a joining learner may see before joining: enough to show the title and whether there is room. */
@@ -439,7 +451,7 @@ export class WorkshopService {
     for (const id of p.checksPassed ?? []) progressed = this.db.recordCheck(l.id, p.lesson, id, true, false, t) || progressed;
     for (const q of p.quiz ?? []) {
       const answer = Array.isArray(q.answer) ? q.answer.join('|') : q.answer;
-      progressed = this.db.recordQuiz(l.id, p.lesson, q.id, answer, q.correct ?? null, t) || progressed;
+      progressed = this.db.recordQuiz(l.id, p.lesson, q.id, answer, this.judge(p.lesson, q), t) || progressed;
     }
     // A workshop lesson's files are written into the workspace the first time the learner opens it.
     if (w.lessons.includes(p.lesson) && !l.seeded.includes(p.lesson)) {
@@ -450,6 +462,56 @@ export class WorkshopService {
     this.db.updateLearner(l.id, { lesson: p.lesson, step: p.step ?? (p.lesson === l.lesson ? l.step : null), lastActivityAt: t, ...(progressed ? { lastProgressAt: t } : {}) });
     this.changed(w, l.id);
     return { recorded: true, messages: this.messages(w, p.after ?? 0) };
+  }
+
+  /** A quiz answer is judged here (option numbers), never taken from the page; null when it cannot be read. */
+  judge(lesson: string, q: { id: string; answer: string | string[] }): boolean | null {
+    const chosen = (Array.isArray(q.answer) ? q.answer : q.answer.split('|')).map(Number);
+    if (!this.deps.lessons.answer || !chosen.length || chosen.some((n) => !Number.isInteger(n))) return null;
+    try { return this.deps.lessons.answer(lesson, q.id, chosen).correct; } catch { return null; }
+  }
+
+  // ---- what a learner's page hears (sandboxes/session-feed.ts) ----
+
+  /** Pushes the learner's workshop (state, title, their name), broadcasts after `after`, and the instructor's watching. */
+  learnerFeed(s: SessionRow, after: number, push: (e: FeedEvent) => void): (() => void) | null {
+    const f = this.forSession(s);
+    if (!f) return null;
+    const { learner: l, workshop: w } = f;
+    push({ event: 'workshop', data: { workshop: this.learnerView(w), learner: { id: l.id, name: l.name } } });
+    for (const m of this.messages(w, after)) push({ event: 'message', data: m });
+    push({ event: 'watch', data: this.watchState(l.id) });
+    return this.subscribe(w.id, (e) => {
+      if (e.type === 'workshop') push({ event: 'workshop', data: { workshop: this.learnerView(this.get(w.id)), learner: { id: l.id, name: l.name } } });
+      else if (e.type === 'message') push({ event: 'message', data: e.data });
+      else if (e.type === 'watch' && e.data.learner === l.id) push({ event: 'watch', data: e.data });
+    });
+  }
+
+  /** Each node of the learner's sandbox with the terminal tabs open on it (a node that does not answer has none). */
+  async tabs(l: Learner) {
+    const s = l.sessionId ? this.deps.store.getSession(l.sessionId) : undefined;
+    if (!s || !this.live(l)) return [];
+    return Promise.all(s.nodes.map(async (node) => {
+      const r = await this.deps.provider.run(s.id, node, 'cd /tmp && for f in .berth-tab-*; do [ -S "$f" ] && echo "${f#.berth-tab-}"; done; true', { timeoutMs: 5000, maxOutput: 4096 })
+        .catch(() => ({ stdout: '' }));
+      const tabs = r.stdout.split('\n').filter((t) => /^[a-z0-9-]{1,16}$/i.test(t));
+      tabs.sort((a, b) => (Number(a) || 1e9) - (Number(b) || 1e9) || a.localeCompare(b));
+      return { name: node, tabs };
+    }));
+  }
+
+  watchState(learnerId: string): WatchState {
+    const open = [...(this.watchers.get(learnerId)?.values() ?? [])];
+    return { watching: open.length > 0, takeover: open.some((o) => o.takeover), by: [...new Set(open.map((o) => o.name))] };
+  }
+
+  /** The instructor terminal (shadow.ts) opened (info) or closed (null) one of a learner's terminals. */
+  watch(w: Workshop, learnerId: string, conn: string, info: { name: string; takeover: boolean } | null) {
+    const open = this.watchers.get(learnerId) ?? new Map<string, { name: string; takeover: boolean }>();
+    if (info) open.set(conn, info); else open.delete(conn);
+    if (open.size) this.watchers.set(learnerId, open); else this.watchers.delete(learnerId);
+    this.emit(w.id, { type: 'watch', data: { learner: learnerId, ...this.watchState(learnerId) } });
   }
 
   /** Called after the server ran a check for a session: a workshop learner's result is kept. */

@@ -2,6 +2,7 @@
 // to, opened with the admin credential. Read-only unless takeover=1 (read-only = INPUT frames dropped).
 // Path: GET /api/workshops/:id/learners/:learner/terminal?node=&tab=&takeover=1 (WebSocket, berth.v1),
 // credential as subprotocol `bearer.<admin token>` or `?ticket=` from POST /api/workshops/:id/tickets.
+// `as=<name>` is the instructor's name as the learner sees it in the "watching" banner (service.watch).
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -50,6 +51,12 @@ function firstBytes(stream: Duplex, n: number, ms: number): Promise<Buffer> {
     const timer = setTimeout(done, ms);
     stream.on('data', onData);
   });
+}
+
+/** The name the learner's banner shows: what the instructor typed, cleaned, or a neutral default. */
+export function instructorName(raw: string | null): string {
+  const name = (raw ?? '').normalize('NFC').replace(/[\p{Cc}\p{Cf}<>]/gu, '').trim().replace(/\s+/g, ' ').slice(0, 40);
+  return name || 'Your instructor';
 }
 
 export function instructorTerminals(deps: ShadowDeps) {
@@ -121,8 +128,14 @@ export function instructorTerminals(deps: ShadowDeps) {
       const tty = await deps.provider.openTty(session.id, node, ['bash', '-c', script], { cols, rows });
       const end = () => void deps.provider.run(session.id, node, `pkill -f '^${conn} ' || true`, { timeoutMs: 5000, maxOutput: 1024 }).catch(() => {});
       if (ws.readyState !== ws.OPEN) { tty.stream.destroy(); return end(); }
-      ws.on('close', () => { end(); deps.log.info({ workshop: workshopId, learner: learnerId, takeover }, 'instructor terminal closed'); });
-      ws.off('message', keep);
+      // The learner's page shows a banner while this is open: nobody is watched without knowing it.
+      const w = deps.service.get(workshopId);
+      deps.service.watch(w, learnerId, conn, { name: instructorName(url.searchParams.get('as')), takeover });
+      ws.on('close', () => {
+        end();
+        deps.service.watch(w, learnerId, conn, null);
+        deps.log.info({ workshop: workshopId, learner: learnerId, takeover }, 'instructor terminal closed');
+      });
       deps.log.info({ workshop: workshopId, learner: learnerId, node, tab, takeover }, 'instructor terminal opened');
       ws.send(status({ state: 'watching', learner: name, takeover, cols, rows }));
       // dtach clears the screen as it attaches; the replay must come after that, not be wiped by it.
@@ -130,6 +143,9 @@ export function instructorTerminals(deps: ShadowDeps) {
       if (ws.readyState !== ws.OPEN) { tty.stream.destroy(); return end(); }
       const rest = first.subarray(0, CLEAR.length).equals(CLEAR) ? first.subarray(CLEAR.length) : first;
       if (rest.length) tty.stream.unshift(rest);
+      // Keystrokes sent while dtach attached were held in `early`; only now does the relay take over
+      // (dropping the holder earlier lost what an instructor typed right after "take over").
+      ws.off('message', keep);
       relay({
         ws, tty: { stream: tty.stream, resize: async () => {} }, early, readOnly: !takeover,
         replay: history?.replay(`${session.id}/${node}/${tab}`) ?? Buffer.alloc(0),

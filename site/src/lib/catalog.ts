@@ -56,7 +56,14 @@ export function enhance(html: string): string {
         + `<span class="check-icon" aria-hidden="true"></span><span class="berth-check-title" id="check-title-${id}">${title}</span>`
         + `<button type="button" class="check-run" data-action="check" aria-describedby="check-title-${id}">Check</button>`
         + `<div class="check-result" role="status" aria-live="polite"></div></div>`)
-    .replace(/<\/fieldset>/g, '<div class="quiz-actions"><button type="button" class="quiz-answer" data-action="answer">Answer</button>'
+    // Questions: the page says plainly whether one or several answers are wanted, and carries no answers
+    // (the server judges them: POST /api/lessons/:id/quizzes/:quiz/answer), so the source gives nothing away.
+    .replace(/<fieldset class="berth-quiz" data-quiz-id="([a-z0-9-]+)" data-multiple="(true|false)"><legend>([\s\S]*?)<\/legend>/g,
+      (_m, id: string, multiple: string, legend: string) => `<fieldset class="berth-quiz" data-quiz-id="${id}" data-multiple="${multiple}" aria-describedby="quiz-kind-${id}">`
+        + `<legend>${legend}</legend><p class="quiz-kind" id="quiz-kind-${id}">${multiple === 'true' ? 'Several answers are right: choose all that apply.' : 'One answer is right: choose one.'}</p>`)
+    .replace(/<div class="berth-quiz-explain" data-option="\d+" data-correct="(?:true|false)" hidden>[\s\S]*?<\/div>\n?/g, '')
+    .replace(/<\/fieldset>/g, '<div class="quiz-explanations" data-explanations></div>'
+      + '<div class="quiz-actions"><button type="button" class="quiz-answer" data-action="answer">Answer</button>'
       + '<span class="quiz-verdict" role="status" aria-live="polite"></span></div></fieldset>')
     .replace(/<img /g, '<img loading="lazy" decoding="async" ');
 }

@@ -43,6 +43,7 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
       <label class="editor-node" hidden>Node <select data-node></select></label>
       <button type="button" data-act="refresh">Refresh</button>
       <button type="button" data-act="new">New file…</button>
+      <button type="button" data-act="download">Download workspace (.tar)</button>
       <span class="editor-file" data-file>No file open</span>
       <button type="button" data-act="save" class="primary" disabled>Save</button>
     </div>
@@ -72,6 +73,13 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
   onThemeChange(() => monaco.editor.setTheme(monacoTheme()));
   let open: { node: string; path: string; saved: number } | null = null;
   let node = 'node1';
+  /** The folder "Download" packs: the last folder opened in the tree, or the whole workspace. */
+  let folder = '';
+  const downloadBtn = q<HTMLButtonElement>('[data-act=download]');
+  const setFolder = (p: string) => {
+    folder = p;
+    downloadBtn.textContent = p ? `Download ${p.split('/').pop()}/ (.tar)` : 'Download workspace (.tar)';
+  };
 
   const say = (text: string, bad = false) => { msg.textContent = text; msg.dataset.bad = String(bad); };
   const filesUrl = (s: Session, p: string) => sessionPath(s, `/files?${new URLSearchParams({ path: p, node })}`);
@@ -117,6 +125,7 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
         const on = b.getAttribute('aria-expanded') !== 'true';
         b.setAttribute('aria-expanded', String(on));
         sub.hidden = !on;
+        setFolder(on ? p : p.split('/').slice(0, -1).join('/'));
         if (on) void listDir(p, sub);
       });
     } else {
@@ -162,7 +171,10 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     try {
       const saved = open;
       const url = sessionPath(s, `/files?${new URLSearchParams({ path: saved.path, node: saved.node })}`);
-      await api('PUT', url, { token: s.token, json: { content: model.getValue() } });
+      // Text files end with a newline (POSIX tools, diffs and `cat` expect one); Monaco does not add it.
+      const text = model.getValue();
+      const content = text === '' || text.endsWith('\n') ? text : `${text}\n`;
+      await api('PUT', url, { token: s.token, json: { content } });
       if (open === saved) open.saved = version;
       saveBtn.disabled = !dirty();
       fileLabel.dataset.dirty = String(dirty());
@@ -220,8 +232,38 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
   }
 
   nodeSel.addEventListener('change', () => { node = nodeSel.value; void reload(); });
-  q('[data-act=refresh]').addEventListener('click', () => void reload());
+  q('[data-act=refresh]').addEventListener('click', () => { setFolder(''); void reload(); });
   q('[data-act=new]').addEventListener('click', () => void newFile());
+  downloadBtn.addEventListener('click', () => void download());
+
+  /** The folder as a tar from the server (the token goes in a header, so the file arrives through fetch). */
+  async function download() {
+    const s = ctx.session();
+    if (!s) return;
+    const what = folder || 'the workspace';
+    say(`Packing ${what}…`);
+    downloadBtn.disabled = true;
+    try {
+      const res = await fetch(sessionPath(s, `/archive?${new URLSearchParams({ path: folder, node })}`), { headers: { authorization: `Bearer ${s.token}` } });
+      if (!res.ok) {
+        const body = await res.json().catch(() => null) as { error?: { message?: string } } | null;
+        throw new Error(body?.error?.message ?? `the server answered ${res.status}`);
+      }
+      const blob = await res.blob();
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'workspace.tar';
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+      say(`Downloaded ${what} as ${a.download} (${Math.max(1, Math.round(blob.size / 1024))} KiB).`);
+    } catch (err) {
+      say(`Could not download ${what}: ${err instanceof TypeError ? 'the Berth server is not reachable' : (err as Error).message}`, true);
+    } finally {
+      downloadBtn.disabled = false;
+    }
+  }
   saveBtn.addEventListener('click', () => void save());
 
   return {

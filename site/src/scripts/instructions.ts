@@ -1,6 +1,6 @@
 // The instructions column: clickable commands, checks, self-check questions and step progress.
 // Progress lives in localStorage (progress.ts) and is redrawn from it after every change.
-import { ApiFailure } from './api.ts';
+import { api, ApiFailure } from './api.ts';
 import { confirmDialog } from './dialog.ts';
 import { clearProgress, loadProgress, saveProgress, stepDone, summarize, type LessonShape, type LessonProgress } from './progress.ts';
 import type { Workbench } from './workbench.ts';
@@ -40,7 +40,7 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
       const a = p.quizzes[fs.dataset.quizId!];
       const inputs = [...fs.querySelectorAll<HTMLInputElement>('input')];
       inputs.forEach((i, n) => { i.checked = !!a?.answer.includes(n); });
-      if (a) showAnswer(fs, a.answer); else resetQuiz(fs);
+      if (a) void judge(fs, a.answer, false); else resetQuiz(fs);
     }
   }
 
@@ -64,7 +64,7 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
       }
       if (r.passed) p.checks[id] = true; else delete p.checks[id];
       save();
-      if (r.passed) wb.reportProgress({ checksPassed: Object.keys(p.checks).filter((c) => p.checks[c]) });
+      if (r.passed) wb.reportProgress({ step: stepOf(box), checksPassed: Object.keys(p.checks).filter((c) => p.checks[c]) });
     } catch (err) {
       box.dataset.state = 'error';
       result.textContent = checkError(err);
@@ -73,31 +73,59 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
     }
   }
 
-  function answer(fs: HTMLFieldSetElement) {
+  async function answer(fs: HTMLFieldSetElement) {
     const chosen = [...fs.querySelectorAll<HTMLInputElement>('input')].flatMap((i, n) => (i.checked ? [n] : []));
     const verdict = fs.querySelector<HTMLElement>('.quiz-verdict')!;
-    if (!chosen.length) { verdict.textContent = 'Choose an answer first.'; return; }
-    const correct = showAnswer(fs, chosen);
+    if (!chosen.length) { verdict.textContent = fs.dataset.multiple === 'true' ? 'Choose at least one answer first.' : 'Choose an answer first.'; return; }
+    const v = await judge(fs, chosen, true);
+    if (!v) return;
     const id = fs.dataset.quizId!;
-    p.quizzes[id] = { answer: chosen, correct };
+    p.quizzes[id] = { answer: chosen, correct: v.correct };
     save();
-    wb.reportProgress({ quiz: [{ id, answer: chosen.map(String), correct }] });
+    // The instructor's score is the server's own verdict; the page sends only the choice.
+    wb.reportProgress({ step: stepOf(fs), quiz: [{ id, answer: chosen.map(String) }] });
   }
 
-  /** Shows the explanation of every chosen option and says whether the choice is right. */
-  function showAnswer(fs: HTMLFieldSetElement, chosen: number[]): boolean {
-    const explains = [...fs.querySelectorAll<HTMLElement>('.berth-quiz-explain')];
-    const right = explains.filter((e) => e.dataset.correct === 'true').map((e) => Number(e.dataset.option));
-    const correct = right.length === chosen.length && right.every((r) => chosen.includes(r));
-    for (const e of explains) e.hidden = !chosen.includes(Number(e.dataset.option));
-    fs.dataset.state = correct ? 'right' : 'wrong';
-    fs.querySelector('.quiz-verdict')!.textContent = correct ? 'Right!'
-      : fs.dataset.multiple === 'true' ? 'Not quite: read the explanations and try another combination.' : 'Not quite: read the explanation and try again.';
-    return correct;
+  type Verdict = { correct: boolean; multiple: boolean; rightCount: number; chosenRight: number; chosenWrong: number; explanations: { option: number; correct: boolean; html: string }[] };
+
+  /** Asks the server whether the choice is right, then shows one verdict that agrees with every explanation. */
+  async function judge(fs: HTMLFieldSetElement, chosen: number[], asked: boolean): Promise<Verdict | null> {
+    const verdict = fs.querySelector<HTMLElement>('.quiz-verdict')!;
+    const button = fs.querySelector<HTMLButtonElement>('[data-action=answer]')!;
+    if (asked) { verdict.textContent = 'Checking your answer…'; button.disabled = true; }
+    let v: Verdict;
+    try {
+      v = await api<Verdict>('POST', `/api/lessons/${encodeURIComponent(shape.id)}/quizzes/${encodeURIComponent(fs.dataset.quizId!)}/answer`, { json: { answer: chosen } });
+    } catch (err) {
+      if (asked) verdict.textContent = err instanceof ApiFailure && err.unreachable ? 'Your answer could not be checked: the Berth server is not reachable. Try again once it is back.' : `Your answer could not be checked: ${(err as Error).message}`;
+      return null;
+    } finally {
+      button.disabled = false;
+    }
+    const box = fs.querySelector<HTMLElement>('[data-explanations]')!;
+    box.replaceChildren(...v.explanations.map((e) => {
+      const d = document.createElement('div');
+      d.className = 'berth-quiz-explain';
+      d.dataset.correct = String(e.correct);
+      const mark = document.createElement('strong');
+      mark.textContent = e.correct ? 'Right choice: ' : 'Not this one: ';
+      const text = document.createElement('span');
+      text.innerHTML = e.html; // the lesson's own markdown, rendered by the lesson module on the server
+      d.append(mark, text);
+      return d;
+    }));
+    fs.dataset.state = v.correct ? 'right' : 'wrong';
+    const missing = v.rightCount - v.chosenRight;
+    verdict.textContent = v.correct ? 'Right!'
+      : !v.multiple ? 'Not quite: read the explanation and try again.'
+        : v.chosenWrong === 0 ? `Partly right: ${v.chosenRight === 1 ? 'your choice is' : 'your choices are'} right, but ${missing === 1 ? 'one more answer is' : `${missing} more answers are`} right too. Choose all that apply.`
+          : v.chosenRight > 0 ? `Not quite: ${v.chosenRight} of your choices ${v.chosenRight === 1 ? 'is' : 'are'} right and ${v.chosenWrong} ${v.chosenWrong === 1 ? 'is' : 'are'} not. Try another combination.`
+            : 'Not quite: none of your choices is right. Read the explanations and try another combination.';
+    return v;
   }
 
   function resetQuiz(fs: HTMLFieldSetElement) {
-    for (const e of fs.querySelectorAll<HTMLElement>('.berth-quiz-explain')) e.hidden = true;
+    fs.querySelector('[data-explanations]')?.replaceChildren();
     fs.dataset.state = '';
     fs.querySelector('.quiz-verdict')!.textContent = '';
   }
@@ -122,13 +150,14 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
     if (cmd && (action?.dataset.action === 'run' || (!action && target.closest('pre') && !window.getSelection()?.toString()))) {
       const code = cmd.querySelector('code')!.textContent ?? '';
       cmd.dataset.sent = 'true';
+      wb.reportProgress({ step: stepOf(cmd) });
       void wb.runCommand(cmd.dataset.node ?? 'node1', code, cmd.dataset.interactive === 'true');
       return;
     }
     switch (action?.dataset.action) {
       case 'copy': void copy(action, cmd?.querySelector('code')?.textContent ?? ''); break;
       case 'check': void check(action.closest<HTMLElement>('.berth-check')!, action); break;
-      case 'answer': answer(action.closest<HTMLFieldSetElement>('.berth-quiz')!); break;
+      case 'answer': void answer(action.closest<HTMLFieldSetElement>('.berth-quiz')!); break;
       case 'reset-lesson': void resetLesson(); break;
     }
   });
@@ -147,6 +176,11 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
 
   restore();
   render();
+}
+
+/** The step an element of the instructions belongs to: the dashboard follows the learner through the steps. */
+function stepOf(el: Element): string | undefined {
+  return el.closest<HTMLElement>('[data-step]')?.dataset.step;
 }
 
 function checkError(err: unknown): string {

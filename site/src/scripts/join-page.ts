@@ -63,7 +63,7 @@ export function startJoinPage() {
       writeJson(memory(code), { name: j.learner.name, key: j.learner.key, workshop: j.workshop.id } satisfies Remembered);
       const nodes = j.session.nodes.map((n) => n.name);
       for (const lesson of j.workshop.lessons) {
-        const s: Session = { id: j.session.id, token: j.session.token, lesson, expiresAt: j.session.expiresAt, nodes, tabs: nodes.map((n) => `${n}/1`), workshop: j.workshop.id };
+        const s: Session = { id: j.session.id, token: j.session.token, lesson, expiresAt: j.session.expiresAt, nodes, tabs: nodes.map((n) => `${n}/1`), workshop: j.workshop.id, workshopCode: code };
         saveSession(s);
       }
       location.assign(`/lessons/${encodeURIComponent(j.workshop.lessons[0])}/`);

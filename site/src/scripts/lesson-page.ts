@@ -4,8 +4,6 @@ import { startInstructions } from './instructions.ts';
 import type { LessonShape } from './progress.ts';
 import { initSplit } from './split.ts';
 import { Workbench } from './workbench.ts';
-import { loadSession } from './session.ts';
-import { watchWorkshopMessages } from './workshop-messages.ts';
 
 declare global { interface Window { berth?: { workbench: Workbench } } }
 
@@ -17,6 +15,11 @@ export function startLessonPage() {
   document.querySelector('[data-skip-terminal]')?.addEventListener('click', (e) => { e.preventDefault(); wb.focusTerminal(); });
   window.berth = { workbench: wb };
   wb.init();
-  // A workshop learner's session also brings the instructor's broadcasts (polled; nothing for others).
-  watchWorkshopMessages(() => loadSession(shape.id));
+  const sr = document.querySelector<HTMLInputElement>('[data-screen-reader]');
+  if (sr) {
+    sr.checked = wb.screenReaderOn;
+    sr.addEventListener('change', () => wb.setScreenReader(sr.checked));
+  }
+  // The copy/paste hint names the keys of this platform.
+  if (/Mac|iPhone|iPad/.test(navigator.platform)) for (const k of document.querySelectorAll('[data-mod]')) k.textContent = 'Cmd';
 }

@@ -1,5 +1,6 @@
-// The ports bar: published ports of the sandbox's nodes, each with a preview link, refreshed while the
-// sandbox is ready and the page is visible.
+// The ports bar: published ports of the sandbox's nodes, each with a preview link. The session's event
+// stream (live.ts) pushes the list when the node's engine starts or stops a container; while that stream
+// is down, or on a server whose engine cannot be followed, the bar polls instead.
 import { ApiFailure } from './api.ts';
 import { listPorts, type Port, type Session } from './session.ts';
 
@@ -10,6 +11,8 @@ export class PortsBar {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private session: Session | null = null;
   private shown = '';
+  /** True while pushed updates arrive: no polling then. */
+  private pushed = false;
 
   constructor(list: HTMLElement) {
     this.list = list;
@@ -21,6 +24,20 @@ export class PortsBar {
     void this.poll();
   }
 
+  /** The stream says whether it will push (the engine is followed) or not. */
+  setPushed(on: boolean) {
+    this.pushed = on;
+    this.list.closest<HTMLElement>('.ports-bar')?.setAttribute('data-mode', on ? 'push' : 'poll');
+    if (!on && this.session) this.soon();
+  }
+
+  /** A list pushed by the server. */
+  push(ports: Port[]) {
+    if (!this.session) return;
+    if (this.pushed) clearTimeout(this.timer);
+    this.render(ports);
+  }
+
   stop(note = 'Published ports appear here once the sandbox runs.') {
     this.session = null;
     clearTimeout(this.timer);
@@ -28,7 +45,7 @@ export class PortsBar {
   }
 
   /** Asks now (after a command that may have published a port) instead of at the next tick. */
-  soon() { if (this.session) { clearTimeout(this.timer); this.timer = setTimeout(() => this.poll(), 1200); } }
+  soon() { if (this.session && !this.pushed) { clearTimeout(this.timer); this.timer = setTimeout(() => this.poll(), 1200); } }
 
   private async poll() {
     clearTimeout(this.timer);
@@ -48,7 +65,8 @@ export class PortsBar {
       if (err instanceof ApiFailure && err.sessionGone) return this.stop();
       // Other failures are the workbench's to report; keep the last list and try again later.
     }
-    this.timer = setTimeout(() => this.poll(), EVERY_MS);
+    // Pushed lists need no poll; the links' tickets are refreshed with each push and every few minutes.
+    this.timer = setTimeout(() => this.poll(), this.pushed ? 5 * 60_000 : EVERY_MS);
   }
 
   private note(text: string) {

@@ -13,12 +13,15 @@ export type Session = {
   tabs: string[];
   /** Set by the workshop join flow: progress is then also sent to the instructor. */
   workshop?: string;
+  /** The workshop's join code: the way back to it when the sandbox ends. */
+  workshopCode?: string;
 };
 
 export type SessionView = {
   id: string;
   expiresAt: string;
-  idleExpiresAt: string;
+  /** null for a workshop's session: the workshop keeps it alive until it ends. */
+  idleExpiresAt: string | null;
   nodes: { name: string; state: string }[];
 };
 
@@ -35,6 +38,7 @@ function parse(v: unknown): Session | null {
     nodes: nodes.length ? nodes : ['node1'],
     tabs,
     ...(typeof v.workshop === 'string' ? { workshop: v.workshop } : {}),
+    ...(typeof v.workshopCode === 'string' && /^[A-Z0-9]{4,20}$/.test(v.workshopCode) ? { workshopCode: v.workshopCode } : {}),
   };
 }
 
@@ -52,7 +56,7 @@ export async function createSession(lesson: string, nodes: number): Promise<Sess
 export const path = (s: Session, rest = '') => `/api/sessions/${encodeURIComponent(s.id)}${rest}`;
 
 export const fetchSession = (s: Session) => api<SessionView>('GET', path(s), { token: s.token });
-export const extendSession = (s: Session) => api<{ expiresAt: string }>('POST', path(s, '/extend'), { token: s.token });
+export const extendSession = (s: Session) => api<{ expiresAt: string; idleExpiresAt: string | null }>('POST', path(s, '/extend'), { token: s.token });
 export const deleteSession = (s: Session) => api<void>('DELETE', path(s), { token: s.token });
 export const addNode = (s: Session) => api<{ name: string }>('POST', path(s, '/nodes'), { token: s.token });
 /** Workshop sessions only: the server rebuilds the sandbox under the same session. */

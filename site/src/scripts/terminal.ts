@@ -52,7 +52,7 @@ export class TerminalTab {
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
 
-  constructor(lib: Lib, opts: { host: HTMLElement; node: string; tab: string; theme: Theme; session: () => Session | null; onState: (t: TerminalTab, s: TermState) => void }) {
+  constructor(lib: Lib, opts: { host: HTMLElement; node: string; tab: string; theme: Theme; session: () => Session | null; onState: (t: TerminalTab, s: TermState) => void; screenReader?: boolean; onInput?: () => void }) {
     this.node = opts.node;
     this.tab = opts.tab;
     this.host = opts.host;
@@ -72,15 +72,9 @@ export class TerminalTab {
       ta.setAttribute('aria-label', `Terminal on ${this.node}${this.tab === '1' ? '' : `, tab ${this.tab}`}`);
       ta.setAttribute('aria-describedby', 'term-help');
     }
-    // F6 leaves the terminal (Tab belongs to the shell's completion, so it cannot).
-    this.term.attachCustomKeyEventHandler((e) => {
-      if (e.key === 'F6' && e.type === 'keydown') {
-        document.getElementById('instructions')?.focus();
-        return false;
-      }
-      return true;
-    });
-    this.term.onData((d) => this.sendBytes(this.encoder.encode(d)));
+    this.term.attachCustomKeyEventHandler((e) => this.key(e));
+    this.term.options.screenReaderMode = opts.screenReader ?? false;
+    this.term.onData((d) => { opts.onInput?.(); this.sendBytes(this.encoder.encode(d)); });
     this.term.onBinary((d) => this.sendBytes(Uint8Array.from(d, (c) => c.charCodeAt(0))));
     this.term.onResize(({ cols, rows }) => this.sendFrame(OP.RESIZE, this.encoder.encode(JSON.stringify({ cols, rows }))));
     let frame = 0;
@@ -100,6 +94,36 @@ export class TerminalTab {
   }
 
   setTheme(theme: Theme) { this.term.options.theme = TERM_THEMES[theme]; }
+
+  setScreenReader(on: boolean) { this.term.options.screenReaderMode = on; }
+
+  /**
+   * VS Code's terminal keys: Ctrl/Cmd+C copies when text is selected and interrupts otherwise;
+   * Ctrl/Cmd+V and Ctrl+Shift+V paste (the browser's paste event, which xterm sends as bracketed
+   * paste); Ctrl+Shift+C copies. F6 leaves the terminal (Tab belongs to the shell's completion).
+   * Returning false leaves the key to the browser instead of sending it to the shell.
+   */
+  private key(e: KeyboardEvent): boolean {
+    if (e.type !== 'keydown') return !(e.type === 'keyup' && e.key === 'F6');
+    if (e.key === 'F6') {
+      document.getElementById('instructions')?.focus();
+      return false;
+    }
+    const mod = e.ctrlKey || e.metaKey;
+    if (!mod || e.altKey) return true;
+    const k = e.key.toLowerCase();
+    if (k === 'c' && (e.shiftKey || this.term.hasSelection())) {
+      const text = this.term.getSelection();
+      if (text) void navigator.clipboard?.writeText(text).catch(() => { /* no clipboard access: the context menu still works */ });
+      // Copied text stays selected only when asked for explicitly, as in VS Code.
+      if (!e.shiftKey) this.term.clearSelection();
+      e.preventDefault();
+      return false;
+    }
+    // Not handled here: the browser's paste event reaches xterm's textarea and arrives as one bracketed paste.
+    if (k === 'v') return false;
+    return true;
+  }
 
   focus() { this.term.focus(); }
 

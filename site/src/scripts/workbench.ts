@@ -1,23 +1,29 @@
 // The workbench: the session's life (idle → starting → ready ⇄ reconnecting → expired / error), its
 // terminal tabs, the lazily loaded editor, the timer and the ports bar. The pane always says what is
 // going on and what the learner can do next; it is never blank.
-import { ApiFailure } from './api.ts';
+import { api, ApiFailure } from './api.ts';
 import { confirmDialog } from './dialog.ts';
+import { openFeed } from './live.ts';
 import { PortsBar } from './ports.ts';
 import type { LessonShape } from './progress.ts';
 import * as S from './session.ts';
 import { TerminalTab, type TermState } from './terminal.ts';
 import { currentTheme, onThemeChange } from './theme.ts';
+import { WorkshopView, type WorkshopInfo } from './workshop-view.ts';
+import { readJson, writeJson } from './storage.ts';
 
 export type WbState = 'idle' | 'starting' | 'ready' | 'reconnecting' | 'expired' | 'error';
 type Lib = typeof import('./xterm-lib.ts');
-type Action = { label: string; run: () => void };
+type Action = { label: string; run: () => void; secondary?: boolean };
 type EditorHandle = { shown: () => void; sessionChanged: () => void };
 
 const STATUS: Record<WbState, string> = {
   idle: 'No sandbox yet', starting: 'Starting…', ready: 'Ready', reconnecting: 'Reconnecting…', expired: 'Sandbox ended', error: 'Problem',
 };
 const READY_TIMEOUT_MS = 60_000;
+/** The idle limit is shown only when it is this close and comes before the time limit. */
+const IDLE_WARN_MS = 5 * 60_000;
+const SR_KEY = 'berth.screen-reader';
 
 export class Workbench {
   readonly shape: LessonShape;
@@ -36,6 +42,10 @@ export class Workbench {
   private lastPoll = 0;
   private idleEnd: number | undefined;
   private probing = false;
+  private feed: ReturnType<typeof openFeed> | undefined;
+  private screenReader = readJson(SR_KEY, (v) => (typeof v === 'boolean' ? v : null)) ?? false;
+  /** The learner's workshop as the server last described it (lesson header, ended screen, banners). */
+  readonly workshop: WorkshopView;
   private editor: Promise<EditorHandle | null> | undefined;
   readonly startedAt = performance.now();
   /** Milliseconds from page start to the first usable prompt, for the figures in README. */
@@ -47,6 +57,7 @@ export class Workbench {
     this.tablist = root.querySelector('[data-tablist]')!;
     this.panels = root.querySelector('[data-panels]')!;
     this.ports = new PortsBar(root.querySelector('[data-ports]')!);
+    this.workshop = new WorkshopView(root);
     this.wire();
     onThemeChange((t) => { for (const term of this.terminals.values()) term.setTheme(t); });
   }
@@ -186,6 +197,7 @@ export class Workbench {
     this.readyAfterMs ??= performance.now() - this.startedAt;
     this.setState('ready');
     this.ports.start(s);
+    this.startFeed(s);
     this.startClock();
     void this.editorHandle()?.then((e) => e?.sessionChanged());
     return true;
@@ -198,6 +210,7 @@ export class Workbench {
     const t = new TerminalTab(lib, {
       host: panel.querySelector<HTMLElement>('[data-term-host]')!, node, tab, theme: currentTheme(),
       session: () => this.session, onState: (term, st) => this.onTerminal(term, st),
+      screenReader: this.screenReader, onInput: () => { this.lastInput = Date.now(); },
     });
     this.terminals.set(key, t);
   }
@@ -256,9 +269,26 @@ export class Workbench {
   }
 
   private expired(text = 'It reached its time limit, was idle too long, or was removed. Your progress in this lesson is kept.') {
+    const s = this.session ?? S.loadSession(this.shape.id);
     this.teardown();
     S.forgetSession(this.shape.id);
-    this.setState('expired', { title: 'Your sandbox has ended', text, action: { label: 'Start a new sandbox', run: () => void this.run(() => this.start()) } });
+    const privateStart = (label: string, secondary = false): Action => ({ label, secondary, run: () => void this.run(() => this.start()) });
+    if (!s?.workshop) {
+      this.setState('expired', { title: 'Your sandbox has ended', text, actions: [privateStart('Start a new sandbox')] });
+      return;
+    }
+    // A workshop's sandbox: the way forward is the workshop, never a private sandbox the instructor cannot see.
+    void this.workshop.refresh(s).then((w) => {
+      if (this.state !== 'expired' || this.session) return;
+      const back: Action = { label: w.state === 'ended' ? 'Back to the workshop page' : 'Rejoin the workshop', run: () => location.assign(this.workshop.joinUrl(s)) };
+      const own = privateStart('Practise on my own (not part of the workshop)', true);
+      if (w.state === 'ended') {
+        this.setState('expired', { title: 'The workshop has ended', text: `${w.title ? `“${w.title}”` : 'Your workshop'} is over and its sandboxes were removed. Your progress in this lesson is kept in this browser.`, actions: [back, own] });
+      } else {
+        this.setState('expired', { title: 'Your workshop sandbox was removed', text: `${w.title ? `“${w.title}”` : 'Your workshop'} is still running. Rejoin with the same name from this browser to get a new sandbox; your results stay with the instructor.`, actions: [back, own] });
+      }
+    });
+    this.setState('expired', { title: 'Your workshop sandbox has ended', text: 'Finding out whether the workshop is still running…', actions: [] });
   }
 
   private fail(err: unknown, retry: () => void) {
@@ -268,10 +298,13 @@ export class Workbench {
         : e.code === 'OUT_OF_CAPACITY' ? 'No room for another sandbox'
           : 'The sandbox could not start';
     const text = `${e.message}${e.requestId ? ` (request ${e.requestId})` : ''}`;
-    this.setState('error', { title, text, action: { label: 'Try again', run: retry } });
+    this.setState('error', { title, text, actions: [{ label: 'Try again', run: retry }] });
   }
 
   private teardown() {
+    this.feed?.close();
+    this.feed = undefined;
+    this.workshop.watch(null);
     for (const t of this.terminals.values()) t.dispose();
     this.terminals.clear();
     this.session = null;
@@ -281,11 +314,41 @@ export class Workbench {
     void this.editorHandle()?.then((e) => e?.sessionChanged());
   }
 
+  // ---- pushed updates ----
+
+  private startFeed(s: S.Session) {
+    this.feed?.close();
+    const seen = () => (s.workshop ? this.workshop.lastSeen(s) : 0);
+    this.feed = openFeed(s, seen, {
+      on: (event, data) => {
+        if (this.session !== s) return;
+        const d = data as Record<string, unknown>;
+        if (event === 'hello') this.ports.setPushed(d.ports === 'push');
+        else if (event === 'ports') this.ports.push((d.ports ?? []) as S.Port[]);
+        else if (event === 'workshop') {
+          const info = d as unknown as WorkshopInfo;
+          this.workshop.show(s, info);
+          if (info.workshop.code && s.workshopCode !== info.workshop.code) { s.workshopCode = info.workshop.code; S.saveSession(s); }
+        } else if (event === 'message') this.workshop.message(s, d as { id: number; text: string; at: string });
+        else if (event === 'watch') this.workshop.watch(d as { watching: boolean; takeover: boolean; by: string[] });
+      },
+      gone: () => {
+        if (this.session !== s) return;
+        S.fetchSession(s).catch((err) => { if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired(); });
+      },
+      up: (on) => { if (!on) this.ports.setPushed(false); },
+    });
+  }
+
   // ---- timer ----
 
+  private lastInput = 0;
+
+  /** One timer that says which limit it counts: the workshop's end, the time limit, or (when near) the idle limit. */
   private startClock() {
     clearInterval(this.clock);
     const el = this.root.querySelector<HTMLElement>('[data-timer]')!;
+    const label = el.querySelector<HTMLElement>('[data-timer-label]')!;
     const text = el.querySelector<HTMLElement>('[data-timer-text]')!;
     el.hidden = false;
     this.lastPoll = 0;
@@ -294,17 +357,20 @@ export class Workbench {
       if (!s) return;
       const now = Date.now();
       const end = Date.parse(s.expiresAt);
-      // A sandbox nobody types into is removed sooner (the server's idle limit); say so when that comes first.
-      const idle = this.idleEnd !== undefined && this.idleEnd < end;
-      const left = Math.min(end, this.idleEnd ?? end) - now;
-      text.textContent = left <= 0 ? 'ending…' : idle && left < 10 * 60_000 ? `idle: ends in ${fmt(left)}` : `${fmt(left)} left`;
-      el.dataset.low = String(left < 10 * 60_000);
-      // The server is the judge of expiry: ask it every minute, and often when the end is near.
-      if (now - this.lastPoll > (left < 2 * 60_000 ? 10_000 : 60_000)) {
+      // Typing moves the idle limit on the server; until the next answer, assume it moved.
+      const idleEnd = this.idleEnd !== undefined && this.lastInput > this.lastPoll ? undefined : this.idleEnd;
+      const idle = !s.workshop && idleEnd !== undefined && idleEnd < end && idleEnd - now < IDLE_WARN_MS;
+      const left = (idle ? idleEnd! : end) - now;
+      label.textContent = s.workshop ? 'Workshop ends in' : idle ? 'Idle limit: ends in' : 'Time limit:';
+      text.textContent = left <= 0 ? 'ending…' : idle ? `${fmt(left)} unless you type` : s.workshop ? fmt(left) : `${fmt(left)} left`;
+      el.dataset.low = String(left < (idle ? IDLE_WARN_MS : 10 * 60_000));
+      el.dataset.limit = s.workshop ? 'workshop' : idle ? 'idle' : 'lifetime';
+      // The server is the judge of expiry: ask it every minute, and often when an end is near.
+      if (now - this.lastPoll > (left < 2 * 60_000 ? 10_000 : 60_000) || (idle && this.lastInput > this.lastPoll)) {
         this.lastPoll = now;
         S.fetchSession(s).then((v) => {
           s.expiresAt = v.expiresAt;
-          this.idleEnd = Date.parse(v.idleExpiresAt) || undefined;
+          this.idleEnd = v.idleExpiresAt ? Date.parse(v.idleExpiresAt) : undefined;
           S.saveSession(s);
         }, (err) => {
           if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired();
@@ -319,15 +385,41 @@ export class Workbench {
     const s = this.session;
     if (!s) return;
     try {
-      s.expiresAt = (await S.extendSession(s)).expiresAt;
-      this.idleEnd = undefined; // extending counts as activity; the next poll brings the new idle limit
-      this.lastPoll = 0;
+      const v = await S.extendSession(s);
+      s.expiresAt = v.expiresAt;
+      // The answer carries both limits, so the timer shows the new end at once and stays there.
+      this.idleEnd = v.idleExpiresAt ? Date.parse(v.idleExpiresAt) : undefined;
+      this.lastPoll = Date.now();
       S.saveSession(s);
-      this.flash(`Extended: the sandbox now runs until ${new Date(s.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.`);
+      this.flash(`Extended: the time limit is now ${new Date(s.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.`);
     } catch (err) {
       if (err instanceof ApiFailure && err.sessionGone) return this.expired();
       this.flash(`Could not extend: ${(err as Error).message}`);
     }
+  }
+
+  /** Ends the sandbox for good (the lesson's progress stays): nothing keeps running until it times out. */
+  private async endSandbox() {
+    const s = this.session;
+    if (!s || !(await confirmDialog({
+      title: 'End this sandbox?',
+      text: 'Its containers, images, volumes and files are removed now. Your progress in the lesson is kept, and you can start a new sandbox later.',
+      ok: 'End sandbox',
+    }))) return;
+    this.teardown();
+    S.forgetSession(this.shape.id);
+    try { await S.deleteSession(s); } catch (err) {
+      if (!(err instanceof ApiFailure && err.sessionGone)) this.flash(`The server did not confirm the removal: ${(err as Error).message}`);
+    }
+    this.setState('expired', { title: 'Sandbox ended', text: 'You ended it. Your progress in this lesson is kept.', actions: [{ label: 'Start a new sandbox', run: () => void this.run(() => this.start()) }] });
+  }
+
+  get screenReaderOn() { return this.screenReader; }
+
+  setScreenReader(on: boolean) {
+    this.screenReader = on;
+    writeJson(SR_KEY, on);
+    for (const t of this.terminals.values()) t.setScreenReader(on);
   }
 
   // ---- tabs ----
@@ -339,6 +431,9 @@ export class Workbench {
       switch (btn.dataset.action) {
         case 'start': void this.ensureSession(); break;
         case 'extend': void this.extend(); break;
+        case 'end-sandbox': void this.endSandbox(); break;
+        case 'close-tab': void this.closeTab(); break;
+        case 'remove-node': void this.removeNode(); break;
         case 'reset-sandbox': void this.resetSandbox(); break;
         case 'add-terminal': void this.addTerminal(); break;
         case 'add-node': void this.addNode(); break;
@@ -354,6 +449,7 @@ export class Workbench {
       if (i < 0) return;
       const to = e.key === 'ArrowRight' ? (i + 1) % tabs.length : e.key === 'ArrowLeft' ? (i - 1 + tabs.length) % tabs.length
         : e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : -1;
+      if (e.key === 'Delete' && this.closable(tabs[i].dataset.tab!)) { e.preventDefault(); void this.closeTab(tabs[i].dataset.tab); return; }
       if (to < 0) return;
       e.preventDefault();
       tabs[to].focus();
@@ -370,6 +466,7 @@ export class Workbench {
     }
     for (const p of this.panels.querySelectorAll<HTMLElement>('[data-panel]')) p.hidden = p.dataset.panel !== key;
     this.root.dataset.view = key === 'editor' ? 'editor' : 'terminal';
+    this.syncControls();
     if (key === 'editor') {
       void this.editorHandle(true)?.then((e) => e?.shown());
       return;
@@ -433,6 +530,96 @@ export class Workbench {
       this.panels.querySelector('[data-panel=editor]')!.before(p);
     }
     this.root.querySelector<HTMLElement>('[data-action=add-node]')!.hidden = false;
+    this.syncControls();
+  }
+
+  /** A tab may be closed when its node keeps another one (every node keeps at least its first shell). */
+  private closable(key: string) {
+    const s = this.session;
+    if (!s || key === 'editor' || !(this.state === 'ready' || this.state === 'reconnecting')) return false;
+    const node = key.split('/')[0];
+    return s.tabs.filter((t) => t.startsWith(`${node}/`)).length > 1;
+  }
+
+  /** Nodes added with "+ Node" (beyond the lesson's own) can be removed again. */
+  private removable(node: string) {
+    const s = this.session;
+    return !!s && (this.state === 'ready' || this.state === 'reconnecting') && s.nodes.length > this.shape.nodes && s.nodes.indexOf(node) >= this.shape.nodes;
+  }
+
+  /** Buttons follow what can be done now: nothing acts on a sandbox that has ended. */
+  private syncControls() {
+    const live = this.state === 'ready' || this.state === 'reconnecting';
+    const canStart = this.state === 'idle';
+    const q = (a: string) => this.root.querySelector<HTMLButtonElement>(`[data-action=${a}]`)!;
+    q('add-terminal').disabled = !(live || canStart);
+    if (!this.addingNode) q('add-node').disabled = !live;
+    const active = this.active === 'editor' ? '' : this.active;
+    const close = q('close-tab');
+    close.hidden = !active || !this.closable(active);
+    if (!close.hidden) close.setAttribute('aria-label', `Close terminal ${this.tabLabel(active)}`);
+    const node = active.split('/')[0];
+    const remove = q('remove-node');
+    remove.hidden = !active || !this.removable(node);
+    if (!remove.hidden) { remove.textContent = `Remove ${node}`; remove.setAttribute('aria-label', `Remove ${node} from this sandbox`); }
+    q('end-sandbox').disabled = !live || !!this.session?.workshop;
+    q('end-sandbox').hidden = !!this.session?.workshop;
+  }
+
+  private tabLabel(key: string) {
+    const [node, tab] = key.split('/');
+    return tab === '1' ? node : `${node} (${tab})`;
+  }
+
+  private dropTab(key: string) {
+    const s = this.session;
+    this.terminals.get(key)?.dispose();
+    this.terminals.delete(key);
+    this.tablist.querySelector(`[data-tab="${key}"]`)?.remove();
+    this.panelFor(key)?.remove();
+    if (s) { s.tabs = s.tabs.filter((t) => t !== key); S.saveSession(s); }
+  }
+
+  private async closeTab(key = this.active) {
+    const s = this.session;
+    if (!s || !this.closable(key)) return;
+    const label = this.tabLabel(key);
+    if (!(await confirmDialog({
+      title: `Close terminal ${label}?`,
+      text: 'The shell in it ends, and whatever runs in that shell stops. Containers you started keep running.',
+      ok: 'Close terminal',
+    }))) return;
+    const [node, tab] = key.split('/');
+    const i = s.tabs.indexOf(key);
+    this.dropTab(key);
+    this.select(s.tabs[Math.max(0, i - 1)] ?? s.tabs[0], true);
+    // The shell is held by dtach so that reloads reattach; closing the tab ends it for good.
+    await api('POST', S.path(s, '/exec'), { token: s.token, json: { node, cmd: `pkill -HUP -f '^dtach -n /tmp/.berth-tab-${tab} ' ; rm -f /tmp/.berth-tab-${tab}; true`, timeoutMs: 5000 } })
+      .catch(() => { /* the sandbox may be gone already: nothing left to end */ });
+    this.flash(`Closed terminal ${label}.`);
+  }
+
+  private async removeNode() {
+    const s = this.session;
+    const node = this.active === 'editor' ? '' : this.active.split('/')[0];
+    if (!s || !node || !this.removable(node)) return;
+    if (!(await confirmDialog({
+      title: `Remove ${node}?`,
+      text: `${node}'s Docker engine is removed with its containers, images and files. The other nodes keep running.`,
+      ok: `Remove ${node}`,
+    }))) return;
+    try {
+      await api('DELETE', S.path(s, `/nodes/${encodeURIComponent(node)}`), { token: s.token });
+    } catch (err) {
+      if (err instanceof ApiFailure && err.sessionGone) return this.expired();
+      return this.flash(`Could not remove ${node}: ${(err as Error).message}`);
+    }
+    for (const key of s.tabs.filter((t) => t.startsWith(`${node}/`))) this.dropTab(key);
+    s.nodes = s.nodes.filter((n) => n !== node);
+    S.saveSession(s);
+    this.select(s.tabs[0], true);
+    this.feed?.restart();
+    this.flash(`${node} removed.`);
   }
 
   private async addTerminal() {
@@ -449,40 +636,59 @@ export class Workbench {
     this.select(key, true);
   }
 
+  private addingNode = false;
+
   private async addNode() {
-    if (!(await this.ensureSession()) || !this.session) return;
+    if (this.addingNode || !(await this.ensureSession()) || !this.session) return;
     const s = this.session;
+    const button = this.root.querySelector<HTMLButtonElement>('[data-action=add-node]')!;
+    // A node takes a few seconds: say so on the button and in the status line until it is there.
+    this.addingNode = true;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    button.textContent = 'Adding node…';
+    this.flash('Adding a node: a new Docker engine starts in a few seconds…', 60_000);
     try {
       const { name } = await S.addNode(s);
+      if (this.session !== s) return;
       s.nodes.push(name);
       s.tabs.push(`${name}/1`);
       S.saveSession(s);
       this.syncTabs();
       this.openTerminal(await this.lib!, `${name}/1`);
       this.select(`${name}/1`, true);
+      this.feed?.restart();
       this.flash(`${name} added: another Docker engine, reachable from the others by its name.`);
     } catch (err) {
       this.flash(err instanceof ApiFailure && err.status === 404 && err.code === 'NOT_FOUND'
         ? 'This server cannot add nodes.' : `Could not add a node: ${(err as Error).message}`);
+    } finally {
+      this.addingNode = false;
+      button.removeAttribute('aria-busy');
+      button.textContent = '+ Node';
+      this.syncControls();
     }
   }
 
   // ---- what the pane shows ----
 
   private panelFor(key: string): HTMLElement {
+    // Keys are node/tab names the page made itself (checked when loaded from storage).
     return this.panels.querySelector<HTMLElement>(`[data-panel="${key}"]`)!;
   }
 
-  private setState(state: WbState, overlay?: { title: string; text: string; action?: Action }) {
+  private setState(state: WbState, overlay?: { title: string; text: string; actions?: Action[] }) {
     this.state = state;
     this.root.dataset.state = state;
     const ov = this.root.querySelector<HTMLElement>('[data-overlay]')!;
     const live = state === 'ready' || state === 'reconnecting';
     this.root.querySelector<HTMLElement>('[data-status-text]')!.textContent = STATUS[state];
-    this.root.querySelector<HTMLButtonElement>('[data-action=extend]')!.hidden = !live;
+    // A workshop's sandbox lasts as long as the workshop: only the instructor moves that end.
+    this.root.querySelector<HTMLButtonElement>('[data-action=extend]')!.hidden = !live || !!this.session?.workshop;
     this.root.querySelector<HTMLButtonElement>('[data-action=reset-sandbox]')!.disabled = !(live || state === 'error');
     ov.hidden = live;
     ov.setAttribute('aria-busy', String(state === 'starting'));
+    this.syncControls();
     if (live) return;
     const title = ov.querySelector<HTMLElement>('[data-overlay-title]')!;
     const text = ov.querySelector<HTMLElement>('[data-overlay-text]')!;
@@ -490,7 +696,7 @@ export class Workbench {
     if (state === 'idle') {
       title.textContent = 'Your sandbox';
       text.textContent = `A private Docker engine for this lesson${this.shape.nodes > 1 ? ` (${this.shape.nodes} nodes)` : ''}, ready in seconds. Nobody else can see it.`;
-      overlay = { title: title.textContent, text: text.textContent, action: { label: 'Start sandbox', run: () => void this.ensureSession() } };
+      overlay = { title: title.textContent, text: text.textContent, actions: [{ label: 'Start sandbox', run: () => void this.ensureSession() }] };
     }
     if (!overlay) return;
     title.textContent = overlay.title;
@@ -502,16 +708,17 @@ export class Workbench {
       spin.setAttribute('aria-hidden', 'true');
       actions.append(spin);
     }
-    if (overlay.action) {
+    const hadFocus = ov.contains(document.activeElement);
+    for (const a of overlay.actions ?? []) {
       const b = document.createElement('button');
       b.type = 'button';
-      b.className = 'primary';
-      b.textContent = overlay.action.label;
-      const run = overlay.action.run;
-      b.addEventListener('click', () => run());
+      if (!a.secondary) b.className = 'primary';
+      b.textContent = a.label;
+      b.addEventListener('click', () => a.run());
       actions.append(b);
-      // Keep keyboard users where the action is when the pane changes under their focus.
-      if (ov.contains(document.activeElement) || document.activeElement === document.body) b.focus({ preventScroll: true });
+      // Keep keyboard users where the action is when the pane changes under their focus; on page load
+      // the focus stays at the top (skip links, then the heading), not here.
+      if (hadFocus && b.className === 'primary') b.focus({ preventScroll: true });
     }
   }
 
@@ -532,10 +739,10 @@ export class Workbench {
   }
 
   /** A passing message in the status line (announced politely), then back to the state. */
-  private flash(text: string) {
+  private flash(text: string, ms = 6000) {
     const el = this.root.querySelector<HTMLElement>('[data-status-text]')!;
     el.textContent = text;
-    setTimeout(() => { if (el.textContent === text) el.textContent = STATUS[this.state]; }, 6000);
+    setTimeout(() => { if (el.textContent === text) el.textContent = STATUS[this.state]; }, ms);
   }
 }
 

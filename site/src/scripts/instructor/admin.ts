@@ -38,7 +38,7 @@ export type Workshop = {
 };
 
 export type LearnerRow = {
-  id: string; name: string; lesson: string | null; step: string | null;
+  id: string; name: string; lesson: string | null; step: string | null; lessonTitle?: string | null; stepTitle?: string | null;
   checksPassed: number; checksVerified: number; quizAnswered: number;
   joinedAt: string; lastActivityAt: string; lastProgressAt: string | null;
   sandbox: 'joining' | 'ready' | 'resetting' | 'gone' | 'removed'; stuck: boolean;

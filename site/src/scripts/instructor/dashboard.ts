@@ -101,6 +101,11 @@ export function startDashboard() {
     const link = $<HTMLAnchorElement>('[data-join-link]');
     if (w.joinUrl) { link.href = w.joinUrl; link.textContent = w.joinUrl; }
     $('[data-seated]').textContent = `${w.seated} / ${w.capacity}`;
+    // After the end the code no longer lets anyone in: the results matter now, not the way in.
+    $('[data-join-box]').hidden = w.state === 'ended';
+    const over = $('[data-ended-note]');
+    over.hidden = w.state !== 'ended';
+    if (w.state === 'ended') over.textContent = `This workshop ended${w.endedAt ? ` at ${when(w.endedAt)}` : ''}; its code ${w.code} no longer lets anyone join. The results below stay, and Export results saves them.`;
     if (w.pool) $('[data-pool]').textContent = `${w.pool.ready} ready${w.pool.starting ? `, ${w.pool.starting} starting` : ''} (target ${w.pool.target})`;
     const ended = w.state === 'ended';
     for (const sel of ['[data-start-now]', '[data-end]', '[data-prewarm]', '[data-broadcast] button']) $<HTMLButtonElement>(sel).disabled = ended;
@@ -133,7 +138,7 @@ export function startDashboard() {
     const now = Date.now();
     $<HTMLTableElement>('[data-learners]').tBodies[0].replaceChildren(...shown.map((r) => row(r, now)));
     const stuck = all.filter((r) => r.stuck).length;
-    $('[data-counts]').textContent = `(${all.length}${stuck ? `, ${stuck} stuck` : ''})`;
+    $('[data-counts]').textContent = `(${all.length} learner${all.length === 1 ? '' : 's'}${stuck ? `, ${stuck} stuck` : ''})`;
     $('[data-empty]').hidden = all.length > 0;
   }
 
@@ -150,7 +155,7 @@ export function startDashboard() {
     }));
     const tr = el('tr', { 'data-learner': r.id, ...(r.stuck ? { class: 'stuck' } : {}) },
       el('th', { scope: 'row' }, r.name, ...(r.stuck ? [' ', el('span', { class: 'badge stuck-badge' }, 'stuck')] : [])),
-      el('td', {}, r.lesson ? `${r.lesson}${r.step ? ` · ${r.step}` : ''}` : '–'),
+      el('td', { title: r.lesson ? `${r.lesson}${r.step ? ` / ${r.step}` : ''}` : '' }, r.lesson ? `${r.lessonTitle ?? r.lesson}${r.step ? ` · ${r.stepTitle ?? r.step}` : ''}` : '–'),
       el('td', { class: 'num' }, String(r.checksPassed), ...(r.checksPassed > r.checksVerified ? [el('span', { class: 'muted', title: 'reported by the page, not run by the server' }, ` (${r.checksPassed - r.checksVerified} self-reported)`)] : [])),
       el('td', { class: 'num' }, String(r.quizAnswered)),
       el('td', { title: new Date(r.lastActivityAt).toLocaleString() }, ago(r.lastActivityAt, now)),
@@ -169,17 +174,37 @@ export function startDashboard() {
     button.textContent = takeover ? 'Give back (read-only)' : 'Take over';
     button.dataset.active = String(takeover);
     shadow?.close();
+    // Offer only the learner's real nodes and open terminal tabs.
+    const tabs = await adminApi<{ nodes: { name: string; tabs: string[] }[] }>('GET', `${base}/learners/${encodeURIComponent(r.id)}/tabs`).catch(() => null);
+    if (tabs?.nodes.length) {
+      const nodeSel = $<HTMLSelectElement>('[data-shadow-node]');
+      const want = nodeSel.value;
+      nodeSel.replaceChildren(...tabs.nodes.map((n) => el('option', {}, n.name)));
+      nodeSel.value = tabs.nodes.some((n) => n.name === want) ? want : tabs.nodes[0].name;
+      const open = tabs.nodes.find((n) => n.name === nodeSel.value)!.tabs;
+      const tabSel = $<HTMLSelectElement>('[data-shadow-tab]');
+      const wantTab = tabSel.value;
+      const list = open.length ? open : ['1'];
+      tabSel.replaceChildren(...list.map((t) => el('option', {}, t)));
+      tabSel.value = list.includes(wantTab) ? wantTab : list[0];
+    }
     let t: string;
     try { t = await ticket(id); } catch (err) { return fail(err); }
     shadow = new ShadowTerminal($('[data-shadow-term]'), (text) => { $('[data-shadow-status]').textContent = text; });
     await shadow.open({
-      workshopId: id, learnerId: r.id, ticket: t, takeover,
+      workshopId: id, learnerId: r.id, ticket: t, takeover, as: instructorName(),
       node: $<HTMLSelectElement>('[data-shadow-node]').value, tab: $<HTMLSelectElement>('[data-shadow-tab]').value,
     });
     panel.scrollIntoView({ block: 'nearest' });
   }
 
+  const NAME_KEY = 'berth.instructor-name';
+  function instructorName() { return $<HTMLInputElement>('[data-instructor-name]').value.trim(); }
+
   function wire() {
+    const nameInput = $<HTMLInputElement>('[data-instructor-name]');
+    try { nameInput.value = localStorage.getItem(NAME_KEY) ?? ''; } catch { /* storage off: the field starts empty */ }
+    nameInput.addEventListener('change', () => { try { localStorage.setItem(NAME_KEY, nameInput.value.trim()); } catch { /* kept for this page only */ } });
     for (const b of document.querySelectorAll<HTMLButtonElement>('[data-sort]')) {
       b.addEventListener('click', () => {
         const key = b.dataset.sort as SortKey;
@@ -210,7 +235,7 @@ export function startDashboard() {
       const p = $('[data-capacity]');
       p.textContent = 'Measuring an idle learner engine…';
       const c = await adminApi<Capacity>('GET', `${base}/capacity?refresh=1`);
-      p.textContent = `This host holds about ${c.holds} learner sandboxes of this workshop's shape (${c.more} more now)`
+      p.textContent = `This host holds about ${c.holds} learner sandbox${c.holds === 1 ? '' : 'es'} of this workshop's shape (${c.more} more now)`
         + ` ${c.enough ? '— enough' : `— NOT enough for ${workshop?.capacity ?? '?'}`}. An idle engine uses ${mib(c.sample.idleMemoryBytes)}`
         + ` (measured on ${c.sample.engines} ${c.sample.source === 'pool' ? 'warm' : 'probe'} engine${c.sample.engines === 1 ? '' : 's'});`
         + ` ${gib(c.host.memoryAvailableBytes)} of ${gib(c.host.memoryTotalBytes)} available, ${gib(c.host.reserveBytes)} kept in reserve.`

@@ -7,7 +7,7 @@ import { TERM_THEMES } from '../terminal.ts';
 
 type Lib = typeof import('../xterm-lib.ts');
 
-export type ShadowOptions = { workshopId: string; learnerId: string; ticket: string; takeover: boolean; node: string; tab: string };
+export type ShadowOptions = { workshopId: string; learnerId: string; ticket: string; takeover: boolean; node: string; tab: string; as?: string };
 
 export class ShadowTerminal {
   private host: HTMLElement;
@@ -32,7 +32,7 @@ export class ShadowTerminal {
     this.term = term;
     term.open(this.host);
     term.textarea?.setAttribute('aria-label', o.takeover ? 'Learner terminal (you are typing into it)' : 'Learner terminal (read-only)');
-    const q = new URLSearchParams({ node: o.node, tab: o.tab, cols: String(term.cols), rows: String(term.rows), ticket: o.ticket, ...(o.takeover ? { takeover: '1' } : {}) });
+    const q = new URLSearchParams({ node: o.node, tab: o.tab, cols: String(term.cols), rows: String(term.rows), ticket: o.ticket, ...(o.takeover ? { takeover: '1' } : {}), ...(o.as ? { as: o.as } : {}) });
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const ws = new WebSocket(`${scheme}://${location.host}/api/workshops/${encodeURIComponent(o.workshopId)}/learners/${encodeURIComponent(o.learnerId)}/terminal?${q}`, ['berth.v1']);
     ws.binaryType = 'arraybuffer';
@@ -56,7 +56,7 @@ export class ShadowTerminal {
         const s = JSON.parse(new TextDecoder().decode(body)) as { state: string; cols?: number; rows?: number; learner?: string };
         if (s.state === 'watching' && s.cols && s.rows) term.resize(s.cols, s.rows);
         if (s.state === 'exited') this.status('The learner\'s shell in this tab ended.');
-        else this.status(o.takeover ? `Your keystrokes go to ${s.learner ?? 'the learner'}'s shell.` : 'Watching. Nothing you type is sent.');
+        else this.status(o.takeover ? `Your keystrokes go to ${s.learner ?? 'the learner'}'s shell. They see that you have taken over.` : 'Watching. Nothing you type is sent. The learner sees that you are watching.');
       } else if (b[0] === OP.ERROR) {
         const e = JSON.parse(new TextDecoder().decode(body)) as { message: string };
         this.status(e.message);

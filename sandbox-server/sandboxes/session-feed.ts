@@ -1,0 +1,96 @@
+// GET /api/sessions/:id/events: what changes under a learner's page, pushed as server-sent events
+// instead of polled. `ports` when the node's own engine starts or stops a container (the provider's
+// optional watchPorts; without it the page keeps polling), and for a workshop learner `workshop`,
+// `message` (broadcasts) and `watch` (the instructor watching or typing). The page reads it with
+// fetch (EventSource cannot send the Authorization header), so the token never sits in a URL.
+import type { Context, Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { PublishedPort } from '../engine/provider.ts';
+import type { SessionRow } from '../store.ts';
+import type { SandboxManager } from './manager.ts';
+
+export type FeedEvent = { event: string; data: unknown };
+/** Subscribes a workshop learner's session to its workshop's events; null for a session outside one. */
+export type LearnerFeed = (s: SessionRow, after: number, push: (e: FeedEvent) => void) => (() => void) | null;
+
+type Env = { Variables: { session: SessionRow; requestId: string } };
+
+export type FeedDeps = {
+  manager: SandboxManager;
+  ports: (s: SessionRow, origin: URL) => Promise<unknown[]>;
+  /** Adds the preview links to ports a node reported. */
+  decorate: (s: SessionRow, ports: (PublishedPort & { node: string })[], origin: URL) => unknown[];
+  workshop?: LearnerFeed;
+  log: { error: (o: object, m: string) => void };
+};
+
+const KEEPALIVE_MS = 15_000;
+
+export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
+  app.get('/api/sessions/:id/events', function sessionEvents(c: Context<Env>) {
+    const s = c.get('session');
+    const origin = new URL(c.req.url);
+    const after = Number(c.req.query('after') ?? 0);
+    return streamSSE(c, async (stream) => {
+      const queue: FeedEvent[] = [];
+      let wake: (() => void) | null = null;
+      let closed = false;
+      const push = (e: FeedEvent) => {
+        if (closed) return;
+        // A reader that cannot keep up is cut off; the page reconnects and starts from a fresh state.
+        if (queue.length > 1000) { closed = true; stream.abort(); return; }
+        queue.push(e);
+        wake?.();
+      };
+      const stops: (() => void)[] = [];
+      stream.onAbort(() => { closed = true; wake?.(); });
+
+      // ---- ports, from the learner engine's events ----
+      const provider = deps.manager.opts.provider;
+      let mode: 'push' | 'poll' = 'poll';
+      if (provider.watchPorts) {
+        const byNode = new Map<string, PublishedPort[]>();
+        const send = () => push({ event: 'ports', data: { ports: deps.decorate(s, s.nodes.flatMap((n) => (byNode.get(n) ?? []).map((p) => ({ node: n, ...p }))), origin) } });
+        const watched = await Promise.allSettled(s.nodes.map((n) => provider.watchPorts!(s.id, n, (ports) => {
+          byNode.set(n, ports);
+          // The first listing of every node makes one list; after that each change is sent as it comes.
+          if (byNode.size === s.nodes.length) send();
+        })));
+        for (const w of watched) if (w.status === 'fulfilled') stops.push(w.value);
+        if (watched.every((w) => w.status === 'fulfilled')) mode = 'push';
+      }
+      push({ event: 'hello', data: { ports: mode, nodes: s.nodes } });
+      if (mode === 'poll') {
+        try { push({ event: 'ports', data: { ports: await deps.ports(s, origin) } }); } catch { /* the page's own poll reports it */ }
+      }
+
+      // ---- the workshop, for a workshop learner ----
+      const off = deps.workshop?.(s, Number.isInteger(after) && after > 0 ? after : 0, push);
+      if (off) stops.push(off);
+
+      try {
+        while (!closed) {
+          if (!queue.length) {
+            const quiet = await new Promise<boolean>((r) => {
+              const t = setTimeout(() => { wake = null; r(true); }, KEEPALIVE_MS);
+              wake = () => { clearTimeout(t); wake = null; r(false); };
+            });
+            if (quiet && !closed) {
+              // The session may have ended without a word from the engine (removed, expired).
+              if (!deps.manager.opts.store.getSession(s.id)) { await stream.writeSSE({ event: 'gone', data: '{}' }); break; }
+              await stream.write(': keep-alive\n\n');
+            }
+            continue;
+          }
+          const e = queue.shift()!;
+          await stream.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
+        }
+      } catch (err) {
+        if (!closed) deps.log.error({ err, session: s.id }, 'session event stream failed');
+      } finally {
+        closed = true;
+        for (const stop of stops) stop();
+      }
+    });
+  });
+}
