@@ -2,7 +2,7 @@
 // solution), and running them on a sandbox. One module, so that the server's "skip to this step" and the
 // lesson verifier type exactly the same thing: a step the verifier proves is a step a learner can skip to.
 import { readFileSync } from 'node:fs';
-import { solutionPath } from './load.ts';
+import { solutionPath } from './paths.ts';
 import type { Lesson, Step } from './schema.ts';
 
 export type Exec = (node: string, script: string, timeoutMs: number) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
