@@ -9,6 +9,7 @@ import type { LessonCatalog } from './lesson-catalog.ts';
 import type { Metrics } from './metrics.ts';
 import { openapi } from './openapi.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import type { Replays } from './replays.ts';
 import type { SandboxManager } from './sandboxes/manager.ts';
 import type { SessionRow } from './store.ts';
 import { Files } from './sandboxes/files.ts';
@@ -24,6 +25,7 @@ export type AppDeps = {
   clientAddress: (c: Context) => string;
   serveSite?: (app: Hono<Env>) => void;
   preview: Preview;
+  replays: Replays;
   fileMax: number;
   workshops?: Workshops;
 };
@@ -40,6 +42,7 @@ const execBody = z.strictObject({
   timeoutMs: z.number().int().min(100).max(10 * 60_000).optional(),
 });
 const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
+const replayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100) });
 const fileQuery = z.object({ path: z.string().max(4096).default(''), node: z.string().max(32).optional() });
 const writeBody = z.strictObject({ content: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') });
 const mkdirBody = z.strictObject({ type: z.literal('dir') });
@@ -144,6 +147,18 @@ export function createApp(deps: AppDeps) {
     const passed = r.exitCode === 0;
     const detail = (r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n');
     return c.json({ id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });
+  });
+
+  // Skip to a step: the reference commands of every earlier step run in the sandbox, in the background.
+  app.post('/api/sessions/:id/replay', limitBody(4 * 1024), async function startReplay(c) {
+    const { lesson, step } = await parseJson(c, replayBody);
+    return c.json(deps.replays.start(c.get('session'), lesson, step), 202);
+  });
+  app.get('/api/sessions/:id/replay', (c) => c.json(deps.replays.view(c.get('session').id)));
+  // Show me: what a learner would type for one step (the page types it into the terminal).
+  app.get('/api/sessions/:id/lessons/:lesson/steps/:step/reference', (c) => {
+    const { lesson, step } = c.req.param();
+    return c.json({ lesson, step, commands: lessons.reference(lesson, step) });
   });
 
   app.post('/api/sessions/:id/nodes', async (c) => c.json(await manager.addNode(c.get('session')), 201));
