@@ -43,6 +43,7 @@ const execBody = z.strictObject({
 });
 const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
 const replayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100) });
+const learnerReplayBody = replayBody.extend({ fresh: z.boolean().default(true) });
 const fileQuery = z.object({ path: z.string().max(4096).default(''), node: z.string().max(32).optional() });
 const writeBody = z.strictObject({ content: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') });
 const mkdirBody = z.strictObject({ type: z.literal('dir') });
@@ -124,7 +125,26 @@ export function createApp(deps: AppDeps) {
     await next();
   }
   // Instructor routes, joining, and workshop learners' progress (after sessionAuth, before the session routes).
-  if (deps.workshops) mountWorkshops(app, deps.workshops, deps.clientAddress);
+  if (deps.workshops) {
+    mountWorkshops(app, deps.workshops, deps.clientAddress);
+    // An instructor brings a learner's sandbox to a step: rebuilt fresh (unless fresh is false), then
+    // replayed, exactly as the learner's own Skip button does. The admin check above covers these routes.
+    const svc = deps.workshops.service;
+    const learnerSession = (c: Context<Env>) => {
+      const l = svc.learnerOf(svc.get(c.req.param('id') ?? ''), c.req.param('learner') ?? '');
+      const s = l.sessionId ? manager.opts.store.getSession(l.sessionId) : undefined;
+      if (!s) throw new ApiError(409, 'NO_SANDBOX', `${l.name} has no sandbox any more.`);
+      return s;
+    };
+    app.post('/api/workshops/:id/learners/:learner/replay', limitBody(4 * 1024), async function replayForLearner(c) {
+      const { fresh, ...to } = await parseJson(c, learnerReplayBody);
+      learnerSession(c);
+      lessons.replayPlan(to.lesson, to.step); // an unknown lesson or step: 404 before the sandbox is rebuilt
+      if (fresh) await svc.reset(svc.get(c.req.param('id')), c.req.param('learner'));
+      return c.json(deps.replays.start(learnerSession(c), to.lesson, to.step), 202);
+    });
+    app.get('/api/workshops/:id/learners/:learner/replay', (c) => c.json(deps.replays.view(learnerSession(c).id)));
+  }
 
   app.get('/api/sessions/:id', (c) => c.json(manager.view(c.get('session'))));
   app.delete('/api/sessions/:id', async (c) => {

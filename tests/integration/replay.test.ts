@@ -94,3 +94,31 @@ test.serial('replay errors are JSON with codes, and the token is checked', async
     await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
   }
 });
+
+test.serial("an instructor skips a workshop learner's fresh sandbox to a step; learner tokens cannot", async (t) => {
+  const admin = /"adminToken":"(berth_admin_[A-Za-z0-9_-]+)"/.exec(s.logs.join(''))?.[1] ?? '';
+  t.truthy(admin, 'the server printed its instructor token');
+  const endsAt = new Date(Date.now() + 3600_000).toISOString();
+  const w = (await (await s.api('/api/workshops', { method: 'POST', token: admin, json: { title: 'Skip test', lessons: ['01-why-containers'], endsAt, capacity: 1 } })).json()) as { id: string; code: string };
+  try {
+    const joined = await s.api('/api/join', { method: 'POST', json: { code: w.code, name: 'Ada' } });
+    t.is(joined.status, 201);
+    const ada = (await joined.json()) as { learner: { id: string }; session: Created };
+    const path = `/api/workshops/${w.id}/learners/${ada.learner.id}/replay`;
+    t.is((await s.api(path, { method: 'POST', token: ada.session.token, json: { lesson: '01-why-containers', step: 'process' } })).status, 401);
+    // Something of Ada's own is there before; the fresh rebuild removes it.
+    t.is((await exec(s, ada.session, 'docker create --name leftover busybox true')).exitCode, 0);
+    const r = await s.api(path, { method: 'POST', token: admin, json: { lesson: '01-why-containers', step: 'process' } });
+    t.is(r.status, 202, await r.clone().text());
+    let v: View;
+    do {
+      await new Promise((ok) => setTimeout(ok, 500));
+      v = (await (await s.api(path, { token: admin })).json()) as View;
+    } while (v.state === 'running');
+    t.is(v.state, 'done', JSON.stringify(v));
+    t.true(await check(ada.session, '01-why-containers', 'first-ran'), "Ada's sandbox is at the start of step 2");
+    t.not((await exec(s, ada.session, 'docker inspect leftover')).exitCode, 0, 'the sandbox was rebuilt first');
+  } finally {
+    await s.api(`/api/workshops/${w.id}/end`, { method: 'POST', token: admin });
+  }
+});
