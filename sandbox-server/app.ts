@@ -28,6 +28,8 @@ export type AppDeps = {
   replays: Replays;
   fileMax: number;
   workshops?: Workshops;
+  /** Whether a bearer token may read /metrics (they name sessions' activity and the host's load). */
+  metricsAuthorized?: (token: string | undefined) => boolean;
 };
 
 type Env = { Variables: { session: SessionRow; requestId: string } };
@@ -98,6 +100,9 @@ export function createApp(deps: AppDeps) {
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/metrics', async (c) => {
+    if (!deps.metricsAuthorized?.(bearer(c.req.header('authorization')))) {
+      throw new ApiError(401, 'UNAUTHORIZED', 'Metrics need a metrics or instructor token (Authorization: Bearer <token>).');
+    }
     const m = manager;
     metrics.sandboxes.set({ state: 'session' }, m.opts.store.allSessions().length);
     metrics.sandboxes.set({ state: 'pool-ready' }, m.pool.ready.length);

@@ -9,6 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import pino from 'pino';
 import { ensureEngine, stateDir } from '../runtime/bootstrap/engine.ts';
 import { createApp } from './app.ts';
+import { hashToken } from './auth.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { connect } from './engine/docker.ts';
 import { LoopDisks } from './engine/disks.ts';
@@ -57,7 +58,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed }, 'sandbox firewall applied');
   else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
   const store = new Store(join(config.stateDir ?? stateDir(env), 'berth.db'));
-  const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks')) : null;
+  const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks'), config.diskReserveBytes) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
   const provider = new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();
@@ -70,6 +71,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const manager = new SandboxManager({
     provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
     maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
+    maxLifetimeMs: config.maxLifetimeMs, nodeOpsPerMin: config.nodeOpsPerMin,
     execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l),
     onEvent: (event, d) => {
       if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
@@ -93,6 +95,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const app = createApp({
     manager, lessons, metrics, log, preview, replays, fileMax: config.fileMax, workshops: workshops.routes,
     createLimiter: new RateLimiter(config.createRatePerMin),
+    metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.routes.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
     serveSite: existsSync(siteDir) ? (a) => {
       // Built files are named by their content, so they never change: browsers may keep them.
@@ -111,7 +114,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     else Promise.resolve(listener(req, res)).catch((err) => { log.error({ err }, 'request failed'); res.destroy(); });
   });
   upgrades = terminalUpgrades({
-    manager, provider, allowedOrigins: config.allowedOrigins, log,
+    manager, provider, allowedOrigins: config.allowedOrigins, log, maxPerSession: config.terminalsPerSession,
     metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
   });
   // Upgraded sockets (terminals, previews) are not HTTP connections any more: close() must end them itself.

@@ -80,7 +80,7 @@ function startDockerd(dir: string, env: NodeJS.ProcessEnv): { sock: string; chil
   const sock = join(dir, 'docker.sock');
   mkdirSync(join(dir, 'data'), { recursive: true });
   mkdirSync(join(dir, 'exec'), { recursive: true });
-  const logFd = openSync(join(dir, 'dockerd.log'), 'a');
+  const logFd = openSync(join(dir, 'dockerd.log'), 'a', 0o600);
   const child = spawn('dockerd', [
     '--host', `unix://${sock}`,
     '--data-root', join(dir, 'data'),
@@ -124,7 +124,7 @@ export async function ensureEngine(opts: EnsureOptions = {}): Promise<Engine> {
     if (opts.install === false) throw new EngineError('ENGINE_UNAVAILABLE', 'dockerd is not installed (apt-get install docker.io).');
     installDockerIo(log);
   }
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 }); // state, logs and tokens: the operator's only
   log(`starting dockerd with its state under ${dir}`);
   const { sock, child } = startDockerd(dir, env);
   let exited = false;

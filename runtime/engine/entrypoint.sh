@@ -1,13 +1,18 @@
 #!/bin/bash
 # Berth learner engine entrypoint. Runs as root in the outer container only long enough to
-# prepare devices and files, then becomes the unprivileged user `learner` (uid 1000) for good.
-# The engine itself runs rootless: "root" inside it is uid 1000 on the outside.
+# prepare devices and files, then becomes the unprivileged user `learner` for good.
+# The engine itself runs rootless: "root" inside it is the learner's uid on the outside.
+# Each node gets its own learner uid and sub-id range from the server (BERTH_LEARNER_UID,
+# BERTH_SUBUID_BASE): kernel per-user accounts (key quota, inotify instances, RLIMIT_NPROC, the user
+# keyring) are per host uid, so no two learners may share one.
 set -euo pipefail
 
 LEARNER=learner
-UID_N=1000
+UID_N="${BERTH_LEARNER_UID:-1000}"
 SUBUID_BASE="${BERTH_SUBUID_BASE:-100000}"
-RUNDIR=/run/user/$UID_N
+# The runtime folder keeps the image's path (/run/user/1000) whatever the uid: the server, the shell
+# profile and the overlay fix find the engine's socket there.
+RUNDIR=/run/user/1000
 DATA=/home/$LEARNER/.local/share/docker
 
 log() { echo "berth: $*"; }
@@ -15,6 +20,12 @@ log() { echo "berth: $*"; }
 # Inner `docker run --privileged` mounts a fresh read-write sysfs, which the kernel refuses while the
 # sysfs we were given is read-only. Files under /sys stay owned by real root, so uid 1000 gains nothing.
 mount -o remount,rw /sys
+
+if [ "$UID_N" != "$(id -u $LEARNER)" ]; then
+  groupmod -g "$UID_N" "$LEARNER"
+  usermod -u "$UID_N" -g "$UID_N" "$LEARNER"
+  chown -R "$LEARNER:$LEARNER" "$RUNDIR" /var/lib/docker /run/docker
+fi
 
 # slirp4netns needs the tun device; it was passed in with --device and is only usable by root until now.
 chmod 666 /dev/net/tun

@@ -1,16 +1,24 @@
 // Per-node disks: a sparse file with its own ext4, loop-mounted on the host and bound over the learner's
 // home (which holds the engine's storage). A learner can fill it, and its inodes, but never the host disk.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ApiError } from '../errors.ts';
 
 const run = promisify(execFile);
 
+// Node disks are sparse: 100 nodes of 8 GiB would never fit if each were reserved in full. Each node is
+// counted as needing up to `reservePerNode` of real blocks, less what it already holds, and the host keeps
+// HOST_FLOOR free besides. A node is refused (HOST_DISK_FULL) before anything is made when that does not fit.
+export const HOST_FLOOR = 2 * 1024 ** 3;
+
 export class LoopDisks {
   dir: string;
-  constructor(dir: string) {
+  reservePerNode: number;
+  constructor(dir: string, reservePerNode = 1024 ** 3) {
     this.dir = dir;
+    this.reservePerNode = reservePerNode;
     mkdirSync(dir, { recursive: true });
   }
 
@@ -23,15 +31,34 @@ export class LoopDisks {
     return { image: join(this.dir, `${name}.img`), mount: join(this.dir, name) };
   }
 
+  /** Bytes the host file system can still give, and bytes the live disks may still claim of their reserve. */
+  room() {
+    const fs = statfsSync(this.dir);
+    const free = Number(fs.bavail) * Number(fs.bsize);
+    let owed = 0;
+    for (const n of this.list()) {
+      const st = statSync(this.paths(n).image, { throwIfNoEntry: false });
+      if (st) owed += Math.max(0, Math.min(st.size, this.reservePerNode) - st.blocks * 512);
+    }
+    return { free, owed };
+  }
+
   async create(name: string, bytes: number): Promise<string> {
     const { image, mount } = this.paths(name);
+    const { free, owed } = this.room();
+    const need = owed + Math.min(bytes, this.reservePerNode) + HOST_FLOOR;
+    if (free < need) {
+      const gib = (n: number) => (n / 1024 ** 3).toFixed(1);
+      throw new ApiError(503, 'HOST_DISK_FULL', `This Berth host is short of disk space for another node (${gib(free)} GiB free, ${gib(need)} GiB needed). Try again later.`);
+    }
     try {
       writeFileSync(image, '');
       truncateSync(image, bytes);
       // No reserved blocks (the learner may use it all) and lazy init (a sparse 8 GiB file formats in ~50 ms).
       await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard', image]);
       mkdirSync(mount, { recursive: true });
-      await run('mount', ['-o', 'loop,nosuid,nodev', image, mount]);
+      // discard: blocks the learner frees inside go back to the host (the loop device punches holes).
+      await run('mount', ['-o', 'loop,nosuid,nodev,discard', image, mount]);
       rmSync(join(mount, 'lost+found'), { recursive: true, force: true });
       await run('chown', ['1000:1000', mount]);
       return mount;

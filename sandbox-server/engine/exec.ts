@@ -1,4 +1,4 @@
-// Commands in a learner node: always as the learner (uid 1000), never as root.
+// Commands in a learner node: always as the learner (its own uid per node, see node-spec.ts), never as root.
 import type Docker from 'dockerode';
 import { PassThrough, type Duplex } from 'node:stream';
 import { ApiError } from '../errors.ts';
@@ -11,7 +11,8 @@ export const LEARNER_ENV = [
   'LANG=C.UTF-8',
   'PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
 ];
-export const LEARNER = { User: '1000:1000', WorkingDir: '/home/learner', Env: LEARNER_ENV };
+// By name: each node's learner has its own uid, which the node's /etc/passwd knows.
+export const LEARNER = { User: 'learner', WorkingDir: '/home/learner', Env: LEARNER_ENV };
 
 export type ExecResult = { exitCode: number; stdout: string; stderr: string; durationMs: number; truncated: boolean };
 

@@ -5,6 +5,8 @@ export const LABEL = {
   node: 'berth.node',
   role: 'berth.role',
   instance: 'berth.instance',
+  /** The node's block of host ids (node-spec.ts), unique among all nodes on the engine. */
+  idBlock: 'berth.id-block',
 } as const;
 
 export const sandboxFilter = (instance: string) => ({ label: [`${LABEL.managed}=1`, `${LABEL.role}=node`, `${LABEL.instance}=${instance}`] });

@@ -7,8 +7,9 @@ import { engineError, isNotFound } from './docker.ts';
 import { openTty, runCommand, type RunOptions } from './exec.ts';
 import type { SandboxDns } from './dns.ts';
 import { BRIDGE_PREFIX } from './firewall.ts';
+import { capTcpMemory } from './tcp-memory.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
-import { containerName, nodeCreateOptions, type Limits } from './node-spec.ts';
+import { containerName, ID_BLOCKS, idBlock, nodeCreateOptions, type Limits } from './node-spec.ts';
 import type { FoundSandbox, SandboxProvider } from './provider.ts';
 
 const READY_LINE = 'berth: engine ready';
@@ -92,19 +93,43 @@ export class LocalDockerProvider implements SandboxProvider {
     }
   }
 
+  /** Blocks being handed out by this process right now (their containers may not exist yet). */
+  reserved = new Set<number>();
+
+  /**
+   * A block of host ids no other node on this engine holds, whichever Berth instance made it: a random free
+   * one, so two servers sharing an engine almost never race for the same block between list and create.
+   */
+  async freeIdBlock(): Promise<number> {
+    const used = new Set(this.reserved);
+    for (const c of await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=1`, `${LABEL.role}=node`] } })) {
+      const b = Number(c.Labels[LABEL.idBlock]);
+      if (Number.isInteger(b)) used.add(b);
+    }
+    if (used.size >= ID_BLOCKS) throw new ApiError(503, 'OUT_OF_CAPACITY', 'This Berth server has no host ids left for another node.');
+    for (;;) {
+      const b = randomInt(0, ID_BLOCKS);
+      if (!used.has(b)) { this.reserved.add(b); return b; }
+    }
+  }
+
   async addNode(sandboxId: string, node: string, limits: Limits) {
     const [mirror, dns] = await Promise.all([this.mirrorFor(sandboxId), this.dnsFor(sandboxId)]);
     const name = containerName(sandboxId, node);
+    const block = await this.freeIdBlock();
     try {
       const home = this.disks && limits.diskBytes > 0 ? await this.disks.create(name, limits.diskBytes) : null;
       const container = await this.docker.createContainer(nodeCreateOptions({
         sandboxId, instance: this.instance, node, image: this.image, network: this.networkName(sandboxId), mirror, dns, limits, home,
-        // A distinct subordinate uid range per node keeps nested containers of different learners apart.
-        subuidBase: 100_000 + randomInt(1, 60_000) * 65_536,
+        // Its own learner uid and sub-id range per node: no kernel per-user account is shared between learners.
+        ids: idBlock(block),
       }));
+      this.reserved.delete(block); // the container's label holds it from here
       await container.start();
+      capTcpMemory((await container.inspect()).State.Pid, limits.memoryBytes);
       await this.waitReady(container);
     } catch (err) {
+      this.reserved.delete(block);
       await this.removeNode(sandboxId, node);
       throw err;
     }

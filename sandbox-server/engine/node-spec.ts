@@ -17,9 +17,22 @@ export type NodeSpec = {
   /** Berth's DNS responder for this sandbox (its gateway), or null for Docker's default resolvers. */
   dns?: string | null;
   limits: Limits;
-  subuidBase: number;
+  /** This node's block of host ids (idBlock below): its learner uid and its sub-id range. */
+  ids: { block: number; uid: number; subuidBase: number };
   /** Host path of this node's own file system for /home/learner, or null to use an anonymous volume. */
   home: string | null;
+};
+
+// Host ids per node: block k holds the learner's uid (its first id) and, 65536 further on, the 65536-id
+// range its nested containers map to. Blocks start above 1.1e9, clear of host users and of the
+// 1,000,000-1,001,000,000 range Debian's Incus package claims, and end below 2^31: tools that print ids
+// as signed 32-bit numbers (ps, docker top) show higher ones as negative.
+export const ID_BLOCKS = 7_900;
+const ID_BASE = 1_100_000_000;
+const ID_BLOCK_SIZE = 2 * 65_536;
+export const idBlock = (block: number) => {
+  const uid = ID_BASE + block * ID_BLOCK_SIZE;
+  return { block, uid, subuidBase: uid + 65_536 };
 };
 
 export function containerName(sandboxId: string, node: string) {
@@ -31,9 +44,10 @@ export function nodeCreateOptions(s: NodeSpec): Docker.ContainerCreateOptions {
     name: containerName(s.sandboxId, s.node),
     Image: s.image,
     Hostname: s.node,
-    Labels: { [LABEL.managed]: '1', [LABEL.role]: 'node', [LABEL.instance]: s.instance, [LABEL.sandbox]: s.sandboxId, [LABEL.node]: s.node },
+    Labels: { [LABEL.managed]: '1', [LABEL.role]: 'node', [LABEL.instance]: s.instance, [LABEL.sandbox]: s.sandboxId, [LABEL.node]: s.node, [LABEL.idBlock]: String(s.ids.block) },
     Env: [
-      `BERTH_SUBUID_BASE=${s.subuidBase}`,
+      `BERTH_LEARNER_UID=${s.ids.uid}`,
+      `BERTH_SUBUID_BASE=${s.ids.subuidBase}`,
       'BERTH_REMOTE_API=1',
       ...(s.mirror ? [`BERTH_MIRROR=${s.mirror}`] : []),
     ],

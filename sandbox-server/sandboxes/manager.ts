@@ -6,6 +6,7 @@ import { parsePublished } from '../preview/links.ts';
 import type { Limits } from '../engine/node-spec.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SessionRow, Store } from '../store.ts';
+import { RateLimiter } from '../rate-limit.ts';
 import { WarmPool } from './pool.ts';
 import { packFiles } from './tar.ts';
 
@@ -20,6 +21,10 @@ export type ManagerOptions = {
   maxNodes: number;
   lifetimeMs: number;
   extendMs: number;
+  /** Absolute cap on a session's life, extends included (default: no cap beyond one lifetime from now). */
+  maxLifetimeMs?: number;
+  /** Nodes added or removed per session per minute. */
+  nodeOpsPerMin?: number;
   idleMs: number;
   execMaxOutput: number;
   /** Files a lesson seeds into the workspace; throws LESSON_NOT_FOUND for an unknown lesson. */
@@ -37,10 +42,12 @@ export class SandboxManager {
   adding = new Map<string, number>();
   addingNames = new Map<string, string[]>();
   now: () => number;
+  nodeOps: RateLimiter;
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
+    this.nodeOps = new RateLimiter(opts.nodeOpsPerMin ?? 12, 60_000, this.now);
     this.pool = new WarmPool({
       provider: opts.provider, limits: opts.limits, target: opts.poolSize,
       hasRoom: () => this.count() < opts.maxSandboxes,
@@ -117,13 +124,16 @@ export class SandboxManager {
     if (r.exitCode !== 0) throw new ApiError(500, 'SANDBOX_FAILED', 'The lesson files could not be written into the sandbox.');
   }
 
-  /** Returns the session if the token is its own; the same error for unknown ids and wrong tokens. */
+  /**
+   * Returns the session if the token is its own. No token at all is 401 whether or not the session exists;
+   * an unknown id and a wrong token get the same 404, so a stranger cannot learn which sessions exist.
+   */
   authorize(id: string, token: string | undefined): SessionRow {
+    if (!token) throw new ApiError(401, 'UNAUTHORIZED', 'This route needs the session token (Authorization: Bearer <token>).');
     const s = this.opts.store.getSession(id);
-    if (!s || !tokenMatches(token, s.tokenHash)) {
-      throw new ApiError(s ? 401 : 404, s ? 'UNAUTHORIZED' : 'SESSION_NOT_FOUND', s ? 'The session token is missing or wrong.' : `No session ${JSON.stringify(id)}.`);
+    if (!s || !tokenMatches(token, s.tokenHash) || this.expired(s)) {
+      throw new ApiError(404, 'SESSION_NOT_FOUND', 'No such session, or its token is wrong. It may have ended.');
     }
-    if (this.expired(s)) throw notFound('session', id);
     return s;
   }
 
@@ -153,8 +163,9 @@ export class SandboxManager {
   }
 
   extend(s: SessionRow) {
-    // Extending pushes the end out from now, never beyond one lifetime from now.
-    const expiresAt = Math.min(s.expiresAt + this.opts.extendMs, this.now() + this.opts.lifetimeMs);
+    // Extending pushes the end out, never beyond one lifetime from now nor past the absolute cap.
+    const cap = s.createdAt + (this.opts.maxLifetimeMs ?? Infinity);
+    const expiresAt = Math.max(s.expiresAt, Math.min(s.expiresAt + this.opts.extendMs, this.now() + this.opts.lifetimeMs, cap));
     this.opts.store.updateSession(s.id, { expiresAt, lastActivityAt: this.now() });
     return { expiresAt: new Date(expiresAt).toISOString() };
   }
@@ -192,7 +203,13 @@ export class SandboxManager {
   }
 
   /** Adds the next free node (node2, node3, ...) to a running session. */
+  /** Adding and removing nodes starts and stops engines: one client must not churn them without end. */
+  countNodeOp(s: SessionRow) {
+    if (!this.nodeOps.allow(s.id)) throw new ApiError(429, 'RATE_LIMITED', 'Too many nodes added or removed in this session. Wait a minute and try again.');
+  }
+
   async addNode(s: SessionRow) {
+    this.countNodeOp(s);
     const current = this.opts.store.getSession(s.id)?.nodes ?? s.nodes;
     if (current.length + (this.adding.get(s.id) ?? 0) >= this.opts.maxNodes) {
       throw new ApiError(409, 'CONFLICT', `A session holds at most ${this.opts.maxNodes} nodes.`);
@@ -224,6 +241,7 @@ export class SandboxManager {
   }
 
   async removeNode(s: SessionRow, node: string) {
+    this.countNodeOp(s); // attempts count, valid or not
     const name = this.node(s, node);
     if (s.nodes.length === 1) throw new ApiError(409, 'CONFLICT', 'A session keeps at least one node; delete the session instead.');
     this.opts.store.updateSession(s.id, { nodes: s.nodes.filter((n) => n !== name), lastActivityAt: this.now() });

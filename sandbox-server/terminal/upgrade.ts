@@ -22,6 +22,8 @@ export type UpgradeDeps = {
   manager: SandboxManager;
   provider: SandboxProvider;
   allowedOrigins: Set<string>;
+  /** Terminal WebSockets open at once per session: each holds an exec stream and a process in the node. */
+  maxPerSession?: number;
   metrics: { terminalBytes: (direction: 'in' | 'out', n: number) => void; terminals: (delta: number) => void };
   log: { warn: (o: object, msg: string) => void };
 };
@@ -33,6 +35,7 @@ function refuse(socket: Duplex, status: number, code: string, message: string) {
 
 export function terminalUpgrades(deps: UpgradeDeps) {
   const history = new History();
+  const open = new Map<string, number>();
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: 64 * 1024,
@@ -70,7 +73,7 @@ export function terminalUpgrades(deps: UpgradeDeps) {
       session = deps.manager.authorize(id, token);
     } catch (err) {
       const gone = err instanceof ApiError && err.code === 'SESSION_NOT_FOUND';
-      ws.send(errorFrame(gone ? 'SESSION_NOT_FOUND' : 'UNAUTHORIZED', gone ? 'This sandbox no longer exists.' : 'The session token is missing or wrong.'));
+      ws.send(errorFrame(gone ? 'SESSION_NOT_FOUND' : 'UNAUTHORIZED', gone ? 'No such sandbox, or its token is wrong. It may have ended.' : 'The session token is missing.'));
       return ws.close(gone ? CLOSE.GONE : CLOSE.BAD_TOKEN);
     }
     const tab = url.searchParams.get('tab') ?? '1';
@@ -85,6 +88,13 @@ export function terminalUpgrades(deps: UpgradeDeps) {
       ws.send(errorFrame('NODE_NOT_FOUND', `This session has no node ${url.searchParams.get('node')}.`));
       return ws.close(CLOSE.PROTOCOL);
     }
+    const sid = session.id;
+    if ((open.get(sid) ?? 0) >= (deps.maxPerSession ?? Infinity)) {
+      ws.send(errorFrame('RATE_LIMITED', `This sandbox already has ${deps.maxPerSession} terminals open. Close one first.`));
+      return ws.close(CLOSE.PROTOCOL);
+    }
+    open.set(sid, (open.get(sid) ?? 0) + 1);
+    ws.on('close', () => { const n = (open.get(sid) ?? 1) - 1; if (n > 0) open.set(sid, n); else open.delete(sid); });
     try {
       // dtach keeps the shell alive across reconnects and server restarts and passes bytes through untouched.
       // Closing an exec's stream does not end its process, so each client is named and ended on close.

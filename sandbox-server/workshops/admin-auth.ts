@@ -3,7 +3,7 @@
 // Browsers cannot put headers on EventSource or WebSocket, so an admin may trade the token for a ticket:
 // single use, one workshop, one minute.
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashToken } from '../auth.ts';
 
@@ -11,6 +11,16 @@ export const TOKENS_FILE = 'admin-tokens';
 const TICKET_MS = 60_000;
 
 export const newAdminToken = () => `berth_admin_${randomBytes(32).toString('base64url')}`;
+
+export const FIRST_TOKEN_FILE = 'first-admin-token';
+
+/** Writes the first-run token where only this user can read it, and returns the file's path. */
+export function writeFirstToken(stateDir: string, token: string): string {
+  const file = join(stateDir, FIRST_TOKEN_FILE);
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600); // an older file keeps its mode through writeFileSync
+  return file;
+}
 
 /** Appends a new token's hash to the state folder's file and returns the token (shown once, never stored). */
 export function addAdminToken(stateDir: string, label = ''): string {

@@ -7,7 +7,7 @@ import type { LessonCatalog } from '../lesson-catalog.ts';
 import { RateLimiter } from '../rate-limit.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
 import type { Store } from '../store.ts';
-import { AdminAuth } from './admin-auth.ts';
+import { AdminAuth, writeFirstToken } from './admin-auth.ts';
 import { CapacityMeter } from './capacity.ts';
 import { loadWorkshopConfig } from './config.ts';
 import { WorkshopDb, migrateWorkshops } from './db.ts';
@@ -35,8 +35,10 @@ export function startWorkshops({ env, config, store, manager, provider, lessons,
   const auth = new AdminAuth({ stateDir, envHashes: wc.adminHashes });
   const first = auth.ensureOne();
   if (first) {
-    // Shown this once; only its SHA-256 is kept (in <state>/admin-tokens). More: node sandbox-server/workshops/admin-token.ts
-    log.warn({ adminToken: first, file: auth.file }, 'No instructor token was configured, so one was created. It is shown only now: keep it.');
+    // Written once to a file only root can read, never to the log (logs get copied, shipped and shared); only its
+    // SHA-256 is kept in <state>/admin-tokens. More: npm run admin-token.
+    const file = writeFirstToken(stateDir, first);
+    log.warn({ file }, `No instructor token was configured, so one was created: it is in ${file} (readable by this user only). Keep it elsewhere and delete the file.`);
   }
   const capacity = new CapacityMeter({ provider, manager, stateDir, serverLimits: config.limits, maxSandboxes: config.maxSandboxes, log });
   const service = new WorkshopService({
@@ -59,7 +61,7 @@ export function startWorkshops({ env, config, store, manager, provider, lessons,
 
   const shadow = instructorTerminals({ service, auth, manager, provider, allowedOrigins: config.allowedOrigins, log });
   const routes: Workshops = {
-    service, auth, capacity, joinFailures: new RateLimiter(wc.joinFailuresPerMin),
+    service, auth, capacity, joinFailures: new RateLimiter(wc.joinFailuresPerMin), joins: new RateLimiter(wc.joinsPerMin),
     publicOrigin: env.BERTH_PUBLIC_ORIGIN,
   };
   return {

@@ -21,6 +21,8 @@ export type Workshops = {
   auth: AdminAuth;
   capacity: CapacityMeter;
   joinFailures: RateLimiter;
+  /** Joins per client address: each join may take a sandbox from the pool or start one. */
+  joins: RateLimiter;
   publicOrigin?: string;
 };
 
@@ -210,6 +212,7 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
   app.post('/api/join', async function join(c) {
     const client = clientAddress(c);
     refuseGuessers(client);
+    if (!ws.joins.allow(client)) throw new ApiError(429, 'RATE_LIMITED', 'Too many joins from this address. Wait a minute and try again.');
     const body = await parseJson(c, joinBody);
     try { return c.json(await svc.join(body, client), 201); } catch (err) { countFailure(err, client); throw err; }
   });

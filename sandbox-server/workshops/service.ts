@@ -432,6 +432,8 @@ export class WorkshopService {
     if (!f) return { recorded: false, messages: [] };
     const { learner: l, workshop: w } = f;
     this.deps.lessons.seedFiles(p.lesson); // an unknown lesson is a 404, as everywhere
+    // Every check named must be one of the lesson's own (404 CHECK_NOT_FOUND), before anything is recorded.
+    for (const id of p.checksPassed ?? []) this.deps.lessons.check(p.lesson, id);
     const t = this.now();
     let progressed = p.lesson !== l.lesson || (p.step !== undefined && p.step !== l.step);
     for (const id of p.checksPassed ?? []) progressed = this.db.recordCheck(l.id, p.lesson, id, true, false, t) || progressed;

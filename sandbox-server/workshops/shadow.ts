@@ -112,7 +112,8 @@ export function instructorTerminals(deps: ShadowDeps) {
     try {
       // The watcher's terminal takes the learner's size: a different one would reflow the learner's screen.
       const size = await learnerSize(session.id, node, sock);
-      if (size) ({ cols, rows } = size);
+      // Clamped: a learner's `stty rows 65000 cols 65000` must not make the instructor's browser draw that.
+      if (size) ({ cols, rows } = { cols: Math.min(Math.max(size.cols, 1), 1000), rows: Math.min(Math.max(size.rows, 1), 500) });
       // Read-only attaches with no redraw (-r none sends no size); the watcher's resizes are ignored below.
       const script = takeover
         ? `[ -S ${sock} ] || dtach -n ${sock} -E -z bash -l; exec -a ${conn} dtach -a ${sock} -E -z -r winch`

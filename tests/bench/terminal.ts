@@ -14,7 +14,7 @@ type Figures = { echo: Summary; bulk: { seconds: number; bytesReceived: number; 
 
 /** The shell a learner gets, without Berth in the way: the same user, environment and node. */
 function execArgv(container: string, shell = ['bash', '-l']) {
-  return ['docker', 'exec', '-it', '-u', '1000:1000', '-w', '/home/learner', ...LEARNER_ENV.flatMap((e) => ['-e', e]), container, ...shell];
+  return ['docker', 'exec', '-it', '-u', 'learner', '-w', '/home/learner', ...LEARNER_ENV.flatMap((e) => ['-e', e]), container, ...shell];
 }
 
 // The shell holder Berth's terminal attaches to (terminal/upgrade.ts), here under a bare exec: it tells the

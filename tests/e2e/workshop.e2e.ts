@@ -52,7 +52,7 @@ async function waitText(page: Page, sel: string, re: RegExp, timeout = 30_000) {
 
 test.serial('an instructor runs a workshop: create, a learner joins and passes a check, shadow, take over, end', async (t) => {
   server = await startServer({ BERTH_POOL_SIZE: '1' });
-  const token = /"adminToken":"(berth_admin_[A-Za-z0-9_-]+)"/.exec(server.logs.join(''))?.[1];
+  const token = readFileSync(join(server.stateDir, 'first-admin-token'), 'utf8').trim();
   t.truthy(token);
   adminToken = token!;
   browser = await chromium.launch({

@@ -1,5 +1,7 @@
 // Starts a real Berth server as a child process (real engine, own state folder) for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { hashToken } from '../../sandbox-server/auth.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,6 +20,9 @@ export type TestServer = {
   stop: (signal?: NodeJS.Signals) => Promise<void>;
 };
 
+/** /metrics needs a token; `api('/metrics')` sends this one unless the caller gives its own. */
+export const METRICS_TOKEN = randomBytes(32).toString('base64url');
+
 export async function engineHost() {
   return (await ensureEngine()).host;
 }
@@ -31,6 +36,7 @@ export async function startServer(extra: Record<string, string> = {}, reuseState
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info',
     BERTH_STATE_DIR: stateDir, BERTH_POOL_SIZE: '0',
     BERTH_CREATE_RATE_PER_MIN: '1000',
+    BERTH_METRICS_TOKEN_SHA256: hashToken(METRICS_TOKEN),
     ...extra,
   };
   const child = spawn(process.execPath, [join(root, 'sandbox-server', 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,7 +57,8 @@ export async function startServer(extra: Record<string, string> = {}, reuseState
     url, port, child, env, stateDir, logs,
     api: (path, init = {}) => {
       const headers = new Headers(init.headers);
-      if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+      const token = init.token ?? (path === '/metrics' ? METRICS_TOKEN : undefined);
+      if (token) headers.set('authorization', `Bearer ${token}`);
       if (init.json !== undefined) headers.set('content-type', 'application/json');
       return fetch(url + path, { ...init, headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body });
     },

@@ -3,6 +3,8 @@
 // and the end removes every sandbox (checked with the engine) while the results stay.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { join as pathJoin } from 'node:path';
 import WebSocket from 'ws';
 import { encodeAck, encodeInput, OP } from '../../sandbox-server/terminal/protocol.ts';
 import { engineHost, startServer, type TestServer } from '../helpers/server.ts';
@@ -107,10 +109,12 @@ async function createWorkshop(body: object) {
 
 const join = (code: string, name: string, key?: string) => s.api('/api/join', { method: 'POST', json: { code, name, ...(key ? { key } : {}) } });
 
-test.before(async () => {
+test.before(async (t) => {
   host = await engineHost();
   s = await startServer(ENV);
-  admin = /"adminToken":"(berth_admin_[A-Za-z0-9_-]+)"/.exec(s.logs.join(''))?.[1] ?? '';
+  admin = readFileSync(pathJoin(s.stateDir, 'first-admin-token'), 'utf8').trim();
+  t.is(statSync(pathJoin(s.stateDir, 'first-admin-token')).mode & 0o777, 0o600, 'only its owner can read the token');
+  t.false(s.logs.join('').includes(admin), 'the token never reaches the log');
 });
 /** Ends whatever workshop a failed test left running: a stopped server keeps its sessions' sandboxes. */
 async function endAll(server: TestServer, token: string) {
@@ -297,7 +301,7 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   // Restart mid-workshop: the workshop, its learners, their progress and sandboxes survive.
   await s.stop();
   s = await startServer(ENV, s.stateDir);
-  t.false(/"adminToken"/.test(s.logs.join('')), 'no second token is made');
+  t.false(/instructor token was configured/.test(s.logs.join('')), 'no second token is made');
   const back = await json<{ state: string; learnerRows: Row[]; messages: unknown[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200);
   t.is(back.state, 'running');
   t.is(back.learnerRows.length, CLASS);

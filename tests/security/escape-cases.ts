@@ -1,5 +1,5 @@
 // Escape attempts. Each script prints ESCAPED if the attack worked and otherwise whatever the system
-// said. They run in two places: the learner's shell (bash, uid 1000 in the node) and a --privileged
+// said. They run in two places: the learner's shell (bash, the node's own learner uid) and a --privileged
 // container in the learner's engine with the node's / at /host (busybox sh, root of the user namespace).
 // Nothing here sends traffic beyond this machine; `{{...}}` placeholders are filled in by the test.
 export type EscapeCase = { id: string; technique: string; script: string };

@@ -24,7 +24,7 @@ test.before(async () => {
   other = await createSession(s);
   // A busybox image with every applet, imported into the learner's engine from the host's busybox-static.
   const tar = execFileSync('bash', ['-c', 'd=$(mktemp -d); mkdir -p $d/bin; cp /bin/busybox $d/bin/; for a in $(/bin/busybox --list); do [ -e $d/bin/$a ] || ln -s busybox $d/bin/$a; done; tar -C $d -c .; rm -rf $d'], { maxBuffer: 64 << 20 });
-  await hostDocker(['exec', '-i', '-u', '1000', `berth-${learner.id}-node1`, 'bash', '-lc', 'docker import - escape-box >/dev/null'], tar);
+  await hostDocker(['exec', '-i', '-u', 'learner', `berth-${learner.id}-node1`, 'bash', '-lc', 'docker import - escape-box >/dev/null'], tar);
   const net = (id: string, f: string) => hostDocker(['inspect', '-f', `{{range .NetworkSettings.Networks}}{{.${f}}}{{end}}`, `berth-${id}-node1`]).then((x) => x.trim());
   const root = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/')?.split(' ').at(-2) ?? '/dev/vda';
   vars = {

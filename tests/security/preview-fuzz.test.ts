@@ -1,7 +1,7 @@
 // The preview proxy against malformed answers from an app (tenant isolation: one learner's app must never
 // end the server for everyone). The proxy, its HTTP server and the upstream are real sockets on loopback;
 // only the node's address comes from a stand-in provider, because what is tested is the relay of bytes.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createServer as createHttpServer, request, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -75,6 +75,15 @@ function prng(seed: number) {
   return () => { x ^= x << 13; x >>>= 0; x ^= x >> 17; x ^= x << 5; x >>>= 0; return x / 0x100000000; };
 }
 
+/** An upstream and a proxy in front of it, both gone when the test ends. */
+async function setup(t: ExecutionContext) {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-fuzz-'));
+  const up = await scriptedUpstream();
+  const px = await proxyServer(dir);
+  t.teardown(() => { up.server.close(); px.server.close(); px.store.close(); rmSync(dir, { recursive: true, force: true }); });
+  return { up, px, path: `/p/${SESSION}/node1/${up.port}/` };
+}
+
 const MALFORMED: [string, string | Buffer][] = [
   ['status 099', 'HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n'],
   ['status 000', 'HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n'],
@@ -96,11 +105,7 @@ const MALFORMED: [string, string | Buffer][] = [
 ];
 
 test('no answer from an app ends the server; a bad answer costs that request only (502)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-fuzz-'));
-  const up = await scriptedUpstream();
-  const px = await proxyServer(dir);
-  t.teardown(() => { up.server.close(); px.server.close(); px.store.close(); rmSync(dir, { recursive: true, force: true }); });
-  const path = `/p/${SESSION}/node1/${up.port}/`;
+  const { up, px, path } = await setup(t);
 
   for (const [name, bytes] of MALFORMED) {
     up.next(bytes);
@@ -130,11 +135,7 @@ test('no answer from an app ends the server; a bad answer costs that request onl
 });
 
 test('a path-scheme preview runs in an opaque origin and cannot set cookies on Berth', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-fuzz-'));
-  const up = await scriptedUpstream();
-  const px = await proxyServer(dir);
-  t.teardown(() => { up.server.close(); px.server.close(); px.store.close(); rmSync(dir, { recursive: true, force: true }); });
-  const path = `/p/${SESSION}/node1/${up.port}/`;
+  const { up, px, path } = await setup(t);
   const cookies = Array.from({ length: 3 }, (_, i) => `Set-Cookie: bomb${i}=${'x'.repeat(4000)}; Path=/`).join('\r\n');
   for (const shared of [false, true]) {
     px.store.setShared(SESSION, 'node1', up.port, shared);
