@@ -10,6 +10,7 @@ import type { LessonCatalog } from './lesson-catalog.ts';
 import type { Metrics } from './metrics.ts';
 import { openapi } from './openapi.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import type { Replays } from './replays.ts';
 import type { SandboxManager } from './sandboxes/manager.ts';
 import type { SessionRow } from './store.ts';
 import { Files, archiveScript, checkPath, shq } from './sandboxes/files.ts';
@@ -26,6 +27,7 @@ export type AppDeps = {
   clientAddress: (c: Context) => string;
   serveSite?: (app: Hono<Env>) => void;
   preview: Preview;
+  replays: Replays;
   fileMax: number;
   workshops?: Workshops;
   /** Whether a bearer token may read /metrics (they name sessions' activity and the host's load). */
@@ -44,6 +46,8 @@ const execBody = z.strictObject({
   timeoutMs: z.number().int().min(100).max(10 * 60_000).optional(),
 });
 const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
+const replayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100) });
+const learnerReplayBody = replayBody.extend({ fresh: z.boolean().default(true) });
 const fileQuery = z.object({ path: z.string().max(4096).default(''), node: z.string().max(32).optional() });
 const writeBody = z.strictObject({ content: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') });
 const mkdirBody = z.strictObject({ type: z.literal('dir') });
@@ -136,7 +140,26 @@ export function createApp(deps: AppDeps) {
     await next();
   }
   // Instructor routes, joining, and workshop learners' progress (after sessionAuth, before the session routes).
-  if (deps.workshops) mountWorkshops(app, deps.workshops, deps.clientAddress);
+  if (deps.workshops) {
+    mountWorkshops(app, deps.workshops, deps.clientAddress);
+    // An instructor brings a learner's sandbox to a step: rebuilt fresh (unless fresh is false), then
+    // replayed, exactly as the learner's own Skip button does. The admin check above covers these routes.
+    const svc = deps.workshops.service;
+    const learnerSession = (c: Context<Env>) => {
+      const l = svc.learnerOf(svc.get(c.req.param('id') ?? ''), c.req.param('learner') ?? '');
+      const s = l.sessionId ? manager.opts.store.getSession(l.sessionId) : undefined;
+      if (!s) throw new ApiError(409, 'NO_SANDBOX', `${l.name} has no sandbox any more.`);
+      return s;
+    };
+    app.post('/api/workshops/:id/learners/:learner/replay', limitBody(4 * 1024), async function replayForLearner(c) {
+      const { fresh, ...to } = await parseJson(c, learnerReplayBody);
+      learnerSession(c);
+      lessons.replayPlan(to.lesson, to.step); // an unknown lesson or step: 404 before the sandbox is rebuilt
+      if (fresh) await svc.reset(svc.get(c.req.param('id')), c.req.param('learner'));
+      return c.json(deps.replays.start(learnerSession(c), to.lesson, to.step), 202);
+    });
+    app.get('/api/workshops/:id/learners/:learner/replay', (c) => c.json(deps.replays.view(learnerSession(c).id)));
+  }
 
   const inWorkshop = (s: SessionRow) => !!deps.workshops?.service.forSession(s);
   app.get('/api/sessions/:id', (c) => {
@@ -170,6 +193,18 @@ export function createApp(deps: AppDeps) {
     const passed = r.exitCode === 0;
     const detail = (r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n');
     return c.json({ id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });
+  });
+
+  // Skip to a step: the reference commands of every earlier step run in the sandbox, in the background.
+  app.post('/api/sessions/:id/replay', limitBody(4 * 1024), async function startReplay(c) {
+    const { lesson, step } = await parseJson(c, replayBody);
+    return c.json(deps.replays.start(c.get('session'), lesson, step), 202);
+  });
+  app.get('/api/sessions/:id/replay', (c) => c.json(deps.replays.view(c.get('session').id)));
+  // Show me: what a learner would type for one step (the page types it into the terminal).
+  app.get('/api/sessions/:id/lessons/:lesson/steps/:step/reference', (c) => {
+    const { lesson, step } = c.req.param();
+    return c.json({ lesson, step, commands: lessons.reference(lesson, step) });
   });
 
   app.post('/api/sessions/:id/nodes', async (c) => c.json(await manager.addNode(c.get('session')), 201));

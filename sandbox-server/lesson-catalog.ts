@@ -1,6 +1,8 @@
-// What the server needs from lessons: seed files and checks. Backed by the shared lesson module.
+// What the server needs from lessons: seed files, checks, and the reference commands that replay a step.
+// Backed by the shared lesson module.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Lesson, PlannedStep, ReferenceCommand } from '../lessons/lib/index.ts';
 import { ApiError, notFound } from './errors.ts';
 import type { SeedFile } from './sandboxes/manager.ts';
 
@@ -23,13 +25,16 @@ export interface LessonCatalog {
   titles?(lesson: string, step?: string | null): { lesson: string; step: string | null } | null;
   /** Judges an answer on the server: the pages do not carry the answers. */
   answer?(lesson: string, quizId: string, chosen: number[]): QuizVerdict;
+  /** Skip to `step`: the lesson's node count and, in order, the steps before it with their reference commands. */
+  replayPlan(lesson: string, step: string): { nodes: number; steps: PlannedStep[] };
+  /** Show me: what a learner would type for `step`. */
+  reference(lesson: string, step: string): ReferenceCommand[];
 }
 
-type LoadedLesson = {
-  id: string;
-  title?: string;
-  files: { workspacePath: string; sourcePath: string }[];
-  steps: { id?: string; title?: string; html?: string; checks: CheckDef[]; quizzes?: { id: string; multiple: boolean; options: { correct: boolean; explain: string }[] }[] }[];
+/** The replay module's two planners, passed in so that a server without lessons never loads the parser. */
+type Planners = {
+  replayPlan: (l: Lesson, step: string, dir: string) => PlannedStep[];
+  referenceFor: (l: Lesson, step: Lesson['steps'][number], dir: string) => ReferenceCommand[];
 };
 
 /** The explanations as the lesson module rendered them (lessons/lib/parse.ts), so server and page agree. */
@@ -46,13 +51,13 @@ function explanationsIn(html: string, quizId: string): Map<number, string> {
 export async function loadCatalog(dir: string, log: { warn: (o: object, m: string) => void }): Promise<LessonCatalog> {
   // A deployment (or a test) without lessons needs no parser.
   if (!existsSync(dir) || readdirSync(dir).length === 0) return catalogOf(dir, []);
-  const lib = await import('../lessons/lib/index.ts') as { loadLessons: (d: string) => { lessons: LoadedLesson[]; errors: { file: string; line: number; message: string }[] } };
+  const lib = await import('../lessons/lib/index.ts');
   const { lessons, errors } = lib.loadLessons(dir);
   for (const e of errors) log.warn({ file: e.file, line: e.line }, `lesson error: ${e.message}`);
-  return catalogOf(dir, lessons);
+  return catalogOf(dir, lessons, lib);
 }
 
-export function catalogOf(dir: string, lessons: LoadedLesson[]): LessonCatalog {
+export function catalogOf(dir: string, lessons: Lesson[], planners?: Planners): LessonCatalog {
   const byId = new Map(lessons.map((l) => [l.id, l]));
   const get = (id: string) => {
     const l = byId.get(id);
@@ -96,5 +101,19 @@ export function catalogOf(dir: string, lessons: LoadedLesson[]): LessonCatalog {
       }
       throw new ApiError(404, 'QUIZ_NOT_FOUND', `Lesson ${id} has no question ${JSON.stringify(quizId)}.`);
     },
+    replayPlan(id, step) {
+      const l = stepOf(id, step).lesson;
+      return { nodes: l.nodes, steps: planners!.replayPlan(l, step, dir) };
+    },
+    reference(id, step) {
+      const { lesson, found } = stepOf(id, step);
+      return planners!.referenceFor(lesson, found, dir);
+    },
   };
+  function stepOf(id: string, step: string) {
+    const lesson = get(id);
+    const found = lesson.steps.find((s) => s.id === step);
+    if (!found) throw new ApiError(404, 'STEP_NOT_FOUND', `Lesson ${id} has no step ${JSON.stringify(step)}.`);
+    return { lesson, found };
+  }
 }

@@ -21,6 +21,7 @@ import { IncusProvider } from './engine/incus/provider.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { Replays } from './replays.ts';
 import { SandboxManager } from './sandboxes/manager.ts';
 import { Store } from './store.ts';
 import { terminalUpgrades } from './terminal/upgrade.ts';
@@ -70,6 +71,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
 
   let upgrades: ReturnType<typeof terminalUpgrades> | undefined;
   let preview: Preview | undefined;
+  let replays: Replays | undefined;
   const manager = new SandboxManager({
     provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
     maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
@@ -78,7 +80,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     onEvent: (event, d) => {
       if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
       if (event === 'pool-created') metrics.creation.observe({ kind: 'pool' }, (d.ms ?? 0) / 1000);
-      if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); upgrades?.forgetSession(d.id ?? ''); preview?.forget(d.id ?? ''); }
+      if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); upgrades?.forgetSession(d.id ?? ''); preview?.forget(d.id ?? ''); replays?.forget(d.id ?? ''); }
       if (event === 'node-removed') preview?.forget(d.id ?? '');
       if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
     },
@@ -92,9 +94,10 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
     secureCookies: config.secureCookies, log,
   });
+  replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
-    manager, lessons, metrics, log, preview, fileMax: config.fileMax, workshops: workshops.routes,
+    manager, lessons, metrics, log, preview, replays, fileMax: config.fileMax, workshops: workshops.routes,
     createLimiter: new RateLimiter(config.createRatePerMin),
     metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.routes.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',

@@ -4,7 +4,7 @@ const json = (schema: object) => ({ content: { 'application/json': { schema } } 
 const errors = {
   400: { description: 'Invalid input', ...json(error) },
   401: { description: 'Missing or wrong token', ...json(error) },
-  404: { description: 'Unknown session, node, lesson or check', ...json(error) },
+  404: { description: 'Unknown session, node, lesson, step or check', ...json(error) },
 };
 const sessionId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const auth = [{ bearer: [] }];
@@ -19,6 +19,15 @@ export const openapi = {
       Created: { type: 'object', required: ['id', 'token', 'expiresAt', 'nodes'], properties: { id: { type: 'string' }, token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' }, nodes: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' } } } } } },
       Session: { type: 'object', properties: { id: { type: 'string' }, lesson: { type: ['string', 'null'] }, createdAt: { type: 'string' }, expiresAt: { type: 'string' }, idleExpiresAt: { type: ['string', 'null'], description: 'null for a workshop session (no idle limit)' }, nodes: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' } } } } } },
       ExecResult: { type: 'object', properties: { exitCode: { type: 'integer' }, stdout: { type: 'string' }, stderr: { type: 'string' }, durationMs: { type: 'integer' }, truncated: { type: 'boolean' } } },
+      Replay: {
+        type: 'object', required: ['lesson', 'step', 'state', 'steps', 'startedAt'],
+        properties: {
+          lesson: { type: 'string' }, step: { type: 'string', description: 'The step whose start the sandbox is brought to' },
+          state: { enum: ['running', 'done', 'failed'] }, startedAt: { type: 'string', format: 'date-time' }, ms: { type: 'integer' },
+          steps: { type: 'array', description: 'The steps replayed, in order', items: { type: 'object', properties: { id: { type: 'string' }, title: { type: 'string' }, state: { enum: ['pending', 'running', 'done', 'failed'] }, ms: { type: 'integer' } } } },
+          failedAt: { type: 'string' }, problem: { type: 'string', description: "The failing command's exit status and last lines of output" },
+        },
+      },
       CheckResult: { type: 'object', properties: { id: { type: 'string' }, passed: { type: 'boolean' }, message: { type: 'string' }, detail: { type: 'string' } } },
     },
   },
@@ -49,6 +58,22 @@ export const openapi = {
     '/api/sessions/{id}/checks/{checkId}': {
       parameters: [sessionId, { name: 'checkId', in: 'path', required: true, schema: { type: 'string' } }],
       post: { security: auth, summary: 'Run a lesson check against the sandbox', requestBody: json({ type: 'object', required: ['lesson'], properties: { lesson: { type: 'string' } } }), responses: { 200: json({ $ref: '#/components/schemas/CheckResult' }), ...errors } },
+    },
+    '/api/sessions/{id}/replay': {
+      parameters: [sessionId],
+      post: {
+        security: auth, summary: 'Skip to a step: replay the reference commands of every earlier step of a lesson in this sandbox (runs in the background; best on a fresh sandbox)',
+        requestBody: json({ type: 'object', required: ['lesson', 'step'], properties: { lesson: { type: 'string' }, step: { type: 'string' } } }),
+        responses: { 202: { description: 'Started', ...json({ $ref: '#/components/schemas/Replay' }) }, 409: { description: 'REPLAY_RUNNING (one at a time) or NODES_MISSING (the lesson needs more nodes)', ...json(error) }, ...errors },
+      },
+      get: { security: auth, summary: "The last replay's progress or outcome", responses: { 200: json({ $ref: '#/components/schemas/Replay' }), ...errors } },
+    },
+    '/api/sessions/{id}/lessons/{lesson}/steps/{step}/reference': {
+      parameters: [sessionId, { name: 'lesson', in: 'path', required: true, schema: { type: 'string' } }, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
+      get: {
+        security: auth, summary: "Show me: the step's reference commands (run blocks, or an exercise's solution) for the page to type into the terminal",
+        responses: { 200: json({ type: 'object', properties: { lesson: { type: 'string' }, step: { type: 'string' }, commands: { type: 'array', items: { type: 'object', properties: { node: { type: 'string' }, text: { type: 'string' }, interactive: { type: 'boolean' } } } } } }), ...errors },
+      },
     },
     '/api/sessions/{id}/nodes': {
       parameters: [sessionId],

@@ -3,13 +3,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { parseLesson } from './parse.ts';
+import { solutionPath } from './paths.ts';
 import type { Lesson, LessonError } from './schema.ts';
 
-const LESSON_DIR = /^\d{2}-[a-z0-9-]+$/;
+export { solutionPath };
 
-export function solutionPath(dir: string, lessonId: string, stepId: string) {
-  return join(dir, lessonId, 'solutions', `${stepId}.sh`);
-}
+const LESSON_DIR = /^\d{2}-[a-z0-9-]+$/;
 
 export function loadLessons(dir: string): { lessons: Lesson[]; errors: LessonError[] } {
   const errors: LessonError[] = [];

@@ -1,20 +1,14 @@
 // The lesson verifier's logic: runs a lesson's steps in order as a learner would and asserts that every
 // check fails before its step and passes after it. Independent of HTTP: it is given an exec function.
-import { readFileSync } from 'node:fs';
-import { solutionPath } from './load.ts';
-import type { Lesson, Step } from './schema.ts';
+// The actions of a step come from the replay module, so the state at the start of step N here is exactly
+// what "skip to step N" builds: this in-order run proves every step can be skipped to and then done.
+import { actionsFor, runActions, type Exec } from './replay.ts';
+import type { Lesson } from './schema.ts';
 
-export type Exec = (node: string, script: string, timeoutMs: number) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
+export { actionsFor, type Exec };
 export type CheckResult = { id: string; before: 'fail' | 'pass'; after: 'fail' | 'pass' | 'skipped'; ms: number };
 export type StepReport = { step: string; checks: CheckResult[]; ok: boolean; ms: number; problem?: string };
 export type LessonReport = { lesson: string; steps: StepReport[]; ok: boolean; ms: number };
-
-/** What the verifier types for a step: its non-interactive commands, its verify blocks, or the solution. */
-export function actionsFor(lesson: Lesson, step: Step, lessonsDir: string): { node: string; script: string }[] {
-  if (step.exercise) return [{ node: 'node1', script: readFileSync(solutionPath(lessonsDir, lesson.id, step.id), 'utf8') }];
-  const plain = step.commands.filter((c) => !c.interactive).map((c) => ({ node: c.node, script: c.text }));
-  return [...plain, ...step.verify];
-}
 
 export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exec, { timeoutMs = 180_000, settleTries = 10 } = {}): Promise<LessonReport> {
   const t0 = performance.now();
@@ -29,10 +23,7 @@ export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exe
       checks.push({ id: c.id, before: r.exitCode === 0 ? 'pass' : 'fail', after: 'skipped', ms: 0 });
       checks.at(-1)!.ms = performance.now() - c0;
     }
-    for (const a of actionsFor(lesson, step, lessonsDir)) {
-      const r = await exec(a.node, a.script, timeoutMs);
-      if (r.exitCode !== 0) { problem = `commands exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`; break; }
-    }
+    ({ problem } = await runActions(actionsFor(lesson, step, lessonsDir), exec, timeoutMs));
     for (const [i, c] of step.checks.entries()) {
       const c0 = performance.now();
       // A learner clicks Check a moment after the commands; services started in the step get that moment too.

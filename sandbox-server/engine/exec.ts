@@ -77,11 +77,20 @@ export async function runCommand(container: Docker.Container, cmd: string, opts:
   };
 }
 
+/**
+ * Detach keys for Berth's own exec. Without them the host engine applies its default, Ctrl-P Ctrl-Q, and
+ * swallows the very keys a learner presses to detach from `docker run -it` in their own engine (it ends
+ * Berth's exec instead). No learner types this run of control characters; its first byte (Ctrl-^) is at
+ * worst held back until the next keystroke.
+ */
+export const BERTH_DETACH_KEYS = 'ctrl-^,ctrl-@,ctrl-^,ctrl-@,ctrl-_';
+
 /** Starts an interactive TTY process and returns its raw duplex stream and a resize function. */
 export async function openTty(container: Docker.Container, cmd: string[], size: { cols: number; rows: number }) {
   const exec = await container.exec({
     ...LEARNER, Env: [...LEARNER_ENV, 'TERM=xterm-256color'], Cmd: cmd,
     AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true,
+    DetachKeys: BERTH_DETACH_KEYS,
   });
   // stdin must be requested on both create and start, or keystrokes are dropped (dockerode#455).
   const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;

@@ -51,6 +51,11 @@ export const workshopPaths = {
   '/api/workshops/{id}/learners/{learner}': { parameters: [id, learner], get: { security: admin, summary: 'One learner: row, checks and quiz answers', responses: { 200: ok('learner'), ...errs } } },
   '/api/workshops/{id}/learners/{learner}/tabs': { parameters: [id, learner], get: { security: admin, summary: 'The learner\'s nodes with their open terminal tabs (for the instructor terminal)', responses: { 200: ok('nodes and tabs'), ...errs } } },
   '/api/workshops/{id}/learners/{learner}/reset': { parameters: [id, learner], post: { security: admin, summary: 'Rebuild the learner\'s sandbox (same session and token)', responses: { 200: ok('done'), ...errs, 409: ok('NO_SANDBOX, WORKSHOP_ENDED or CONFLICT', error) } } },
+  '/api/workshops/{id}/learners/{learner}/replay': {
+    parameters: [id, learner],
+    post: { security: admin, summary: 'Skip the learner to a step: rebuild their sandbox (unless fresh is false), then replay the earlier steps as POST /api/sessions/{id}/replay does; body {lesson, step, fresh?}', responses: { 202: ok('replay started (Replay)'), ...errs, 409: ok('NO_SANDBOX, REPLAY_RUNNING, NODES_MISSING or WORKSHOP_ENDED', error) } },
+    get: { security: admin, summary: "The learner's last replay (Replay)", responses: { 200: ok('replay'), ...errs } },
+  },
   '/api/workshops/{id}/learners/{learner}/terminal': { parameters: [id, learner], get: { security: admin, summary: 'WebSocket (berth.v1): the learner\'s terminal tab, read-only unless takeover=1; as=<name> is shown to the learner in the watching banner; credential bearer.<admin token> subprotocol or ?ticket=', responses: { 101: { description: 'Switching protocols' } } } },
   '/api/join/{code}': { parameters: [{ name: 'code', in: 'path', required: true, schema: { type: 'string' } }], get: { summary: 'What a join code leads to (title, times, seats left)', responses: { 200: ok('workshop'), 404: ok('JOIN_CODE_INVALID', error), 429: ok('RATE_LIMITED', error) } } },
   '/api/join': {

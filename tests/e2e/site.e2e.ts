@@ -475,3 +475,51 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     }
   }
 });
+
+test.serial('skip to a step from the lesson page: a fresh sandbox is replayed to that step, and Show me types the step', async (t) => {
+  const lesson = '01-why-containers';
+  const own = await startServer({ BERTH_POOL_SIZE: '0' });
+  const dir = mkdtempSync(join(tmpdir(), 'berth-chromium-skip-'));
+  const browser = await chromium.launchPersistentContext(dir, {
+    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = browser.pages()[0] ?? await browser.newPage();
+  try {
+    await page.goto(`${own.url}/lessons/${lesson}/`);
+    const step = page.locator('[data-step="sizes"]');
+    // The confirmation comes first, in the page's own dialog.
+    await step.getByRole('button', { name: 'Skip to step 3: Images are small' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Skip to step 3?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Skip to this step' }).click();
+    const status = step.getByRole('status');
+    await t.notThrowsAsync(status.getByText(/^Ready: steps 1–2 replayed/).waitFor({ timeout: 300_000 }), 'the replay finishes');
+    // The state at the start of step 3: steps 1 and 2's checks pass, step 3's does not yet.
+    const checkOf = (id: string) => page.locator(`[data-check-id="${id}"]`);
+    await checkOf('sleeper-running').getByRole('button', { name: 'Check' }).click();
+    await t.notThrowsAsync(checkOf('sleeper-running').getByText(/^Passed\./).waitFor({ timeout: 30_000 }));
+    await checkOf('debian-pulled').getByRole('button', { name: 'Check' }).click();
+    await t.notThrowsAsync(checkOf('debian-pulled').getByText(/^Not yet\./).waitFor({ timeout: 30_000 }));
+    await shot(page, '10-skipped');
+    // Show me: the step's commands typed into the terminal; then its check passes.
+    await step.getByRole('button', { name: 'Show me step 3: Images are small' }).click();
+    await page.getByRole('dialog', { name: 'Show me step 3?' }).getByRole('button', { name: 'Show me' }).click();
+    await waitTerm(page, /debian\s+latest/, 180_000);
+    await checkOf('debian-pulled').getByRole('button', { name: 'Check' }).click();
+    await t.notThrowsAsync(checkOf('debian-pulled').getByText(/^Passed\./).waitFor({ timeout: 30_000 }));
+  } catch (err) {
+    await shot(page, 'failure-skip').catch(() => {});
+    t.log(`server log tail: ${own.logs.join('').slice(-3000)}`);
+    throw err;
+  } finally {
+    const stored = await page.evaluate((k) => localStorage.getItem(k), `berth.session.${lesson}`).catch(() => null);
+    if (stored) {
+      const s = JSON.parse(stored) as { id: string; token: string };
+      await own.api(`/api/sessions/${s.id}`, { method: 'DELETE', token: s.token }).catch(() => {});
+    }
+    await browser.close().catch(() => {});
+    await own.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

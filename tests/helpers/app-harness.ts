@@ -21,16 +21,19 @@ import { loadWorkshopConfig } from '../../sandbox-server/workshops/config.ts';
 import { WorkshopDb, migrateWorkshops } from '../../sandbox-server/workshops/db.ts';
 import { WorkshopService } from '../../sandbox-server/workshops/service.ts';
 import { FakeProvider } from './fake-provider.ts';
+import type { Lesson } from '../../lessons/lib/index.ts';
+import { Replays } from '../../sandbox-server/replays.ts';
 
 export const ADMIN_TOKEN = 'berth_admin_unit-test-token-0123456789abcdef';
 export const DEFAULT_CLIENT = '198.51.100.1';
 export const METRICS_TOKEN = 'berth-unit-test-metrics-token-0123456789';
 
 /** Two lessons with no files (nothing is read from disk) and one check each. */
+// Only the fields the catalog reads are filled; the rest of the lesson type is the parser's business.
 const LESSONS = ['01-demo', '02-next'].map((id) => ({
   id, files: [],
   steps: [{ checks: [{ id: 'c1', title: 'a file exists', node: 'node1', script: 'test -f done', fail: 'No file called done yet.' }] }],
-}));
+})) as unknown as Lesson[];
 
 export type Clock = { t: number; now: () => number; advance: (ms: number) => void };
 
@@ -69,6 +72,7 @@ export function buildApp(env: Record<string, string> = {}) {
   });
   const app = createApp({
     manager, lessons, metrics, log, preview, fileMax: config.fileMax,
+    replays: new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) }),
     createLimiter: new RateLimiter(config.createRatePerMin, 60_000, clock.now),
     // A test picks its client address with a header; a real server reads the socket (main.ts).
     clientAddress: (c) => c.req.header('x-test-client') ?? DEFAULT_CLIENT,

@@ -1,7 +1,7 @@
 // The web terminal through the real server and engine: round trip, resize, reconnect, origin and token checks.
 import test from 'ava';
 import { request } from 'node:http';
-import { createSession, startServer, type TestServer } from '../helpers/server.ts';
+import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
 import { openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
 
 let s: TestServer;
@@ -53,6 +53,50 @@ test.serial('terminal refuses a wrong token, a foreign origin and an unknown ses
     // A foreign Origin is refused before the handshake completes; the allowed one is upgraded.
     t.is(await upgradeStatus(s.port, c.id, c.token, 'http://evil.example'), 403);
     t.is(await upgradeStatus(s.port, c.id, c.token, `http://localhost:${s.port}`), 101);
+  } finally {
+    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+  }
+});
+
+/** Waits for `re` in what the terminal printed after `from` characters, so an earlier prompt does not count. */
+async function waitAfter(term: TermClient, from: number, re: RegExp, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  while (!re.test(plain(term.output().slice(from)))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${re}; got: ${JSON.stringify(plain(term.output().slice(from)).slice(-400))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test.serial('Ctrl-P Ctrl-Q typed in the web terminal detaches from docker run -it and docker attach in the learner engine', async (t) => {
+  const c = await createSession(s);
+  try {
+    const term = await openTerminal(s.url, c.id, c.token);
+    await term.waitFor(/learner@node1\S*\$ /);
+    let mark = term.output().length;
+    term.send('docker run -it --name dk busybox sh\r');
+    await waitAfter(term, mark, /\/ # $/, 60_000);
+    // The real sequence, as xterm.js sends it: Ctrl-P is 0x10, Ctrl-Q is 0x11.
+    mark = term.output().length;
+    term.send('\x10\x11');
+    await waitAfter(term, mark, /learner@node1\S*\$ $/);
+    // The prompt is the learner's own shell (not the container's, not a reconnected one): it still has $USER.
+    mark = term.output().length;
+    term.send('echo "back-as=$USER"\r');
+    await waitAfter(term, mark, /back-as=learner/);
+    t.is((await exec(s, c, "docker inspect -f '{{.State.Running}}' dk")).stdout.trim(), 'true');
+
+    // docker attach, then detach again the same way.
+    mark = term.output().length;
+    term.send('docker attach dk\r');
+    await new Promise((r) => setTimeout(r, 1000));
+    term.send('echo "inside-$((6*7))"\r');
+    await waitAfter(term, mark, /inside-42[\s\S]*\/ # $/);
+    mark = term.output().length;
+    term.send('\x10\x11');
+    await waitAfter(term, mark, /learner@node1\S*\$ $/);
+    t.is((await exec(s, c, "docker inspect -f '{{.State.Running}}' dk")).stdout.trim(), 'true');
+    t.is(term.ws.readyState, WebSocket.OPEN, 'the web terminal itself stayed connected');
+    term.close();
   } finally {
     await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
   }

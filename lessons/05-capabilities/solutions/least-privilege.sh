@@ -1,1 +1,1 @@
-docker run -d --name webcap --cap-drop ALL --cap-add NET_BIND_SERVICE busybox httpd -f -p 80
+docker run -d --name webcap --cap-drop ALL --cap-add CHOWN --cap-add SETGID --cap-add SETUID nginx

@@ -2,6 +2,7 @@
 // Progress lives in localStorage (progress.ts) and is redrawn from it after every change.
 import { api, ApiFailure } from './api.ts';
 import { confirmDialog } from './dialog.ts';
+import { showMe, skipTo } from './skip.ts';
 import { clearProgress, loadProgress, saveProgress, stepDone, summarize, type LessonShape, type LessonProgress } from './progress.ts';
 import type { Workbench } from './workbench.ts';
 
@@ -159,6 +160,12 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
       case 'check': void check(action.closest<HTMLElement>('.berth-check')!, action); break;
       case 'answer': void answer(action.closest<HTMLFieldSetElement>('.berth-quiz')!); break;
       case 'reset-lesson': void resetLesson(); break;
+      case 'skip-to': case 'show-me': {
+        const step = action.closest<HTMLElement>('[data-step]')!;
+        const status = step.querySelector<HTMLElement>('[data-step-tools-status]')!;
+        void (action.dataset.action === 'skip-to' ? skipTo : showMe)(wb, shape, step.dataset.step!, status);
+        break;
+      }
     }
   });
   root.addEventListener('change', (e) => {
