@@ -1,5 +1,6 @@
 // Lesson verification: every lesson runs step by step on a real sandbox; each check must fail before
-// its step and pass after it, and each exercise's reference solution must pass.
+// its step and pass after it, every fake of it (lessons/<id>/fakes/) must fail it on the state before
+// the step, every command must succeed unless marked `# fails`, and each exercise's solution must pass.
 import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { createSession, startServer, type TestServer } from '../helpers/server.t
 const dir = join(import.meta.dirname, '..', '..', 'lessons');
 // BERTH_VERIFY_ONLY=03,14 verifies just the lessons whose ids start with those prefixes (while writing one).
 const only = process.env.BERTH_VERIFY_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
+// BERTH_VERIFY_FAKES=0 leaves the fakes out (to time the lessons alone).
+const skipFakes = process.env.BERTH_VERIFY_FAKES === '0';
 const lessons = loadLessons(dir).lessons.filter((l) => !only || only.some((p) => l.id.startsWith(p)));
 const reports: LessonReport[] = [];
 let s: TestServer;
@@ -39,7 +42,7 @@ for (const lesson of lessons) {
         if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
         if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
         return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
-      });
+      }, { skipFakes });
       reports.push(report);
       t.log(formatReport([report]));
       for (const st of report.steps) t.true(st.ok, `${lesson.id} › ${st.step}: ${st.problem ?? ''}`);
