@@ -2,35 +2,18 @@
 // check fails before its step and passes after it, that every command of the step succeeds (or fails
 // where the lesson marks it `# fails`), and that every fake of a check, tried on the state just before
 // the step, fails it. Independent of HTTP: it is given an exec function.
-import { readFileSync } from 'node:fs';
-import { explainFailure, strictScript } from './commands.ts';
 import type { Fake } from './fakes.ts';
-import { loadFakes, solutionPath } from './load.ts';
+import { loadFakes } from './load.ts';
+import { actionsFor, lastLines, runActions, runBlock, type Exec } from './replay.ts';
 import { RESTORE, SNAPSHOT } from './sandbox-state.ts';
 import type { Lesson, Step } from './schema.ts';
 
-export type Exec = (node: string, script: string, timeoutMs: number) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
+export { actionsFor, type Exec } from './replay.ts';
 export type FakeResult = { title: string; line: number; check: 'fail' | 'pass' | 'broken'; problem?: string };
 export type CheckResult = { id: string; before: 'fail' | 'pass'; after: 'fail' | 'pass' | 'skipped'; ms: number; fakes: FakeResult[] };
 export type StepReport = { step: string; checks: CheckResult[]; ok: boolean; ms: number; fakesMs: number; problem?: string };
 export type LessonReport = { lesson: string; steps: StepReport[]; ok: boolean; ms: number };
 export type VerifyOptions = { timeoutMs?: number; settleTries?: number; fakes?: Map<string, Fake[]>; skipFakes?: boolean };
-
-/** What the verifier types for a step: its non-interactive commands, its verify blocks, or the solution. */
-export function actionsFor(lesson: Lesson, step: Step, lessonsDir: string): { node: string; script: string }[] {
-  if (step.exercise) return [{ node: 'node1', script: readFileSync(solutionPath(lessonsDir, lesson.id, step.id), 'utf8') }];
-  const plain = step.commands.filter((c) => !c.interactive).map((c) => ({ node: c.node, script: c.text }));
-  return [...plain, ...step.verify];
-}
-
-const lastLines = (r: { stdout: string; stderr: string }) => (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ');
-
-/** Runs a block command by command; says which command failed, or undefined when all went as marked. */
-async function runBlock(exec: Exec, node: string, script: string, timeoutMs: number): Promise<string | undefined> {
-  const r = await exec(node, strictScript(script), timeoutMs);
-  if (r.exitCode === 0) return undefined;
-  return `${explainFailure(script, r.stderr) ?? `exited ${r.exitCode}`}: ${lastLines(r)}`;
-}
 
 /** Tries each fake of the step's checks on the state before the step, putting that state back after each. */
 async function tryFakes(lesson: Lesson, step: Step, exec: Exec, fakes: Map<string, Fake[]>, results: Map<string, FakeResult[]>) {
@@ -76,11 +59,8 @@ export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exe
     const fakeResults = new Map(checks.map((c) => [c.id, c.fakes]));
     await tryFakes(lesson, step, exec, fakes, fakeResults);
     const fakesMs = performance.now() - f0;
-    let failed: string | undefined;
-    for (const a of actionsFor(lesson, step, lessonsDir)) {
-      failed = await runBlock(exec, a.node, a.script, timeoutMs);
-      if (failed) { problems.push(`commands: ${failed}`); break; }
-    }
+    const failed = (await runActions(actionsFor(lesson, step, lessonsDir), exec, timeoutMs)).problem;
+    if (failed) problems.push(failed);
     for (const [i, c] of step.checks.entries()) {
       const c0 = performance.now();
       // A learner clicks Check a moment after the commands; services started in the step get that moment too.
