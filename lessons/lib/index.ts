@@ -3,3 +3,4 @@ export { parseLesson } from './parse.ts';
 export { loadLessons, solutionPath } from './load.ts';
 export { formatReport, verifyLesson, type LessonReport } from './verify.ts';
 export type { Check, Command, Lesson, LessonError, Quiz, Step } from './schema.ts';
+export { actionsFor, referenceFor, replay, replayPlan, runActions, type Action, type PlannedStep, type ReferenceCommand, type ReplayEvent } from './replay.ts';
