@@ -11,7 +11,7 @@ const UNDO = /^#\s*undo\s*:?\s*$/;
 
 /** Checks whose evidence is a name, a tag, a label, log text or an HTTP body are easy to imitate. */
 export function needsThreeFakes(script: string): boolean {
-  return /docker logs|\bcurl\b|\bwget\b|label|tags|\.Names|hostname|image inspect|docker images/.test(script);
+  return /docker logs|\bcurl\b|\bwget\b|label|tags|\.Names|exec \S+ hostname|Config\.Hostname|image inspect|docker images/i.test(script);
 }
 
 export function parseFakes(text: string, file: string): { fakes: Fake[]; errors: LessonError[] } {

@@ -15,8 +15,9 @@ const skipFakes = process.env.BERTH_VERIFY_FAKES === '0';
 const lessons = loadLessons(dir).lessons.filter((l) => !only || only.some((p) => l.id.startsWith(p)));
 const reports: LessonReport[] = [];
 let s: TestServer;
-// Two lessons at a time: each holds a sandbox (or several nodes) on a two-core machine.
-let slots = 2;
+// Two lessons at a time: each holds a sandbox (or several nodes) on a two-core machine
+// (BERTH_VERIFY_SLOTS changes it, for timing runs).
+let slots = Number(process.env.BERTH_VERIFY_SLOTS ?? 2);
 const waiting: (() => void)[] = [];
 async function slot<T>(f: () => Promise<T>): Promise<T> {
   while (slots === 0) await new Promise<void>((r) => waiting.push(r));
@@ -34,7 +35,11 @@ test.after.always(async () => {
 test('there are lessons to verify', (t) => { t.true(lessons.length > 0); });
 
 for (const lesson of lessons) {
-  test(`lesson ${lesson.id} verifies on a real sandbox`, (t) => slot(async () => {
+  test(`lesson ${lesson.id} verifies on a real sandbox`, (t) => {
+    // A lesson with its fakes can take longer than AVA's 5-minute quiet period on a loaded machine; this
+    // per-test limit (which also holds off the global one) still ends a lesson that hangs.
+    t.timeout(30 * 60_000);
+    return slot(async () => {
     const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
     try {
       const report = await verifyLesson(lesson, dir, async (node, script, timeoutMs) => {
@@ -49,5 +54,6 @@ for (const lesson of lessons) {
     } finally {
       await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
     }
-  }));
+    });
+  });
 }
