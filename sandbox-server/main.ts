@@ -27,9 +27,19 @@ import { startWorkshops } from './workshops/index.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
-export async function startServer(env: NodeJS.ProcessEnv = process.env) {
+/**
+ * One learner's input must never end the server for everyone. Anything that still escapes every handler is
+ * logged with its stack (an operator must see it and fix the cause) and the process goes on serving.
+ */
+function guardAgainstCrashes(log: pino.Logger) {
+  process.on('uncaughtException', (err, origin) => log.error({ err, origin }, 'uncaught exception: kept running'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection: kept running'));
+}
+
+export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardProcess = false } = {}) {
   const config = loadConfig(env);
   const log = pino({ level: config.logLevel });
+  if (guardProcess) guardAgainstCrashes(log);
   const engine = await ensureEngine({ env, log: (m) => log.info(m) });
   const docker = connect(engine.host);
   const allowHosts = config.egressAllow ?? aptHosts();
@@ -93,8 +103,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
   // Previews are proxied below Hono: bodies stream both ways untouched, whatever their size.
   const server = createServer((req, res) => {
     const target = preview!.match(req);
-    if (target) void preview!.http(req, res, target);
-    else void listener(req, res);
+    // Neither path may reject: an unhandled rejection would end the process for every learner.
+    if (target) preview!.http(req, res, target).catch((err) => { log.error({ err }, 'preview failed'); res.destroy(); });
+    else Promise.resolve(listener(req, res)).catch((err) => { log.error({ err }, 'request failed'); res.destroy(); });
   });
   upgrades = terminalUpgrades({
     manager, provider, allowedOrigins: config.allowedOrigins, log,
@@ -106,8 +117,13 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
     const target = preview!.match(req);
-    if (target) void preview!.upgrade(req, socket, head, target);
-    else workshops.upgrade(req, socket, head, upgrades!);
+    try {
+      if (target) preview!.upgrade(req, socket, head, target).catch((err) => { log.error({ err }, 'preview upgrade failed'); socket.destroy(); });
+      else workshops.upgrade(req, socket, head, upgrades!);
+    } catch (err) {
+      log.error({ err }, 'upgrade failed');
+      socket.destroy();
+    }
   });
   const reaper = setInterval(() => manager.reap().catch((err) => log.error({ err }, 'reaper failed')), config.reapIntervalMs);
   reaper.unref();
@@ -135,7 +151,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env) {
 
 if (import.meta.main) {
   try {
-    const s = await startServer();
+    const s = await startServer(process.env, { guardProcess: true });
     const stop = async () => { await s.close(); process.exit(0); };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

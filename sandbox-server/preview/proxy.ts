@@ -1,7 +1,7 @@
 // Previews: HTTP and WebSocket traffic from the browser to a port of a learner's node, through the server.
 // Only the session's owner (cookie from a ticket, or its bearer token) gets through, unless the learner
 // shared that port. The node is reached on the session's private bridge; nothing else is proxied.
-import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { bearer, tokenMatches } from '../auth.ts';
@@ -13,9 +13,14 @@ import { appCookies, COOKIE, parseTarget, PreviewKeys, ticketFrom, withoutTicket
 // The learner engine's own API (remote daemon lessons) must not become reachable from a browser link.
 export const BLOCKED_PORTS = new Set([2375, 2376]);
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization']);
-// Shared previews on the path scheme live on Berth's own origin: a sandboxed, opaque origin keeps their
-// scripts away from Berth's storage and API.
+// Previews on the path scheme live on Berth's own origin: a sandboxed, opaque origin (no allow-same-origin,
+// ever) keeps their scripts away from Berth's storage and API.
 const SANDBOX_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads allow-pointer-lock';
+
+/** A cookie the app sets stays on the preview's own host: its Domain attribute is removed. */
+export function hostOnlyCookie(cookie: string): string {
+  return cookie.split(';').filter((part) => !/^\s*domain\s*=/i.test(part)).join(';');
+}
 
 export type PreviewDeps = {
   manager: SandboxManager;
@@ -49,15 +54,28 @@ export function createPreview(deps: PreviewDeps) {
     if (!s || manager.expired(s)) throw new ApiError(404, 'SESSION_NOT_FOUND', 'This sandbox no longer exists.');
     if (!s.nodes.includes(t.node)) throw new ApiError(404, 'NODE_NOT_FOUND', `This session has no node ${t.node}.`);
     if (BLOCKED_PORTS.has(t.port)) throw new ApiError(403, 'PORT_NOT_ALLOWED', `Port ${t.port} is the engine's own API and cannot be previewed.`);
-    // Previews count as activity (manager.touch writes it at most once a second per session).
-    manager.touch(s.id);
-    if (manager.opts.store.isShared(s.id, t.node, t.port)) return { target: t, shared: true };
-    if (keys.cookieValid(req.headers.cookie, s.id)) return { target: t, shared: false };
-    if (tokenMatches(bearer(req.headers.authorization), s.tokenHash)) return { target: t, shared: false };
-    if (keys.ticketValid(ticketFrom(t.rest), s.id, Date.now())) {
-      const attrs = [`Path=${t.base}`, 'HttpOnly', 'SameSite=Lax', ...(deps.secureCookies ? ['Secure'] : [])];
-      return { target: t, shared: false, setCookie: `${COOKIE}=${keys.cookieValue(s.id)}; ${attrs.join('; ')}` };
+    const owner = (): Allowed | null => {
+      if (t.key !== undefined) {
+        // A key in the path opens this one port only; a wrong key is refused even where the port is shared.
+        if (!keys.pathKeyValid(t.key, s.id, t.node, t.port)) throw new ApiError(401, 'UNAUTHORIZED', 'This preview link is not valid. Open it again from your Berth workbench.');
+        return { target: t, shared: false };
+      }
+      if (t.scheme === 'host' && keys.cookieValid(req.headers.cookie, s.id, t.node, t.port)) return { target: t, shared: false };
+      if (tokenMatches(bearer(req.headers.authorization), s.tokenHash)) return { target: t, shared: false };
+      if (t.scheme === 'host' && keys.spendTicket(ticketFrom(t.rest), s.id, t.node, t.port, Date.now())) {
+        const attrs = ['Path=/', 'HttpOnly', 'SameSite=Lax', ...(deps.secureCookies ? ['Secure'] : [])];
+        return { target: t, shared: false, setCookie: `${COOKIE}=${keys.cookieValue(s.id, t.node, t.port)}; ${attrs.join('; ')}` };
+      }
+      return null;
+    };
+    const allowed = owner();
+    if (allowed) {
+      // Only the owner's own use keeps a session alive (manager.touch writes at most once a second): a stranger
+      // requesting a preview address, or visitors of a shared port, must not hold a sandbox open.
+      manager.touch(s.id);
+      return allowed;
     }
+    if (manager.opts.store.isShared(s.id, t.node, t.port)) return { target: t, shared: true };
     throw new ApiError(401, 'UNAUTHORIZED', 'Open this preview from your Berth workbench (its link signs you in), or ask the learner to share the port.');
   }
 
@@ -96,13 +114,40 @@ export function createPreview(deps: PreviewDeps) {
     return value;
   }
 
+  /** The status and headers to send the browser, or null when the app's answer cannot be relayed. */
+  function responseHead(r: IncomingMessage, a: Allowed, ip: string): { status: number; headers: Record<string, string | string[]> } | null {
+    const status = r.statusCode ?? 0;
+    // A final answer is 200-599; 1xx arrive as 'information' events and a 101 as 'upgrade', never here.
+    if (!Number.isInteger(status) || status < 200 || status > 599) return null;
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(r.headers)) {
+      if (v === undefined || HOP.has(k)) continue;
+      try {
+        validateHeaderName(k);
+        for (const one of [v].flat()) validateHeaderValue(k, one);
+      } catch { return null; }
+      headers[k] = v;
+    }
+    if (typeof r.headers.location === 'string') headers.location = location(r.headers.location, a, ip);
+    if (a.target.scheme === 'path') {
+      // Path-scheme previews share Berth's origin: an opaque (sandboxed) origin keeps their scripts away from
+      // Berth's storage, cookies and API; their cookies must not land on Berth's origin, nor their key in a Referer.
+      headers['content-security-policy'] = SANDBOX_CSP;
+      headers['referrer-policy'] = 'no-referrer';
+      delete headers['set-cookie'];
+    } else if (headers['set-cookie']) {
+      // Host-scheme previews have their own origin; a Domain attribute would still reach Berth's parent domain.
+      headers['set-cookie'] = [headers['set-cookie']].flat().map(hostOnlyCookie);
+    }
+    return { status, headers };
+  }
+
   async function http(req: IncomingMessage, res: ServerResponse, t: Target) {
     let a: Allowed;
     try { a = authorize(t, req); } catch (err) { return fail(res, err); }
     if (a.setCookie) {
       // The ticket is spent: the cookie carries the sign-in from here, and the URL is clean again.
-      const clean = t.scheme === 'path' ? withoutTicket(t.base.slice(0, -1) + t.rest) : withoutTicket(t.rest);
-      res.writeHead(303, { location: clean, 'set-cookie': a.setCookie, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+      res.writeHead(303, { location: withoutTicket(t.rest), 'set-cookie': a.setCookie, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
       return res.end();
     }
     if (t.scheme === 'path' && t.rest === '/' && !req.url?.split('?')[0].endsWith('/')) {
@@ -114,13 +159,24 @@ export function createPreview(deps: PreviewDeps) {
     try { ip = await nodeIp(t); } catch (err) { return fail(res, err); }
     const up = request({ host: ip, port: t.port, method: req.method, path: t.rest, headers: forwardHeaders(req, a), timeout: 30_000 });
     up.on('response', (r) => {
-      const headers: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(r.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
-      if (typeof r.headers.location === 'string') headers.location = location(r.headers.location, a, ip);
-      if (a.shared && t.scheme === 'path') headers['content-security-policy'] = SANDBOX_CSP;
-      res.writeHead(r.statusCode ?? 502, headers);
+      // Anything the app sends is untrusted: a status or header Node refuses to write must cost this one
+      // request (502), never the process (writeHead throws synchronously inside this event handler).
+      const bad = () => {
+        r.destroy();
+        deps.log.warn({ session: t.sessionId, node: t.node, port: t.port, status: r.statusCode }, 'preview: malformed upstream answer');
+        fail(res, new ApiError(502, 'PREVIEW_BAD_RESPONSE', `The app on port ${t.port} of ${t.node} sent an answer that is not valid HTTP.`));
+      };
+      const out = responseHead(r, a, ip);
+      if (!out) return bad();
+      try { res.writeHead(out.status, out.headers); } catch { return bad(); }
       r.pipe(res);
       r.on('error', () => res.destroy());
+    });
+    // A 101 to a plain request is not an answer this request can use.
+    up.on('upgrade', (r, sock) => {
+      sock.destroy();
+      r.destroy();
+      fail(res, new ApiError(502, 'PREVIEW_BAD_RESPONSE', `The app on port ${t.port} of ${t.node} switched protocols on a plain request.`));
     });
     up.on('timeout', () => up.destroy(new Error('timeout')));
     up.on('error', (err: NodeJS.ErrnoException) => {
@@ -166,10 +222,14 @@ export function createPreview(deps: PreviewDeps) {
     forget: (sessionId: string) => {
       for (const k of addresses.keys()) if (k.startsWith(`${sessionId}/`)) addresses.delete(k);
     },
-    /** Links the workbench opens: the host scheme when a preview domain is set, and the path scheme always. */
+    /**
+     * Links the workbench opens: the host scheme when a preview domain is set, and the path scheme always.
+     * An unshared host link carries a single-use ticket for this port; an unshared path link its port key.
+     */
     links(origin: URL, sessionId: string, node: string, port: number, shared: boolean) {
-      const ticket = shared ? '' : `?berth_ticket=${keys.ticket(sessionId, Date.now())}`;
-      const pathUrl = `${origin.origin}/p/${sessionId}/${node}/${port}/${ticket}`;
+      const ticket = shared ? '' : `?berth_ticket=${keys.ticket(sessionId, node, port, Date.now())}`;
+      const key = shared ? '' : `.${keys.pathKey(sessionId, node, port)}`;
+      const pathUrl = `${origin.origin}/p/${sessionId}${key}/${node}/${port}/`;
       const url = deps.domain ? `${origin.protocol}//${sessionId}-${node}-${port}.${deps.domain}${origin.port ? `:${origin.port}` : ''}/${ticket}` : pathUrl;
       return { url, pathUrl };
     },

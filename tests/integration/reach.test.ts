@@ -68,28 +68,34 @@ test.serial('docker run -d -p 8080:80 httpd, then the page opens through the pre
   t.is((await get(path, { authorization: 'Bearer ' + 'x'.repeat(43) })).status, 401);
   t.is((await get(`/p/${c.id}/node1/8080/?berth_ticket=zzzz.${'a'.repeat(43)}`)).status, 401, 'a forged ticket is refused');
 
-  // The link the workbench opens carries a ticket, which is swapped for a cookie scoped to the preview.
+  // The path link the workbench opens carries a key for this one port in its base; every answer on the path
+  // scheme is sandboxed into an opaque origin, so no cookie is involved.
   const link = new URL(p.pathUrl);
-  const swap = await get(link.pathname + link.search);
-  t.is(swap.status, 303);
-  t.is(swap.headers.location, path);
-  const cookie = String(swap.headers['set-cookie']).split(';')[0];
-  t.regex(String(swap.headers['set-cookie']), new RegExp(`Path=/p/${c.id}/node1/8080/; HttpOnly; SameSite=Lax`));
-  const withCookie = await get(path, { cookie });
-  t.is(withCookie.status, 200);
-  t.regex(withCookie.body, /It works!/);
+  t.regex(link.pathname, new RegExp(`^/p/${c.id}\\.[A-Za-z0-9_-]{22}/node1/8080/$`));
+  t.is(link.search, '');
+  const withKey = await get(link.pathname);
+  t.is(withKey.status, 200);
+  t.regex(withKey.body, /It works!/);
+  t.regex(String(withKey.headers['content-security-policy']), /^sandbox /);
+  t.is(withKey.headers['set-cookie'], undefined);
+  const key = link.pathname.split('/')[2].split('.')[1];
+  t.is((await get(`/p/${c.id}.${key}/node1/8081/`)).status, 401, 'the key opens its own port only');
+  t.is((await get(`/p/${c.id}.${'A'.repeat(22)}/node1/8080/`)).status, 401, 'a forged key is refused');
 
   // No trailing slash: redirected so that relative links resolve inside the preview.
-  const bare = await get(`/p/${c.id}/node1/8080`, { cookie });
+  const bare = await get(link.pathname.slice(0, -1));
   t.is(bare.status, 308);
-  t.is(bare.headers.location, path);
+  t.is(bare.headers.location, link.pathname);
 
   // The host scheme: <session>-<node>-<port>.<preview domain>, its own origin.
   const host = `${c.id}-node1-8080.preview.localhost:${s.port}`;
   t.is(new URL(p.url).host, host);
-  const hostSwap = await get(new URL(p.url).pathname + new URL(p.url).search, { host });
+  const hostLink = new URL(p.url).pathname + new URL(p.url).search;
+  const hostSwap = await get(hostLink, { host });
   t.is(hostSwap.status, 303);
   t.regex(String(hostSwap.headers['set-cookie']), /Path=\//);
+  t.is((await get(hostLink, { host })).status, 401, 'a ticket opens the preview once');
+  t.is((await get(hostLink, { host: `${c.id}-node1-8081.preview.localhost:${s.port}` })).status, 401, 'a ticket is bound to its port');
   const viaHost = await get('/', { host, cookie: String(hostSwap.headers['set-cookie']).split(';')[0] });
   t.is(viaHost.status, 200);
   t.regex(viaHost.body, /It works!/);
@@ -143,11 +149,9 @@ test.serial('a WebSocket app behind a published port works through the preview',
   const p = await waitPort(9000);
   await until(() => get(`/p/${c.id}/node1/9000/`, { authorization: `Bearer ${c.token}` }), (r) => r.status === 200);
 
+  // The path link's key opens the WebSocket too.
   const link = new URL(p.pathUrl);
-  const swap = await get(link.pathname + link.search);
-  const cookie = String(swap.headers['set-cookie']).split(';')[0];
-  // Node's WebSocket cannot set a Cookie header, so the ticket is used directly on the upgrade.
-  const ws = new WebSocket(`ws://127.0.0.1:${s.port}${link.pathname}${link.search}`);
+  const ws = new WebSocket(`ws://127.0.0.1:${s.port}${link.pathname}`);
   const echoed = await new Promise<string>((ok, fail) => {
     ws.addEventListener('open', () => ws.send('hello through berth'));
     ws.addEventListener('message', (ev) => ok(String(ev.data)));
@@ -156,7 +160,6 @@ test.serial('a WebSocket app behind a published port works through the preview',
   });
   ws.close();
   t.is(echoed, 'hello through berth');
-  t.truthy(cookie);
 
   const refused = new WebSocket(`ws://127.0.0.1:${s.port}/p/${c.id}/node1/9000/`);
   const outcome = await new Promise<string>((ok) => {

@@ -17,16 +17,33 @@ test('host scheme only under the preview domain', (t) => {
   t.is(parseTarget('nonsense.preview.localhost', '/p/abcd1234/node1/80/', 'preview.localhost'), null);
 });
 
-test('tickets are bound to their session and expire', (t) => {
+test('tickets are bound to their session and port, expire, and open a preview once', (t) => {
   const keys = new PreviewKeys(Buffer.alloc(32, 7));
-  const tk = keys.ticket('abcd1234', 1_000_000);
-  t.true(keys.ticketValid(tk, 'abcd1234', 1_000_001));
-  t.false(keys.ticketValid(tk, 'other123', 1_000_001));
-  t.false(keys.ticketValid(tk, 'abcd1234', 1_000_000 + 11 * 60_000));
-  t.false(new PreviewKeys(Buffer.alloc(32, 8)).ticketValid(tk, 'abcd1234', 1_000_001), 'another server key');
-  t.false(keys.ticketValid(null, 'abcd1234', 0));
-  t.true(keys.cookieValid(`a=b; berth_preview=${keys.cookieValue('abcd1234')}`, 'abcd1234'));
-  t.false(keys.cookieValid(`berth_preview=${keys.cookieValue('other123')}`, 'abcd1234'));
+  const tk = keys.ticket('abcd1234', 'node1', 8080, 1_000_000);
+  t.true(keys.ticketValid(tk, 'abcd1234', 'node1', 8080, 1_000_001));
+  t.false(keys.ticketValid(tk, 'other123', 'node1', 8080, 1_000_001));
+  t.false(keys.ticketValid(tk, 'abcd1234', 'node1', 8081, 1_000_001), 'another port');
+  t.false(keys.ticketValid(tk, 'abcd1234', 'node2', 8080, 1_000_001), 'another node');
+  t.false(keys.ticketValid(tk, 'abcd1234', 'node1', 8080, 1_000_000 + 11 * 60_000));
+  t.false(new PreviewKeys(Buffer.alloc(32, 8)).ticketValid(tk, 'abcd1234', 'node1', 8080, 1_000_001), 'another server key');
+  t.false(keys.ticketValid(null, 'abcd1234', 'node1', 8080, 0));
+  t.true(keys.spendTicket(tk, 'abcd1234', 'node1', 8080, 1_000_002));
+  t.false(keys.spendTicket(tk, 'abcd1234', 'node1', 8080, 1_000_003), 'a spent ticket is refused');
+  t.true(keys.cookieValid(`a=b; berth_preview=${keys.cookieValue('abcd1234', 'node1', 8080)}`, 'abcd1234', 'node1', 8080));
+  t.false(keys.cookieValid(`berth_preview=${keys.cookieValue('abcd1234', 'node1', 8080)}`, 'abcd1234', 'node1', 9090), 'cookie of another port');
+  t.false(keys.cookieValid(`berth_preview=${keys.cookieValue('other123', 'node1', 8080)}`, 'abcd1234', 'node1', 8080));
+});
+
+test('path keys open one port of one node of one session', (t) => {
+  const keys = new PreviewKeys(Buffer.alloc(32, 7));
+  const key = keys.pathKey('abcd1234', 'node1', 8080);
+  t.regex(key, /^[A-Za-z0-9_-]{22}$/);
+  t.true(keys.pathKeyValid(key, 'abcd1234', 'node1', 8080));
+  t.false(keys.pathKeyValid(key, 'abcd1234', 'node1', 8081));
+  t.false(keys.pathKeyValid(key, 'abcd1234', 'node2', 8080));
+  t.false(keys.pathKeyValid(key, 'other123', 'node1', 8080));
+  t.false(keys.pathKeyValid(undefined, 'abcd1234', 'node1', 8080));
+  t.like(parseTarget('berth:3000', `/p/abcd1234.${key}/node1/8080/a.css`, null), { sessionId: 'abcd1234', key, base: `/p/abcd1234.${key}/node1/8080/`, rest: '/a.css' });
 });
 
 test('the ticket is removed from the URL, other parameters stay; Berth\'s cookie is not forwarded', (t) => {
