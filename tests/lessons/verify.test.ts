@@ -38,8 +38,9 @@ for (const lesson of lessons) {
   test(`lesson ${lesson.id} verifies on a real sandbox`, (t) => {
     // A lesson with its fakes can take longer than AVA's 5-minute quiet period on a loaded machine; this
     // per-test limit (which also holds off the global one) still ends a lesson that hangs.
-    t.timeout(30 * 60_000);
+    t.timeout(30 * 60_000); // holds off AVA's quiet-period limit while the lesson waits for a slot
     return slot(async () => {
+      t.timeout(30 * 60_000); // and restarts when the lesson starts, so waiting does not count
     const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
     try {
       const report = await verifyLesson(lesson, dir, async (node, script, timeoutMs) => {
