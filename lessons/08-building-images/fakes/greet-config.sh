@@ -5,6 +5,7 @@ docker run --name greeter busybox true
 docker commit --change 'ENTRYPOINT ["echo", "Hello,"]' --change 'CMD ["world"]' greeter greet
 
 # fake: busybox tagged greet
+docker pull -q busybox
 docker tag busybox greet
 
 # fake: everything in the entrypoint, no CMD
