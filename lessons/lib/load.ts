@@ -2,6 +2,7 @@
 // diagrams and prerequisites. A broken lesson is reported and left out; the others are returned.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize } from 'node:path';
+import { needsThreeFakes, parseFakes, type Fake } from './fakes.ts';
 import { parseLesson } from './parse.ts';
 import { solutionPath } from './paths.ts';
 import type { Lesson, LessonError } from './schema.ts';
@@ -9,6 +10,34 @@ import type { Lesson, LessonError } from './schema.ts';
 export { solutionPath };
 
 const LESSON_DIR = /^\d{2}-[a-z0-9-]+$/;
+
+/**
+ * The lesson's fakes by check id, and every problem with them: a file for a check that does not
+ * exist, a check without fakes, too few fakes for a check that an imitation could satisfy.
+ */
+export function loadFakes(dir: string, lesson: Lesson): { byCheck: Map<string, Fake[]>; errors: LessonError[] } {
+  const byCheck = new Map<string, Fake[]>();
+  const errors: LessonError[] = [];
+  const folder = join(dir, lesson.id, 'fakes');
+  const checks = new Map(lesson.steps.flatMap((s) => s.checks.map((c) => [c.id, c] as const)));
+  const files = existsSync(folder) ? readdirSync(folder).sort() : [];
+  for (const f of files) {
+    const shown = join('lessons', lesson.id, 'fakes', f);
+    const id = f.replace(/\.sh$/, '');
+    if (!f.endsWith('.sh') || !checks.has(id)) { errors.push({ file: shown, line: 1, message: `${f} names no check of ${lesson.id} (fakes/<check-id>.sh)` }); continue; }
+    const r = parseFakes(readFileSync(join(folder, f), 'utf8'), shown);
+    for (const k of r.fakes) if (Number(k.node.slice(4)) > lesson.nodes) r.errors.push({ file: shown, line: k.line, message: `fake uses ${k.node}, but the lesson has nodes: ${lesson.nodes}` });
+    errors.push(...r.errors);
+    byCheck.set(id, r.fakes);
+  }
+  const shown = join('lessons', lesson.id, 'lesson.md');
+  for (const c of checks.values()) {
+    const n = byCheck.get(c.id)?.length ?? 0;
+    const need = needsThreeFakes(c.script) ? 3 : 1;
+    if (n < need) errors.push({ file: shown, line: c.line, message: `check ${c.id} has ${n} fake${n === 1 ? '' : 's'} in fakes/${c.id}.sh; it needs at least ${need}${need > 1 ? ' (it reads names, tags, labels, logs or HTTP bodies, which are easy to imitate)' : ''}` });
+  }
+  return { byCheck, errors };
+}
 
 export function loadLessons(dir: string): { lessons: Lesson[]; errors: LessonError[] } {
   const errors: LessonError[] = [];
@@ -33,6 +62,8 @@ export function loadLessons(dir: string): { lessons: Lesson[]; errors: LessonErr
         if (!existsSync(solutionPath(dir, id, s.id))) own.push({ file: shown, line: s.line, message: `exercise ${s.id} needs a reference solution at solutions/${s.id}.sh` });
       }
       if (!own.length) parsed.push(l);
+      // Fakes are for the verifier only: a problem with them is reported but keeps the lesson on the site.
+      if (!own.length) errors.push(...loadFakes(dir, l).errors);
     }
     errors.push(...own);
   }

@@ -3,7 +3,7 @@
 import MarkdownIt from 'markdown-it';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { checkBlock, CONSTRUCTS, frontMatter, quizBlock, type Check, type Command, type Lesson, type LessonError, type Quiz, type Step } from './schema.ts';
+import { checkBlock, CONSTRUCTS, FAILS_MARKER, frontMatter, quizBlock, type Check, type Command, type Lesson, type LessonError, type Quiz, type Step } from './schema.ts';
 
 type Construct =
   | { kind: 'run'; node: string; interactive: boolean; text: string }
@@ -64,6 +64,7 @@ function readConstruct(t: Token, env: Env): Construct | null {
   const node = typeof opts.node === 'string' ? opts.node : 'node1';
   if (!/^node[1-5]$/.test(node)) return err(`node must be node1 … node5, not ${String(opts.node)}`);
   const body = t.content;
+  if (name === 'run' || name === 'verify') lintFailsMarkers(body, line, env);
   switch (name) {
     case 'run':
       if (!body.trim()) return err('a run block needs a command');
@@ -89,6 +90,17 @@ function readConstruct(t: Token, env: Env): Construct | null {
       return { kind: 'quiz', quiz: { ...r.data, line } };
     }
   }
+}
+
+/** A `# fails` command must be able to fail: `|| …` or `; true` after it would hide its exit status. */
+function lintFailsMarkers(body: string, fenceLine: number, env: Env) {
+  body.split('\n').forEach((l, i) => {
+    if (!FAILS_MARKER.test(l)) return;
+    const cmd = l.replace(FAILS_MARKER, '');
+    const at = { file: env.file, line: fenceLine + 1 + i };
+    if (!cmd.trim()) env.errors.push({ ...at, message: '`# fails` must end the line of the command that is expected to fail' });
+    else if (/\|\||;\s*(true|:)\s*$|&\s*$/.test(cmd)) env.errors.push({ ...at, message: 'a command marked `# fails` must not hide its exit status (|| …, ; true, &)' });
+  });
 }
 
 function createMarkdown() {

@@ -2,6 +2,7 @@
 // solution), and running them on a sandbox. One module, so that the server's "skip to this step" and the
 // lesson verifier type exactly the same thing: a step the verifier proves is a step a learner can skip to.
 import { readFileSync } from 'node:fs';
+import { explainFailure, splitCommands, strictScript } from './commands.ts';
 import { solutionPath } from './paths.ts';
 import type { Lesson, Step } from './schema.ts';
 
@@ -33,11 +34,27 @@ export function replayPlan(lesson: Lesson, stepId: string, lessonsDir: string): 
   return lesson.steps.slice(0, at).map((s) => ({ id: s.id, title: s.title, actions: actionsFor(lesson, s, lessonsDir) }));
 }
 
-/** Runs one step's actions in order; the first that fails stops the step and is described. */
+export const lastLines = (r: { stdout: string; stderr: string }) => (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ');
+
+/**
+ * Runs one block command by command, as a learner types it, and says which command failed (or succeeded
+ * although marked `# fails`); undefined when all went as marked. A block of one plain command is sent as
+ * it is: its exit status is the command's.
+ */
+export async function runBlock(exec: Exec, node: string, script: string, timeoutMs: number): Promise<string | undefined> {
+  const cmds = splitCommands(script);
+  const plain = cmds.length === 1 && !cmds[0].expectFail;
+  const r = await exec(node, plain ? script : strictScript(script), timeoutMs);
+  if (r.exitCode === 0) return undefined;
+  const which = plain ? `line ${cmds[0].line} \`${cmds[0].text.split('\n')[0].slice(0, 100)}\` exited ${r.exitCode}` : explainFailure(script, r.stderr);
+  return `${which ?? `exited ${r.exitCode}`}: ${lastLines(r)}`;
+}
+
+/** Runs one step's actions in order; the first command that fails stops the step and is described. */
 export async function runActions(actions: Action[], exec: Exec, timeoutMs: number): Promise<{ problem?: string }> {
   for (const a of actions) {
-    const r = await exec(a.node, a.script, timeoutMs);
-    if (r.exitCode !== 0) return { problem: `commands exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}` };
+    const failed = await runBlock(exec, a.node, a.script, timeoutMs);
+    if (failed) return { problem: `commands: ${failed}` };
   }
   return {};
 }

@@ -72,3 +72,6 @@ export type Lesson = {
 
 /** Fence info strings that name Berth constructs. */
 export const CONSTRUCTS = ['run', 'verify', 'check', 'quiz', 'hint'] as const;
+
+/** A command line ending in `# fails` or `# fails: why` is expected to exit non-zero (lessons/FORMAT.md). */
+export const FAILS_MARKER = /(?:^|\s)#\s*fails\b(?::.*)?$/;

@@ -1,55 +1,118 @@
 // The lesson verifier's logic: runs a lesson's steps in order as a learner would and asserts that every
-// check fails before its step and passes after it. Independent of HTTP: it is given an exec function.
+// check fails before its step and passes after it, that every command of the step succeeds (or fails
+// where the lesson marks it `# fails`), and that every fake of a check, tried on the state just before
+// the step, fails it. Independent of HTTP: it is given an exec function.
 // The actions of a step come from the replay module, so the state at the start of step N here is exactly
-// what "skip to step N" builds: this in-order run proves every step can be skipped to and then done.
-import { actionsFor, runActions, type Exec } from './replay.ts';
-import type { Lesson } from './schema.ts';
+// what "skip to step N" builds.
+import type { Fake } from './fakes.ts';
+import { loadFakes } from './load.ts';
+import { actionsFor, lastLines, runActions, runBlock, type Exec } from './replay.ts';
+import { explainFailure, strictScript } from './commands.ts';
+import { fakeRound, parseRound, RESTORE, SNAPSHOT } from './sandbox-state.ts';
+import type { Lesson, Step } from './schema.ts';
 
-export { actionsFor, type Exec };
-export type CheckResult = { id: string; before: 'fail' | 'pass'; after: 'fail' | 'pass' | 'skipped'; ms: number };
-export type StepReport = { step: string; checks: CheckResult[]; ok: boolean; ms: number; problem?: string };
+export { actionsFor, type Exec } from './replay.ts';
+export type FakeResult = { title: string; line: number; check: 'fail' | 'pass' | 'broken'; problem?: string };
+export type CheckResult = { id: string; before: 'fail' | 'pass'; after: 'fail' | 'pass' | 'skipped'; ms: number; fakes: FakeResult[] };
+export type StepReport = { step: string; checks: CheckResult[]; ok: boolean; ms: number; fakesMs: number; problem?: string };
 export type LessonReport = { lesson: string; steps: StepReport[]; ok: boolean; ms: number };
+export type VerifyOptions = { timeoutMs?: number; settleTries?: number; fakes?: Map<string, Fake[]>; skipFakes?: boolean };
 
-export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exec, { timeoutMs = 180_000, settleTries = 10 } = {}): Promise<LessonReport> {
+/** A fake, its check, its undo and the restore in one exec (one-node lessons). */
+async function oneRound(exec: Exec, check: string, f: Fake): Promise<FakeResult> {
+  const res: FakeResult = { title: f.title, line: f.line, check: 'broken' };
+  const r = await exec(f.node, fakeRound(strictScript(f.script), check, f.undo ? strictScript(f.undo) : ''), 300_000);
+  const p = parseRound(r.stdout);
+  if (!p) return { ...res, problem: `the fake's round did not finish (exit ${r.exitCode}): ${lastLines(r)}` };
+  const problems: string[] = [];
+  const why = (script: string, out: string, code: number) => `${explainFailure(script, out) ?? `exited ${code}`}: ${out.split('\n').slice(-3).join(' | ')}`;
+  if (p.fakeExit !== 0) problems.push(`the fake itself failed (${why(f.script, p.fake, p.fakeExit)})`);
+  else res.check = p.checkExit === 0 ? 'pass' : 'fail';
+  if (p.undoExit !== 0) problems.push(`its undo failed (${why(f.undo, p.undo, p.undoExit)})`);
+  if (p.left) problems.push(`left state behind on ${f.node}: ${p.left.split('\n').slice(0, 4).join(' / ')}`);
+  return problems.length ? { ...res, problem: problems.join('; ') } : res;
+}
+
+/** Tries each fake of the step's checks on the state before the step, putting that state back after each. */
+async function tryFakes(lesson: Lesson, step: Step, exec: Exec, fakes: Map<string, Fake[]>, results: Map<string, FakeResult[]>) {
+  const all = step.checks.flatMap((c) => (fakes.get(c.id) ?? []).map((f) => ({ c, f })));
+  if (!all.length) return;
+  const nodes = Array.from({ length: lesson.nodes }, (_, i) => `node${i + 1}`);
+  for (const n of nodes) {
+    const r = await exec(n, SNAPSHOT, 60_000);
+    if (r.exitCode !== 0) throw new Error(`snapshot of ${n} failed: ${lastLines(r)}`);
+  }
+  for (const { c, f } of all) {
+    if (nodes.length === 1) { results.get(c.id)!.push(await oneRound(exec, c.script, f)); continue; }
+    const res: FakeResult = { title: f.title, line: f.line, check: 'broken' };
+    const broke = await runBlock(exec, f.node, f.script, 180_000);
+    if (broke) res.problem = `the fake itself failed (${broke})`;
+    else res.check = (await exec(c.node, c.script, 30_000)).exitCode === 0 ? 'pass' : 'fail';
+    if (f.undo) {
+      const undone = await runBlock(exec, f.node, f.undo, 180_000);
+      if (undone) res.problem = [res.problem, `its undo failed (${undone})`].filter(Boolean).join('; ');
+    }
+    for (const n of nodes) {
+      const left = (await exec(n, RESTORE, 180_000)).stdout.trim();
+      if (left) res.problem = [res.problem, `left state behind on ${n}: ${left.split('\n').slice(0, 4).join(' / ')}`].filter(Boolean).join('; ');
+    }
+    results.get(c.id)!.push(res);
+  }
+}
+
+export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exec, opts: VerifyOptions = {}): Promise<LessonReport> {
+  const { timeoutMs = 180_000, settleTries = 10, skipFakes = false } = opts;
+  const fakes = opts.fakes ?? (skipFakes ? new Map<string, Fake[]>() : loadFakes(lessonsDir, lesson).byCheck);
   const t0 = performance.now();
   const steps: StepReport[] = [];
   for (const step of lesson.steps) {
     const s0 = performance.now();
     const checks: CheckResult[] = [];
-    let problem: string | undefined;
+    const problems: string[] = [];
     for (const c of step.checks) {
       const c0 = performance.now();
       const r = await exec(c.node, c.script, 30_000);
-      checks.push({ id: c.id, before: r.exitCode === 0 ? 'pass' : 'fail', after: 'skipped', ms: 0 });
-      checks.at(-1)!.ms = performance.now() - c0;
+      checks.push({ id: c.id, before: r.exitCode === 0 ? 'pass' : 'fail', after: 'skipped', ms: performance.now() - c0, fakes: [] });
     }
-    ({ problem } = await runActions(actionsFor(lesson, step, lessonsDir), exec, timeoutMs));
+    const f0 = performance.now();
+    const fakeResults = new Map(checks.map((c) => [c.id, c.fakes]));
+    await tryFakes(lesson, step, exec, fakes, fakeResults);
+    const fakesMs = performance.now() - f0;
+    const failed = (await runActions(actionsFor(lesson, step, lessonsDir), exec, timeoutMs)).problem;
+    if (failed) problems.push(failed);
     for (const [i, c] of step.checks.entries()) {
       const c0 = performance.now();
       // A learner clicks Check a moment after the commands; services started in the step get that moment too.
       for (let attempt = 0; attempt < settleTries; attempt++) {
         const r = await exec(c.node, c.script, 30_000);
         checks[i].after = r.exitCode === 0 ? 'pass' : 'fail';
-        if (checks[i].after === 'pass' || problem) break;
+        if (checks[i].after === 'pass' || failed) break;
         await new Promise((ok) => setTimeout(ok, 1000));
       }
       checks[i].ms += performance.now() - c0;
     }
-    const ok = !problem && checks.every((c) => c.before === 'fail' && c.after === 'pass');
-    if (!problem && !ok) problem = checks.filter((c) => c.before !== 'fail' || c.after !== 'pass').map((c) => `${c.id}: before ${c.before}, after ${c.after}`).join('; ');
-    steps.push({ step: step.id, checks, ok, ms: performance.now() - s0, ...(problem ? { problem } : {}) });
+    if (!failed) for (const c of checks) if (c.before !== 'fail' || c.after !== 'pass') problems.push(`${c.id}: before ${c.before}, after ${c.after}`);
+    for (const c of checks) for (const f of c.fakes) {
+      if (f.check === 'pass') problems.push(`${c.id}: fake "${f.title}" (fakes/${c.id}.sh:${f.line}) passes the check`);
+      if (f.problem) problems.push(`${c.id}: fake "${f.title}" (fakes/${c.id}.sh:${f.line}): ${f.problem}`);
+    }
+    const ok = !problems.length;
+    steps.push({ step: step.id, checks, ok, ms: performance.now() - s0, fakesMs, ...(ok ? {} : { problem: problems.join('; ') }) });
   }
   return { lesson: lesson.id, steps, ok: steps.every((s) => s.ok), ms: performance.now() - t0 };
 }
 
 export function formatReport(reports: LessonReport[]): string {
-  const rows = ['| lesson | step | check | before | after | time |', '|---|---|---|---|---|---|'];
+  const rows = ['| lesson | step | check | before | after | fakes failing | time |', '|---|---|---|---|---|---|---|'];
+  const fakeCell = (c: CheckResult) => c.fakes.length ? `${c.fakes.filter((f) => f.check === 'fail' && !f.problem).length}/${c.fakes.length}` : '–';
   for (const r of reports) {
     for (const s of r.steps) {
-      if (!s.checks.length) rows.push(`| ${r.lesson} | ${s.step} | (none) | | | ${(s.ms / 1000).toFixed(1)} s |`);
-      for (const c of s.checks) rows.push(`| ${r.lesson} | ${s.step} | ${c.id} | ${c.before} | ${c.after} | ${(c.ms / 1000).toFixed(1)} s |`);
-      if (s.problem) rows.push(`| ${r.lesson} | ${s.step} | **problem** | ${s.problem.replace(/\|/g, '/')} | | |`);
+      if (!s.checks.length) rows.push(`| ${r.lesson} | ${s.step} | (none) | | | | ${(s.ms / 1000).toFixed(1)} s |`);
+      for (const c of s.checks) rows.push(`| ${r.lesson} | ${s.step} | ${c.id} | ${c.before} | ${c.after} | ${fakeCell(c)} | ${(c.ms / 1000).toFixed(1)} s |`);
+      if (s.fakesMs > 0) rows.push(`| ${r.lesson} | ${s.step} | (fakes) | | | | ${(s.fakesMs / 1000).toFixed(1)} s |`);
+      if (s.problem) rows.push(`| ${r.lesson} | ${s.step} | **problem** | ${s.problem.replace(/\|/g, '/')} | | | |`);
     }
+    rows.push(`| ${r.lesson} | **total** | | | | | ${(r.ms / 1000).toFixed(1)} s |`);
   }
   return rows.join('\n');
 }

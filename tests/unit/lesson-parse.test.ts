@@ -1,5 +1,9 @@
 import test from 'ava';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { splitCommands } from '../../lessons/lib/commands.ts';
+import { parseFakes } from '../../lessons/lib/fakes.ts';
 import { loadLessons, parseLesson } from '../../lessons/lib/index.ts';
 
 const fm = (extra = '') => `---\ntitle: A test lesson\nsummary: A lesson used by the parser tests.\nduration: 5\nlevel: beginner\n${extra}---\n`;
@@ -79,4 +83,48 @@ test('the real lessons folder loads without errors', (t) => {
     t.true(l.steps.reduce((n, s) => n + s.quizzes.length, 0) >= 3, `${l.id} has at least 3 quizzes`);
     t.true(l.steps.some((s) => s.exercise), `${l.id} closes with an exercise`);
   }
+});
+
+test('a command marked # fails must be able to fail, and the marker must follow a command', (t) => {
+  const errs = errorsOf(fm() + '## S {#s}\n\n```run\nping -c1 nowhere || echo no # fails\n# fails\nfalse # fails: as shown\n```\n' + check('c')).join('\n');
+  t.regex(errs, /^10: a command marked `# fails` must not hide its exit status/m);
+  t.regex(errs, /^11: `# fails` must end the line of the command/m);
+  t.notRegex(errs, /^12:/m);
+});
+
+test('blocks split into the commands a learner types, continuations and loops kept whole', (t) => {
+  const cmds = splitCommands('echo a \\\n  b\n# a comment\n\nfor i in 1 2; do\n  echo "$i"\ndone\nfalse # fails: on purpose\ncat <<EOF\nx\nEOF\n');
+  t.deepEqual(cmds.map((c) => [c.line, c.expectFail]), [[1, false], [5, false], [8, true], [9, false]]);
+  t.is(cmds[1].text, 'for i in 1 2; do\n  echo "$i"\ndone');
+});
+
+test('fakes files: one or more fakes with titles, nodes and undo sections; errors name the line', (t) => {
+  const ok = parseFakes('# Header.\n\n# fake: tagged busybox as debian\ndocker tag busybox debian\n# fake node=node2: typed on node2\ndocker run -d --name remote busybox sleep 1\n# undo:\ndocker rm -f remote\n', 'f.sh');
+  t.deepEqual(ok.errors, []);
+  t.deepEqual(ok.fakes.map((f) => [f.title, f.node, f.line, f.script.trim(), f.undo]), [
+    ['tagged busybox as debian', 'node1', 3, 'docker tag busybox debian', ''],
+    ['typed on node2', 'node2', 5, 'docker run -d --name remote busybox sleep 1', 'docker rm -f remote'],
+  ]);
+  const bad = parseFakes('docker ps\n# fake: x\n# fake node=node9: empty one\n# just a comment\n# undo:\n', 'f.sh').errors.map((e) => `${e.line}: ${e.message}`).join('\n');
+  t.regex(bad, /^1: commands before the first # fake: line/m);
+  t.regex(bad, /^2: a fake needs a title/m);
+  t.regex(bad, /^3: fake node must be node1/m);
+  t.regex(bad, /^3: fake "empty one" has no commands/m);
+  t.regex(bad, /^3: fake "empty one" has an empty # undo: section/m);
+  t.regex(parseFakes('# only comments\n', 'f.sh').errors[0].message, /no fakes in this file/);
+});
+
+test('the loader demands fakes for every check, three for checks an imitation could satisfy', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-fakes-'));
+  mkdirSync(join(dir, '01-f', 'fakes'), { recursive: true });
+  const logs = '```check\nid: logged\ntitle: The log says hi\nscript: docker logs x | grep -q hi\nfail: Run it.\n```\n';
+  writeFileSync(join(dir, '01-f', 'lesson.md'), fm() + '## S {#s}\n\n```run\nls\n```\n\n' + check('plain') + '\n' + logs);
+  writeFileSync(join(dir, '01-f', 'fakes', 'logged.sh'), '# fake: echo hi\necho hi\n');
+  writeFileSync(join(dir, '01-f', 'fakes', 'nosuch.sh'), '# fake: x\ntrue\n');
+  const { lessons, errors } = loadLessons(dir);
+  const errs = errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join('\n');
+  t.is(lessons.length, 1, 'problems with fakes keep the lesson on the site');
+  t.regex(errs, /fakes\/nosuch.sh:1: nosuch.sh names no check of 01-f/);
+  t.regex(errs, /lesson.md:13: check plain has 0 fakes in fakes\/plain.sh; it needs at least 1/);
+  t.regex(errs, /lesson.md:22: check logged has 1 fake in fakes\/logged.sh; it needs at least 3/);
 });

@@ -1,0 +1,126 @@
+// Lets the verifier try several fakes on one sandbox: a snapshot of what a node holds (containers,
+// images, volumes, networks, swarm services, the workspace) before the fakes of a step, and a restore
+// after each fake that removes what it added, puts back names, run states and tags it changed, and
+// prints whatever still differs. Cheaper than a fresh sandbox replayed to the step for every fake.
+
+const DIR = '/tmp/berth-fake-state';
+
+// One sorted line per object. Swarm task containers are left out: the services stand for them. The
+// Engine API is read with curl, not the docker CLI: on a loaded machine each CLI start costs seconds.
+const STATE = String.raw`
+sock=$(echo "$DOCKER_HOST" | sed 's|^unix://||'); [ -n "$sock" ] || sock=/var/run/docker.sock
+api() { curl -sf --unix-socket "$sock" "$@"; }
+get() { api "http://engine$1"; }
+post() { api -X POST -o /dev/null "http://engine$1"; }
+del() { api -X DELETE -o /dev/null "http://engine$1"; }
+berth_state() {
+  {
+    get '/containers/json?all=1' | jq -r '.[] | select(.Labels["com.docker.swarm.task.id"] == null) | "C \(.Id) \(.Names[0] | ltrimstr("/")) \(.State)"'
+    get /images/json | jq -r '.[] | .Id as $id | ((.RepoTags // []) | if length == 0 then ["<none>:<none>"] else . end)[] | "I \(.) \($id)"'
+    get /volumes | jq -r '(.Volumes // [])[] | "V \(.Name)"'
+    get /networks | jq -r '.[] | "N \(.Name) \(.Id)"'
+    sw=$(get /info | jq -r '"\(.Swarm.LocalNodeState) \(.Swarm.ControlAvailable)"')
+    echo "S $sw"
+    case "$sw" in *' true')
+      get /services | jq -r '.[] | "SV \(.ID) \(.Spec.Name) \(.Spec.TaskTemplate.ContainerSpec.Image) \(if .Spec.Mode.Replicated then .Spec.Mode.Replicated.Replicas else "global" end)"';;
+    esac
+    # The workspace: what is not hidden (the engine keeps its own data under ~/.local).
+    # Whole seconds: tar puts mtimes back without their fraction.
+    cd ~ && find . -mindepth 1 -path './.*' -prune -o -printf 'H %P %y %s %T@\n' | sed 's/\.[0-9]*$//'
+  } | LC_ALL=C sort
+}
+`;
+
+export const SNAPSHOT = String.raw`${STATE}
+rm -rf ${DIR} && mkdir -p ${DIR} && berth_state > ${DIR}/before &&
+(cd ~ && find . -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%P\0' | tar --null -T - -cf ${DIR}/home.tar)
+`;
+
+// What to undo is worked out by one awk program over the two states (one process, where a shell loop
+// would start hundreds on a busy machine), as ordered API calls. Objects are matched by name where an
+// undo may have recreated them (a compose project brought back up), so the comparison at the end leaves
+// ids out of containers, networks and services.
+const PLAN = String.raw`
+FNR == NR { B[$0] = 1; k = $1
+  if (k == "C") { bid[$2] = $3; bst[$3] = $4; bname[$3] = 1 }
+  if (k == "I") { btag[$2] = $3; bimg[$3] = 1 }
+  if (k == "V" || k == "N" || k == "SV") bobj[k, (k == "SV" ? $3 : $2)] = 1
+  if (k == "S") bsw = $2
+  if (k == "H") bh = bh $0 "\n"
+  next }
+{ k = $1
+  if (k == "C") { cid[++nc] = $2; cname[nc] = $3; cst[nc] = $4 }
+  if (k == "I") { ntag[$2] = $3; nimg[$3] = 1; if ($2 == "<none>:<none>") dangling[$3] = 1 }
+  if ((k == "V" || k == "N" || k == "SV") && !((k, (k == "SV" ? $3 : $2)) in bobj)) {
+    if (k == "SV") print 1, "SVC", $3; if (k == "V") print 5, "DEL", "/volumes/" $2 "?force=1"; if (k == "N") print 6, "DEL", "/networks/" $2 }
+  if (k == "S" && bsw == "inactive" && $2 != "inactive") print 2, "POST", "/swarm/leave?force=1"
+  if (k == "H") nh = nh $0 "\n" }
+END {
+  for (i = 1; i <= nc; i++) {
+    id = cid[i]; name = cname[i]
+    if (id in bid) { if (bid[id] != name) { print 3, "POST", "/containers/" id "/rename?name=" bid[id]; name = bid[id] } }
+    else if (!(name in bname)) { print 3, "DEL", "/containers/" id "?force=1&v=1"; continue }
+    seen[name] = cst[i]
+  }
+  for (name in bst) if ((name in seen) && seen[name] != bst[name]) {
+    if (seen[name] == "paused") print 4, "POST", "/containers/" name "/unpause"
+    print 4, "POST", "/containers/" name (bst[name] == "running" ? "/start" : "/stop?t=1")
+  }
+  for (t in btag) if (t != "<none>:<none>" && ntag[t] != btag[t] && (btag[t] in nimg)) {
+    n = split(t, part, ":"); repo = substr(t, 1, length(t) - length(part[n]) - 1)
+    print 7, "POST", "/images/" btag[t] "/tag?repo=" repo "&tag=" part[n]
+  }
+  for (t in ntag) if (t != "<none>:<none>" && !(t in btag)) print 8, "DEL", "/images/" t
+  for (i in dangling) if (!(i in bimg)) print 9, "DEL", "/images/" i
+  if (bh != nh) print 10, "HOME", "-"
+}
+`;
+
+export const RESTORE = String.raw`${STATE}
+d=${DIR}; berth_state > $d/now
+# Nothing changed (a fake that only failed to make anything): nothing to do or report.
+cmp -s $d/before $d/now && exit 0
+awk '${PLAN}' $d/before $d/now | sort -n -s -k1,1 | while read -r _ verb arg; do
+  case "$verb" in
+    POST) post "$arg";;
+    DEL) del "$arg";;
+    SVC) del "/services/$arg"
+      for i in $(seq 30); do [ "$(get '/containers/json?all=1' | jq --arg s "$arg" '[.[] | select(.Labels["com.docker.swarm.service.name"] == $s)] | length')" = 0 ] && break; sleep 1; done;;
+    HOME) (cd ~ && find . -mindepth 1 -maxdepth 1 ! -name '.*' -exec rm -rf {} + ; tar -xf $d/home.tar) 2>/dev/null;;
+  esac
+done
+berth_state > $d/after
+same() { awk '$1=="C" {print $1, $3, $4; next} $1=="N" {print $1, $2; next} $1=="SV" {print $1, $3, $4, $5; next} {print}' "$1" | LC_ALL=C sort; }
+LC_ALL=C diff <(same $d/before) <(same $d/after) | grep '^[<>]'
+true
+`;
+
+/**
+ * One fake on a one-node sandbox in a single exec (each exec costs seconds on a busy machine): the fake
+ * command by command, the check, the fake's undo, then RESTORE. Each runs in a subshell, so an `exit` or
+ * a `cd` stays inside it. The output is sections opened by `@@` lines; `parseRound` reads them.
+ */
+export function fakeRound(fake: string, check: string, undo: string): string {
+  return String.raw`D=${DIR}; mkdir -p $D
+( ${fake}
+) > $D/fake.out 2>&1; fr=$?
+cr=-; if [ $fr -eq 0 ]; then ( ${check}
+) > /dev/null 2>&1; cr=$?; fi
+: > $D/undo.out; ur=0
+${undo ? String.raw`( ${undo}
+) > $D/undo.out 2>&1; ur=$?` : ''}
+( ${RESTORE}
+) > $D/left.out 2>&1
+echo "@@fake"; tail -c 3000 $D/fake.out; echo
+echo "@@undo"; tail -c 3000 $D/undo.out; echo
+echo "@@left"; cat $D/left.out
+echo "@@result $fr $cr $ur"
+`;
+}
+
+export function parseRound(stdout: string): { fake: string; undo: string; left: string; fakeExit: number; checkExit: number | undefined; undoExit: number } | undefined {
+  const m = /^@@result (\d+) (-|\d+) (\d+)$/m.exec(stdout);
+  if (!m) return undefined;
+  const section = (name: string) => (new RegExp(`^@@${name}\\n([\\s\\S]*?)(?=^@@)`, 'm').exec(stdout)?.[1] ?? '').trim();
+  return { fake: section('fake'), undo: section('undo'), left: section('left'), fakeExit: Number(m[1]), checkExit: m[2] === '-' ? undefined : Number(m[2]), undoExit: Number(m[3]) };
+}
