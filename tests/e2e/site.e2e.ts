@@ -489,7 +489,7 @@ test.serial('skip to a step from the lesson page: a fresh sandbox is replayed to
     await page.goto(`${own.url}/lessons/${lesson}/`);
     const step = page.locator('[data-step="sizes"]');
     // The confirmation comes first, in the page's own dialog.
-    await step.getByRole('button', { name: 'Skip to step 3: Images are small' }).click();
+    await step.getByRole('button', { name: 'Skip to this step… (step 3: Images are small)' }).click();
     const dialog = page.getByRole('dialog', { name: 'Skip to step 3?' });
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Skip to this step' }).click();
@@ -503,7 +503,7 @@ test.serial('skip to a step from the lesson page: a fresh sandbox is replayed to
     await t.notThrowsAsync(checkOf('debian-pulled').getByText(/^Not yet\./).waitFor({ timeout: 30_000 }));
     await shot(page, '10-skipped');
     // Show me: the step's commands typed into the terminal; then its check passes.
-    await step.getByRole('button', { name: 'Show me step 3: Images are small' }).click();
+    await step.getByRole('button', { name: 'Show me… (step 3: Images are small)' }).click();
     await page.getByRole('dialog', { name: 'Show me step 3?' }).getByRole('button', { name: 'Show me' }).click();
     await waitTerm(page, /debian\s+latest/, 180_000);
     await checkOf('debian-pulled').getByRole('button', { name: 'Check' }).click();
