@@ -11,9 +11,15 @@ import { createSession, startServer, type TestServer } from '../helpers/server.t
 const dir = join(import.meta.dirname, '..', '..', 'lessons');
 // BERTH_VERIFY_ONLY=03,14 verifies just the lessons whose ids start with those prefixes (while writing one).
 const only = process.env.BERTH_VERIFY_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
-// BERTH_VERIFY_FAKES=0 leaves the fakes out (to time the lessons alone).
-const skipFakes = process.env.BERTH_VERIFY_FAKES === '0';
 const lessons = loadLessons(dir).lessons.filter((l) => !only || only.some((p) => l.id.startsWith(p)));
+/** Unset or 1: every lesson; 0: none; else the lessons whose ids start with the listed prefixes. */
+function lessonsIn(value: string | undefined) {
+  if (value === undefined || value === '1') return new Set(lessons.map((l) => l.id));
+  const prefixes = value === '0' ? [] : value.split(',').map((x) => x.trim()).filter(Boolean);
+  return new Set(lessons.filter((l) => prefixes.some((p) => l.id.startsWith(p))).map((l) => l.id));
+}
+// BERTH_VERIFY_FAKES=0 leaves the fakes out (to time the lessons alone); a list tries only those lessons'.
+const withFakes = lessonsIn(process.env.BERTH_VERIFY_FAKES);
 const reports: LessonReport[] = [];
 let s: TestServer;
 // Two lessons at a time: each holds a sandbox (or several nodes) on a two-core machine
@@ -49,7 +55,7 @@ for (const lesson of lessons) {
         if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
         if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
         return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
-      }, { skipFakes });
+      }, { skipFakes: !withFakes.has(lesson.id) });
       reports.push(report);
       t.log(formatReport([report]));
       for (const st of report.steps) t.true(st.ok, `${lesson.id} › ${st.step}: ${st.problem ?? ''}`);
@@ -64,8 +70,9 @@ for (const lesson of lessons) {
 // the start of its step N is what skipping to N builds (plus what checks and fakes read in between). This
 // test takes the checks and fakes away: on a fresh sandbox the server's own replay route brings the lesson
 // to the start of its last step, with nothing else run in between; the last step's commands then pass its
-// checks. BERTH_VERIFY_REPLAY=0 leaves it out.
-const replayLessons = process.env.BERTH_VERIFY_REPLAY === '0' ? [] : lessons;
+// checks. BERTH_VERIFY_REPLAY=0 leaves it out; a list of prefixes runs it for those lessons only.
+const replayIds = lessonsIn(process.env.BERTH_VERIFY_REPLAY);
+const replayLessons = lessons.filter((l) => replayIds.has(l.id));
 for (const lesson of replayLessons) {
   const last = lesson.steps.at(-1)!;
   test(`lesson ${lesson.id}: skipping to its last step through the server, then doing it, passes`, (t) => slot(async () => {
