@@ -7,7 +7,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { createSession, engineHost, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { memoryCgroupOf } from '../../sandbox-server/engine/tcp-memory.ts';
-import { openTerminal } from '../helpers/terminal.ts';
+import { openShadow, openTerminal } from '../helpers/terminal.ts';
 
 let s: TestServer;
 let host: string;
@@ -162,6 +162,16 @@ test.serial('joins are rate-limited per address; progress names only the lesson\
   const joins = await Promise.all(['Ada', 'Bea', 'Cy'].map((name) => s.api('/api/join', { method: 'POST', json: { code: w.code, name } })));
   t.deepEqual(joins.map((r) => r.status).sort(), [201, 201, 429], 'the third join from one address within a minute is refused');
   const learner = (await joins.find((r) => r.status === 201)!.json()) as { session: { id: string; token: string } };
+  // A learner's giant terminal size reaches the watching instructor clamped.
+  const term = await openTerminal(s.url, learner.session.id, learner.session.token);
+  await term.waitFor(/\$ /);
+  term.send('stty rows 65000 cols 65000; echo sized-$((6*7))\r');
+  await term.waitFor(/sized-42/);
+  const seat = (await (await s.api(`/api/sessions/${learner.session.id}/workshop`, { token: learner.session.token })).json()) as { learner: { id: string } };
+  const shadow = openShadow(s.url, w.id, seat.learner.id, admin);
+  const size = JSON.parse(await shadow.waitForStatus(/"state":"watching"/)) as { cols: number; rows: number };
+  t.true(size.cols <= 1000 && size.rows <= 500, `the instructor's view is clamped (${size.cols}x${size.rows})`);
+  shadow.close(); term.close();
   const bogus = await s.api(`/api/sessions/${learner.session.id}/progress`, { method: 'POST', token: learner.session.token, json: { lesson: '01-why-containers', checksPassed: ['no-such-check'] } });
   t.is(bogus.status, 404);
   t.is(((await bogus.json()) as { error: { code: string } }).error.code, 'CHECK_NOT_FOUND');
