@@ -6,6 +6,8 @@ import { promptAfter } from './lib/prompt.ts';
 import { ms, ratio } from './lib/report.ts';
 import { summarize } from './lib/stats.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 type Joined = { session: { id: string; token: string } };
 
@@ -13,10 +15,11 @@ export async function burst(ctx: Ctx) {
   const n = ctx.flags.learners;
   // Small engines, as a workshop on a 2-core machine would choose (the workshop tests use the same).
   const b = await benchServer({ BERTH_POOL_SIZE: '0', BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_DISK: '2g' });
-  const admin = /"adminToken":"(berth_admin_[A-Za-z0-9_-]+)"/.exec(b.s.logs.join(''))?.[1];
+  const tokenFile = join(b.s.stateDir, 'first-admin-token');
+  const admin = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
   let workshop: string | undefined;
   try {
-    if (!admin) throw new Error('the bench server printed no first-run instructor token');
+    if (!admin) throw new Error('the bench server wrote no first-run instructor token');
     const call = async <T>(path: string, init: Parameters<typeof b.s.api>[1], status: number): Promise<T> => {
       const r = await b.s.api(path, init);
       if (r.status !== status) throw new Error(`${init?.method ?? 'GET'} ${path}: ${r.status} ${await r.text()}`);
