@@ -130,8 +130,10 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
 
   // The learner runs the step and checks it: the dashboard row shows the passed check.
   await lp.locator('[data-panel="node1/1"] .xterm-helper-textarea').focus();
-  await lp.keyboard.type('docker run --name explorer hello-world\n');
-  await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /Hello from Berth/, 120_000);
+  // The step's interactive debian shell, started detached (-dit) so no one has to type exit: the check
+  // demands -i, -t, debian and bash, which a quicker hello-world would not give.
+  await lp.keyboard.type('docker run -dit --name explorer debian bash && echo explorer-$((6*7))\n');
+  await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /explorer-42/, 120_000);
   const check = lp.locator('[data-check-id="explorer-exists"]');
   await check.getByRole('button', { name: 'Check' }).click();
   await check.getByText(/^Passed/).waitFor({ timeout: 30_000 });
