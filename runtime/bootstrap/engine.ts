@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
+import { daemonEnv } from './daemon-env.ts';
 
 export type Engine = {
   /** Value for DOCKER_HOST, e.g. unix:///work/main/.berth/docker.sock */
@@ -92,7 +93,7 @@ function startDockerd(dir: string, env: NodeJS.ProcessEnv): { sock: string; chil
     '--storage-driver', 'overlay2',
     // Every sandbox gets its own bridge network; the stock pools hold only ~30 of them.
     '--default-address-pool', `base=${env.BERTH_ADDRESS_POOL ?? '10.201.0.0/16'},size=26`,
-  ], { detached: true, stdio: ['ignore', logFd, logFd] });
+  ], { detached: true, stdio: ['ignore', logFd, logFd], env: daemonEnv(env) });
   child.unref();
   return { sock, child };
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { daemonEnv } from '../bootstrap/daemon-env.ts';
 import { IncusError } from './errors.ts';
 
 export const INCUSD = '/usr/libexec/incus/incusd';
@@ -40,7 +41,7 @@ const systemdRuns = () => existsSync('/run/systemd/system');
 
 function startDetached(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env) {
   const fd = openSync(logFile, 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: daemonEnv(env) });
   child.unref();
   return child;
 }
@@ -84,13 +85,22 @@ export async function ensureIncusd(stateDir: string, log: (m: string) => void, e
   let exited = false;
   child.on('exit', () => { exited = true; });
   if (!(await waitForSocket(socketPath, 60_000, () => !exited))) {
-    const tail = [logFile, outFile].filter(existsSync).map((f) => `${f}:\n${readFileSync(f, 'utf8').trim().split('\n').slice(-5).join('\n')}`).join('\n');
+    const tail = [logFile, outFile].filter(existsSync).map((f) => `${f}:\n${logGist(readFileSync(f, 'utf8'))}`).join('\n');
     throw new IncusError('INCUSD_START_FAILED', `incusd did not answer on ${socketPath} within 60 s${exited ? ' (it exited)' : ''}. Last lines of its logs:\n${tail}`);
   }
   // GET /1.0 answers a little before the daemon has finished starting (networks, storage).
   const ready = spawnSync('incus', ['admin', 'waitready', '--timeout=60'], { encoding: 'utf8', env });
   if (ready.status !== 0) throw new IncusError('INCUSD_START_FAILED', `incusd started but is not ready: ${ready.stderr.trim()}`);
   return { socketPath, started: true, logFile };
+}
+
+/** The lines that say why a daemon died: a Go panic's first lines (its cause), errors, then the last lines. */
+export function logGist(text: string, last = 5): string {
+  const lines = text.trim().split('\n');
+  const panicAt = lines.findIndex((l) => /^(panic|fatal error):/.test(l));
+  const why = panicAt >= 0 ? lines.slice(panicAt, panicAt + 8) : lines.filter((l) => /level=(error|fatal)|^Error:/i.test(l)).slice(-5);
+  const tail = lines.slice(-last).filter((l) => !why.includes(l));
+  return [...why, ...(why.length && tail.length ? ['…'] : []), ...tail].join('\n');
 }
 
 async function waitForSocket(socketPath: string, timeoutMs: number, alive: () => boolean): Promise<boolean> {

@@ -3,6 +3,8 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { daemonEnv } from '../../runtime/bootstrap/daemon-env.ts';
+import { logGist } from '../../runtime/incus/daemons.ts';
 import { securityMirror } from '../../runtime/incus/image.ts';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { debianCodename, ensureBackportsSource } from '../../runtime/incus/packages.ts';
@@ -50,4 +52,28 @@ test('bookworm-backports is added once, on the mirror the host already uses', (t
 test('BERTH_INCUS=0 skips Incus with a reason, whatever the host', async (t) => {
   const { incusSkipReason } = await import('../../runtime/incus/up.ts');
   t.is(incusSkipReason({ BERTH_INCUS: '0' }), 'BERTH_INCUS=0');
+});
+
+test('a dead daemon\'s log gist leads with the Go panic that killed it, not only the stack\'s last frames', (t) => {
+  const log = [
+    'time="…" level=warning msg="AppArmor support has been disabled"',
+    'panic: runtime error: index out of range [1] with length 1',
+    '',
+    'goroutine 1 [running]:',
+    'github.com/lxc/incus/internal/server/firewall/drivers.Nftables.hostVersion({})',
+    ...Array.from({ length: 20 }, (_, i) => `\tframe ${i}`),
+    'main.main()',
+  ].join('\n');
+  const gist = logGist(log);
+  t.regex(gist.split('\n')[0], /^panic: runtime error: index out of range/);
+  t.true(gist.includes('Nftables.hostVersion'));
+  t.true(gist.endsWith('main.main()'));
+  t.is(logGist('level=error msg="Failed to start the daemon" err="x"\nlast'), 'level=error msg="Failed to start the daemon" err="x"\n…\nlast');
+  t.is(logGist('one\ntwo'), 'one\ntwo');
+});
+
+test('daemons get a PATH without npm\'s node_modules/.bin (where @vercel/nft shadows the system\'s nft)', (t) => {
+  const env = daemonEnv({ PATH: '/w/node_modules/.bin:/node_modules/.bin:/usr/lib/node_modules/npm/node_modules/@npmcli/run-script/lib/node-gyp-bin:/opt/x/bin:/usr/bin:/bin', HOME: '/root' });
+  t.is(env.HOME, '/root');
+  t.deepEqual(env.PATH!.split(':'), ['/opt/x/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/sbin']);
 });
