@@ -9,9 +9,9 @@ import { IncusError } from './errors.ts';
 
 export const INCUS_PACKAGES = ['incus-base', 'incus-client'];
 // lxcfs makes free/nproc/meminfo inside a node show its own limits; dnsmasq-base is what Incus bridges run
-// (only Recommended by incus-base); btrfs-progs for the copy-on-write pool; nftables because incusd 6.0
-// runs `nft --version` when it picks a firewall driver and panics (index out of range) when nft is absent.
-export const HELPER_PACKAGES = ['lxcfs', 'btrfs-progs', 'dnsmasq-base', 'nftables'];
+// (only Recommended by incus-base); btrfs-progs for the copy-on-write pool. Without the nft command incusd
+// uses its xtables firewall driver, which Berth's bridges barely touch (ipv4.firewall=false).
+export const HELPER_PACKAGES = ['lxcfs', 'btrfs-progs', 'dnsmasq-base'];
 export const BACKPORTS_FILE_NAME = 'berth-bookworm-backports.sources';
 
 export function debianCodename(osRelease = '/etc/os-release'): string | null {
