@@ -27,6 +27,10 @@ if [ "$UID_N" != "$(id -u $LEARNER)" ]; then
   chown -R "$LEARNER:$LEARNER" "$RUNDIR" /var/lib/docker /run/docker
 fi
 
+# /var/run/docker.sock is where Docker's documentation, the lessons and every rootful host keep the engine's
+# socket; here it points at the rootless engine's, which only the learner can open.
+ln -sfn "$RUNDIR/docker.sock" /run/docker.sock
+
 # slirp4netns needs the tun device; it was passed in with --device and is only usable by root until now.
 chmod 666 /dev/net/tun
 

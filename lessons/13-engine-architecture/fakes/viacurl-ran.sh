@@ -8,6 +8,6 @@ docker create --name viacurl busybox echo "made by curl"
 docker start -a viacurl
 
 # fake: created through the API, but printing something else
-curl -s --unix-socket /run/user/1000/docker.sock -X POST -H 'Content-Type: application/json' -d '{"Image": "busybox", "Cmd": ["echo", "made by hand"]}' 'http://localhost/containers/create?name=viacurl'
-curl -s --unix-socket /run/user/1000/docker.sock -X POST http://localhost/containers/viacurl/start
+curl -s --unix-socket /var/run/docker.sock -X POST -H 'Content-Type: application/json' -d '{"Image": "busybox", "Cmd": ["echo", "made by hand"]}' 'http://localhost/containers/create?name=viacurl'
+curl -s --unix-socket /var/run/docker.sock -X POST http://localhost/containers/viacurl/start
 sleep 1
