@@ -17,6 +17,7 @@ import { Files, archiveScript, checkPath, shq } from './sandboxes/files.ts';
 import { mountSessionFeed } from './sandboxes/session-feed.ts';
 import type { Preview } from './preview/proxy.ts';
 import { mountWorkshops, type Workshops } from './workshops/routes.ts';
+import type { SandboxFacts } from '../lessons/lib/schema.ts';
 
 export type AppDeps = {
   manager: SandboxManager;
@@ -32,6 +33,8 @@ export type AppDeps = {
   workshops?: Workshops;
   /** Whether a bearer token may read /metrics (they name sessions' activity and the host's load). */
   metricsAuthorized?: (token: string | undefined) => boolean;
+  /** What this server's sandboxes are (sandbox-facts.ts); public, for the site's lesson pages. */
+  sandboxFacts: SandboxFacts;
 };
 
 type Env = { Variables: { session: SessionRow; requestId: string } };
@@ -113,6 +116,7 @@ export function createApp(deps: AppDeps) {
     return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
   });
   app.get('/api/openapi.json', (c) => c.json(openapi));
+  app.get('/api/sandbox-facts', (c) => c.json(deps.sandboxFacts));
 
   app.post('/api/sessions', limitBody(16 * 1024), async function createSession(c) {
     const client = deps.clientAddress(c);

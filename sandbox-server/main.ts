@@ -28,6 +28,7 @@ import { terminalUpgrades } from './terminal/upgrade.ts';
 import { PreviewKeys } from './preview/links.ts';
 import { createPreview, type Preview } from './preview/proxy.ts';
 import { startWorkshops } from './workshops/index.ts';
+import { sandboxFacts } from './sandbox-facts.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -98,6 +99,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
     manager, lessons, metrics, log, preview, replays, fileMax: config.fileMax, workshops: workshops.routes,
+    sandboxFacts: sandboxFacts(config.provider),
     createLimiter: new RateLimiter(config.createRatePerMin),
     metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.routes.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',

@@ -110,6 +110,9 @@ export const openapi = {
       parameters: [{ name: 'lesson', in: 'path', required: true, schema: { type: 'string' } }, { name: 'quiz', in: 'path', required: true, schema: { type: 'string' } }],
       post: { summary: 'Judge an answer (option numbers); the explanations of the chosen options come back', requestBody: json({ type: 'object', required: ['answer'], properties: { answer: { type: 'array', items: { type: 'integer' } } } }), responses: { 200: json({ type: 'object', properties: { correct: { type: 'boolean' }, multiple: { type: 'boolean' }, rightCount: { type: 'integer' }, chosenRight: { type: 'integer' }, chosenWrong: { type: 'integer' }, explanations: { type: 'array', items: { type: 'object' } } } }), ...errors } },
     },
+    '/api/sandbox-facts': {
+      get: { summary: 'What this server\'s sandboxes are, for lesson notes that depend on it (no token)', responses: { 200: json({ type: 'object', required: ['engine', 'ipvs'], properties: { engine: { type: 'string', enum: ['rootless', 'rootful'] }, ipvs: { type: 'string', enum: ['yes', 'no'] } } }) } },
+    },
     '/api/sessions/{id}/terminal': {
       parameters: [sessionId, { name: 'node', in: 'query', schema: { type: 'string' } }, { name: 'tab', in: 'query', schema: { type: 'string' } }],
       get: { summary: 'WebSocket terminal (subprotocols berth.v1 and bearer.<token>)', responses: { 101: { description: 'Switching protocols' }, 403: { description: 'Foreign Origin' } } },

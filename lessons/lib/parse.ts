@@ -3,7 +3,7 @@
 import MarkdownIt from 'markdown-it';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { checkBlock, CONSTRUCTS, FAILS_MARKER, frontMatter, quizBlock, type Check, type Command, type Lesson, type LessonError, type Quiz, type Step } from './schema.ts';
+import { checkBlock, CONSTRUCTS, FAILS_MARKER, frontMatter, quizBlock, SANDBOX_FACTS, type SandboxFacts, type Check, type Command, type Lesson, type LessonError, type Quiz, type Step } from './schema.ts';
 
 type Construct =
   | { kind: 'run'; node: string; interactive: boolean; text: string }
@@ -11,6 +11,7 @@ type Construct =
   | { kind: 'check'; check: Check }
   | { kind: 'quiz'; quiz: Quiz }
   | { kind: 'hint'; markdown: string }
+  | { kind: 'sandbox'; when: Partial<SandboxFacts>; markdown: string }
   | { kind: 'invalid' };
 
 type Env = { file: string; offset: number; errors: LessonError[] };
@@ -58,7 +59,7 @@ function readConstruct(t: Token, env: Env): Construct | null {
     const [k, v] = a.split('=');
     opts[k] = v ?? true;
   }
-  const allowed: Record<string, string[]> = { run: ['node', 'interactive'], verify: ['node'], check: [], quiz: [], hint: [] };
+  const allowed: Record<string, string[]> = { run: ['node', 'interactive'], verify: ['node'], check: [], quiz: [], hint: [], sandbox: Object.keys(SANDBOX_FACTS) };
   const unknown = Object.keys(opts).filter((k) => !allowed[name].includes(k));
   if (unknown.length) return err(`\`${name}\` does not take ${unknown.join(', ')} (it takes: ${allowed[name].join(', ') || 'nothing'})`);
   const node = typeof opts.node === 'string' ? opts.node : 'node1';
@@ -73,6 +74,17 @@ function readConstruct(t: Token, env: Env): Construct | null {
       return { kind: 'verify', node, script: body };
     case 'hint':
       return { kind: 'hint', markdown: body };
+    case 'sandbox': {
+      const when: Record<string, string> = {};
+      for (const [k, v] of Object.entries(opts)) {
+        const values = SANDBOX_FACTS[k as keyof typeof SANDBOX_FACTS] as readonly string[];
+        if (typeof v !== 'string' || !values.includes(v)) return err(`sandbox: ${k} must be ${values.join(' or ')}, not ${v === true ? 'empty' : v}`);
+        when[k] = v;
+      }
+      if (!Object.keys(when).length) return err(`a sandbox note names the sandboxes it is about (${Object.keys(SANDBOX_FACTS).map((k) => `${k}=…`).join(', ')})`);
+      if (!body.trim()) return err('a sandbox note needs text');
+      return { kind: 'sandbox', when: when as Partial<SandboxFacts>, markdown: body };
+    }
     case 'check': {
       const raw = yamlBody(body, line, env, 'check');
       if (raw === undefined) return { kind: 'invalid' };
@@ -129,6 +141,11 @@ function createMarkdown() {
       }
       case 'hint':
         return `<details class="berth-hint"><summary>Hint</summary>${md.render(c.markdown, { file: '', offset: 0, errors: [] })}</details>\n`;
+      case 'sandbox': {
+        // Hidden until the page has asked the server what its sandboxes are (GET /api/sandbox-facts).
+        const data = Object.entries(c.when).map(([k, v]) => ` data-${k}="${esc(v)}"`).join('');
+        return `<aside class="berth-sandbox-note"${data} hidden><p class="berth-sandbox-note-title">About this sandbox</p>${md.render(c.markdown, { file: '', offset: 0, errors: [] })}</aside>\n`;
+      }
       default:
         return '';
     }
@@ -209,7 +226,7 @@ export function parseLesson(id: string, source: string, opts: ParseOptions = {})
     const c = t.meta as Construct;
     const step = steps.at(-1);
     if (!step) {
-      if (c.kind !== 'hint' && c.kind !== 'invalid') errors.push({ file, line, message: `a ${c.kind} block must be inside a step (after a ## heading)` });
+      if (c.kind !== 'hint' && c.kind !== 'sandbox' && c.kind !== 'invalid') errors.push({ file, line, message: `a ${c.kind} block must be inside a step (after a ## heading)` });
       continue;
     }
     if (c.kind === 'run') step.commands.push({ node: c.node, text: c.text, interactive: c.interactive, line } satisfies Command);

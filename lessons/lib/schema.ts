@@ -71,7 +71,16 @@ export type Lesson = {
 };
 
 /** Fence info strings that name Berth constructs. */
-export const CONSTRUCTS = ['run', 'verify', 'check', 'quiz', 'hint'] as const;
+export const CONSTRUCTS = ['run', 'verify', 'check', 'quiz', 'hint', 'sandbox'] as const;
+
+/**
+ * Facts about the sandboxes a Berth server gives learners, which a `sandbox` note may depend on (FORMAT.md):
+ * `engine` is rootless (the Docker provider: a rootless dockerd in an unprivileged container) or rootful (the
+ * Incus provider: a rootful dockerd in a system container); `ipvs` says whether the host kernel has IPVS
+ * (Swarm's routing mesh and service virtual IPs).
+ */
+export const SANDBOX_FACTS = { engine: ['rootless', 'rootful'], ipvs: ['yes', 'no'] } as const;
+export type SandboxFacts = { engine: (typeof SANDBOX_FACTS.engine)[number]; ipvs: (typeof SANDBOX_FACTS.ipvs)[number] };
 
 /** A command line ending in `# fails` or `# fails: why` is expected to exit non-zero (lessons/FORMAT.md). */
 export const FAILS_MARKER = /(?:^|\s)#\s*fails\b(?::.*)?$/;

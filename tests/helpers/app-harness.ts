@@ -72,6 +72,7 @@ export function buildApp(env: Record<string, string> = {}) {
   });
   const app = createApp({
     manager, lessons, metrics, log, preview, fileMax: config.fileMax,
+    sandboxFacts: { engine: 'rootless', ipvs: 'no' },
     replays: new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) }),
     createLimiter: new RateLimiter(config.createRatePerMin, 60_000, clock.now),
     // A test picks its client address with a header; a real server reads the socket (main.ts).

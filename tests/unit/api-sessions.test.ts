@@ -196,3 +196,9 @@ test('unknown routes, health, OpenAPI and metrics', async (t) => {
   t.regex(metrics, /berth_errors_total\{code="VALIDATION_FAILED"\} 1/);
   t.regex(metrics, /berth_sandboxes\{state="session"\} 0/);
 });
+
+test('sandbox facts are public: the site shows lesson notes by them before any session exists', async (t) => {
+  const r = await buildApp().request('/api/sandbox-facts');
+  t.is(r.status, 200);
+  t.deepEqual(await r.json(), { engine: 'rootless', ipvs: 'no' });
+});

@@ -128,3 +128,18 @@ test('the loader demands fakes for every check, three for checks an imitation co
   t.regex(errs, /lesson.md:13: check plain has 0 fakes in fakes\/plain.sh; it needs at least 1/);
   t.regex(errs, /lesson.md:22: check logged has 1 fake in fakes\/logged.sh; it needs at least 3/);
 });
+
+test('sandbox notes: rendered hidden with the facts they are about; bad facts are errors at the fence', (t) => {
+  const src = fm() + '```sandbox engine=rootless\nHere `top` *differs*.\n```\n\n## Step {#s}\n\n```sandbox engine=rootful ipvs=yes\nMesh works.\n```\n\n```run\ntrue\n```\n\n' + check('c1');
+  const { lesson, errors } = parseLesson('01-test', src);
+  t.deepEqual(errors, []);
+  t.regex(lesson!.introHtml, /<aside class="berth-sandbox-note" data-engine="rootless" hidden><p class="berth-sandbox-note-title">About this sandbox<\/p><p>Here <code>top<\/code> <em>differs<\/em>/);
+  t.regex(lesson!.steps[0].html, /<aside class="berth-sandbox-note" data-engine="rootful" data-ipvs="yes" hidden>/);
+  const bad = (info: string, body = 'text\n') => parseLesson('01-test', fm() + '## Step {#s}\n\n```' + info + '\n' + body + '```\n\n```run\ntrue\n```\n\n' + check('c1')).errors.map((e) => `${e.line}: ${e.message}`);
+  t.deepEqual(bad('sandbox engine=podman'), ['9: sandbox: engine must be rootless or rootful, not podman']);
+  t.deepEqual(bad('sandbox'), ['9: a sandbox note names the sandboxes it is about (engine=…, ipvs=…)']);
+  t.deepEqual(bad('sandbox ipvs'), ['9: sandbox: ipvs must be yes or no, not empty']);
+  t.deepEqual(bad('sandbox kernel=6'), ['9: `sandbox` does not take kernel (it takes: engine, ipvs)']);
+  t.deepEqual(bad('sandbox engine=rootful', '\n'), ['9: a sandbox note needs text']);
+  t.deepEqual(bad('sandbx engine=rootful'), ['9: unknown construct `sandbx`: did you mean `sandbox`?']);
+});

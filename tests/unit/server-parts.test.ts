@@ -7,6 +7,7 @@ import { bearer, hashToken, newToken, tokenFromProtocols, tokenMatches } from '.
 import { ConfigError, loadConfig, parseBytes } from '../../sandbox-server/config.ts';
 import { aptHosts, bridgeRules, rules } from '../../sandbox-server/engine/firewall.ts';
 import { RateLimiter } from '../../sandbox-server/rate-limit.ts';
+import { hostHasIpvs, sandboxFacts } from '../../sandbox-server/sandbox-facts.ts';
 import { packFiles } from '../../sandbox-server/sandboxes/tar.ts';
 
 test('tokens: 256 random bits, stored as hashes, compared in constant time', (t) => {
@@ -70,4 +71,13 @@ test('firewall rules: allow-list ends in a reject; open accepts; another session
   const apt = mkdtempSync(join(tmpdir(), 'berth-apt-'));
   writeFileSync(join(apt, 'sources.list'), 'deb http://mirror.example/debian bookworm main\n# deb http://commented.example/x bookworm main\n');
   t.deepEqual(aptHosts(apt), ['mirror.example']);
+});
+
+test('sandbox facts: the provider names the engine and /proc/net/ip_vs says IPVS', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-procnet-'));
+  t.false(hostHasIpvs(dir));
+  writeFileSync(join(dir, 'ip_vs'), '');
+  t.true(hostHasIpvs(dir));
+  t.deepEqual(sandboxFacts('docker', false), { engine: 'rootless', ipvs: 'no' });
+  t.deepEqual(sandboxFacts('incus', true), { engine: 'rootful', ipvs: 'yes' });
 });

@@ -1,5 +1,6 @@
 // A lesson page: reads the lesson's shape from the page, then starts the workbench, the instructions
 // and the split. Exposes the workbench on window.berth for the end-to-end tests' measurements.
+import { api } from './api.ts';
 import { startInstructions } from './instructions.ts';
 import type { LessonShape } from './progress.ts';
 import { initSplit } from './split.ts';
@@ -20,6 +21,17 @@ export function startLessonPage() {
     sr.checked = wb.screenReaderOn;
     sr.addEventListener('change', () => wb.setScreenReader(sr.checked));
   }
+  void showSandboxNotes();
   // The copy/paste hint names the keys of this platform.
   if (/Mac|iPhone|iPad/.test(navigator.platform)) for (const k of document.querySelectorAll('[data-mod]')) k.textContent = 'Cmd';
+}
+
+/** Shows the lesson's `sandbox` notes that are about this server's sandboxes (every data-* fact must match).
+ *  They stay hidden when the server cannot be asked: a note about another kind of sandbox would mislead. */
+async function showSandboxNotes() {
+  const notes = document.querySelectorAll<HTMLElement>('.berth-sandbox-note');
+  if (!notes.length) return;
+  let facts: Record<string, string>;
+  try { facts = await api<Record<string, string>>('GET', '/api/sandbox-facts'); } catch { return; }
+  for (const n of notes) n.hidden = !Object.entries(n.dataset).every(([k, v]) => facts[k] === v);
 }
