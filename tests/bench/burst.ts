@@ -14,7 +14,7 @@ type Joined = { session: { id: string; token: string } };
 export async function burst(ctx: Ctx) {
   const n = ctx.flags.learners;
   // Small engines, as a workshop on a 2-core machine would choose (the workshop tests use the same).
-  const b = await benchServer({ BERTH_POOL_SIZE: '0', BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_DISK: '2g' });
+  const b = await benchServer(ctx, { BERTH_POOL_SIZE: '0', BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_DISK: '2g' });
   const tokenFile = join(b.s.stateDir, 'first-admin-token');
   const admin = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
   let workshop: string | undefined;
@@ -72,6 +72,6 @@ export async function burst(ctx: Ctx) {
   } finally {
     // Ending the workshop removes its sandboxes the way an instructor's "end" does; the sweep catches the rest.
     if (workshop && admin) await b.s.api(`/api/workshops/${workshop}/end`, { method: 'POST', token: admin }).catch(() => {});
-    await closeServer(b, ctx.engine, ctx.log);
+    await closeServer(b, ctx);
   }
 }

@@ -4,9 +4,8 @@
 import { cpus } from 'node:os';
 import type { Created } from '../helpers/server.ts';
 import { exec } from '../helpers/server.ts';
-import { containerName } from '../../sandbox-server/engine/node-spec.ts';
 import { type Bench, type Ctx, benchServer, closeServer, create } from './lib/context.ts';
-import { type CgroupMemory, cgroupCpuOfPid, cgroupMemoryOfPid, containerMemory, containerPid, hostMemory } from './lib/host.ts';
+import { type CgroupMemory, cgroupCpuOfPid, cgroupMemoryOfPid, containerMemory, hostMemory } from './lib/host.ts';
 import { mib, ms, ratio } from './lib/report.ts';
 import { round, summarize } from './lib/stats.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,7 +53,7 @@ export async function density(ctx: Ctx) {
   const window = Math.max(3, Math.min(10, Math.floor(ceiling / 4)));
   const floor = await idleFloor(ctx);
   const before = hostMemory();
-  const b = await benchServer({ BERTH_POOL_SIZE: '0', BERTH_MAX_SANDBOXES: String(ceiling + 2) });
+  const b = await benchServer(ctx, { BERTH_POOL_SIZE: '0', BERTH_MAX_SANDBOXES: String(ceiling + 2) });
   const sessions: Created[] = [];
   const latencies: number[] = [];
   let stopReason = `reached the ceiling of ${ceiling}`;
@@ -81,7 +80,7 @@ export async function density(ctx: Ctx) {
     ctx.log(`density: ${count} sandboxes (${stopReason}); letting them settle`);
     await sleep(count > 10 ? 20_000 : 5000);
     const pids: number[] = [];
-    for (const c of sessions) pids.push(await containerPid(ctx.docker, containerName(c.id, 'node1')));
+    for (const c of sessions) pids.push(await ctx.provider.nodePid(c.id, 'node1'));
     const mem: CgroupMemory[] = pids.map(cgroupMemoryOfPid);
     const after = hostMemory();
     // What idle sandboxes cost the CPU: their cgroups' CPU time over a quiet window, in cores.
@@ -141,6 +140,6 @@ export async function density(ctx: Ctx) {
     }
   } finally {
     ctx.log(`density: removing ${b.live.size} sandboxes`);
-    await closeServer(b, ctx.engine, ctx.log);
+    await closeServer(b, ctx);
   }
 }

@@ -65,7 +65,7 @@ async function hostManifest(port: number, image: string): Promise<number> {
 
 export async function pulls(ctx: Ctx) {
   const mirrorPort = Number(process.env.BERTH_MIRROR_PORT ?? 5000);
-  const b = await benchServer({ BERTH_POOL_SIZE: '0' });
+  const b = await benchServer(ctx, { BERTH_POOL_SIZE: '0' });
   const rows: Record<string, Record<string, number>> = {};
   try {
     const c = await create(b);
@@ -127,6 +127,6 @@ export async function pulls(ctx: Ctx) {
     );
   } finally {
     ctx.data.pulls = rows;
-    await closeServer(b, ctx.engine, ctx.log);
+    await closeServer(b, ctx);
   }
 }

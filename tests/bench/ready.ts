@@ -43,20 +43,20 @@ async function variant(ctx: Ctx, b: Bench, name: string, body: object, before: (
 export async function ready(ctx: Ctx) {
   const variants: Variant[] = [];
   ctx.log(`ready: warm pool of ${ctx.flags.pool}, ${ctx.flags.runs} runs`);
-  const warm = await benchServer({ BERTH_POOL_SIZE: String(ctx.flags.pool) });
+  const warm = await benchServer(ctx, { BERTH_POOL_SIZE: String(ctx.flags.pool) });
   try {
     variants.push(await variant(ctx, warm, 'warm', {}, () => poolFull(warm, ctx.flags.pool)));
   } finally {
-    await closeServer(warm, ctx.engine, ctx.log);
+    await closeServer(warm, ctx);
   }
-  const cold = await benchServer({ BERTH_POOL_SIZE: '0' });
+  const cold = await benchServer(ctx, { BERTH_POOL_SIZE: '0' });
   try {
     ctx.log(`ready: cold, ${ctx.flags.runs} runs`);
     variants.push(await variant(ctx, cold, 'cold', {}, async () => {}));
     ctx.log(`ready: 3 nodes (always cold: the pool holds single nodes), ${ctx.flags.runs} runs`);
     variants.push(await variant(ctx, cold, '3-node', { nodes: 3 }, async () => {}));
   } finally {
-    await closeServer(cold, ctx.engine, ctx.log);
+    await closeServer(cold, ctx);
   }
   const targets: Record<string, { ms: number; text: string }> = { warm: { ms: 500, text: 'p50 < 0.5 s' }, cold: { ms: 3000, text: 'p50 < 3 s' } };
   for (const v of variants) {

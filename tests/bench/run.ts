@@ -7,6 +7,7 @@ import { density } from './density.ts';
 import type { Ctx } from './lib/context.ts';
 import { type Section, parseFlags } from './lib/flags.ts';
 import { hostDocker, machine, waitForQuietMachine } from './lib/host.ts';
+import { benchProvider } from './lib/provider.ts';
 import { writeResults } from './lib/report.ts';
 import { burst } from './burst.ts';
 import { pulls } from './pulls.ts';
@@ -24,7 +25,14 @@ try {
 const t0 = performance.now();
 const log = (m: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
 const engine = await engineHost();
-const ctx: Ctx = { flags, engine, docker: hostDocker(engine), log, rows: [], notes: [], data: {} };
+let provider;
+try {
+  provider = benchProvider(flags.provider, engine);
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+const ctx: Ctx = { flags, engine, docker: hostDocker(engine), provider, log, rows: [], notes: [], data: {} };
 const runners: Record<Section, (c: Ctx) => Promise<void>> = { ready, terminal, pulls, burst, density, site };
 const failed: string[] = [];
 
@@ -42,7 +50,7 @@ for (const section of (['site', 'ready', 'terminal', 'pulls', 'burst', 'density'
 }
 
 const results = {
-  machine: await machine(engine), flags, durationS: (performance.now() - t0) / 1000,
+  machine: await machine(engine), provider: flags.provider, flags, durationS: (performance.now() - t0) / 1000,
   rows: ctx.rows, notes: ctx.notes, data: ctx.data,
 };
 const files = writeResults(flags.out, results);

@@ -64,7 +64,7 @@ async function peerAvailable(ctx: Ctx): Promise<string | null> {
 export async function terminal(ctx: Ctx) {
   const { keys, bulkMb } = ctx.flags;
   const bytes = bulkMb * 1_000_000;
-  const b = await benchServer({ BERTH_POOL_SIZE: '0' });
+  const b = await benchServer(ctx, { BERTH_POOL_SIZE: '0' });
   try {
     const c = await create(b);
     const container = containerName(c.id, 'node1');
@@ -122,6 +122,6 @@ export async function terminal(ctx: Ctx) {
       echoMs: v.echo, bulk: { ...v.bulk, seconds: round(v.bulk.seconds), mbPerSecond: round(v.bulk.payloadBytes / v.bulk.seconds / 1e6) },
     }]));
   } finally {
-    await closeServer(b, ctx.engine, ctx.log);
+    await closeServer(b, ctx);
   }
 }

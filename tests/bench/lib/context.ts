@@ -3,7 +3,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { createSession, startServer, type Created, type TestServer } from '../../helpers/server.ts';
 import type { Flags } from './flags.ts';
-import { hostDocker, sweepServer } from './host.ts';
+import type { hostDocker } from './host.ts';
+import type { BenchProvider } from './provider.ts';
 import type { Row } from './report.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -11,6 +12,7 @@ export type Ctx = {
   flags: Flags;
   engine: string;
   docker: ReturnType<typeof hostDocker>;
+  provider: BenchProvider;
   log: (m: string) => void;
   rows: Row[];
   notes: string[];
@@ -20,9 +22,9 @@ export type Ctx = {
 
 export type Bench = { s: TestServer; live: Map<string, Created> };
 
-/** A Berth server of the benchmark's own (own state folder), with its sessions tracked. */
-export async function benchServer(extra: Record<string, string>): Promise<Bench> {
-  const s = await startServer(extra);
+/** A Berth server of the benchmark's own (own state folder, the run's provider), with its sessions tracked. */
+export async function benchServer(ctx: Ctx, extra: Record<string, string>): Promise<Bench> {
+  const s = await startServer({ ...ctx.provider.settings, ...extra });
   return { s, live: new Map() };
 }
 
@@ -39,13 +41,14 @@ export async function remove(b: Bench, c: Created) {
 }
 
 /** Removes the sessions still open (a few at a time), stops the server, then sweeps anything left behind. */
-export async function closeServer(b: Bench, engine: string, log: (m: string) => void) {
+export async function closeServer(b: Bench, ctx: Ctx) {
+  const log = ctx.log;
   const left = [...b.live.values()];
   for (let i = 0; i < left.length; i += 4) {
     await Promise.all(left.slice(i, i + 4).map((c) => remove(b, c).catch((err) => log(`cleanup: ${(err as Error).message}`))));
   }
   await b.s.stop();
-  const swept = await sweepServer(engine, b.s.stateDir);
+  const swept = await ctx.provider.sweep(b.s.stateDir);
   if (swept) log(`cleanup: removed ${swept} sandboxes the server left behind`);
   // Every sandbox (and so every node disk) of this server is gone now: its state folder can go too.
   if (!readFileSync('/proc/mounts', 'utf8').includes(` ${b.s.stateDir}/`)) rmSync(b.s.stateDir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 // Command-line flags of `npm run bench`. Every count is a flag so that a quick run is one option away.
 import { parseArgs } from 'node:util';
+import { PROVIDERS, type ProviderName } from './provider.ts';
 
 export const SECTIONS = ['ready', 'density', 'terminal', 'pulls', 'burst', 'site'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -17,6 +18,7 @@ export type Flags = {
   learners: number;    // burst: learners joining a pre-warmed workshop
   spreadS: number;     // burst: seconds over which they join
   out: string;         // results file name (without extension) under tests/bench/results/
+  provider: ProviderName; // where the sandboxes run
 };
 
 const HELP = `npm run bench -- [options]
@@ -32,7 +34,8 @@ const HELP = `npm run bench -- [options]
   --no-peer          terminal: skip the shellinabox peer
   --learners N       burst: learners joining a pre-warmed workshop (30)
   --spread-s N       burst: seconds over which they join (10)
-  --out NAME         results/NAME.json and results/NAME.md (latest; quick with --quick)`;
+  --out NAME         results/NAME.json and results/NAME.md (latest; quick with --quick)
+  --provider NAME    where the sandboxes run: ${PROVIDERS.join(' or ')} (docker); baselines stay the host engine's`;
 
 export function parseFlags(argv: string[]): Flags {
   const { values } = parseArgs({
@@ -40,7 +43,7 @@ export function parseFlags(argv: string[]): Flags {
     options: {
       quick: { type: 'boolean' }, only: { type: 'string' }, runs: { type: 'string' }, pool: { type: 'string' },
       ceiling: { type: 'string' }, workload: { type: 'string' }, keys: { type: 'string' }, 'bulk-mb': { type: 'string' },
-      images: { type: 'string' }, 'no-peer': { type: 'boolean' }, learners: { type: 'string' }, 'spread-s': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      images: { type: 'string' }, 'no-peer': { type: 'boolean' }, learners: { type: 'string' }, 'spread-s': { type: 'string' }, out: { type: 'string' }, provider: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { console.log(HELP); process.exit(0); }
@@ -54,6 +57,8 @@ export function parseFlags(argv: string[]): Flags {
   const sections = values.only ? values.only.split(',').map((s) => s.trim()) : [...SECTIONS];
   for (const s of sections) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s}\n\n${HELP}`);
   const workload = int('workload', values.workload, q ? 2 : 10, 1);
+  const provider = values.provider ?? 'docker';
+  if (!(PROVIDERS as readonly string[]).includes(provider)) throw new Error(`--provider: ${provider} is not one of ${PROVIDERS.join(', ')}\n\n${HELP}`);
   return {
     sections: sections as Section[],
     runs: int('runs', values.runs, q ? 3 : 30, 1),
@@ -67,5 +72,6 @@ export function parseFlags(argv: string[]): Flags {
     learners: int('learners', values.learners, q ? 3 : 30, 1),
     spreadS: int('spread-s', values['spread-s'], q ? 1 : 10, 0),
     out: values.out ?? (q ? 'quick' : 'latest'),
+    provider: provider as ProviderName,
   };
 }

@@ -4,10 +4,6 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '../../../sandbox-server/engine/docker.ts';
-import { LoopDisks } from '../../../sandbox-server/engine/disks.ts';
-import { LocalDockerProvider } from '../../../sandbox-server/engine/local-docker.ts';
-import { Store } from '../../../sandbox-server/store.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const LOCK = '/tmp/berth-heavy.lock';
@@ -92,22 +88,6 @@ export async function containerPid(docker: ReturnType<typeof hostDocker>, name: 
 
 export async function containerMemory(docker: ReturnType<typeof hostDocker>, name: string): Promise<CgroupMemory> {
   return cgroupMemoryOfPid(await containerPid(docker, name));
-}
-
-/** Removes every sandbox a benchmark server left behind, with Berth's own removal code (disks included). */
-export async function sweepServer(engine: string, stateDir: string): Promise<number> {
-  const dbFile = join(stateDir, 'berth.db');
-  if (!existsSync(dbFile)) return 0;
-  const store = new Store(dbFile);
-  const instance = store.instanceId();
-  store.close();
-  const docker = connect(engine);
-  const disksDir = join(stateDir, 'disks');
-  const provider = new LocalDockerProvider({ docker, image: 'unused', instance, disks: existsSync(disksDir) ? new LoopDisks(disksDir) : null });
-  const left = await provider.list();
-  for (const s of left) await provider.removeSandbox(s.sandboxId);
-  await provider.sweep();
-  return left.length;
 }
 
 export async function machine(engine: string) {

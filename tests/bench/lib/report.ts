@@ -27,7 +27,7 @@ export function markdown(results: { machine: Record<string, unknown>; flags: Rec
   const lines = [
     `# Berth benchmarks`,
     '',
-    `${m.date.slice(0, 10)} · ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB · ${m.os}, kernel ${m.kernel} · ${m.engine} · commit ${m.commit} · ${Math.round(results.durationS)} s · load average at the end ${m.loadAverage1m5m15m.join(' / ')} (shared machine)`,
+    `${m.date.slice(0, 10)} · ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB · ${m.os}, kernel ${m.kernel} · ${m.engine} · sandboxes on the ${String(results.flags.provider ?? 'docker')} provider · commit ${m.commit} · ${Math.round(results.durationS)} s · load average at the end ${m.loadAverage1m5m15m.join(' / ')} (shared machine)`,
     '',
     `Flags: \`${JSON.stringify(results.flags)}\``,
     '',

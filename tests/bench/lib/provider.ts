@@ -1,0 +1,72 @@
+// Where the benchmark's sandboxes run: the Docker provider (rootless engines in host engine containers) or
+// the Incus provider (system containers), chosen with --provider. The sections measure through Berth's API;
+// only a node's host pid (for its cgroup's memory and CPU) and the sweep after a server differ.
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '../../../sandbox-server/engine/docker.ts';
+import { LoopDisks } from '../../../sandbox-server/engine/disks.ts';
+import { IncusClient } from '../../../sandbox-server/engine/incus/client.ts';
+import { IncusProvider } from '../../../sandbox-server/engine/incus/provider.ts';
+import { instanceName } from '../../../sandbox-server/engine/incus/spec.ts';
+import { LocalDockerProvider } from '../../../sandbox-server/engine/local-docker.ts';
+import { containerName } from '../../../sandbox-server/engine/node-spec.ts';
+import type { SandboxProvider } from '../../../sandbox-server/engine/provider.ts';
+import { Store } from '../../../sandbox-server/store.ts';
+import { containerPid, hostDocker } from './host.ts';
+
+export const PROVIDERS = ['docker', 'incus'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export type BenchProvider = {
+  name: ProviderName;
+  /** Server settings every benchmark server of this provider gets. */
+  settings: Record<string, string>;
+  /** The host pid of a node's init: its cgroup holds everything the node runs. */
+  nodePid: (sessionId: string, node: string) => Promise<number>;
+  /** Removes every sandbox a benchmark server left behind, with Berth's own removal code. */
+  sweep: (stateDir: string) => Promise<number>;
+};
+
+const INCUS_SOCKET = process.env.INCUS_SOCKET ?? '/var/lib/incus/unix.socket';
+
+async function sweepWith(stateDir: string, make: (instance: string) => SandboxProvider): Promise<number> {
+  const dbFile = join(stateDir, 'berth.db');
+  if (!existsSync(dbFile)) return 0;
+  const store = new Store(dbFile);
+  const instance = store.instanceId();
+  store.close();
+  const provider = make(instance);
+  const left = await provider.list();
+  for (const s of left) await provider.removeSandbox(s.sandboxId);
+  await provider.sweep?.();
+  return left.length;
+}
+
+export function benchProvider(name: ProviderName, engine: string): BenchProvider {
+  if (name === 'incus') {
+    if (!existsSync(INCUS_SOCKET)) throw new Error(`--provider incus: no Incus socket at ${INCUS_SOCKET} (npm run runtime:up brings Incus up where it can run)`);
+    const client = new IncusClient({ socketPath: INCUS_SOCKET });
+    return {
+      name,
+      // As the Incus integration tests run it; the host's own name is the one egress name (no traffic off the machine).
+      settings: { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() },
+      nodePid: async (id, node) => {
+        const state = await client.get<{ pid: number }>(`/1.0/instances/${instanceName(id, node)}/state`);
+        if (!state.pid) throw new Error(`${instanceName(id, node)} is not running`);
+        return state.pid;
+      },
+      sweep: (stateDir) => sweepWith(stateDir, (instance) => new IncusProvider({ client, image: 'unused', instance })),
+    };
+  }
+  const docker = hostDocker(engine);
+  return {
+    name,
+    settings: { BERTH_PROVIDER: 'docker' },
+    nodePid: (id, node) => containerPid(docker, containerName(id, node)),
+    sweep: (stateDir) => {
+      const disksDir = join(stateDir, 'disks');
+      return sweepWith(stateDir, (instance) => new LocalDockerProvider({ docker: connect(engine), image: 'unused', instance, disks: existsSync(disksDir) ? new LoopDisks(disksDir) : null }));
+    },
+  };
+}
