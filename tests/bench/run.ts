@@ -7,7 +7,7 @@ import { density } from './density.ts';
 import type { Ctx } from './lib/context.ts';
 import { type Section, parseFlags } from './lib/flags.ts';
 import { hostDocker, machine, waitForQuietMachine } from './lib/host.ts';
-import { benchProvider } from './lib/provider.ts';
+import { providerNodes } from '../helpers/provider-nodes.ts';
 import { writeResults } from './lib/report.ts';
 import { burst } from './burst.ts';
 import { pulls } from './pulls.ts';
@@ -27,7 +27,7 @@ const log = (m: string) => console.log(`[bench ${((performance.now() - t0) / 100
 const engine = await engineHost();
 let provider;
 try {
-  provider = benchProvider(flags.provider, engine);
+  provider = providerNodes(flags.provider, engine);
 } catch (err) {
   console.error((err as Error).message);
   process.exit(2);

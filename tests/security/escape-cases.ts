@@ -36,7 +36,9 @@ export const CASES: EscapeCase[] = [
   { id: 'setuid', technique: 'find a setuid or setgid binary to climb back to root', script: `find / /host -xdev -perm /6000 -type f 2>/dev/null | grep -v '^/proc' | grep -q . && echo ESCAPED; true`, boundary: 'node' },
   { id: 'become-root', technique: 'become uid 0 of the node', script: `[ "$(id -u)" != 0 ] && setpriv --reuid 0 id -u 2>/dev/null | grep -qx 0 && echo ESCAPED; true`, boundary: 'node' },
   { id: 'kmsg', technique: 'read or write the kernel log', script: `[ -c /dev/kmsg ] && head -c 1 /dev/kmsg >/dev/null 2>&1 && echo ESCAPED; [ -c /dev/kmsg ] && echo x > /dev/kmsg 2>/dev/null && echo ESCAPED; true` },
-  { id: 'raise-own-limits', technique: 'raise the node\'s own cgroup limits', script: `for f in /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /host/sys/fs/cgroup/memory/memory.limit_in_bytes; do [ -e $f ] && echo -1 > $f 2>/dev/null && echo "ESCAPED $f"; done; true` },
+  // A cgroup already unlimited is no limit: inside a --privileged container of the learner's engine the files
+  // are that container's own (nested under the node's), and raising them changes nothing. A limit going up is.
+  { id: 'raise-own-limits', technique: 'raise the node\'s own cgroup limits', script: `for f in /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory.max /host/sys/fs/cgroup/memory/memory.limit_in_bytes /host/sys/fs/cgroup/pids/pids.max; do [ -e $f ] || continue; b=$(cat $f 2>/dev/null); case "$b" in ''|max|9223372036854771712) continue;; esac; v=-1; case $f in *pids.max|*memory.max) v=max;; esac; echo $v > $f 2>/dev/null; a=$(cat $f 2>/dev/null); [ "$a" != "$b" ] && echo "ESCAPED $f: $b -> $a"; done; true` },
 ];
 
 /** A rough CPU hog, log flood and the like are in limits.test.ts; this list is about the boundary. */

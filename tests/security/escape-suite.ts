@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CASES, fill } from './escape-cases.ts';
+import { nodeMemoryLimit, providerNodes, type ProviderName } from '../helpers/provider-nodes.ts';
 import { createSession, engineHost, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 
 export type SuiteOptions = {
@@ -47,6 +48,8 @@ export function escapeSuite(opts: SuiteOptions = {}) {
   let learner: Created;
   let other: Created;
   let vars: Record<string, string>;
+  let nodeLimit = '';
+  const nodes = async () => providerNodes((opts.settings?.BERTH_PROVIDER ?? 'docker') as ProviderName, await engineHost());
   const marker = `berth-escape-marker-${randomBytes(6).toString('hex')}`;
 
   const run = async (c: Created, cmd: string) => {
@@ -61,6 +64,7 @@ export function escapeSuite(opts: SuiteOptions = {}) {
     s = await startServer(opts.settings ?? {});
     learner = await createSession(s);
     other = await createSession(s);
+    nodeLimit = nodeMemoryLimit(await (await nodes()).nodePid(learner.id, 'node1'));
     // The catalog's busybox has every applet; the privileged cases run in it, from the learner's engine.
     await run(learner, 'docker pull -q busybox >/dev/null && docker tag busybox escape-box');
     const gateway = dotted(await run(learner, `awk '$2=="00000000" {print $3; exit}' /proc/net/route`));
@@ -104,6 +108,9 @@ export function escapeSuite(opts: SuiteOptions = {}) {
     if (existsSync('/proc/sys/kernel/modprobe')) t.not(readFileSync('/proc/sys/kernel/modprobe', 'utf8').trim(), '/tmp/pwn');
     t.not(readFileSync('/proc/sys/kernel/panic', 'utf8').trim(), '7');
     t.is(readFileSync(`/tmp/${marker}`, 'utf8'), 'host only\n');
+    // The limit Berth set on the learner's node, as the kernel enforces it, seen from the host.
+    t.true(/^\d+$/.test(nodeLimit) && Number(nodeLimit) < 2 ** 62, `a real limit: ${nodeLimit}`);
+    t.is(nodeMemoryLimit(await (await nodes()).nodePid(learner.id, 'node1')), nodeLimit);
   });
 
   // The identity checks must be able to fail: the host's own socket and interfaces match themselves.

@@ -4,7 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { createSession, startServer, type Created, type TestServer } from '../../helpers/server.ts';
 import type { Flags } from './flags.ts';
 import type { hostDocker } from './host.ts';
-import type { BenchProvider } from './provider.ts';
+import type { ProviderNodes } from '../../helpers/provider-nodes.ts';
 import type { Row } from './report.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -12,7 +12,7 @@ export type Ctx = {
   flags: Flags;
   engine: string;
   docker: ReturnType<typeof hostDocker>;
-  provider: BenchProvider;
+  provider: ProviderNodes;
   log: (m: string) => void;
   rows: Row[];
   notes: string[];

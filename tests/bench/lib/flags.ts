@@ -1,6 +1,6 @@
 // Command-line flags of `npm run bench`. Every count is a flag so that a quick run is one option away.
 import { parseArgs } from 'node:util';
-import { PROVIDERS, type ProviderName } from './provider.ts';
+import { PROVIDERS, type ProviderName } from '../../helpers/provider-nodes.ts';
 
 export const SECTIONS = ['ready', 'density', 'terminal', 'pulls', 'burst', 'site'] as const;
 export type Section = (typeof SECTIONS)[number];

@@ -1,26 +1,27 @@
-// Where the benchmark's sandboxes run: the Docker provider (rootless engines in host engine containers) or
-// the Incus provider (system containers), chosen with --provider. The sections measure through Berth's API;
-// only a node's host pid (for its cgroup's memory and CPU) and the sweep after a server differ.
-import { existsSync } from 'node:fs';
+// The host's side of a provider's nodes, for benchmarks (`npm run bench -- --provider`) and tests that look
+// from outside: the Docker provider (rootless engines in host engine containers) or the Incus provider
+// (system containers). A node's host pid (its cgroup's memory, CPU and limits) and the sweep after a
+// server differ; everything else goes through Berth's API.
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '../../../sandbox-server/engine/docker.ts';
-import { LoopDisks } from '../../../sandbox-server/engine/disks.ts';
-import { IncusClient } from '../../../sandbox-server/engine/incus/client.ts';
-import { IncusProvider } from '../../../sandbox-server/engine/incus/provider.ts';
-import { instanceName } from '../../../sandbox-server/engine/incus/spec.ts';
-import { LocalDockerProvider } from '../../../sandbox-server/engine/local-docker.ts';
-import { containerName } from '../../../sandbox-server/engine/node-spec.ts';
-import type { SandboxProvider } from '../../../sandbox-server/engine/provider.ts';
-import { Store } from '../../../sandbox-server/store.ts';
-import { containerPid, hostDocker } from './host.ts';
+import { connect } from '../../sandbox-server/engine/docker.ts';
+import { LoopDisks } from '../../sandbox-server/engine/disks.ts';
+import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
+import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
+import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
+import { LocalDockerProvider } from '../../sandbox-server/engine/local-docker.ts';
+import { containerName } from '../../sandbox-server/engine/node-spec.ts';
+import type { SandboxProvider } from '../../sandbox-server/engine/provider.ts';
+import { Store } from '../../sandbox-server/store.ts';
+import { containerPid, hostDocker } from '../bench/lib/host.ts';
 
 export const PROVIDERS = ['docker', 'incus'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
-export type BenchProvider = {
+export type ProviderNodes = {
   name: ProviderName;
-  /** Server settings every benchmark server of this provider gets. */
+  /** Server settings every server of this provider gets. */
   settings: Record<string, string>;
   /** The host pid of a node's init: its cgroup holds everything the node runs. */
   nodePid: (sessionId: string, node: string) => Promise<number>;
@@ -43,7 +44,7 @@ async function sweepWith(stateDir: string, make: (instance: string) => SandboxPr
   return left.length;
 }
 
-export function benchProvider(name: ProviderName, engine: string): BenchProvider {
+export function providerNodes(name: ProviderName, engine: string): ProviderNodes {
   if (name === 'incus') {
     if (!existsSync(INCUS_SOCKET)) throw new Error(`--provider incus: no Incus socket at ${INCUS_SOCKET} (npm run runtime:up brings Incus up where it can run)`);
     const client = new IncusClient({ socketPath: INCUS_SOCKET });
@@ -69,4 +70,12 @@ export function benchProvider(name: ProviderName, engine: string): BenchProvider
       return sweepWith(stateDir, (instance) => new LocalDockerProvider({ docker: connect(engine), image: 'unused', instance, disks: existsSync(disksDir) ? new LoopDisks(disksDir) : null }));
     },
   };
+}
+
+/** The memory limit (bytes) the kernel enforces on a node: its init's memory cgroup (v1), or memory.max (v2). */
+export function nodeMemoryLimit(pid: number): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  const v1 = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
+  if (v1) return readFileSync(join('/sys/fs/cgroup/memory', v1.split(':')[2], 'memory.limit_in_bytes'), 'utf8').trim();
+  return readFileSync(join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), 'memory.max'), 'utf8').trim();
 }
