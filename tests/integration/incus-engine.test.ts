@@ -260,15 +260,19 @@ it('the editor\'s file API and a port preview reach an Incus node', async (t) =>
 });
 
 it('the registry mirror reaches an Incus node on its loopback, read-only; nothing else of the host does', async (t) => {
-  const digest = "curl -sI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:5000/v2/library/busybox/manifests/latest | tr -d '\\r' | awk -F': ' 'tolower($1)==\"docker-content-digest\"{print $2}'";
+  const digest = "curl -sI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://127.0.0.1:65000/v2/library/busybox/manifests/latest | tr -d '\\r' | awk -F': ' 'tolower($1)==\"docker-content-digest\"{print $2}'";
   const before = (await run(b, digest)).stdout.trim();
   t.regex(before, /^sha256:/, 'the mirror serves the catalog through the proxy device');
-  const upload = await run(b, "curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:5000/v2/library/busybox/blobs/uploads/");
+  const upload = await run(b, "curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:65000/v2/library/busybox/blobs/uploads/");
   t.false(/^2/.test(upload.stdout), `blob upload refused (${upload.stdout})`);
   t.is((await run(b, digest)).stdout.trim(), before);
   // The node's loopback is its own: Berth's port on the host's loopback is not there.
   const api = await run(b, `curl -s -m 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:${new URL(s.url).port}/api/lessons; echo " exit=$?"`);
   t.is(api.stdout.trim(), '000 exit=7', 'connection refused on the node\'s own loopback');
+  // Port 5000 is the learner's, for the registry every tutorial runs there (lesson 07).
+  const own = await run(b, "docker run -d --name on5000 -p 5000:80 busybox httpd -f -p 80 >/dev/null && for i in $(seq 1 50); do curl -s -o /dev/null -w '%{http_code}' http://localhost:5000/ && break; sleep 0.1; done; docker rm -f on5000 >/dev/null");
+  t.is(own.exitCode, 0, own.stderr);
+  t.is(own.stdout.trim(), '404', 'the learner\'s own server answers on localhost:5000 (busybox httpd, no index)');
 });
 
 it('a restarted server adopts the Incus sessions a killed one left, engines and files intact', async (t) => {

@@ -91,7 +91,8 @@ test('specs: labels as user.berth.* keys, limits, the isolation settings, and no
     'security.syscalls.intercept.setxattr': 'true', 'limits.memory': '2048MiB', 'limits.cpu': '2', 'limits.cpu.allowance': '150ms/100ms',
     'limits.processes': '2048', 'user.berth.node': 'node2', 'user.berth.role': 'node',
   });
-  t.like(body.devices, { root: { pool: 'berth', size: '8192MiB' }, eth0: { network: 'bs-abc' }, mirror: { bind: 'instance' } });
+  // The mirror is on the node's loopback at a port no registry tutorial uses (5000 stays the learner's own).
+  t.like(body.devices, { root: { pool: 'berth', size: '8192MiB' }, eth0: { network: 'bs-abc' }, mirror: { bind: 'instance', listen: 'tcp:127.0.0.1:65000', connect: 'tcp:127.0.0.1:5000' } });
 });
 
 test('node files: the init\'s env, dockerd on its socket with the mirror, hosts naming the session', (t) => {
@@ -99,7 +100,7 @@ test('node files: the init\'s env, dockerd on its socket with the mirror, hosts 
   t.regex(nodeEnv(c), /^BERTH_NODE=node1\nBERTH_ADDR=10\.202\.0\.11\/26\nBERTH_GATEWAY=10\.202\.0\.1\nBERTH_DNS=10\.202\.0\.1\n$/);
   const d = JSON.parse(daemonJson(c));
   t.deepEqual(d.hosts, ['unix:///var/run/docker.sock'], 'tcp 2375 is the init\'s, not a dockerd listener');
-  t.deepEqual(d['registry-mirrors'], ['http://127.0.0.1:5000']);
+  t.deepEqual(d['registry-mirrors'], ['http://127.0.0.1:65000']);
   t.is(hostsFile([{ node: 'node10', ip: '10.0.0.20' }, { node: 'node2', ip: '10.0.0.12' }]).split('\n').slice(2).join(' '), '10.0.0.12\tnode2 10.0.0.20\tnode10 ');
 });
 

@@ -3,6 +3,14 @@
 
 export type NodeConfig = { node: string; ip: string; prefix: number; gateway: string; dns: string; mirrorPort: number | null };
 
+/**
+ * The port the host's mirror has on a node's loopback. Not the host's 5000: that is the port every registry
+ * tutorial (and lesson 07) runs its own registry on, and `docker run -p 5000:5000 registry` then failed with
+ * "address already in use" while `docker push localhost:5000/…` reached the read-only mirror. Above the
+ * range the kernel and Docker pick ephemeral ports from (32768–60999), so no `-p 80` lands on it either.
+ */
+export const NODE_MIRROR_PORT = 65000;
+
 /** Read by the node's init: its name, fixed address, route and resolver. Shell KEY=value lines. */
 export function nodeEnv(c: NodeConfig): string {
   return [
@@ -23,7 +31,7 @@ export function daemonJson(c: NodeConfig): string {
     // The node's root is on btrfs, where dockerd would otherwise choose its btrfs driver: overlay2 is what
     // the lessons show in `docker info` and what the layer-sharing lessons explain.
     'storage-driver': 'overlay2',
-    ...(c.mirrorPort ? { 'registry-mirrors': [`http://127.0.0.1:${c.mirrorPort}`] } : {}),
+    ...(c.mirrorPort ? { 'registry-mirrors': [`http://127.0.0.1:${NODE_MIRROR_PORT}`] } : {}),
     // Container logs count against the node's disk: bounded so a chatty container cannot fill it.
     'log-driver': 'json-file', 'log-opts': { 'max-size': '10m', 'max-file': '2' },
   }, null, 2)}\n`;

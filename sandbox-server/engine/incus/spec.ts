@@ -2,6 +2,7 @@
 // justified in runtime/engine/SECURITY.md (the Incus section) and measured on this kind of host (runtime/README.md, Incus).
 import { BRIDGE_PREFIX } from '../firewall.ts';
 import type { Limits } from '../node-spec.ts';
+import { NODE_MIRROR_PORT } from './node-files.ts';
 
 /** Config keys that mark what Berth made, so list() and a restarted server find them (Incus keeps user.* as given). */
 export const KEY = {
@@ -108,7 +109,7 @@ export function instanceBody(s: NodeSpec) {
       eth0: { type: 'nic', name: 'eth0', network: s.network },
       // The host's registry mirror (loopback only on the host) appears on the node's own loopback; the node
       // reaches nothing else of the host this way.
-      ...(s.mirrorPort ? { mirror: { type: 'proxy', listen: `tcp:127.0.0.1:${s.mirrorPort}`, connect: `tcp:127.0.0.1:${s.mirrorPort}`, bind: 'instance' } } : {}),
+      ...(s.mirrorPort ? { mirror: { type: 'proxy', listen: `tcp:127.0.0.1:${NODE_MIRROR_PORT}`, connect: `tcp:127.0.0.1:${s.mirrorPort}`, bind: 'instance' } } : {}),
     },
   };
 }
