@@ -86,7 +86,11 @@ async function runOnce(client: IncusClient, instance: string, cmd: string, opts:
   const stuck = new Promise<null>((resolve) => { guard = setTimeout(() => { timedOut = true; resolve(null); }, opts.timeoutMs + 5000); });
   try {
     // A failed operation comes back as a rejection of the wait (or, below, as its status).
-    const op = await Promise.race([client.wait(id, opts.timeoutMs + 4000), stuck]).catch((e: unknown) => { throw neverRan(e, out, err); });
+    const op = await Promise.race([client.wait(id, opts.timeoutMs + 4000), stuck]).catch(async (e: unknown) => {
+      // Output still in flight must count: a command that printed anything has run.
+      await Promise.race([outputs, new Promise((r) => setTimeout(r, 1000))]);
+      throw neverRan(e, out, err);
+    });
     // The operation can finish before the last output messages are read from the sockets.
     if (op) await Promise.race([outputs, stuck]);
     const finished = op !== null && op.statusCode >= 200; // a wait that timed out returns the operation still running
