@@ -36,7 +36,8 @@ test.before(async () => { s = await startServer({ BERTH_LESSONS_DIR: dir }); });
 test.after.always(async () => {
   await s?.stop();
   mkdirSync(join(import.meta.dirname, '..', 'artifacts'), { recursive: true });
-  writeFileSync(join(import.meta.dirname, '..', 'artifacts', 'lesson-report.md'), formatReport(reports) + '\n');
+  const suffix = process.env.BERTH_PROVIDER === 'incus' ? '-incus' : '';
+  writeFileSync(join(import.meta.dirname, '..', 'artifacts', `lesson-report${suffix}.md`), formatReport(reports) + '\n');
 });
 
 test('there are lessons to verify', (t) => { t.true(lessons.length > 0); });
