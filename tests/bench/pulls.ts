@@ -69,7 +69,8 @@ export async function pulls(ctx: Ctx) {
   const rows: Record<string, Record<string, number>> = {};
   try {
     const c = await create(b);
-    const mirror = (await exec(b.s, c, `grep -oE '[0-9]+(\\.[0-9]+){3}:[0-9]+' ~/.config/docker/daemon.json | head -1`)).stdout.trim();
+    // The engine's own word for its mirror (rootless nodes and Incus nodes keep daemon.json in different places).
+    const mirror = (await exec(b.s, c, `docker info --format '{{range .RegistryConfig.Mirrors}}{{println .}}{{end}}' | head -1 | sed -E 's#^https?://##; s#/+$##'`)).stdout.trim();
     if (!mirror) throw new Error('the sandbox has no registry mirror configured');
     const reset = 'docker rm -f $(docker ps -aq) >/dev/null 2>&1; docker rmi -f $(docker images -aq) >/dev/null 2>&1; true';
     for (const image of ctx.flags.images) {
