@@ -193,7 +193,8 @@ export function createApp(deps: AppDeps) {
     const { lesson } = await parseJson(c, checkBody);
     const s = c.get('session');
     const check = lessons.check(lesson, c.req.param('checkId'));
-    const r = await manager.exec(s, check.script, check.node, 30_000);
+    // A check only reads state, so a provider may run it again after a transient failure.
+    const r = await manager.exec(s, check.script, check.node, 30_000, true);
     const passed = r.exitCode === 0;
     const detail = (r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n');
     return c.json({ id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });
