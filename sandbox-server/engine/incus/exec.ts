@@ -130,18 +130,43 @@ export class ExecStream extends Duplex {
   }
 }
 
-/** Starts an interactive process on a pty and returns its stream and a resize function. */
+/**
+ * Starts an interactive process on a pty and returns its stream and a resize function. The terminal's command
+ * attaches to (or starts) a dtach session, so running it again is harmless: when liblxc could not attach
+ * (the transient failure runCommand also meets), it is started again instead of handing back a stream that
+ * ends at once, which the learner would see as a dead terminal.
+ */
 export async function openTty(client: IncusClient, instance: string, cmd: string[], size: { cols: number; rows: number }) {
-  const { ws } = await startExec(client, instance, {
-    command: [...AS_LEARNER, ...cmd], environment: { ...LEARNER_ENV, TERM: 'xterm-256color' }, interactive: true,
-    width: size.cols, height: size.rows,
-  });
-  const control = ws.control;
-  control?.on('error', () => { /* reported through the data socket */ });
-  const stream = new ExecStream(ws['0'], control);
-  const resize = async (cols: number, rows: number) => {
-    if (control?.readyState !== control?.OPEN) return; // the process has exited; the stream reports it
-    control?.send(JSON.stringify({ command: 'window-resize', args: { width: String(cols), height: String(rows) } }));
-  };
-  return { stream, resize };
+  for (let attempt = 1; ; attempt++) {
+    const { id, ws } = await startExec(client, instance, {
+      command: [...AS_LEARNER, ...cmd], environment: { ...LEARNER_ENV, TERM: 'xterm-256color' }, interactive: true,
+      width: size.cols, height: size.rows,
+    });
+    const control = ws.control;
+    control?.on('error', () => { /* reported through the data socket */ });
+    const stream = new ExecStream(ws['0'], control);
+    if (attempt < 3 && await attachFailed(client, id, ws['0'])) {
+      stream.destroy();
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+      continue;
+    }
+    const resize = async (cols: number, rows: number) => {
+      if (control?.readyState !== control?.OPEN) return; // the process has exited; the stream reports it
+      control?.send(JSON.stringify({ command: 'window-resize', args: { width: String(cols), height: String(rows) } }));
+    };
+    return { stream, resize };
+  }
+}
+
+/**
+ * Whether an interactive exec died of the transient attach failure, judged in its first moments: output
+ * means the process runs, and so does an operation not failed within half a second. Nothing waits on this
+ * longer than the first output takes to arrive (the stream keeps that output for its reader).
+ */
+function attachFailed(client: IncusClient, id: string, data: WebSocket): Promise<boolean> {
+  return Promise.race([
+    new Promise<boolean>((resolve) => data.once('message', () => resolve(false))),
+    client.wait(id, 1000).then(() => false, (e: unknown) => isTransient(e)),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500)),
+  ]);
 }
