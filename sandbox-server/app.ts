@@ -47,6 +47,9 @@ const execBody = z.strictObject({
   cmd: z.string().min(1).max(64 * 1024),
   node: z.string().max(32).optional(),
   timeoutMs: z.number().int().min(100).max(10 * 60_000).optional(),
+  /** The caller says the command may run twice (it only reads, or repeats harmlessly): a provider may then run it
+   *  again after a failure that leaves unknown whether it ran. */
+  idempotent: z.boolean().optional(),
 });
 const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
 const replayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100) });
@@ -185,7 +188,7 @@ export function createApp(deps: AppDeps) {
 
   app.post('/api/sessions/:id/exec', limitBody(80 * 1024), async function exec(c) {
     const body = await parseJson(c, execBody);
-    const r = await manager.exec(c.get('session'), body.cmd, body.node, body.timeoutMs ?? 30_000);
+    const r = await manager.exec(c.get('session'), body.cmd, body.node, body.timeoutMs ?? 30_000, body.idempotent ?? false);
     return c.json(r);
   });
 
