@@ -41,7 +41,11 @@ test.after.always(async () => {
   await s?.stop();
 });
 
-const run = (c: Created, cmd: string, node = 'node1') => exec(s, c, cmd, { node, timeoutMs: 120_000 });
+// Incus can report an exec as failed ("Failed to retrieve PID…") although the command ran, so the server runs a
+// command again only when told it may (sandbox-server/engine/incus/exec.ts). Reads and commands that repeat
+// harmlessly say so; commands that make named things run once.
+const run = (c: Created, cmd: string, node = 'node1') => exec(s, c, cmd, { node, timeoutMs: 120_000, idempotent: true });
+const runOnce = (c: Created, cmd: string, node = 'node1') => exec(s, c, cmd, { node, timeoutMs: 120_000 });
 
 it('a cold session answers Docker 26 with compose v2, as the learner, on cgroupfs v1 without warnings', async (t) => {
   t.log(`create → engine answering (POST /api/sessions, 1 node): ${coldMs.map((m) => `${(m / 1000).toFixed(2)} s`).join(', ')}`);
@@ -68,7 +72,7 @@ it('exec through Incus: stdout and stderr apart, the exit status, output capped,
 });
 
 it('docker run -m 256m is enforced: an allocation past it is OOM-killed (exit 137, OOMKilled true)', async (t) => {
-  const r = await run(a, [
+  const r = await runOnce(a, [
     'docker run --name oom -m 256m python python3 -c "b = bytearray(400 * 1024 * 1024); print(len(b))"; echo "exit=$?"',
     "docker inspect -f 'oom={{.State.OOMKilled}} limit={{.HostConfig.Memory}}' oom",
     'docker rm oom >/dev/null',
@@ -78,7 +82,7 @@ it('docker run -m 256m is enforced: an allocation past it is OOM-killed (exit 13
 });
 
 it('--cpus, --cpu-shares and --pids-limit land in the container\'s cgroup files; top and stats show it with its limit', async (t) => {
-  const r = await run(a, [
+  const r = await runOnce(a, [
     'docker run -d --name lim -m 128m --cpus 0.5 --cpu-shares 512 --pids-limit 50 busybox sleep 300 >/dev/null',
     "id=$(docker inspect -f '{{.Id}}' lim)",
     'echo quota=$(cat /sys/fs/cgroup/cpu/docker/$id/cpu.cfs_quota_us) period=$(cat /sys/fs/cgroup/cpu/docker/$id/cpu.cfs_period_us)',
@@ -98,7 +102,7 @@ it('--cpus, --cpu-shares and --pids-limit land in the container\'s cgroup files;
 
 it('docker compose up -d of a two-service file runs both services', async (t) => {
   const file = 'services:\n  web:\n    image: nginx\n  cache:\n    image: redis\n';
-  const r = await run(a, [
+  const r = await runOnce(a, [
     `mkdir -p ~/app && cd ~/app && printf '${file}' > compose.yaml`,
     'docker compose up -d --quiet-pull 2>&1 | tail -n 3',
     "docker compose ps --format '{{.Service}} {{.State}}' | sort",
@@ -112,13 +116,13 @@ it('docker compose up -d of a two-service file runs both services', async (t) =>
 
 it('the seeds\' Swarm walk-through works verbatim across three nodes', async (t) => {
   sw = await createSession(s, { nodes: 3 });
-  const init = await run(sw, 'docker swarm init');
+  const init = await runOnce(sw, 'docker swarm init');
   t.is(init.exitCode, 0, init.stderr);
   // Exactly the line it printed, as a learner pastes it.
   const join = /^\s*(docker swarm join --token \S+ [\d.]+:2377)\s*$/m.exec(init.stdout)?.[1];
   t.truthy(join, init.stdout);
   for (const node of ['node2', 'node3']) {
-    const r = await run(sw, join!, node);
+    const r = await runOnce(sw, join!, node);
     t.is(r.exitCode, 0, `${node}: ${r.stderr}`);
     t.regex(r.stdout, /This node joined a swarm as a worker/);
   }
@@ -200,7 +204,7 @@ it('one learner exhausting its kernel key quota does not stop another learner\'s
     '    n += 1',
     'time.sleep(600)',
   ].join('\n');
-  const started = await run(a, `docker run -d --name keys --security-opt seccomp=unconfined python python3 -c '${fill}' >/dev/null && sleep 3 && docker logs keys`);
+  const started = await runOnce(a, `docker run -d --name keys --security-opt seccomp=unconfined python python3 -c '${fill}' >/dev/null && sleep 3 && docker logs keys`);
   t.regex(started.stdout, /stopped \d+ EDQUOT/, started.stdout + started.stderr);
   try {
     // The quota is really spent: A's own next container cannot get its session keyring.
@@ -251,7 +255,7 @@ it('the editor\'s file API and a port preview reach an Incus node', async (t) =>
   t.is(put.status, 200, await put.clone().text());
   const got = await s.api(`/api/sessions/${b.id}/files?path=site/index.html`, { token: b.token });
   t.is(((await got.json()) as { content: string }).content, '<h1>from incus</h1>');
-  const up = await run(b, 'docker run -d --name web -p 8080:80 -v ~/site:/usr/share/nginx/html:ro nginx >/dev/null && sleep 1 && curl -s localhost:8080');
+  const up = await runOnce(b, 'docker run -d --name web -p 8080:80 -v ~/site:/usr/share/nginx/html:ro nginx >/dev/null && sleep 1 && curl -s localhost:8080');
   t.regex(up.stdout, /from incus/, up.stderr);
   const preview = await s.api(`/p/${b.id}/node1/8080/`, { token: b.token });
   t.is(preview.status, 200);
@@ -270,7 +274,7 @@ it('the registry mirror reaches an Incus node on its loopback, read-only; nothin
   const api = await run(b, `curl -s -m 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:${new URL(s.url).port}/api/lessons; echo " exit=$?"`);
   t.is(api.stdout.trim(), '000 exit=7', 'connection refused on the node\'s own loopback');
   // Port 5000 is the learner's, for the registry every tutorial runs there (lesson 07).
-  const own = await run(b, "docker run -d --name on5000 -p 5000:80 busybox httpd -f -p 80 >/dev/null && for i in $(seq 1 50); do curl -s -o /dev/null -w '%{http_code}' http://localhost:5000/ && break; sleep 0.1; done; docker rm -f on5000 >/dev/null");
+  const own = await runOnce(b, "docker run -d --name on5000 -p 5000:80 busybox httpd -f -p 80 >/dev/null && for i in $(seq 1 50); do curl -s -o /dev/null -w '%{http_code}' http://localhost:5000/ && break; sleep 0.1; done; docker rm -f on5000 >/dev/null");
   t.is(own.exitCode, 0, own.stderr);
   t.is(own.stdout.trim(), '404', 'the learner\'s own server answers on localhost:5000 (busybox httpd, no index)');
 });

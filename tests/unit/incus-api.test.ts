@@ -86,9 +86,10 @@ test('specs: labels as user.berth.* keys, limits, the isolation settings, and no
     limits: { memoryBytes: 2 * 1024 ** 3, nanoCpus: 1.5e9, pids: 2048, diskBytes: 8 * 1024 ** 3 }, mirrorPort: 5000,
   });
   t.is(body.name, 'berth-abc-node2');
+  t.false('limits.cpu' in body.config, 'no cpuset pinning: a CFS quota only');
   t.like(body.config, {
     'security.idmap.isolated': 'true', 'security.nesting': 'true', 'security.syscalls.intercept.mknod': 'true',
-    'security.syscalls.intercept.setxattr': 'true', 'limits.memory': '2048MiB', 'limits.cpu': '2', 'limits.cpu.allowance': '150ms/100ms',
+    'security.syscalls.intercept.setxattr': 'true', 'limits.memory': '2048MiB', 'limits.cpu.allowance': '150ms/100ms',
     'limits.processes': '2048', 'user.berth.node': 'node2', 'user.berth.role': 'node',
   });
   // The mirror is on the node's loopback at a port no registry tutorial uses (5000 stays the learner's own).

@@ -273,9 +273,9 @@ export class IncusProvider implements SandboxProvider {
       limits: { ...l, diskBytes: 0 }, mirrorPort: null,
     });
     const limits = Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith('limits.')));
-    // A whole number of CPUs has no allowance: clear one a fraction may have set before.
+    // limits.cpu (cpuset pinning) is cleared where an older node still has it (spec.ts says why).
     try {
-      await this.client.run('PATCH', `/1.0/instances/${instanceName(sandboxId, node)}`, { config: { 'limits.cpu.allowance': '', ...limits } });
+      await this.client.run('PATCH', `/1.0/instances/${instanceName(sandboxId, node)}`, { config: { 'limits.cpu': '', ...limits } });
     } catch (err) {
       throw incusError(err, 'Applying the workshop limits');
     }
