@@ -14,7 +14,7 @@ import { LocalDockerProvider } from '../../sandbox-server/engine/local-docker.ts
 import { containerName } from '../../sandbox-server/engine/node-spec.ts';
 import type { SandboxProvider } from '../../sandbox-server/engine/provider.ts';
 import { Store } from '../../sandbox-server/store.ts';
-import { containerPid, hostDocker } from '../bench/lib/host.ts';
+import { containerPid, hostDocker, memoryCgroupOfPid } from '../bench/lib/host.ts';
 
 export const PROVIDERS = ['docker', 'incus'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -74,8 +74,6 @@ export function providerNodes(name: ProviderName, engine: string): ProviderNodes
 
 /** The memory limit (bytes) the kernel enforces on a node: its init's memory cgroup (v1), or memory.max (v2). */
 export function nodeMemoryLimit(pid: number): string {
-  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
-  const v1 = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
-  if (v1) return readFileSync(join('/sys/fs/cgroup/memory', v1.split(':')[2], 'memory.limit_in_bytes'), 'utf8').trim();
-  return readFileSync(join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), 'memory.max'), 'utf8').trim();
+  const { dir, v1 } = memoryCgroupOfPid(pid);
+  return readFileSync(join(dir, v1 ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8').trim();
 }

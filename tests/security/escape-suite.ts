@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CASES, fill } from './escape-cases.ts';
-import { nodeMemoryLimit, providerNodes, type ProviderName } from '../helpers/provider-nodes.ts';
+import { nodeMemoryLimit, providerNodes, type ProviderName, type ProviderNodes } from '../helpers/provider-nodes.ts';
 import { createSession, engineHost, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 
 export type SuiteOptions = {
@@ -49,7 +49,7 @@ export function escapeSuite(opts: SuiteOptions = {}) {
   let other: Created;
   let vars: Record<string, string>;
   let nodeLimit = '';
-  const nodes = async () => providerNodes((opts.settings?.BERTH_PROVIDER ?? 'docker') as ProviderName, await engineHost());
+  let nodes: ProviderNodes;
   const marker = `berth-escape-marker-${randomBytes(6).toString('hex')}`;
 
   const run = async (c: Created, cmd: string) => {
@@ -64,7 +64,8 @@ export function escapeSuite(opts: SuiteOptions = {}) {
     s = await startServer(opts.settings ?? {});
     learner = await createSession(s);
     other = await createSession(s);
-    nodeLimit = nodeMemoryLimit(await (await nodes()).nodePid(learner.id, 'node1'));
+    nodes = providerNodes((opts.settings?.BERTH_PROVIDER ?? 'docker') as ProviderName, await engineHost());
+    nodeLimit = nodeMemoryLimit(await nodes.nodePid(learner.id, 'node1'));
     // The catalog's busybox has every applet; the privileged cases run in it, from the learner's engine.
     await run(learner, 'docker pull -q busybox >/dev/null && docker tag busybox escape-box');
     const gateway = dotted(await run(learner, `awk '$2=="00000000" {print $3; exit}' /proc/net/route`));
@@ -111,7 +112,7 @@ export function escapeSuite(opts: SuiteOptions = {}) {
     t.is(readFileSync(`/tmp/${marker}`, 'utf8'), 'host only\n');
     // The limit Berth set on the learner's node, as the kernel enforces it, seen from the host.
     t.true(/^\d+$/.test(nodeLimit) && Number(nodeLimit) < 2 ** 62, `a real limit: ${nodeLimit}`);
-    t.is(nodeMemoryLimit(await (await nodes()).nodePid(learner.id, 'node1')), nodeLimit);
+    t.is(nodeMemoryLimit(await nodes.nodePid(learner.id, 'node1')), nodeLimit);
   });
 
   // The identity checks must be able to fail: the host's own socket and interfaces match themselves.

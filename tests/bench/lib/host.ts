@@ -45,23 +45,26 @@ export function hostMemory() {
 
 export type CgroupMemory = { usage: number; workingSet: number; rss: number; cache: number; shmem: number };
 
-/** Memory charged to the cgroup a process lives in (cgroup v1 memory controller or cgroup v2). */
-export function cgroupMemoryOfPid(pid: number): CgroupMemory {
+/** The memory cgroup folder of a process: the v1 memory controller's, or the v2 unified one. */
+export function memoryCgroupOfPid(pid: number): { dir: string; v1: boolean } {
   const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
   const v1 = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
-  const stat = (dir: string) => Object.fromEntries(readFileSync(join(dir, 'memory.stat'), 'utf8').trim().split('\n')
+  if (v1) return { dir: join('/sys/fs/cgroup/memory', v1.split(':')[2]), v1: true };
+  const v2 = lines.find((l) => l.startsWith('0::'));
+  if (!v2) throw new Error(`no memory cgroup for pid ${pid}`);
+  return { dir: join('/sys/fs/cgroup', v2.slice(3)), v1: false };
+}
+
+/** Memory charged to the cgroup a process lives in (cgroup v1 memory controller or cgroup v2). */
+export function cgroupMemoryOfPid(pid: number): CgroupMemory {
+  const { dir, v1 } = memoryCgroupOfPid(pid);
+  const s = Object.fromEntries(readFileSync(join(dir, 'memory.stat'), 'utf8').trim().split('\n')
     .map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)])) as Record<string, number>;
   if (v1) {
-    const dir = join('/sys/fs/cgroup/memory', v1.split(':')[2]);
-    const s = stat(dir);
     const usage = Number(readFileSync(join(dir, 'memory.usage_in_bytes'), 'utf8'));
     // docker stats shows usage less inactive file pages; the same "working set" figure is given here.
     return { usage, workingSet: usage - (s.total_inactive_file ?? 0), rss: s.total_rss ?? NaN, cache: s.total_cache ?? NaN, shmem: s.total_shmem ?? NaN };
   }
-  const v2 = lines.find((l) => l.startsWith('0::'));
-  if (!v2) throw new Error(`no memory cgroup for pid ${pid}`);
-  const dir = join('/sys/fs/cgroup', v2.slice(3));
-  const s = stat(dir);
   const usage = Number(readFileSync(join(dir, 'memory.current'), 'utf8'));
   return { usage, workingSet: usage - (s.inactive_file ?? 0), rss: s.anon ?? NaN, cache: s.file ?? NaN, shmem: s.shmem ?? NaN };
 }
