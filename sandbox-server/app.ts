@@ -47,9 +47,6 @@ const execBody = z.strictObject({
   cmd: z.string().min(1).max(64 * 1024),
   node: z.string().max(32).optional(),
   timeoutMs: z.number().int().min(100).max(10 * 60_000).optional(),
-  /** The caller says the command may run twice (it only reads, or repeats harmlessly): a provider may then run it
-   *  again after a failure that leaves unknown whether it ran. */
-  idempotent: z.boolean().optional(),
 });
 const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
 const replayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100) });
@@ -188,7 +185,7 @@ export function createApp(deps: AppDeps) {
 
   app.post('/api/sessions/:id/exec', limitBody(80 * 1024), async function exec(c) {
     const body = await parseJson(c, execBody);
-    const r = await manager.exec(c.get('session'), body.cmd, body.node, body.timeoutMs ?? 30_000, body.idempotent ?? false);
+    const r = await manager.exec(c.get('session'), body.cmd, body.node, body.timeoutMs ?? 30_000);
     return c.json(r);
   });
 
@@ -197,7 +194,7 @@ export function createApp(deps: AppDeps) {
     const s = c.get('session');
     const check = lessons.check(lesson, c.req.param('checkId'));
     // A check only reads state, so a provider may run it again after a transient failure.
-    const r = await manager.exec(s, check.script, check.node, 30_000, true);
+    const r = await manager.exec(s, check.script, check.node, 30_000);
     const passed = r.exitCode === 0;
     const detail = (r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n');
     return c.json({ id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });

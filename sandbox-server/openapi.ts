@@ -51,7 +51,7 @@ export const openapi = {
       parameters: [sessionId],
       post: {
         security: auth, summary: 'Run a non-interactive command as the learner (bounded output and time)',
-        requestBody: json({ type: 'object', required: ['cmd'], properties: { cmd: { type: 'string' }, node: { type: 'string' }, timeoutMs: { type: 'integer', minimum: 100, maximum: 600000 }, idempotent: { type: 'boolean', description: 'the command may run twice: the server may run it again after a transient engine failure' } } }),
+        requestBody: json({ type: 'object', required: ['cmd'], properties: { cmd: { type: 'string' }, node: { type: 'string' }, timeoutMs: { type: 'integer', minimum: 100, maximum: 600000 } } }),
         responses: { 200: json({ $ref: '#/components/schemas/ExecResult' }), 408: { description: 'Timed out', ...json(error) }, ...errors },
       },
     },

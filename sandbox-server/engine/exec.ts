@@ -34,9 +34,7 @@ export class Capped {
   text() { return Buffer.concat(this.chunks).toString('utf8'); }
 }
 
-/** `idempotent`: running the command twice does no harm (a check that only reads state), so a provider may run
- *  it again after a failure that leaves unknown whether it ran (engine/incus/exec.ts). */
-export type RunOptions = { timeoutMs: number; maxOutput: number; stdin?: Buffer; idempotent?: boolean };
+export type RunOptions = { timeoutMs: number; maxOutput: number; stdin?: Buffer };
 
 /** Runs `bash -c cmd` as the learner, with output capped and a hard time limit. */
 export async function runCommand(container: Docker.Container, cmd: string, opts: RunOptions): Promise<ExecResult> {

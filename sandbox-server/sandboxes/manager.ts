@@ -183,8 +183,8 @@ export class SandboxManager {
     return name;
   }
 
-  async exec(s: SessionRow, cmd: string, node: string | undefined, timeoutMs: number, idempotent = false): Promise<ExecResult> {
-    return this.run(s, node, cmd, { timeoutMs, maxOutput: this.opts.execMaxOutput, idempotent });
+  async exec(s: SessionRow, cmd: string, node: string | undefined, timeoutMs: number): Promise<ExecResult> {
+    return this.run(s, node, cmd, { timeoutMs, maxOutput: this.opts.execMaxOutput });
   }
 
   /** Runs a command in one of the session's nodes as the learner; counts as activity. */

@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
+import { runCommand } from '../../sandbox-server/engine/incus/exec.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
+import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
 import type { ApiError } from '../../sandbox-server/errors.ts';
 import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { openTerminal } from '../helpers/terminal.ts';
@@ -41,11 +43,7 @@ test.after.always(async () => {
   await s?.stop();
 });
 
-// Incus can report an exec as failed ("Failed to retrieve PID…") although the command ran, so the server runs a
-// command again only when told it may (sandbox-server/engine/incus/exec.ts). Reads and commands that repeat
-// harmlessly say so; commands that make named things run once.
-const run = (c: Created, cmd: string, node = 'node1') => exec(s, c, cmd, { node, timeoutMs: 120_000, idempotent: true });
-const runOnce = (c: Created, cmd: string, node = 'node1') => exec(s, c, cmd, { node, timeoutMs: 120_000 });
+const run = (c: Created, cmd: string, node = 'node1') => exec(s, c, cmd, { node, timeoutMs: 120_000 });
 
 it('a cold session answers Docker 26 with compose v2, as the learner, on cgroupfs v1 without warnings', async (t) => {
   t.log(`create → engine answering (POST /api/sessions, 1 node): ${coldMs.map((m) => `${(m / 1000).toFixed(2)} s`).join(', ')}`);
@@ -71,8 +69,52 @@ it('exec through Incus: stdout and stderr apart, the exit status, output capped,
   t.is(((await slow.json()) as { error: { code: string } }).error.code, 'EXEC_TIMEOUT');
 });
 
+// Incus can report an exec as failed ("Failed to retrieve PID…") although the command ran, so the server retries
+// every command under one id and the node's guard (engine/incus/exec.ts ONCE) runs it at most once. The failure
+// itself cannot be provoked on demand; what makes the retry safe is proved here by calls that reuse an id.
+it('a command retried under its id runs once: a later or concurrent attempt replays its output and status', async (t) => {
+  const client = new IncusClient({ socketPath: SOCKET });
+  const node = instanceName(a.id, 'node1');
+  const opts = { timeoutMs: 30_000, maxOutput: 1024 * 1024 };
+  const id = `test-${process.pid}-seq`;
+  const cmd = 'echo ran >> ~/once-count; echo out; echo err >&2; exit 3';
+  const first = await runCommand(client, node, cmd, opts, id);
+  const again = await runCommand(client, node, cmd, opts, id);
+  for (const r of [first, again]) t.deepEqual([r.exitCode, r.stdout, r.stderr], [3, 'out\n', 'err\n']);
+  // Two attempts at once, the command still running when the second arrives: both see its result, it ran once.
+  const slowId = `test-${process.pid}-concurrent`;
+  const slow = 'sleep 1; echo ran >> ~/once-count; echo done';
+  const both = await Promise.all([runCommand(client, node, slow, opts, slowId), runCommand(client, node, slow, opts, slowId)]);
+  for (const r of both) t.deepEqual([r.exitCode, r.stdout], [0, 'done\n']);
+  t.is((await run(a, 'cat ~/once-count')).stdout, 'ran\nran\n', 'two commands, each run once');
+  // A replay keeps the cap: output past it is still reported truncated, and the command was not cut short.
+  const bigId = `test-${process.pid}-big`;
+  const big = 'head -c 3000000 /dev/zero | tr "\\0" a; echo finished >&2';
+  for (let i = 0; i < 2; i++) {
+    const r = await runCommand(client, node, big, opts, bigId);
+    t.is(r.stdout.length, 1024 * 1024);
+    t.true(r.truncated);
+    t.is(r.stderr, 'finished\n');
+  }
+  // The learner's stdin reaches the first run; a first run whose guard died without a status is reported, not rerun.
+  const fed = await runCommand(client, node, 'cat', { ...opts, stdin: Buffer.from('fed') }, `test-${process.pid}-stdin`);
+  t.is(fed.stdout, 'fed');
+  const lostId = `test-${process.pid}-lost`;
+  const doomed = runCommand(client, node, 'sleep 20', opts, lostId);
+  // The guard runs as the node's root; the learner is root in its engine's containers, which can see the node's
+  // pids. The id is pieced together inside, so that this command's own guard (whose command line holds this
+  // script) does not match.
+  const killer = `for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); case "$c" in "bash -c "*" $1 $2 "[0-9]*" setpriv "*) kill \${p#/proc/} && k=1;; esac; done; [ -n "$k" ]`;
+  const kill = await run(a, `for i in $(seq 1 100); do docker run --rm --pid host busybox sh -c '${killer}' - berth-once ${lostId} && exit 0; sleep 0.2; done; exit 1`);
+  t.is(kill.exitCode, 0, kill.stderr);
+  await doomed.catch(() => undefined);
+  const lost = await runCommand(client, node, 'sleep 20', opts, lostId).then(() => undefined, (e: unknown) => e as ApiError);
+  t.is(lost?.code, 'SANDBOX_FAILED');
+  t.regex(lost?.message ?? '', /lost it before it finished/);
+});
+
 it('docker run -m 256m is enforced: an allocation past it is OOM-killed (exit 137, OOMKilled true)', async (t) => {
-  const r = await runOnce(a, [
+  const r = await run(a, [
     'docker run --name oom -m 256m python python3 -c "b = bytearray(400 * 1024 * 1024); print(len(b))"; echo "exit=$?"',
     "docker inspect -f 'oom={{.State.OOMKilled}} limit={{.HostConfig.Memory}}' oom",
     'docker rm oom >/dev/null',
@@ -82,7 +124,7 @@ it('docker run -m 256m is enforced: an allocation past it is OOM-killed (exit 13
 });
 
 it('--cpus, --cpu-shares and --pids-limit land in the container\'s cgroup files; top and stats show it with its limit', async (t) => {
-  const r = await runOnce(a, [
+  const r = await run(a, [
     'docker run -d --name lim -m 128m --cpus 0.5 --cpu-shares 512 --pids-limit 50 busybox sleep 300 >/dev/null',
     "id=$(docker inspect -f '{{.Id}}' lim)",
     'echo quota=$(cat /sys/fs/cgroup/cpu/docker/$id/cpu.cfs_quota_us) period=$(cat /sys/fs/cgroup/cpu/docker/$id/cpu.cfs_period_us)',
@@ -102,7 +144,7 @@ it('--cpus, --cpu-shares and --pids-limit land in the container\'s cgroup files;
 
 it('docker compose up -d of a two-service file runs both services', async (t) => {
   const file = 'services:\n  web:\n    image: nginx\n  cache:\n    image: redis\n';
-  const r = await runOnce(a, [
+  const r = await run(a, [
     `mkdir -p ~/app && cd ~/app && printf '${file}' > compose.yaml`,
     'docker compose up -d --quiet-pull 2>&1 | tail -n 3',
     "docker compose ps --format '{{.Service}} {{.State}}' | sort",
@@ -116,13 +158,13 @@ it('docker compose up -d of a two-service file runs both services', async (t) =>
 
 it('the seeds\' Swarm walk-through works verbatim across three nodes', async (t) => {
   sw = await createSession(s, { nodes: 3 });
-  const init = await runOnce(sw, 'docker swarm init');
+  const init = await run(sw, 'docker swarm init');
   t.is(init.exitCode, 0, init.stderr);
   // Exactly the line it printed, as a learner pastes it.
   const join = /^\s*(docker swarm join --token \S+ [\d.]+:2377)\s*$/m.exec(init.stdout)?.[1];
   t.truthy(join, init.stdout);
   for (const node of ['node2', 'node3']) {
-    const r = await runOnce(sw, join!, node);
+    const r = await run(sw, join!, node);
     t.is(r.exitCode, 0, `${node}: ${r.stderr}`);
     t.regex(r.stdout, /This node joined a swarm as a worker/);
   }
@@ -204,7 +246,7 @@ it('one learner exhausting its kernel key quota does not stop another learner\'s
     '    n += 1',
     'time.sleep(600)',
   ].join('\n');
-  const started = await runOnce(a, `docker run -d --name keys --security-opt seccomp=unconfined python python3 -c '${fill}' >/dev/null && sleep 3 && docker logs keys`);
+  const started = await run(a, `docker run -d --name keys --security-opt seccomp=unconfined python python3 -c '${fill}' >/dev/null && sleep 3 && docker logs keys`);
   t.regex(started.stdout, /stopped \d+ EDQUOT/, started.stdout + started.stderr);
   try {
     // The quota is really spent: A's own next container cannot get its session keyring.
@@ -255,7 +297,7 @@ it('the editor\'s file API and a port preview reach an Incus node', async (t) =>
   t.is(put.status, 200, await put.clone().text());
   const got = await s.api(`/api/sessions/${b.id}/files?path=site/index.html`, { token: b.token });
   t.is(((await got.json()) as { content: string }).content, '<h1>from incus</h1>');
-  const up = await runOnce(b, 'docker run -d --name web -p 8080:80 -v ~/site:/usr/share/nginx/html:ro nginx >/dev/null && sleep 1 && curl -s localhost:8080');
+  const up = await run(b, 'docker run -d --name web -p 8080:80 -v ~/site:/usr/share/nginx/html:ro nginx >/dev/null && sleep 1 && curl -s localhost:8080');
   t.regex(up.stdout, /from incus/, up.stderr);
   const preview = await s.api(`/p/${b.id}/node1/8080/`, { token: b.token });
   t.is(preview.status, 200);
@@ -274,7 +316,7 @@ it('the registry mirror reaches an Incus node on its loopback, read-only; nothin
   const api = await run(b, `curl -s -m 3 -o /dev/null -w '%{http_code}' http://127.0.0.1:${new URL(s.url).port}/api/lessons; echo " exit=$?"`);
   t.is(api.stdout.trim(), '000 exit=7', 'connection refused on the node\'s own loopback');
   // Port 5000 is the learner's, for the registry every tutorial runs there (lesson 07).
-  const own = await runOnce(b, "docker run -d --name on5000 -p 5000:80 busybox httpd -f -p 80 >/dev/null && for i in $(seq 1 50); do curl -s -o /dev/null -w '%{http_code}' http://localhost:5000/ && break; sleep 0.1; done; docker rm -f on5000 >/dev/null");
+  const own = await run(b, "docker run -d --name on5000 -p 5000:80 busybox httpd -f -p 80 >/dev/null && for i in $(seq 1 50); do curl -s -o /dev/null -w '%{http_code}' http://localhost:5000/ && break; sleep 0.1; done; docker rm -f on5000 >/dev/null");
   t.is(own.exitCode, 0, own.stderr);
   t.is(own.stdout.trim(), '404', 'the learner\'s own server answers on localhost:5000 (busybox httpd, no index)');
 });

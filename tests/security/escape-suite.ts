@@ -53,7 +53,7 @@ export function escapeSuite(opts: SuiteOptions = {}) {
   const marker = `berth-escape-marker-${randomBytes(6).toString('hex')}`;
 
   const run = async (c: Created, cmd: string) => {
-    const r = await exec(s, c, cmd, { timeoutMs: 120_000, idempotent: true });
+    const r = await exec(s, c, cmd, { timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new Error(`${cmd} failed (${r.exitCode}): ${r.stderr}`);
     return r.stdout.trim();
   };
@@ -89,7 +89,7 @@ export function escapeSuite(opts: SuiteOptions = {}) {
     const it = c.boundary === 'node' && opts.learnerOwnsNode ? test.serial.skip : serial;
     it(`${c.id}: ${c.technique} — from the learner's shell`, async (t) => {
       // Every case may run twice (an attempt that failed once fails again), which lets the server retry it.
-      const r = await exec(s, learner, fill(c.script, vars), { timeoutMs: 60_000, idempotent: true });
+      const r = await exec(s, learner, fill(c.script, vars), { timeoutMs: 60_000 });
       t.false(r.stdout.includes('ESCAPED'), r.stdout);
       t.not(r.exitCode, 124);
     });
@@ -97,7 +97,7 @@ export function escapeSuite(opts: SuiteOptions = {}) {
       const b64 = Buffer.from(fill(c.script, vars)).toString('base64');
       const r = await exec(s, learner,
         `echo ${b64} | base64 -d > /tmp/case.sh && docker run --rm --privileged -v /:/host -v /tmp/case.sh:/case.sh:ro escape-box sh /case.sh`,
-        { timeoutMs: 60_000, idempotent: true });
+        { timeoutMs: 60_000 });
       t.false(r.stdout.includes('ESCAPED'), r.stdout);
       // The privileged container itself must have started: otherwise the case proved nothing.
       t.false(/Error response from daemon|OCI runtime/.test(r.stderr), r.stderr);

@@ -202,14 +202,3 @@ test('sandbox facts are public: the site shows lesson notes by them before any s
   t.is(r.status, 200);
   t.deepEqual(await r.json(), { engine: 'rootless', ipvs: 'no' });
 });
-
-test('exec: a command is marked idempotent (may run again after a transient failure) only when the caller says so', async (t) => {
-  const h = buildApp();
-  const c = await (await h.request('/api/sessions', { method: 'POST', json: {} })).json() as { id: string; token: string };
-  for (const idempotent of [undefined, false, true]) {
-    const r = await h.request(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd: 'id', ...(idempotent === undefined ? {} : { idempotent }) } });
-    t.is(r.status, 200);
-    t.is(h.provider.runs.at(-1)!.opts.idempotent, idempotent ?? false);
-  }
-  await assertError(t, await h.request(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd: 'id', idempotent: 'yes' } }), 400, 'VALIDATION_FAILED');
-});

@@ -3,6 +3,7 @@
 // starts once its sockets are connected; data travels as binary messages; an empty text message is the
 // end of a stream (a "barrier"); closing the control socket kills the command; the exit status is the
 // finished operation's `metadata.return`.
+import { randomUUID } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import { ApiError } from '../../errors.ts';
@@ -47,27 +48,63 @@ function drain(ws: WebSocket, sink: Capped): Promise<void> {
 
 /**
  * Runs `bash -c cmd` as the learner, with output capped and a hard time limit (as engine/exec.ts does for Docker).
- * Under load about one exec in 150 fails with "Failed to retrieve PID of executing child process" although the
- * command may well have run (measured: a retry started `docker run --name chatty` twice). Only a command that
- * may run twice (`opts.idempotent`, a check) is run again; any other reports the failure.
+ * Under load about one exec in 250 fails with "Failed to retrieve PID of executing child process": liblxc's attach
+ * reports failure to incusd's forkexec after the attached process was already started (incusd
+ * internal/server/instance/drivers/driver_lxc.go Exec), so the command may well run, unseen (measured: a blind
+ * retry started `docker run --name chatty` twice). Every command therefore runs under ONCE (below) with an id of
+ * its own: a retry with the same id waits for the first run and replays its output and status, so any command
+ * can be retried and none runs twice.
  */
-export async function runCommand(client: IncusClient, instance: string, cmd: string, opts: RunOptions): Promise<ExecResult> {
+export async function runCommand(client: IncusClient, instance: string, cmd: string, opts: RunOptions, once: string = randomUUID()): Promise<ExecResult> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runOnce(client, instance, cmd, opts);
+      return await runOnce(client, instance, cmd, opts, once);
     } catch (err) {
-      if (!opts.idempotent || attempt >= 3 || !isTransient(err)) throw err;
+      if (attempt >= 4 || !isTransient(err)) throw err;
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
 }
 
-async function runOnce(client: IncusClient, instance: string, cmd: string, opts: RunOptions): Promise<ExecResult> {
+/**
+ * The exactly-once guard, run by bash as the node's root before setpriv makes the learner: `ONCE id n command…`.
+ * The first run with an id claims /run/berth-exec/<id> (mkdir is atomic), runs the command with its stdin,
+ * keeps the first n bytes of stdout and of stderr in files (the rest is read and dropped, so the command is never
+ * cut short by a full pipe) and then its status; any later run with the same id waits for that status (or
+ * reports the first run lost when its guard died without one) and replays the three (the status is one short
+ * write, so a reader never sees half of it). Now and then a first run clears finished entries older than two
+ * minutes (a retry comes within seconds) and abandoned ones older than fifteen (commands run at most ten).
+ */
+const LOST = 'berth-exec: the first run of this command ended without a status';
+export const ONCE = `
+d=/run/berth-exec/$1 n=$2; shift 2
+cap() { head -c "$n" > "$1"; exec cat > /dev/null; }
+[ -d /run/berth-exec ] || mkdir -m 0700 /run/berth-exec
+if mkdir -m 0700 "$d" 2>/dev/null; then
+  if (( RANDOM % 32 == 0 )); then
+    find /run/berth-exec -mindepth 2 -maxdepth 2 -name rc -mmin +2 -printf '%h\\0' | xargs -0r rm -rf
+    find /run/berth-exec -mindepth 1 -maxdepth 1 -mmin +15 -exec rm -rf {} +
+  fi
+  echo $$ > "$d/pid"
+  ( "$@" 2>&1 1>&3 3>&- | cap "$d/2"; exit "\${PIPESTATUS[0]}" ) 3>&1 | cap "$d/1"
+  echo "\${PIPESTATUS[0]}" > "$d/rc"
+else
+  until [ -s "$d/rc" ]; do
+    if [ -s "$d/pid" ] && ! kill -0 "$(< "$d/pid")" 2>/dev/null && [ ! -s "$d/rc" ]; then echo "${LOST}" >&2; exit 255; fi
+    sleep 0.05
+  done
+fi
+read -r rc < "$d/rc"; cat "$d/1"; cat "$d/2" >&2; exit "$rc"
+`;
+/** One attempt of runCommand; `once` is the command's id for the ONCE guard (the same on every attempt). */
+async function runOnce(client: IncusClient, instance: string, cmd: string, opts: RunOptions, once: string): Promise<ExecResult> {
   const t0 = performance.now();
   const secs = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
-  // `timeout` inside the node ends the command itself; the guard below only covers a stuck stream.
+  // `timeout` inside the node ends the command itself; the guard below only covers a stuck stream. ONCE keeps one
+  // byte more than the cap of each stream, so that the cap below still tells a truncated output.
   const { id, ws } = await startExec(client, instance, {
-    command: [...AS_LEARNER, 'timeout', '-k', '2', String(secs), 'bash', '-c', cmd], environment: LEARNER_ENV, interactive: false,
+    command: ['bash', '-c', ONCE, 'berth-once', once, String(opts.maxOutput + 1), ...AS_LEARNER, 'timeout', '-k', '2', String(secs), 'bash', '-c', cmd],
+    environment: LEARNER_ENV, interactive: false,
   });
   const out = new Capped(opts.maxOutput);
   const err = new Capped(opts.maxOutput);
@@ -87,6 +124,9 @@ async function runOnce(client: IncusClient, instance: string, cmd: string, opts:
     if (finished && op.statusCode !== 200) throw new IncusError(op.statusCode === 400 ? 500 : op.statusCode, op.err);
     const exitCode = finished ? execReturn(op.metadata) : -1;
     const elapsed = performance.now() - t0;
+    if (exitCode === 255 && err.text().trim() === LOST) {
+      throw new ApiError(502, 'SANDBOX_FAILED', 'The command was started, but the engine lost it before it finished. Check its effect, then run it again if needed.');
+    }
     // 124 is timeout(1)'s own code, 137 its kill after the grace period; a command may also exit 124 by itself.
     if (!finished || timedOut || ((exitCode === 124 || exitCode === 137) && elapsed >= opts.timeoutMs - 50)) {
       throw new ApiError(408, 'EXEC_TIMEOUT', `The command did not finish within ${Math.round(opts.timeoutMs / 1000)} s and was stopped.`);
