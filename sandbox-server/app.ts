@@ -9,18 +9,37 @@ import { ApiError, errorBody } from './errors.ts';
 import type { LessonCatalog } from './lesson-catalog.ts';
 import type { Metrics } from './metrics.ts';
 import { openapi } from './openapi.ts';
+import { parseJson, parseQuery } from './validate.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { Replays } from './replays.ts';
 import type { SandboxManager } from './sandboxes/manager.ts';
+import type { SandboxProvider } from './engine/provider.ts';
 import type { SessionRow } from './store.ts';
 import { Files, archiveScript, checkPath, shq } from './sandboxes/files.ts';
-import { mountSessionFeed } from './sandboxes/session-feed.ts';
+import { mountSessionFeed, type LearnerFeed } from './sandboxes/session-feed.ts';
 import type { Preview } from './preview/proxy.ts';
-import { mountWorkshops, type Workshops } from './workshops/routes.ts';
 import type { SandboxFacts } from '../lessons/lib/schema.ts';
+
+export type Env = { Variables: { session: SessionRow; requestId: string } };
+
+/**
+ * A feature beside the core API (workshops). Its routes are mounted after the session token check (routes under
+ * /api/sessions/:id/ find c.get('session')) and before the core session routes (its middleware may wrap them: a
+ * workshop records its learners' check results) and the /api 404. Its paths join the OpenAPI document.
+ */
+export type Feature = {
+  mount: (app: Hono<Env>, tools: { clientAddress: (c: Context) => string }) => void;
+  paths: Record<string, object>;
+  /** A session the feature keeps alive itself (a workshop learner's): no idle limit, no extend. */
+  holds?: (s: SessionRow) => boolean;
+  /** Further events of a session's feed (the workshop's news). */
+  feed?: LearnerFeed;
+};
 
 export type AppDeps = {
   manager: SandboxManager;
+  /** For streaming archives (the optional streamOut). */
+  provider: SandboxProvider;
   lessons: LessonCatalog;
   metrics: Metrics;
   createLimiter: RateLimiter;
@@ -30,14 +49,12 @@ export type AppDeps = {
   preview: Preview;
   replays: Replays;
   fileMax: number;
-  workshops?: Workshops;
+  features?: Feature[];
   /** Whether a bearer token may read /metrics (they name sessions' activity and the host's load). */
   metricsAuthorized?: (token: string | undefined) => boolean;
   /** What this server's sandboxes are (sandbox-facts.ts); public, for the site's lesson pages. */
   sandboxFacts: SandboxFacts;
 };
-
-type Env = { Variables: { session: SessionRow; requestId: string } };
 
 const createBody = z.strictObject({
   lesson: z.string().regex(/^[a-z0-9][a-z0-9-]{0,80}$/).optional(),
@@ -50,31 +67,11 @@ const execBody = z.strictObject({
 });
 const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
 const replayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100) });
-const learnerReplayBody = replayBody.extend({ fresh: z.boolean().default(true) });
 const fileQuery = z.object({ path: z.string().max(4096).default(''), node: z.string().max(32).optional() });
 const writeBody = z.strictObject({ content: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') });
 const mkdirBody = z.strictObject({ type: z.literal('dir') });
 const shareBody = z.strictObject({ shared: z.boolean() });
 const answerBody = z.strictObject({ answer: z.array(z.number().int().min(0).max(20)).min(1).max(8) });
-
-function parseQuery<T>(c: Context, schema: z.ZodType<T>): T {
-  const r = schema.safeParse(c.req.query());
-  if (!r.success) throw new ApiError(400, 'VALIDATION_FAILED', r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-  return r.data;
-}
-
-async function parseJson<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  let raw: unknown;
-  const text = await c.req.text();
-  try { raw = text === '' ? {} : JSON.parse(text); } catch {
-    throw new ApiError(400, 'VALIDATION_FAILED', 'The request body is not valid JSON.');
-  }
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    throw new ApiError(400, 'VALIDATION_FAILED', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  }
-  return r.data;
-}
 
 export function createApp(deps: AppDeps) {
   const { manager, lessons, metrics } = deps;
@@ -109,13 +106,15 @@ export function createApp(deps: AppDeps) {
     if (!deps.metricsAuthorized?.(bearer(c.req.header('authorization')))) {
       throw new ApiError(401, 'UNAUTHORIZED', 'Metrics need a metrics or instructor token (Authorization: Bearer <token>).');
     }
-    const m = manager;
-    metrics.sandboxes.set({ state: 'session' }, m.opts.store.allSessions().length);
-    metrics.sandboxes.set({ state: 'pool-ready' }, m.pool.ready.length);
-    metrics.sandboxes.set({ state: 'starting' }, m.pool.starting + m.creating);
+    const n = manager.counts();
+    metrics.sandboxes.set({ state: 'session' }, n.sessions);
+    metrics.sandboxes.set({ state: 'pool-ready' }, n.poolReady);
+    metrics.sandboxes.set({ state: 'starting' }, n.starting);
     return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
   });
-  app.get('/api/openapi.json', (c) => c.json(openapi));
+  const features = deps.features ?? [];
+  const document = { ...openapi, paths: Object.assign({}, openapi.paths, ...features.map((f) => f.paths)) };
+  app.get('/api/openapi.json', (c) => c.json(document));
   app.get('/api/sandbox-facts', (c) => c.json(deps.sandboxFacts));
 
   app.post('/api/sessions', limitBody(16 * 1024), async function createSession(c) {
@@ -143,29 +142,10 @@ export function createApp(deps: AppDeps) {
     c.set('session', manager.authorize(c.req.param('id') ?? '', bearer(c.req.header('authorization'))));
     await next();
   }
-  // Instructor routes, joining, and workshop learners' progress (after sessionAuth, before the session routes).
-  if (deps.workshops) {
-    mountWorkshops(app, deps.workshops, deps.clientAddress);
-    // An instructor brings a learner's sandbox to a step: rebuilt fresh (unless fresh is false), then
-    // replayed, exactly as the learner's own Skip button does. The admin check above covers these routes.
-    const svc = deps.workshops.service;
-    const learnerSession = (c: Context<Env>) => {
-      const l = svc.learnerOf(svc.get(c.req.param('id') ?? ''), c.req.param('learner') ?? '');
-      const s = l.sessionId ? manager.opts.store.getSession(l.sessionId) : undefined;
-      if (!s) throw new ApiError(409, 'NO_SANDBOX', `${l.name} has no sandbox any more.`);
-      return s;
-    };
-    app.post('/api/workshops/:id/learners/:learner/replay', limitBody(4 * 1024), async function replayForLearner(c) {
-      const { fresh, ...to } = await parseJson(c, learnerReplayBody);
-      learnerSession(c);
-      lessons.replayPlan(to.lesson, to.step); // an unknown lesson or step: 404 before the sandbox is rebuilt
-      if (fresh) await svc.reset(svc.get(c.req.param('id')), c.req.param('learner'));
-      return c.json(deps.replays.start(learnerSession(c), to.lesson, to.step), 202);
-    });
-    app.get('/api/workshops/:id/learners/:learner/replay', (c) => c.json(deps.replays.view(learnerSession(c).id)));
-  }
+  // Features' routes (instructor routes, joining, workshop learners' progress), after sessionAuth.
+  for (const f of features) f.mount(app, { clientAddress: deps.clientAddress });
 
-  const inWorkshop = (s: SessionRow) => !!deps.workshops?.service.forSession(s);
+  const inWorkshop = (s: SessionRow) => features.some((f) => f.holds?.(s));
   app.get('/api/sessions/:id', (c) => {
     const s = c.get('session');
     // A workshop keeps its learners' sandboxes alive until it ends: no idle limit to show them.
@@ -179,7 +159,7 @@ export function createApp(deps: AppDeps) {
     const s = c.get('session');
     if (inWorkshop(s)) throw new ApiError(409, 'WORKSHOP_SESSION', 'A workshop sandbox lasts as long as the workshop; only the instructor can change that.');
     manager.extend(s);
-    const v = manager.view(manager.opts.store.getSession(s.id) ?? s);
+    const v = manager.view(manager.get(s.id) ?? s);
     return c.json({ expiresAt: v.expiresAt, idleExpiresAt: v.idleExpiresAt });
   });
 
@@ -251,7 +231,7 @@ export function createApp(deps: AppDeps) {
     const q = parseQuery(c, fileQuery);
     const s = c.get('session');
     const node = manager.node(s, q.node);
-    const provider = manager.opts.provider;
+    const provider = deps.provider;
     if (!provider.streamOut) throw new ApiError(404, 'NOT_FOUND', 'This server cannot stream archives.');
     const script = `set -- ${shq(checkPath(q.path))}\n${archiveScript}`;
     // The path is checked first, so that a wrong one is a JSON error and not an empty download.
@@ -270,15 +250,15 @@ export function createApp(deps: AppDeps) {
 
   // Published ports and the links that open them in the browser.
   const decorate = (s: SessionRow, ports: { node: string; port: number; container: string; image: string }[], origin: URL) => ports.map((p) => {
-    const shared = manager.opts.store.isShared(s.id, p.node, p.port);
+    const shared = manager.isShared(s.id, p.node, p.port);
     return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
   });
   const portsOf = async (s: SessionRow, origin: URL) => decorate(s, await manager.publishedPorts(s), origin);
   app.get('/api/sessions/:id/ports', async (c) => c.json({ ports: await portsOf(c.get('session'), new URL(c.req.url)) }));
   // The same, pushed when the node's engine starts or stops a container, with the workshop's news.
   mountSessionFeed(app, {
-    manager, ports: portsOf, decorate, log: deps.log,
-    ...(deps.workshops ? { workshop: deps.workshops.service.learnerFeed.bind(deps.workshops.service) } : {}),
+    manager, provider: deps.provider, ports: portsOf, decorate, log: deps.log,
+    news: features.flatMap((f) => (f.feed ? [f.feed] : [])),
   });
   app.post('/api/sessions/:id/ports/:node/:port/share', limitBody(1024), async (c) => {
     const s = c.get('session');
@@ -286,7 +266,7 @@ export function createApp(deps: AppDeps) {
     const port = Number(c.req.param('port'));
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ApiError(400, 'VALIDATION_FAILED', 'port must be 1-65535.');
     const { shared } = await parseJson(c, shareBody);
-    manager.opts.store.setShared(s.id, node, port, shared);
+    manager.setShared(s.id, node, port, shared);
     return c.json({ shared, ...deps.preview.links(new URL(c.req.url), s.id, node, port, shared) });
   });
 

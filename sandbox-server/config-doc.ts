@@ -1,17 +1,15 @@
-// The README's configuration table, made from the zod schemas that parse the environment (config.ts,
-// workshops/config.ts) plus the few variables the runtime bring-up reads itself. `npm run docs:config`
+// The README's configuration table, made from the zod schemas that parse the environment (config.ts: the
+// server's and the workshops') plus the few variables the runtime bring-up reads itself. `npm run docs:config`
 // rewrites the table; tests/unit/docs.test.ts fails when the README and the schemas disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { configSchema } from './config.ts';
-import { workshopConfigSchema } from './workshops/config.ts';
+import { configSchema, workshopConfigSchema } from './config.ts';
 
 /** Read by runtime/ straight from the environment (runtime/up.ts, runtime/bootstrap/engine.ts), before any server exists. */
 export const RUNTIME_ENV: Record<string, { default: string; what: string }> = {
   DOCKER_HOST: { default: '', what: 'the host engine to use; unset: `/var/run/docker.sock` if it answers, else an engine Berth starts (and keeps) under the state folder' },
   BERTH_ADDRESS_POOL: { default: '10.201.0.0/16', what: 'address pool of an engine Berth starts, cut into /26 networks (one per session)' },
-  BERTH_MIRROR_PORT: { default: '5000', what: 'loopback port the registry mirror is published on, for pushes from the host' },
   BERTH_MIRROR_UPSTREAM: { default: '', what: 'make the mirror a pull-through cache of this registry, e.g. https://registry-1.docker.io (hosts with internet only)' },
   BERTH_INCUS: { default: '', what: '0: do not bring up Incus (the rootless Docker provider remains); otherwise Incus is brought up where the host can run it (root on Debian 12 or 13)' },
   BERTH_INCUS_POOL_SIZE: { default: '', what: 'size in GiB of the btrfs pool Berth makes for Incus nodes; default half the free space, at most 200' },
@@ -52,7 +50,7 @@ export function configTable(): string {
     BEGIN,
     '<!-- generated from the schemas by `npm run docs:config`; tests/unit/docs.test.ts fails when it is out of date -->', '',
     ...section('Server', '`sandbox-server/config.ts`', rowsOf(configSchema)),
-    ...section('Workshops', '`sandbox-server/workshops/config.ts`', rowsOf(workshopConfigSchema)),
+    ...section('Workshops', '`sandbox-server/config.ts`', rowsOf(workshopConfigSchema)),
     ...section('Runtime bring-up', '`runtime/`, read before the server starts', Object.entries(RUNTIME_ENV).map(([name, r]) => ({ name, ...r }))),
     END,
   ].join('\n');

@@ -1,5 +1,10 @@
-// Configuration, parsed once from the environment. Every problem is reported with the variable's name.
+// Configuration, parsed once from the environment: the server's variables and the workshop feature's. Every
+// problem is reported with the variable's name. Nothing else in the server reads the environment.
 import { z } from 'zod';
+import { stateDir } from '../runtime/bootstrap/engine.ts';
+import { ConfigError } from './errors.ts';
+
+export { ConfigError };
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const bytes = z.string().regex(/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/, 'a size such as 512m or 2g');
@@ -20,6 +25,7 @@ const schema = z.object({
   BERTH_PROVIDER: z.enum(['docker', 'incus']).default('docker').describe('where learner nodes run: docker (rootless engines in host engine containers) or incus (system containers)'),
   BERTH_INCUS_SOCKET: z.string().default('/var/lib/incus/unix.socket').describe('incusd REST API socket (provider incus)'),
   BERTH_INCUS_IMAGE: z.string().default('berth-learner').describe('Incus image alias of the learner node (provider incus)'),
+  BERTH_MIRROR_PORT: int(5000, 1, 65535).describe('loopback port the registry mirror is published on (runtime/up.ts publishes it; pushes from the host and Incus nodes use it)'),
   BERTH_POOL_SIZE: int(2, 0, 500).describe('ready engines kept warm'),
   BERTH_MAX_SANDBOXES: int(100, 1, 10000).describe('global cap on sandboxes (sessions plus pool)'),
   BERTH_MAX_NODES: int(5, 1, 10).describe('nodes per session'),
@@ -54,15 +60,16 @@ const schema = z.object({
 
 export type Config = ReturnType<typeof loadConfig>;
 
-export class ConfigError extends Error {}
+/** The environment parsed by one schema, or a ConfigError that names each bad variable and its value. */
+function parse<T>(s: z.ZodType<T>, env: NodeJS.ProcessEnv): T {
+  const r = s.safeParse(env);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message} (${env[String(i.path[0])] ?? 'unset'})`);
+  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
-  const r = schema.safeParse(env);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message} (${env[String(i.path[0])] ?? 'unset'})`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
-  const c = r.data;
+  const c = parse(schema, env);
   const origin = c.BERTH_PUBLIC_ORIGIN ?? `http://localhost:${c.PORT}`;
   return {
     port: c.PORT,
@@ -72,6 +79,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     engineImage: c.BERTH_ENGINE_IMAGE,
     provider: c.BERTH_PROVIDER,
     incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE },
+    mirrorPort: c.BERTH_MIRROR_PORT,
+    /** As configured, for join links; absent: links use the request's own origin. */
+    publicOrigin: c.BERTH_PUBLIC_ORIGIN,
     poolSize: c.BERTH_POOL_SIZE,
     maxSandboxes: c.BERTH_MAX_SANDBOXES,
     maxNodes: c.BERTH_MAX_NODES,
@@ -94,7 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     fileMax: parseBytes(c.BERTH_FILE_MAX),
     previewDomain: c.BERTH_PREVIEW_DOMAIN === 'none' ? null : c.BERTH_PREVIEW_DOMAIN ?? (new URL(origin).hostname === 'localhost' ? 'localhost' : null),
     secureCookies: new URL(origin).protocol === 'https:',
-    stateDir: c.BERTH_STATE_DIR,
+    stateDir: stateDir(env),
     siteDir: c.BERTH_SITE_DIR,
     lessonsDir: c.BERTH_LESSONS_DIR,
     diskReserveBytes: parseBytes(c.BERTH_SANDBOX_DISK_RESERVE),
@@ -102,8 +112,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     logLevel: c.LOG_LEVEL,
     egressPolicy: c.BERTH_EGRESS_POLICY,
     egressAllow: c.BERTH_EGRESS_ALLOW?.split(',').map((s) => s.trim()).filter(Boolean),
+    workshops: loadWorkshopConfig(env),
   };
 }
 
-/** The schema itself, for the configuration table in the README (config-doc.ts). */
-export { schema as configSchema };
+// ---- workshops ----
+
+const workshopSchema = z.object({
+  BERTH_ADMIN_TOKEN_SHA256: z.string().default('')
+    .refine((s) => s.split(',').map((x) => x.trim()).filter(Boolean).every((h) => /^[0-9a-f]{64}$/i.test(h)), 'comma-separated SHA-256 hex digests of instructor tokens')
+    .describe('instructor (admin) tokens, as SHA-256 hex digests; besides these, <state>/admin-tokens is read'),
+  BERTH_WORKSHOP_PREWARM_MIN: z.coerce.number().min(0).max(24 * 60).default(15).describe('minutes before a workshop starts when the warm pool begins to grow toward its expected head count'),
+  BERTH_JOINS_PER_MIN: z.coerce.number().int().min(1).max(100_000).default(60).describe('joins per client address per minute (each may take a sandbox; a class behind one NAT shares an address, and a workshop\'s capacity bounds the rest)'),
+  BERTH_JOIN_FAILURES_PER_MIN: z.coerce.number().int().min(1).max(100_000).default(100).describe('wrong join codes per client address per minute before joins from it are refused (a class behind one NAT shares an address; 31^6 codes stay out of reach)'),
+});
+
+export type WorkshopConfig = { adminHashes: string[]; prewarmLeadMs: number; joinFailuresPerMin: number; joinsPerMin: number };
+
+export function loadWorkshopConfig(env: NodeJS.ProcessEnv): WorkshopConfig {
+  const w = parse(workshopSchema, env);
+  return {
+    adminHashes: w.BERTH_ADMIN_TOKEN_SHA256.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean),
+    prewarmLeadMs: w.BERTH_WORKSHOP_PREWARM_MIN * 60_000,
+    joinFailuresPerMin: w.BERTH_JOIN_FAILURES_PER_MIN,
+    joinsPerMin: w.BERTH_JOINS_PER_MIN,
+  };
+}
+
+/** The schemas themselves, for the configuration table in the README (config-doc.ts). */
+export { schema as configSchema, workshopSchema as workshopConfigSchema };

@@ -20,6 +20,9 @@ export class ApiError extends HTTPException {
   }
 }
 
+/** A setting in the environment is wrong: the message names the variable (config.ts). */
+export class ConfigError extends Error {}
+
 export const notFound = (what: 'session' | 'node' | 'lesson' | 'check', id: string) => {
   const code = ({ session: 'SESSION_NOT_FOUND', node: 'NODE_NOT_FOUND', lesson: 'LESSON_NOT_FOUND', check: 'CHECK_NOT_FOUND' } as const)[what];
   return new ApiError(404, code, `No ${what} ${JSON.stringify(id)}.`);

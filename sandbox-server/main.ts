@@ -1,4 +1,5 @@
-// Berth's composition root: configuration, engine, sessions, HTTP and WebSocket on one port.
+// Berth's composition root: the one place objects are made and wired. Configuration (config.ts, read once),
+// engine, sessions, the features (workshops, previews, terminals), HTTP and upgrades on one port.
 import { getRequestListener } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -7,7 +8,7 @@ import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { join, relative, resolve } from 'node:path';
 import pino from 'pino';
-import { ensureEngine, stateDir } from '../runtime/bootstrap/engine.ts';
+import { ensureEngine } from '../runtime/bootstrap/engine.ts';
 import { createApp } from './app.ts';
 import { hashToken } from './auth.ts';
 import { ConfigError, loadConfig } from './config.ts';
@@ -24,10 +25,12 @@ import { RateLimiter } from './rate-limit.ts';
 import { Replays } from './replays.ts';
 import { SandboxManager } from './sandboxes/manager.ts';
 import { Store } from './store.ts';
-import { terminalUpgrades } from './terminal/upgrade.ts';
+import { History } from './terminal/history.ts';
+import { learnerTerminals } from './terminal/upgrade.ts';
 import { PreviewKeys } from './preview/links.ts';
-import { createPreview, type Preview } from './preview/proxy.ts';
-import { startWorkshops } from './workshops/index.ts';
+import { createPreview } from './preview/proxy.ts';
+import { UpgradeRouter } from './upgrades.ts';
+import { createWorkshops } from './workshops/index.ts';
 import { sandboxFacts } from './sandbox-facts.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -60,48 +63,47 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     : null;
   if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed }, 'sandbox firewall applied');
   else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
-  const store = new Store(join(config.stateDir ?? stateDir(env), 'berth.db'));
-  const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir ?? stateDir(env), 'disks'), config.diskReserveBytes) : null;
+  const store = new Store(join(config.stateDir, 'berth.db'));
+  const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir, 'disks'), config.diskReserveBytes) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
   const provider = config.provider === 'incus'
-    ? new IncusProvider({ client: new IncusClient({ socketPath: config.incus.socket }), image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: Number(env.BERTH_MIRROR_PORT ?? 5000) })
+    ? new IncusProvider({ client: new IncusClient({ socketPath: config.incus.socket }), image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: config.mirrorPort })
     : new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();
   const lessonsDir = resolve(config.lessonsDir ?? join(root, 'lessons'));
   const lessons = await loadCatalog(lessonsDir, log);
 
-  let upgrades: ReturnType<typeof terminalUpgrades> | undefined;
-  let preview: Preview | undefined;
-  let replays: Replays | undefined;
   const manager = new SandboxManager({
     provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
     maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
     maxLifetimeMs: config.maxLifetimeMs, nodeOpsPerMin: config.nodeOpsPerMin,
     execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l),
-    onEvent: (event, d) => {
-      if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
-      if (event === 'pool-created') metrics.creation.observe({ kind: 'pool' }, (d.ms ?? 0) / 1000);
-      if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); upgrades?.forgetSession(d.id ?? ''); preview?.forget(d.id ?? ''); replays?.forget(d.id ?? ''); }
-      if (event === 'node-removed') preview?.forget(d.id ?? '');
-      if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
-    },
+  });
+  const history = new History();
+  const preview = createPreview({
+    manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
+    secureCookies: config.secureCookies, log,
+  });
+  const replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
+  manager.listen((event, d) => {
+    if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
+    if (event === 'pool-created') metrics.creation.observe({ kind: 'pool' }, (d.ms ?? 0) / 1000);
+    if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); history.forgetSession(d.id ?? ''); preview.forget(d.id ?? ''); replays.forget(d.id ?? ''); }
+    if (event === 'node-removed') preview.forget(d.id ?? '');
+    if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
   });
   const recovered = await manager.recover();
   log.info(recovered, 'recovered sandboxes from a previous run');
   manager.startPool();
-  const workshops = startWorkshops({ env, config, store, manager, provider, lessons, log });
+  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history, log });
+  workshops.start();
 
-  preview = createPreview({
-    manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
-    secureCookies: config.secureCookies, log,
-  });
-  replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
-    manager, lessons, metrics, log, preview, replays, fileMax: config.fileMax, workshops: workshops.routes,
+    manager, provider, lessons, metrics, log, preview, replays, fileMax: config.fileMax, features: [workshops.feature],
     sandboxFacts: sandboxFacts(config.provider),
     createLimiter: new RateLimiter(config.createRatePerMin),
-    metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.routes.auth.check(token)),
+    metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
     serveSite: existsSync(siteDir) ? (a) => {
       // Built files are named by their content, so they never change: browsers may keep them.
@@ -111,31 +113,29 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     } : undefined,
   });
 
+  // Upgrades: previews first (matched by host or /p/ path), then the terminals by path; anything else is a 404.
+  const upgrades = new UpgradeRouter(log);
+  upgrades.add({ match: (req) => preview.match(req), handle: (req, socket, head, target) => preview.upgrade(req, socket, head, target) });
+  upgrades.add(learnerTerminals({
+    manager, provider, history, allowedOrigins: config.allowedOrigins, log, maxPerSession: config.terminalsPerSession,
+    metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
+  }));
+  upgrades.add(workshops.terminals);
+
   const listener = getRequestListener(app.fetch);
   // Previews are proxied below Hono: bodies stream both ways untouched, whatever their size.
   const server = createServer((req, res) => {
-    const target = preview!.match(req);
+    const target = preview.match(req);
     // Neither path may reject: an unhandled rejection would end the process for every learner.
-    if (target) preview!.http(req, res, target).catch((err) => { log.error({ err }, 'preview failed'); res.destroy(); });
+    if (target) preview.http(req, res, target).catch((err) => { log.error({ err }, 'preview failed'); res.destroy(); });
     else Promise.resolve(listener(req, res)).catch((err) => { log.error({ err }, 'request failed'); res.destroy(); });
-  });
-  upgrades = terminalUpgrades({
-    manager, provider, allowedOrigins: config.allowedOrigins, log, maxPerSession: config.terminalsPerSession,
-    metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
   });
   // Upgraded sockets (terminals, previews) are not HTTP connections any more: close() must end them itself.
   const upgraded = new Set<Duplex>();
   server.on('upgrade', (req, socket, head) => {
     upgraded.add(socket);
     socket.once('close', () => upgraded.delete(socket));
-    const target = preview!.match(req);
-    try {
-      if (target) preview!.upgrade(req, socket, head, target).catch((err) => { log.error({ err }, 'preview upgrade failed'); socket.destroy(); });
-      else workshops.upgrade(req, socket, head, upgrades!);
-    } catch (err) {
-      log.error({ err }, 'upgrade failed');
-      socket.destroy();
-    }
+    upgrades.handle(req, socket, head);
   });
   const reaper = setInterval(() => manager.reap().catch((err) => log.error({ err }, 'reaper failed')), config.reapIntervalMs);
   reaper.unref();
@@ -151,6 +151,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     port, manager, store, config,
     async close({ keepSandboxes = false } = {}) {
       clearInterval(reaper);
+      workshops.stop();
       server.closeAllConnections();
       for (const socket of upgraded) socket.destroy();
       await new Promise<void>((r) => server.close(() => r()));

@@ -1,9 +1,9 @@
 // A fixed-window counter per client address: enough to stop one client from draining the pool.
 export class RateLimiter {
-  windows = new Map<string, { start: number; count: number }>();
-  limit: number;
-  windowMs: number;
-  now: () => number;
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  readonly limit: number;
+  readonly windowMs: number;
+  private readonly now: () => number;
 
   constructor(limit: number, windowMs = 60_000, now: () => number = Date.now) {
     this.limit = limit;
@@ -24,7 +24,13 @@ export class RateLimiter {
     return w.count <= this.limit;
   }
 
-  sweep(t: number) {
+  /** True when the client has used up this window (without counting an attempt). */
+  exhausted(key: string): boolean {
+    const w = this.windows.get(key);
+    return !!w && this.now() - w.start < this.windowMs && w.count >= this.limit;
+  }
+
+  private sweep(t: number) {
     for (const [k, w] of this.windows) if (t - w.start >= this.windowMs) this.windows.delete(k);
   }
 }

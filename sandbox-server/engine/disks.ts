@@ -86,6 +86,12 @@ export class LoopDisks {
     rmSync(image, { force: true });
   }
 
+  /** Bytes a disk really occupies on the host (its image file is sparse); null when there is no such disk. */
+  used(name: string): number | null {
+    const st = statSync(this.paths(name).image, { throwIfNoEntry: false });
+    return st ? st.blocks * 512 : null;
+  }
+
   /** Disk names present on the host, for cleaning up after a crash. */
   list(): string[] {
     return readdirSync(this.dir).filter((f) => f.endsWith('.img')).map((f) => f.slice(0, -4));

@@ -11,8 +11,8 @@ import { BRIDGE_PREFIX } from './firewall.ts';
 import { capTcpMemory } from './tcp-memory.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
 import { containerName, ID_BLOCKS, idBlock, nodeCreateOptions, type Limits } from './node-spec.ts';
-import type { FoundSandbox, PublishedPort, SandboxProvider } from './provider.ts';
-import { parsePublished } from '../preview/links.ts';
+import type { FoundSandbox, NodeLimits, PublishedPort, SandboxProvider } from './provider.ts';
+import { parsePublished } from './published.ts';
 
 const READY_LINE = 'berth: engine ready';
 
@@ -211,6 +211,26 @@ export class LocalDockerProvider implements SandboxProvider {
 
   container(sandboxId: string, node: string) {
     return this.docker.getContainer(containerName(sandboxId, node));
+  }
+
+  async updateLimits(sandboxId: string, node: string, l: NodeLimits) {
+    try {
+      await this.container(sandboxId, node).update({ Memory: l.memoryBytes, MemorySwap: l.memoryBytes, NanoCpus: l.nanoCpus, PidsLimit: l.pids });
+    } catch (err) {
+      throw engineError(err, 'Applying the workshop limits');
+    }
+  }
+
+  /** Memory a node holds that the host cannot reclaim: usage minus inactive page cache (what `docker stats` shows). */
+  async nodeMemory(sandboxId: string, node: string): Promise<number> {
+    const s = await this.container(sandboxId, node).stats({ stream: false });
+    const m = s.memory_stats;
+    const inactive = m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? 0;
+    return Math.max(0, m.usage - inactive);
+  }
+
+  nodeDiskBytes(sandboxId: string, node: string): number | null {
+    return this.disks?.used(containerName(sandboxId, node)) ?? null;
   }
 
   async run(sandboxId: string, node: string, cmd: string, opts: RunOptions) {

@@ -9,6 +9,9 @@ export type Tty = { stream: Duplex; resize: (cols: number, rows: number) => Prom
 /** A port a node's engine publishes (loopback-only bindings are left out: they cannot be previewed). */
 export type PublishedPort = { port: number; container: string; image: string };
 
+/** The limits that can change on a running node (cgroup writes); its disk size cannot. */
+export type NodeLimits = Omit<Limits, 'diskBytes'>;
+
 export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean };
 
 export interface SandboxProvider {
@@ -34,4 +37,11 @@ export interface SandboxProvider {
   watchPorts?(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void): Promise<() => void>;
   /** Runs `cmd` as the learner and streams its stdout (binary-safe, no TTY), e.g. a tar of a folder. */
   streamOut?(sandboxId: string, node: string, cmd: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
+  /** Changes a running node's memory, CPU and process limits in place (workshops tighten warm pool nodes).
+   *  Optional: without it a workshop cannot have limits of its own. */
+  updateLimits?(sandboxId: string, node: string, limits: NodeLimits): Promise<void>;
+  /** Memory a node holds that the host cannot reclaim (usage minus inactive page cache), for capacity estimates. */
+  nodeMemory?(sandboxId: string, node: string): Promise<number>;
+  /** Host disk a node's own storage really occupies, or null where nodes have no disk of their own. */
+  nodeDiskBytes?(sandboxId: string, node: string): number | null;
 }

@@ -113,20 +113,3 @@ export function appCookies(header: string | undefined): string | undefined {
   const kept = cookies(header).filter(([k]) => k !== COOKIE).map(([k, v]) => `${k}=${v}`);
   return kept.length ? kept.join('; ') : undefined;
 }
-
-/** Ports a learner's engine publishes, from `docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'`. */
-export function parsePublished(psOutput: string): { port: number; container: string; image: string }[] {
-  const seen = new Map<number, { port: number; container: string; image: string }>();
-  for (const line of psOutput.split('\n')) {
-    const [, image, names, ports] = line.split('\t');
-    if (!ports) continue;
-    // e.g. "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 127.0.0.1:9000->9000/tcp, 6379/tcp"
-    for (const m of ports.matchAll(/(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:]*\]|::):(\d+)(?:-\d+)?->\d+(?:-\d+)?\/tcp/g)) {
-      // Bound to the node's loopback only: not reachable from outside the node, so not previewable.
-      if (m[1].startsWith('127.')) continue;
-      const port = Number(m[2]);
-      if (!seen.has(port)) seen.set(port, { port, container: names.split(',')[0], image });
-    }
-  }
-  return [...seen.values()].sort((a, b) => a.port - b.port);
-}

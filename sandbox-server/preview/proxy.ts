@@ -50,7 +50,7 @@ export function createPreview(deps: PreviewDeps) {
 
   /** Decides whether this request may reach its preview; throws ApiError when not. */
   function authorize(t: Target, req: IncomingMessage): Allowed {
-    const s = manager.opts.store.getSession(t.sessionId);
+    const s = manager.get(t.sessionId);
     if (!s || manager.expired(s)) throw new ApiError(404, 'SESSION_NOT_FOUND', 'This sandbox no longer exists.');
     if (!s.nodes.includes(t.node)) throw new ApiError(404, 'NODE_NOT_FOUND', `This session has no node ${t.node}.`);
     if (BLOCKED_PORTS.has(t.port)) throw new ApiError(403, 'PORT_NOT_ALLOWED', `Port ${t.port} is the engine's own API and cannot be previewed.`);
@@ -75,7 +75,7 @@ export function createPreview(deps: PreviewDeps) {
       manager.touch(s.id);
       return allowed;
     }
-    if (manager.opts.store.isShared(s.id, t.node, t.port)) return { target: t, shared: true };
+    if (manager.isShared(s.id, t.node, t.port)) return { target: t, shared: true };
     throw new ApiError(401, 'UNAUTHORIZED', 'Open this preview from your Berth workbench (its link signs you in), or ask the learner to share the port.');
   }
 

@@ -2,9 +2,9 @@
 import { hashToken, newId, newToken, tokenMatches } from '../auth.ts';
 import { ApiError, notFound } from '../errors.ts';
 import type { ExecResult, RunOptions } from '../engine/exec.ts';
-import { parsePublished } from '../preview/links.ts';
 import type { Limits } from '../engine/node-spec.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
+import { parsePublished } from '../engine/published.ts';
 import type { SessionRow, Store } from '../store.ts';
 import { RateLimiter } from '../rate-limit.ts';
 import { WarmPool } from './pool.ts';
@@ -29,20 +29,24 @@ export type ManagerOptions = {
   execMaxOutput: number;
   /** Files a lesson seeds into the workspace; throws LESSON_NOT_FOUND for an unknown lesson. */
   seedFiles: (lesson: string) => SeedFile[];
-  onEvent?: (event: 'created' | 'removed' | 'node-removed' | 'pool-created' | 'error', detail: { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string }) => void;
   now?: () => number;
 };
+
+export type ManagerEvent = 'created' | 'removed' | 'node-removed' | 'pool-created' | 'error';
+export type EventDetail = { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string };
+export type ManagerListener = (event: ManagerEvent, detail: EventDetail) => void;
 
 export const nodeNames = (n: number) => Array.from({ length: n }, (_, i) => `node${i + 1}`);
 
 export class SandboxManager {
-  opts: ManagerOptions;
-  pool: WarmPool;
-  creating = 0;
-  adding = new Map<string, number>();
-  addingNames = new Map<string, string[]>();
-  now: () => number;
-  nodeOps: RateLimiter;
+  private readonly opts: ManagerOptions;
+  private readonly pool: WarmPool;
+  private readonly listeners: ManagerListener[] = [];
+  private creating = 0;
+  private readonly adding = new Map<string, number>();
+  private readonly addingNames = new Map<string, string[]>();
+  readonly now: () => number;
+  private readonly nodeOps: RateLimiter;
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -51,10 +55,36 @@ export class SandboxManager {
     this.pool = new WarmPool({
       provider: opts.provider, limits: opts.limits, target: opts.poolSize,
       hasRoom: () => this.count() < opts.maxSandboxes,
-      onError: (err) => opts.onEvent?.('error', { err, reason: 'pool' }),
-      onCreated: (ms) => opts.onEvent?.('pool-created', { ms }),
+      onError: (err) => this.emit('error', { err, reason: 'pool' }),
+      onCreated: (ms) => this.emit('pool-created', { ms }),
     });
   }
+
+  /** Objects that hold per-session state (terminal replay, preview addresses, replays, metrics) hear of removals here. */
+  listen(listener: ManagerListener) { this.listeners.push(listener); }
+
+  private emit(event: ManagerEvent, detail: EventDetail) {
+    for (const l of this.listeners) l(event, detail);
+  }
+
+  /** The session row, if it exists (expired or not: see expired()). */
+  get(id: string): SessionRow | undefined { return this.opts.store.getSession(id); }
+
+  isShared(id: string, node: string, port: number) { return this.opts.store.isShared(id, node, port); }
+  setShared(id: string, node: string, port: number, shared: boolean) { this.opts.store.setShared(id, node, port, shared); }
+
+  /** Sandboxes by state, for the metrics. */
+  counts() {
+    return { sessions: this.opts.store.allSessions().length, poolReady: this.pool.ready.length, starting: this.pool.starting + this.creating };
+  }
+
+  /** The warm pool as workshops see it: its target, and its ready and starting engines. */
+  poolStatus() { return { target: this.pool.target, ready: this.pool.ready.length, starting: this.pool.starting }; }
+  /** Up to `n` ready pool sandboxes (for measuring an idle engine; one may be taken meanwhile). */
+  readyPoolIds(n: number) { return this.pool.ready.slice(0, n); }
+  setPoolTarget(n: number) { if (n !== this.pool.target) this.pool.setTarget(n); }
+  /** Removes ready pool sandboxes above the target. */
+  trimPool() { this.pool.trim(); }
 
   count() { return this.opts.store.allSessions().length + this.pool.size + this.creating; }
 
@@ -109,7 +139,7 @@ export class SandboxManager {
       await this.opts.provider.removeSandbox(id);
       throw err;
     }
-    this.opts.onEvent?.('created', { ms: performance.now() - t0, warm });
+    this.emit('created', { ms: performance.now() - t0, warm });
     return { id, token, expiresAt: new Date(row.expiresAt).toISOString(), nodes: row.nodes.map((name) => ({ name })) };
   }
 
@@ -174,7 +204,7 @@ export class SandboxManager {
     this.opts.store.deleteSession(id);
     this.touched.delete(id);
     await this.opts.provider.removeSandbox(id);
-    this.opts.onEvent?.('removed', { reason, id });
+    this.emit('removed', { reason, id });
   }
 
   node(s: SessionRow, node: string | undefined) {
@@ -246,7 +276,7 @@ export class SandboxManager {
     if (s.nodes.length === 1) throw new ApiError(409, 'CONFLICT', 'A session keeps at least one node; delete the session instead.');
     this.opts.store.updateSession(s.id, { nodes: s.nodes.filter((n) => n !== name), lastActivityAt: this.now() });
     await this.opts.provider.removeNode(s.id, name);
-    this.opts.onEvent?.('node-removed', { id: s.id, reason: name });
+    this.emit('node-removed', { id: s.id, reason: name });
   }
 
   /** Removes sessions past their lifetime or idle timeout. */

@@ -5,7 +5,7 @@
 // fetch (EventSource cannot send the Authorization header), so the token never sits in a URL.
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { PublishedPort } from '../engine/provider.ts';
+import type { PublishedPort, SandboxProvider } from '../engine/provider.ts';
 import type { SessionRow } from '../store.ts';
 import type { SandboxManager } from './manager.ts';
 
@@ -17,10 +17,12 @@ type Env = { Variables: { session: SessionRow; requestId: string } };
 
 export type FeedDeps = {
   manager: SandboxManager;
+  provider: SandboxProvider;
   ports: (s: SessionRow, origin: URL) => Promise<unknown[]>;
   /** Adds the preview links to ports a node reported. */
   decorate: (s: SessionRow, ports: (PublishedPort & { node: string })[], origin: URL) => unknown[];
-  workshop?: LearnerFeed;
+  /** Features' news for a session (the workshop's, for a workshop learner). */
+  news: LearnerFeed[];
   log: { error: (o: object, m: string) => void };
 };
 
@@ -46,7 +48,7 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       stream.onAbort(() => { closed = true; wake?.(); });
 
       // ---- ports, from the learner engine's events ----
-      const provider = deps.manager.opts.provider;
+      const { provider } = deps;
       let mode: 'push' | 'poll' = 'poll';
       if (provider.watchPorts) {
         const byNode = new Map<string, PublishedPort[]>();
@@ -65,8 +67,10 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       }
 
       // ---- the workshop, for a workshop learner ----
-      const off = deps.workshop?.(s, Number.isInteger(after) && after > 0 ? after : 0, push);
-      if (off) stops.push(off);
+      for (const news of deps.news) {
+        const off = news(s, Number.isInteger(after) && after > 0 ? after : 0, push);
+        if (off) stops.push(off);
+      }
 
       try {
         while (!closed) {
@@ -77,7 +81,7 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
             });
             if (quiet && !closed) {
               // The session may have ended without a word from the engine (removed, expired).
-              if (!deps.manager.opts.store.getSession(s.id)) { await stream.writeSSE({ event: 'gone', data: '{}' }); break; }
+              if (!deps.manager.get(s.id)) { await stream.writeSSE({ event: 'gone', data: '{}' }); break; }
               await stream.write(': keep-alive\n\n');
             }
             continue;

@@ -8,7 +8,7 @@ import type { Limits } from '../engine/node-spec.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
 import type { Workshop } from './db.ts';
-import { freeDisk, hasNodeAccess, hostMemory, nodeDiskBytes, nodeMemory } from './engine.ts';
+import { freeDisk, hostMemory } from './host.ts';
 
 const GiB = 1024 ** 3;
 const SAMPLE_TTL_MS = 10 * 60_000;
@@ -48,20 +48,21 @@ export class CapacityMeter {
   }
 
   async take(): Promise<Sample> {
-    const { provider, manager, stateDir } = this.deps;
-    if (!hasNodeAccess(provider)) throw new Error('this sandbox provider cannot report memory use');
+    const { provider, manager } = this.deps;
+    const nodeMemory = provider.nodeMemory?.bind(provider);
+    if (!nodeMemory) throw new Error('this sandbox provider cannot report memory use');
     // An engine of the pool that is about to be ready beats starting a probe beside it.
-    for (let waited = 0; !manager.pool.ready.length && manager.pool.starting > 0 && waited < 30_000; waited += 250) {
+    for (let waited = 0; !manager.poolStatus().ready && manager.poolStatus().starting > 0 && waited < 30_000; waited += 250) {
       await new Promise((r) => setTimeout(r, 250));
     }
     const read = async (ids: string[]) => {
       // A pool engine may be handed to a learner (or trimmed) while it is read: keep the ones that answered.
-      const got = await Promise.allSettled(ids.map(async (id) => ({ id, mem: await nodeMemory(provider, id, 'node1') })));
+      const got = await Promise.allSettled(ids.map(async (id) => ({ id, mem: await nodeMemory(id, 'node1') })));
       return got.flatMap((g) => (g.status === 'fulfilled' ? [g.value] : []));
     };
     let source: Sample['source'] = 'pool';
     let probe: string | null = null;
-    let got = await read(manager.pool.ready.slice(0, 3));
+    let got = await read(manager.readyPoolIds(3));
     try {
       if (!got.length) {
         source = 'probe';
@@ -71,7 +72,7 @@ export class CapacityMeter {
         got = await read([probe]);
         if (!got.length) throw new Error('the probe engine did not report its memory');
       }
-      const disk = got.map((g) => nodeDiskBytes(stateDir, g.id, 'node1')).filter((x): x is number => x !== null);
+      const disk = got.map((g) => provider.nodeDiskBytes?.(g.id, 'node1') ?? null).filter((x): x is number => x !== null);
       this.sample = {
         at: Date.now(), source, nodes: got.length,
         idleMemoryBytes: median(got.map((g) => g.mem)), idleDiskBytes: disk.length ? median(disk) : null,
@@ -87,7 +88,7 @@ export class CapacityMeter {
   roomFor(): number {
     if (!this.sample) return Infinity;
     const mem = hostMemory();
-    return Math.floor(Math.max(0, mem.available - reserveFor(mem.total)) / this.sample.idleMemoryBytes) + this.deps.manager.pool.ready.length;
+    return Math.floor(Math.max(0, mem.available - reserveFor(mem.total)) / this.sample.idleMemoryBytes) + this.deps.manager.poolStatus().ready;
   }
 
   async forWorkshop(w: Workshop, seated: number, refresh = false) {
@@ -95,7 +96,7 @@ export class CapacityMeter {
     const { manager, stateDir, serverLimits, maxSandboxes } = this.deps;
     const mem = hostMemory();
     const diskFree = freeDisk(join(stateDir));
-    const poolReady = manager.pool.ready.length;
+    const poolReady = manager.poolStatus().ready;
     const f = fits({
       sample: s, memoryTotal: mem.total, memoryAvailable: mem.available, diskFree, nodes: w.nodesPerLearner,
       memoryLimit: w.limits.memoryBytes, poolReady, sandboxes: manager.count(), maxSandboxes,

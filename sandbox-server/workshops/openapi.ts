@@ -1,5 +1,4 @@
-// The workshop routes in the server's OpenAPI document (added to it at start-up, not edited into it).
-import { openapi } from '../openapi.ts';
+// The workshop routes' part of the server's OpenAPI document (app.ts joins each feature's paths to openapi.ts's).
 
 const error = { $ref: '#/components/schemas/Error' };
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
@@ -80,7 +79,3 @@ export const workshopPaths = {
     },
   },
 };
-
-export function extendOpenapi() {
-  Object.assign(openapi.paths, workshopPaths);
-}

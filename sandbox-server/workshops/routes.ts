@@ -7,14 +7,18 @@ import { z } from 'zod';
 import { bearer } from '../auth.ts';
 import { parseBytes } from '../config.ts';
 import { ApiError } from '../errors.ts';
+import type { LessonCatalog } from '../lesson-catalog.ts';
 import type { RateLimiter } from '../rate-limit.ts';
+import type { Replays } from '../replays.ts';
+import type { SandboxManager } from '../sandboxes/manager.ts';
 import type { SessionRow } from '../store.ts';
+import { parseJson } from '../validate.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import type { CapacityMeter } from './capacity.ts';
 import { resultsCsv } from './csv.ts';
 import type { WorkshopEvent, WorkshopService } from './service.ts';
 
-type Env = { Variables: { session: SessionRow; requestId: string } };
+import type { Env } from '../app.ts';
 
 export type Workshops = {
   service: WorkshopService;
@@ -24,6 +28,9 @@ export type Workshops = {
   /** Joins per client address: each join may take a sandbox from the pool or start one. */
   joins: RateLimiter;
   publicOrigin?: string;
+  manager: SandboxManager;
+  lessons: LessonCatalog;
+  replays: Replays;
 };
 
 const lessonId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,80}$/, 'a lesson id such as 02-first-containers');
@@ -69,19 +76,9 @@ const progressBody = z.strictObject({
 });
 const messageBody = z.strictObject({ text: z.string().trim().min(1).max(1000) });
 const prewarmBody = z.strictObject({ expectedLearners: z.number().int().min(0).max(1000).optional() });
+const learnerReplayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100), fresh: z.boolean().default(true) });
 
 const MAX_BODY = 64 * 1024;
-
-async function parseJson<T>(c: Context, schema: z.ZodType<T, unknown>): Promise<T> {
-  let raw: unknown;
-  const text = await c.req.text();
-  try { raw = text === '' ? {} : JSON.parse(text); } catch {
-    throw new ApiError(400, 'VALIDATION_FAILED', 'The request body is not valid JSON.');
-  }
-  const r = schema.safeParse(raw);
-  if (!r.success) throw new ApiError(400, 'VALIDATION_FAILED', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  return r.data;
-}
 
 const cursor = (c: Context) => {
   const n = Number(c.req.query('after') ?? 0);
@@ -91,13 +88,15 @@ const cursor = (c: Context) => {
 /** Routes that a browser opens without headers (EventSource, a download link) may carry a ticket instead. */
 const TICKET_ROUTES = /^\/api\/workshops\/([a-z0-9]{4,40})\/(events|results\.csv)$/;
 
+// Bodies here are small JSON; a bigger one is refused before it is read.
+const limitBody = (maxSize: number) => bodyLimit({
+  maxSize,
+  onError: (c) => c.json({ error: { code: 'BODY_TOO_LARGE', message: `The request body is larger than ${maxSize} bytes.`, requestId: c.get('requestId') ?? '' } }, 413, { Connection: 'close' }),
+});
+
 export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c: Context) => string) {
   const { service: svc, auth } = ws;
-  // Bodies here are small JSON; a bigger one is refused before it is read.
-  const limit = bodyLimit({
-    maxSize: MAX_BODY,
-    onError: (c) => c.json({ error: { code: 'BODY_TOO_LARGE', message: `The request body is larger than ${MAX_BODY} bytes.`, requestId: c.get('requestId') ?? '' } }, 413, { Connection: 'close' }),
-  });
+  const limit = limitBody(MAX_BODY);
   for (const path of ['/api/workshops', '/api/workshops/*', '/api/join', '/api/sessions/:id/progress']) app.use(path, limit);
 
   // ---- instructors ----
@@ -165,6 +164,23 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
     const w = svc.get(c.req.param('id'));
     return c.json(await svc.reset(w, c.req.param('learner')));
   });
+  // An instructor brings a learner's sandbox to a step: rebuilt fresh (unless fresh is false), then
+  // replayed, exactly as the learner's own Skip button does. The admin check above covers these routes.
+  const learnerSession = (c: Context<Env>) => {
+    const l = svc.learnerOf(svc.get(c.req.param('id') ?? ''), c.req.param('learner') ?? '');
+    const s = l.sessionId ? ws.manager.get(l.sessionId) : undefined;
+    if (!s) throw new ApiError(409, 'NO_SANDBOX', `${l.name} has no sandbox any more.`);
+    return s;
+  };
+  app.post('/api/workshops/:id/learners/:learner/replay', limitBody(4 * 1024), async function replayForLearner(c) {
+    const { fresh, ...to } = await parseJson(c, learnerReplayBody);
+    learnerSession(c);
+    ws.lessons.replayPlan(to.lesson, to.step); // an unknown lesson or step: 404 before the sandbox is rebuilt
+    if (fresh) await svc.reset(svc.get(c.req.param('id')), c.req.param('learner'));
+    return c.json(ws.replays.start(learnerSession(c), to.lesson, to.step), 202);
+  });
+  app.get('/api/workshops/:id/learners/:learner/replay', (c) => c.json(ws.replays.view(learnerSession(c).id)));
+
   app.get('/api/workshops/:id/results.csv', (c) => {
     const w = svc.get(c.req.param('id'));
     return c.body(resultsCsv(svc, w), 200, {
@@ -224,8 +240,7 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
 
   // Join codes are short: an address that keeps guessing wrong ones is stopped for a minute.
   function refuseGuessers(client: string) {
-    const w = ws.joinFailures.windows.get(client);
-    if (w && Date.now() - w.start < ws.joinFailures.windowMs && w.count >= ws.joinFailures.limit) {
+    if (ws.joinFailures.exhausted(client)) {
       throw new ApiError(429, 'RATE_LIMITED', 'Too many wrong workshop codes from this address. Wait a minute and try again.');
     }
   }

@@ -13,7 +13,6 @@ import type { FeedEvent } from '../sandboxes/session-feed.ts';
 import type { SessionRow, Store } from '../store.ts';
 import type { CapacityMeter } from './capacity.ts';
 import type { Learner, SandboxState, Workshop, WorkshopDb, WorkshopLimits } from './db.ts';
-import { applyLimits, hasNodeAccess } from './engine.ts';
 
 /** Learners may join this long before the start (to be seated when it begins). */
 export const DOORS_OPEN_MS = 30 * 60_000;
@@ -35,6 +34,8 @@ export type ServiceDeps = {
   basePoolSize: number;
   prewarmLeadMs: number;
   idleMs: number;
+  /** Forgets the terminals' replay of a session whose shells are gone (a reset rebuilt its sandbox). */
+  forgetTerminals?: (sessionId: string) => void;
   now?: () => number;
 };
 
@@ -101,8 +102,6 @@ export class WorkshopService {
   ending = new Set<string>();
   /** Open instructor terminals per learner: connection id → instructor name and take-over. */
   watchers = new Map<string, Map<string, { name: string; takeover: boolean }>>();
-  /** Called with a session id whose terminals' replay should be forgotten (its shells are gone). */
-  forgetTerminals: (sessionId: string) => void = () => {};
 
   constructor(deps: ServiceDeps) {
     this.deps = deps;
@@ -243,7 +242,7 @@ export class WorkshopService {
     try {
       this.setSandbox(w, l.id, 'resetting');
       await this.deps.provider.removeSandbox(s.id);
-      this.forgetTerminals(s.id);
+      this.deps.forgetTerminals?.(s.id);
       await this.deps.provider.createSandbox(s.id, s.nodes, { ...this.deps.serverLimits, ...w.limits });
       if (this.get(w.id).endedAt !== null) { await this.deps.provider.removeSandbox(s.id); throw new ApiError(409, 'WORKSHOP_ENDED', 'The workshop ended during the reset.'); }
       for (const lesson of l.seeded) {
@@ -289,7 +288,7 @@ export class WorkshopService {
           this.setSandbox(this.get(w.id), l.id, 'removed');
         }
       }));
-      this.deps.manager.pool.trim();
+      this.deps.manager.trimPool();
       this.sendWorkshop(this.get(w.id));
       this.deps.log.info({ workshop: w.id, reason, removed: todo.length, ms: Math.round(performance.now() - t0) }, 'workshop ended');
     } finally {
@@ -307,8 +306,7 @@ export class WorkshopService {
   }
 
   pool() {
-    const p = this.deps.manager.pool;
-    return { target: p.target, ready: p.ready.length, starting: p.starting };
+    return this.deps.manager.poolStatus();
   }
 
   /** The pool holds the server's base size plus, for each workshop about to start or running, its empty seats. */
@@ -326,7 +324,7 @@ export class WorkshopService {
 
   updatePool() {
     const { target, extra } = this.poolTarget();
-    if (target !== this.deps.manager.pool.target) this.deps.manager.pool.setTarget(target);
+    this.deps.manager.setPoolTarget(target);
     // Growing the pool for a class is measured as it starts (from its first warm engine); the sample then bounds it.
     if (extra > 0 && !this.deps.capacity.sample) {
       void this.deps.capacity.measure().catch((err: unknown) => this.deps.log.warn({ err }, 'measuring an idle engine failed'));
@@ -374,8 +372,9 @@ export class WorkshopService {
       created = await this.deps.manager.create({ lesson: w.lessons[0], nodes: w.nodesPerLearner, client });
       try {
         if (this.differs(w.limits)) {
-          if (!hasNodeAccess(this.deps.provider)) throw new ApiError(503, 'SANDBOX_FAILED', 'This engine cannot apply per-workshop limits.');
-          await applyLimits(this.deps.provider, created.id, created.nodes.map((n) => n.name), w.limits);
+          const update = this.deps.provider.updateLimits?.bind(this.deps.provider);
+          if (!update) throw new ApiError(503, 'SANDBOX_FAILED', 'This engine cannot apply per-workshop limits.');
+          await Promise.all(created.nodes.map((n) => update(created.id, n.name, w.limits)));
         }
         this.deps.store.updateSession(created.id, { expiresAt: w.endsAt });
         if (this.get(w.id).endedAt !== null) throw new ApiError(410, 'WORKSHOP_ENDED', `"${w.title}" has ended.`);

@@ -1,5 +1,6 @@
-// The HTTP app (createApp) built around the real session manager, store, workshop service and rate limiters,
-// with an in-memory SQLite file, a clock the test moves, and FakeProvider instead of an engine. Requests go
+// The HTTP app (createApp) built around the real session manager, store, workshop feature (createWorkshops, as
+// main.ts makes it) and rate limiters, with an in-memory SQLite file, a clock the test moves, and FakeProvider
+// instead of an engine. Requests go
 // through app.request(): no socket, no root, no engine. What it can prove is the contract and the rules
 // (status codes, error bodies, auth, limits, workshop seating); never that a sandbox works.
 import type { ExecutionContext } from 'ava';
@@ -15,11 +16,8 @@ import { createPreview } from '../../sandbox-server/preview/proxy.ts';
 import { RateLimiter } from '../../sandbox-server/rate-limit.ts';
 import { SandboxManager } from '../../sandbox-server/sandboxes/manager.ts';
 import { Store } from '../../sandbox-server/store.ts';
-import { AdminAuth } from '../../sandbox-server/workshops/admin-auth.ts';
-import { CapacityMeter } from '../../sandbox-server/workshops/capacity.ts';
-import { loadWorkshopConfig } from '../../sandbox-server/workshops/config.ts';
-import { WorkshopDb, migrateWorkshops } from '../../sandbox-server/workshops/db.ts';
-import { WorkshopService } from '../../sandbox-server/workshops/service.ts';
+import { History } from '../../sandbox-server/terminal/history.ts';
+import { createWorkshops } from '../../sandbox-server/workshops/index.ts';
 import { FakeProvider } from './fake-provider.ts';
 import type { Lesson } from '../../lessons/lib/index.ts';
 import { Replays } from '../../sandbox-server/replays.ts';
@@ -40,8 +38,10 @@ export type Clock = { t: number; now: () => number; advance: (ms: number) => voi
 export type RequestInit2 = Omit<RequestInit, 'body'> & { token?: string; json?: unknown; body?: string; client?: string };
 
 export function buildApp(env: Record<string, string> = {}) {
-  const config = loadConfig({ BERTH_POOL_SIZE: '0', ...env });
-  const wc = loadWorkshopConfig({ BERTH_ADMIN_TOKEN_SHA256: hashToken(ADMIN_TOKEN), ...env });
+  // Nothing is written to the state folder: instructor tokens come from the environment hash.
+  const config = loadConfig({
+    BERTH_POOL_SIZE: '0', BERTH_ADMIN_TOKEN_SHA256: hashToken(ADMIN_TOKEN), BERTH_STATE_DIR: joinPath(tmpdir(), 'berth-unit-no-state'), ...env,
+  });
   const clock: Clock = { t: Date.now(), now: () => clock.t, advance: (ms) => { clock.t += ms; } };
   const logs: { level: string; msg: string; o: object }[] = [];
   const at = (level: string) => (o: object, msg: string) => { logs.push({ level, msg, o }); };
@@ -56,29 +56,21 @@ export function buildApp(env: Record<string, string> = {}) {
     maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
     execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l), now: clock.now,
   });
-  // Nothing is written here: tokens come from the environment hash above.
-  const stateDir = joinPath(tmpdir(), 'berth-unit-no-state');
-  migrateWorkshops(store.db);
-  const auth = new AdminAuth({ stateDir, envHashes: wc.adminHashes, now: clock.now });
-  const capacity = new CapacityMeter({ provider, manager, stateDir, serverLimits: config.limits, maxSandboxes: config.maxSandboxes, log });
-  const service = new WorkshopService({
-    db: new WorkshopDb(store.db), store, manager, provider, lessons, capacity, log,
-    serverLimits: config.limits, maxNodes: config.maxNodes, basePoolSize: config.poolSize,
-    prewarmLeadMs: wc.prewarmLeadMs, idleMs: config.idleMs, now: clock.now,
-  });
   const preview = createPreview({
     manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
     secureCookies: config.secureCookies, log,
   });
+  const replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
+  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history: new History(), log, now: clock.now });
+  const { service, capacity, auth } = workshops;
   const app = createApp({
-    manager, lessons, metrics, log, preview, fileMax: config.fileMax,
+    manager, provider, lessons, metrics, log, preview, replays, fileMax: config.fileMax,
     sandboxFacts: { engine: 'rootless', ipvs: 'no' },
-    replays: new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) }),
     createLimiter: new RateLimiter(config.createRatePerMin, 60_000, clock.now),
     // A test picks its client address with a header; a real server reads the socket (main.ts).
     clientAddress: (c) => c.req.header('x-test-client') ?? DEFAULT_CLIENT,
     metricsAuthorized: (token) => token === METRICS_TOKEN,
-    workshops: { service, auth, capacity, joinFailures: new RateLimiter(wc.joinFailuresPerMin), joins: new RateLimiter(wc.joinsPerMin, 60_000, clock.now) },
+    features: [workshops.feature],
   });
 
   function request(path: string, init: RequestInit2 = {}) {

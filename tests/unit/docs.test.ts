@@ -4,9 +4,8 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { configSchema } from '../../sandbox-server/config.ts';
+import { configSchema, workshopConfigSchema } from '../../sandbox-server/config.ts';
 import { RUNTIME_ENV, readmePath, withTable } from '../../sandbox-server/config-doc.ts';
-import { workshopConfigSchema } from '../../sandbox-server/workshops/config.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const tracked = (...patterns: string[]) => execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', ...patterns], { cwd: root, encoding: 'utf8' })

@@ -1,6 +1,7 @@
 // Preview addresses, tickets and `docker ps` port parsing: pure logic.
 import test from 'ava';
-import { appCookies, parsePublished, parseTarget, PreviewKeys, ticketFrom, withoutTicket } from '../../sandbox-server/preview/links.ts';
+import { parsePublished } from '../../sandbox-server/engine/published.ts';
+import { appCookies, parseTarget, PreviewKeys, ticketFrom, withoutTicket } from '../../sandbox-server/preview/links.ts';
 
 test('path scheme: session, node, port and the rest of the path', (t) => {
   t.like(parseTarget('berth:3000', '/p/abcd1234/node2/8080/css/a.css?x=1', null), { sessionId: 'abcd1234', node: 'node2', port: 8080, scheme: 'path', rest: '/css/a.css?x=1', base: '/p/abcd1234/node2/8080/' });

@@ -6,7 +6,7 @@ import { ApiError } from '../../errors.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
-import type { FoundSandbox, SandboxProvider } from '../provider.ts';
+import type { FoundSandbox, NodeLimits, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { incusError, isNotFound, withRetry } from './errors.ts';
@@ -267,7 +267,7 @@ export class IncusProvider implements SandboxProvider {
   }
 
   /** Workshops tighten a pool node's limits in place: Incus applies config changes to a running node live. */
-  async updateLimits(sandboxId: string, node: string, l: Omit<Limits, 'diskBytes'>) {
+  async updateLimits(sandboxId: string, node: string, l: NodeLimits) {
     const { config } = instanceBody({
       sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: null, network: '',
       limits: { ...l, diskBytes: 0 }, mirrorPort: null,
