@@ -1,4 +1,4 @@
-// `npm test`: brings the runtime up (engine, catalog, mirror, learner engine image), type-checks, then runs
+// `npm test`: brings the runtime up (engine, catalog, mirror, learner engine image), type-checks, lints, then runs
 // every suite against the real engine, and ends with one plain line: "N passed, N failed".
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -61,6 +61,12 @@ await run('site build', process.execPath, [join(root, 'site', 'build.ts')]);
 const tsc = await run('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']);
 if (!failures.some((f) => f.startsWith('typecheck'))) passed++;
 void tsc;
+// Lint (biome.jsonc): any error or warning fails the step, as a type error does.
+{
+  const before = failures.length;
+  await run('lint', process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'lint', '--error-on-warnings', '.']);
+  if (failures.length === before) passed++;
+}
 if (existsSync(join(root, 'lessons', 'lib', 'check-cli.ts'))) {
   const before = failures.length;
   await run('lessons:check', process.execPath, [join(root, 'lessons', 'lib', 'check-cli.ts')]);

@@ -53,7 +53,7 @@ export function buildReply(q: Query, rcode: number, addresses: string[] = []): B
     a.writeUInt16BE(CLASS_IN, 4);
     a.writeUInt32BE(TTL_S, 6);
     a.writeUInt16BE(4, 10);
-    ip.split('.').forEach((o, k) => a.writeUInt8(Number(o), 12 + k));
+    ip.split('.').forEach((o, k) => { a.writeUInt8(Number(o), 12 + k); });
     return a;
   });
   return Buffer.concat([header, q.question, ...answers]);

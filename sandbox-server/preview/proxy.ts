@@ -8,7 +8,7 @@ import { bearer, tokenMatches } from '../auth.ts';
 import { ApiError, errorBody } from '../errors.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
-import { appCookies, COOKIE, parseTarget, PreviewKeys, ticketFrom, withoutTicket, type Target } from './links.ts';
+import { appCookies, COOKIE, parseTarget, type PreviewKeys, ticketFrom, withoutTicket, type Target } from './links.ts';
 
 // The learner engine's own API (remote daemon lessons) must not become reachable from a browser link.
 export const BLOCKED_PORTS = new Set([2375, 2376]);

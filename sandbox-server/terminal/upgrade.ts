@@ -6,6 +6,7 @@ import { tokenFromProtocols } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
+import type { SessionRow } from '../store.ts';
 import { endClient, fail, nodeOf, tabAndSize, terminalEndpoint, type Opening } from './endpoint.ts';
 import type { History } from './history.ts';
 import { CLOSE } from './protocol.ts';
@@ -35,7 +36,7 @@ export function learnerTerminals(deps: LearnerTerminalDeps) {
 
   async function attach({ ws, req, url, ids: [id], early, release }: Opening) {
     const token = tokenFromProtocols(req.headers['sec-websocket-protocol']);
-    let session;
+    let session: SessionRow;
     try {
       session = deps.manager.authorize(id, token);
     } catch (err) {

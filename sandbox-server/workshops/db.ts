@@ -235,7 +235,7 @@ export class WorkshopDb {
         verified = max(verified, excluded.verified), attempts = attempts + 1,
         first_passed_at = coalesce(first_passed_at, excluded.first_passed_at), last_at = excluded.last_at`)
       .run(learnerId, lesson, checkId, passed ? 1 : 0, passed && verified ? 1 : 0, passed ? at : null, at);
-    return passed && (!before || !before.passed || (verified && !before.verified));
+    return passed && (!before?.passed || (verified && !before.verified));
   }
 
   checks(learnerId: string): CheckRecord[] {

@@ -11,7 +11,6 @@ import type { LessonCatalog } from '../lesson-catalog.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import type { Replays } from '../replays.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
-import type { SessionRow } from '../store.ts';
 import { parseJson } from '../validate.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import type { CapacityMeter } from './capacity.ts';

@@ -9,6 +9,7 @@ import { tokenFromProtocols } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
+import type { SessionRow } from '../store.ts';
 import { endClient, fail, nodeOf, tabAndSize, terminalEndpoint, type Opening } from '../terminal/endpoint.ts';
 import type { History } from '../terminal/history.ts';
 import { CLOSE, status } from '../terminal/protocol.ts';
@@ -57,7 +58,7 @@ export function instructorTerminals(deps: ShadowDeps) {
   async function attach({ ws, req, url, ids: [workshopId, learnerId], early, release }: Opening) {
     const admin = deps.auth.check(tokenFromProtocols(req.headers['sec-websocket-protocol'])) || deps.auth.useTicket(url.searchParams.get('ticket'), workshopId);
     if (!admin) return fail(ws, 'UNAUTHORIZED', 'An instructor token (or a ticket) is needed to open a learner\'s terminal.', CLOSE.BAD_TOKEN);
-    let session;
+    let session: SessionRow | undefined;
     let name = '';
     try {
       const w = deps.service.get(workshopId);

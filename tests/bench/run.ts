@@ -15,7 +15,7 @@ import { ready } from './ready.ts';
 import { site } from './site.ts';
 import { terminal } from './terminal.ts';
 
-let flags;
+let flags: ReturnType<typeof parseFlags>;
 try {
   flags = parseFlags(process.argv.slice(2));
 } catch (err) {
@@ -25,7 +25,7 @@ try {
 const t0 = performance.now();
 const log = (m: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
 const engine = await engineHost();
-let provider;
+let provider: ReturnType<typeof providerNodes>;
 try {
   provider = providerNodes(flags.provider, engine);
 } catch (err) {

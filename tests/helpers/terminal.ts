@@ -43,7 +43,8 @@ const KEEP = 200_000;
 const OVERLAP = 8192;
 
 /** Terminal text without escape sequences, for matching what a person would read. */
-export const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]/g, '');
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is what an escape sequence starts with.
+export const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]/g, '');
 
 /** Opens a terminal WebSocket at `url` with the session (or admin) token as a subprotocol. */
 export function connectTerminal(url: string, token: string, opts: TermOptions = {}): TermClient {

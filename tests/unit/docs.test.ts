@@ -33,7 +33,7 @@ test('documents and comments point only at files that exist', (t) => {
   const missing: string[] = [];
   // Paths into the repository written in prose or comments, e.g. sandbox-server/terminal/protocol.ts. Files the
   // tests write (tests/artifacts/) are outputs, not sources.
-  const repoPath = /(?<![\w./-])((?:runtime|sandbox-server|lessons|site|tests|docs|shared|\.ci)\/[\w.\/-]*\.(?:ts|md|sh|json|py|yml|astro|mjs))\b/g;
+  const repoPath = /(?<![\w./-])((?:runtime|sandbox-server|lessons|site|tests|docs|shared|\.ci)\/[\w./-]*\.(?:ts|md|sh|json|py|yml|astro|mjs))\b/g;
   for (const f of tracked('*.md', '*.ts')) {
     if (f.startsWith('lessons/') && !f.startsWith('lessons/lib/') && f !== 'lessons/README.md' && f !== 'lessons/FORMAT.md') continue; // lesson prose names learners' files
     const text = readFileSync(join(root, f), 'utf8');
