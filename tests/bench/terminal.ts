@@ -1,16 +1,18 @@
 // 3. Terminal: keystroke echo and bulk output through Berth's WebSocket terminal, a bare `docker exec -it`
-// on the same node container driven from a real pty (the limit), and shellinabox as a peer web terminal.
+// on the same node container driven from a real pty (the limit), two diagnostics that say where Berth's time
+// goes (dtach under a bare exec; Berth's own exec stream without the WebSocket), and shellinabox as a peer.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from '../../sandbox-server/engine/docker.ts';
 import { LEARNER_ENV } from '../../sandbox-server/engine/exec.ts';
 import { containerName } from '../../sandbox-server/engine/node-spec.ts';
 import { type Ctx, benchServer, closeServer, create } from './lib/context.ts';
 import { run } from './lib/host.ts';
-import { type Transport, berthTransport, measureBulk, measureEcho, shellinabox, waitForPrompt } from './lib/probe.ts';
+import { type Transport, berthTransport, engineTransport, measureBulk, measureEcho, shellinabox, waitForPrompt } from './lib/probe.ts';
 import { mbps, ms, ratio } from './lib/report.ts';
 import { type Summary, round, summarize } from './lib/stats.ts';
 
-type Figures = { echo: Summary; bulk: { seconds: number; bytesReceived: number; payloadBytes: number } };
+type Bulk = { seconds: number; bytesReceived: number; payloadBytes: number };
 
 /** The shell a learner gets, without Berth in the way: the same user, environment and node. */
 function execArgv(container: string, shell = ['bash', '-l']) {
@@ -28,21 +30,28 @@ async function bare(ctx: Ctx, argv: string[], mode: 'echo' | 'bulk', amount: num
   return JSON.parse(r.stdout) as { samplesMs?: number[]; seconds?: number; bytesReceived?: number };
 }
 
-async function viaTransport(open: () => Promise<Transport>, keys: number, bytes: number): Promise<Figures> {
-  // Each measurement gets a fresh connection, as the pty probe gets a fresh exec.
-  let t = await open();
+// Each measurement gets a fresh connection, as the pty probe gets a fresh exec.
+async function echoVia(open: () => Promise<Transport>, keys: number): Promise<number[]> {
+  const t = await open();
   try {
     await waitForPrompt(t);
-    const echo = summarize(await measureEcho(t, keys));
-    await t.close();
-    t = await open();
-    await waitForPrompt(t);
-    const bulk = await measureBulk(t, bytes);
-    return { echo, bulk: { ...bulk, payloadBytes: bytes } };
+    return await measureEcho(t, keys);
   } finally {
     await t.close();
   }
 }
+
+async function bulkVia(open: () => Promise<Transport>, bytes: number): Promise<Bulk> {
+  const t = await open();
+  try {
+    await waitForPrompt(t);
+    return { ...await measureBulk(t, bytes), payloadBytes: bytes };
+  } finally {
+    await t.close();
+  }
+}
+
+type Way = { key: string; name: string; echo: (keys: number) => Promise<number[]>; bulk?: (bytes: number) => Promise<Bulk> };
 
 /** shellinabox from Debian: installed when missing (the machine reaches Debian's mirror), else skipped. */
 async function peerAvailable(ctx: Ctx): Promise<string | null> {
@@ -62,65 +71,102 @@ async function peerAvailable(ctx: Ctx): Promise<string | null> {
 }
 
 export async function terminal(ctx: Ctx) {
-  const { keys, bulkMb } = ctx.flags;
+  const { keys, bulkMb, echoRounds } = ctx.flags;
   const bytes = bulkMb * 1_000_000;
   const b = await benchServer(ctx, { BERTH_POOL_SIZE: '0' });
   try {
     const c = await create(b);
     const container = containerName(c.id, 'node1');
-    const results: Record<string, Figures> = {};
-
-    ctx.log(`terminal: bare docker exec -it (pty), ${keys} keys, ${bulkMb} MB`);
-    const e = await bare(ctx, execArgv(container), 'echo', keys);
-    const k = await bare(ctx, execArgv(container), 'bulk', bytes);
-    results.bare = { echo: summarize(e.samplesMs!), bulk: { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: bytes } };
-    ctx.log(`terminal: bare docker exec -it + dtach (pty), ${keys} keys, ${bulkMb} MB`);
-    const de = await bare(ctx, execArgv(container, DTACH), 'echo', keys);
-    const dk = await bare(ctx, execArgv(container, DTACH), 'bulk', bytes);
-    results.bareDtach = { echo: summarize(de.samplesMs!), bulk: { seconds: dk.seconds!, bytesReceived: dk.bytesReceived!, payloadBytes: bytes } };
-
-    ctx.log(`terminal: Berth WebSocket terminal, ${keys} keys, ${bulkMb} MB`);
+    const node = connect(ctx.engine).getContainer(container);
     let tab = 0;
-    results.berth = await viaTransport(() => berthTransport(b.s.url, c.id, c.token, `bench${++tab}`), keys, bytes);
-
+    const ways: Way[] = [
+      {
+        key: 'bare', name: 'bare `docker exec -it`',
+        echo: async (n) => (await bare(ctx, execArgv(container), 'echo', n)).samplesMs!,
+        bulk: async (n) => { const k = await bare(ctx, execArgv(container), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
+      },
+      {
+        key: 'bareDtach', name: 'bare exec + dtach (diagnostic)',
+        echo: async (n) => (await bare(ctx, execArgv(container, DTACH), 'echo', n)).samplesMs!,
+        bulk: async (n) => { const k = await bare(ctx, execArgv(container, DTACH), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
+      },
+      {
+        key: 'engine', name: 'Berth\'s exec stream + dtach, no WebSocket (diagnostic)',
+        echo: (n) => echoVia(() => engineTransport(node, `bench-engine${++tab}`), n),
+      },
+      {
+        key: 'berth', name: 'Berth WebSocket',
+        echo: (n) => echoVia(() => berthTransport(b.s.url, c.id, c.token, `bench${++tab}`), n),
+        bulk: (n) => bulkVia(() => berthTransport(b.s.url, c.id, c.token, `bench${++tab}`), n),
+      },
+    ];
     let peerSkipped = ctx.flags.peer ? await peerAvailable(ctx) : 'skipped with --no-peer';
     if (!peerSkipped) {
-      ctx.log(`terminal: shellinabox (peer), ${keys} keys, ${bulkMb} MB`);
       const command = `/usr/bin/env DOCKER_HOST=${ctx.engine} ${execArgv(container).join(' ')}`;
+      ways.push({ key: 'shellinabox', name: 'shellinabox (peer)', echo: (n) => echoVia(() => shellinabox(command), n), bulk: (n) => bulkVia(() => shellinabox(command), n) });
+    }
+
+    // Echo in interleaved rounds, every transport in turn in each: on a shared machine, load that comes and goes
+    // then falls on all of them alike instead of on whichever was being measured at the time.
+    const samples: Record<string, number[]> = Object.fromEntries(ways.map((w) => [w.key, []]));
+    ctx.log(`terminal: keystroke echo, ${keys} keys per transport in ${echoRounds} interleaved rounds (${ways.map((w) => w.key).join(', ')})`);
+    for (let r = 0; r < echoRounds; r++) {
+      const n = Math.floor(keys / echoRounds) + (r < keys % echoRounds ? 1 : 0);
+      for (const w of ways) {
+        try {
+          samples[w.key].push(...await w.echo(n));
+        } catch (err) {
+          if (w.key !== 'shellinabox') throw err;
+          peerSkipped = `shellinabox failed: ${(err as Error).message}`;
+          ways.splice(ways.indexOf(w), 1);
+        }
+      }
+    }
+    const bulks: Record<string, Bulk> = {};
+    for (const w of ways) {
+      if (!w.bulk) continue;
+      ctx.log(`terminal: bulk output, ${bulkMb} MB, ${w.key}`);
       try {
-        results.shellinabox = await viaTransport(() => shellinabox(command), keys, bytes);
+        bulks[w.key] = await w.bulk(bytes);
       } catch (err) {
+        if (w.key !== 'shellinabox') throw err;
         peerSkipped = `shellinabox failed: ${(err as Error).message}`;
       }
     }
     if (peerSkipped) ctx.notes.push(`Terminal peer not measured: ${peerSkipped}.`);
 
-    const bare0 = results.bare;
-    const names: Record<string, string> = { berth: 'Berth WebSocket', bareDtach: 'bare exec + dtach (diagnostic)', shellinabox: 'shellinabox (peer)' };
-    for (const [key, name] of Object.entries(names)) {
-      const r = results[key];
-      if (!r) continue;
+    const echo = Object.fromEntries(Object.entries(samples).filter(([, v]) => v.length).map(([k, v]) => [k, summarize(v)])) as Record<string, Summary>;
+    const bare0 = { echo: echo.bare, bulk: bulks.bare };
+    const bareRate = bare0.bulk.payloadBytes / bare0.bulk.seconds;
+    const baselineIs = 'bare `docker exec -it` on a pty, same node, same rounds';
+    // Berth first, then the diagnostics that say where its time goes, then the peer.
+    for (const key of ['berth', 'bareDtach', 'engine', 'shellinabox']) {
+      const w = ways.find((x) => x.key === key);
+      if (!w || !echo[key]) continue;
       const isBerth = key === 'berth';
       for (const p of ['p50', 'p99'] as const) {
         ctx.rows.push({
-          section: 'terminal', what: `${name}: keystroke echo ${p} (n=${r.echo.n})`,
-          berth: ms(r.echo[p]), baseline: ms(bare0.echo[p]), baselineIs: 'bare `docker exec -it` on a pty, same node',
-          ratio: ratio(r.echo[p], bare0.echo[p]),
-          ...(isBerth && p === 'p50' ? { target: '≤ 2× bare', met: r.echo.p50 <= 2 * bare0.echo.p50 } : {}),
+          section: 'terminal', what: `${w.name}: keystroke echo ${p} (n=${echo[key].n})`,
+          berth: ms(echo[key][p]), baseline: ms(bare0.echo[p]), baselineIs,
+          ratio: ratio(echo[key][p], bare0.echo[p]),
+          ...(isBerth && p === 'p50' ? { target: '≤ 2× bare', met: echo[key].p50 <= 2 * bare0.echo.p50 } : {}),
         });
       }
-      const rate = r.bulk.payloadBytes / r.bulk.seconds;
-      const bareRate = bare0.bulk.payloadBytes / bare0.bulk.seconds;
+      const k = bulks[key];
+      if (!k) continue;
+      const rate = k.payloadBytes / k.seconds;
       ctx.rows.push({
-        section: 'terminal', what: `${name}: bulk output, ${bulkMb} MB of \`yes\``,
+        section: 'terminal', what: `${w.name}: bulk output, ${bulkMb} MB of \`yes\``,
         berth: mbps(rate), baseline: mbps(bareRate), baselineIs: 'bare `docker exec -it` on a pty, same node',
         ratio: ratio(rate, bareRate),
         ...(isBerth ? { target: '≥ 0.5× bare', met: rate >= 0.5 * bareRate } : {}),
       });
     }
-    ctx.data.terminal = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, {
-      echoMs: v.echo, bulk: { ...v.bulk, seconds: round(v.bulk.seconds), mbPerSecond: round(v.bulk.payloadBytes / v.bulk.seconds / 1e6) },
+    ctx.data.terminal = Object.fromEntries(Object.keys(echo).map((k) => [k, {
+      echoMs: echo[k],
+      ...(bulks[k] ? { bulk: { ...bulks[k], seconds: round(bulks[k].seconds), mbPerSecond: round(bulks[k].payloadBytes / bulks[k].seconds / 1e6) } } : {}),
     }]));
+    ctx.data.terminalEcho = { rounds: echoRounds, order: ways.map((w) => w.key) };
   } finally {
     await closeServer(b, ctx);
   }

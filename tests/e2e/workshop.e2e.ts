@@ -141,6 +141,9 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   await row.locator('td.num').first().filter({ hasText: /^1/ }).waitFor({ timeout: 15_000 });
   // "Lesson · step" names the lesson and the step by title, and follows the learner's step (item 7).
   await row.getByText('First containers · An interactive container').waitFor({ timeout: 10_000 });
+  // ...and moves with the learner without a check: a later step marked done is where the learner is now.
+  await lp.locator('[data-step="background"]').getByLabel('I have done this step').check();
+  await row.getByText('First containers · Run in the background and look inside').waitFor({ timeout: 10_000 });
   // A quiz answer in a workshop is judged by the server, whatever the page says (item 5).
   const q = lp.locator('[data-quiz-id="q-it-flags"]');
   await q.getByLabel('Isolation and TLS').check();

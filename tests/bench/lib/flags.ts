@@ -12,6 +12,7 @@ export type Flags = {
   ceiling: number;     // density: most idle sandboxes to start
   workload: number;    // density: sandboxes running the lesson workload at once
   keys: number;        // terminal: keystrokes per echo measurement
+  echoRounds: number;  // terminal: interleaved rounds the keystrokes are split into, every transport in each
   bulkMb: number;      // terminal: megabytes of output per throughput measurement
   images: string[];    // pulls: catalog images to pull
   peer: boolean;       // terminal: measure shellinabox as a peer (installs it with apt when missing)
@@ -29,6 +30,7 @@ const HELP = `npm run bench -- [options]
   --ceiling N        density: idle sandboxes to start at most (40)
   --workload N       density: sandboxes running the lesson workload at once (10)
   --keys N           terminal: keystrokes per echo measurement (1000)
+  --echo-rounds N    terminal: the keys in N rounds, each transport in turn in every round (5)
   --bulk-mb N        terminal: megabytes of output per throughput measurement (100)
   --images LIST      pulls: catalog images (nginx,redis,python)
   --no-peer          terminal: skip the shellinabox peer
@@ -42,7 +44,7 @@ export function parseFlags(argv: string[]): Flags {
     args: argv, strict: true,
     options: {
       quick: { type: 'boolean' }, only: { type: 'string' }, runs: { type: 'string' }, pool: { type: 'string' },
-      ceiling: { type: 'string' }, workload: { type: 'string' }, keys: { type: 'string' }, 'bulk-mb': { type: 'string' },
+      ceiling: { type: 'string' }, workload: { type: 'string' }, keys: { type: 'string' }, 'echo-rounds': { type: 'string' }, 'bulk-mb': { type: 'string' },
       images: { type: 'string' }, 'no-peer': { type: 'boolean' }, learners: { type: 'string' }, 'spread-s': { type: 'string' }, out: { type: 'string' }, provider: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -66,6 +68,7 @@ export function parseFlags(argv: string[]): Flags {
     ceiling: Math.max(int('ceiling', values.ceiling, q ? 4 : 40, 2), workload + 1),
     workload,
     keys: int('keys', values.keys, q ? 100 : 1000, 10),
+    echoRounds: int('echo-rounds', values['echo-rounds'], q ? 2 : 5, 1),
     bulkMb: int('bulk-mb', values['bulk-mb'], q ? 5 : 100, 1),
     images: (values.images ?? (q ? 'busybox' : 'nginx,redis,python')).split(',').map((s) => s.trim()).filter(Boolean),
     peer: !values['no-peer'],

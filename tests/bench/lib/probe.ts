@@ -1,6 +1,8 @@
 // Terminal probes: keystroke echo and bulk output, over any byte transport. The same two algorithms run in
 // lib/pty-probe.py for a bare `docker exec -it` on a real pty, so every transport is measured the same way.
 import { type ChildProcess, spawn } from 'node:child_process';
+import type Docker from 'dockerode';
+import { openTty } from '../../../sandbox-server/engine/exec.ts';
 import { connectTerminal, plain } from '../../helpers/terminal.ts';
 import { freePort } from './host.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,15 +79,37 @@ export async function measureBulk(t: Transport, bytes: number): Promise<{ second
   return { seconds: (t1 - t0) / 1000, bytesReceived: got };
 }
 
-/** Berth's WebSocket terminal through the shared test client, keeping no text (tests/helpers/terminal.ts). */
+/**
+ * Berth's WebSocket terminal through the shared test client, keeping no text and acknowledging output as the
+ * site's page does (tests/helpers/terminal.ts, ack: 'page').
+ */
 export async function berthTransport(baseUrl: string, id: string, token: string, tab: string): Promise<Transport> {
   const q = new URLSearchParams({ node: 'node1', tab, cols: '100', rows: '30' });
-  const term = connectTerminal(`${baseUrl.replace(/^http/, 'ws')}/api/sessions/${id}/terminal?${q}`, token, { keepText: false });
+  const term = connectTerminal(`${baseUrl.replace(/^http/, 'ws')}/api/sessions/${id}/terminal?${q}`, token, { keepText: false, ack: 'page' });
   await term.opened;
   return {
     send: (s) => term.send(s),
     onData: (cb) => term.onData(cb),
     close: async () => { term.close(); await sleep(100); },
+  };
+}
+
+/**
+ * The exec stream Berth's terminal relays (sandbox-server/engine/exec.ts openTty, the same dtach command as
+ * terminal/upgrade.ts), driven from this process with no WebSocket and no Berth server in between: a
+ * diagnostic that splits the web layer's cost from the engine's and dtach's.
+ */
+export async function engineTransport(container: Docker.Container, tab: string): Promise<Transport> {
+  const s = `/tmp/.berth-tab-${tab}`;
+  const tty = await openTty(container, ['bash', '-c', `[ -S ${s} ] || dtach -n ${s} -E -z bash -l; exec dtach -a ${s} -E -z -r winch`], { cols: 100, rows: 30 });
+  const subs = new Set<(b: Buffer) => void>();
+  tty.stream.on('data', (b: Buffer) => { for (const cb of subs) cb(b); });
+  tty.stream.on('error', () => { /* closed below */ });
+  return {
+    send: (x) => tty.stream.write(x),
+    onData: (cb) => { subs.add(cb); return () => subs.delete(cb); },
+    // exit ends the shell and its dtach session, as the pty probe's exit does.
+    close: async () => { tty.stream.write('exit\r'); await sleep(100); tty.stream.destroy(); },
   };
 }
 
