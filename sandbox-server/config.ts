@@ -22,7 +22,7 @@ const schema = z.object({
   BERTH_PUBLIC_ORIGIN: z.string().url().optional().describe('origin learners load the site from (checked on WebSocket upgrades); default http://localhost:PORT'),
   BERTH_EXTRA_ORIGINS: z.string().default('').describe('comma-separated further allowed origins'),
   BERTH_ENGINE_IMAGE: z.string().default('berth/engine:latest').describe('learner engine image'),
-  BERTH_PROVIDER: z.enum(['docker', 'incus']).default('docker').describe('where learner nodes run: docker (rootless engines in host engine containers) or incus (system containers)'),
+  BERTH_PROVIDER: z.enum(['auto', 'docker', 'incus']).default('auto').describe('where learner nodes run: incus (system containers with a rootful Docker), docker (rootless engines in host engine containers), or auto: incus when incusd answers with the learner image, else docker'),
   BERTH_INCUS_SOCKET: z.string().default('/var/lib/incus/unix.socket').describe('incusd REST API socket (provider incus)'),
   BERTH_INCUS_IMAGE: z.string().default('berth-learner').describe('Incus image alias of the learner node (provider incus)'),
   BERTH_MIRROR_PORT: int(5000, 1, 65535).describe('loopback port the registry mirror is published on (runtime/up.ts publishes it; pushes from the host and Incus nodes use it)'),

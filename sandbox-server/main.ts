@@ -17,6 +17,7 @@ import { LoopDisks } from './engine/disks.ts';
 import { SandboxDns } from './engine/dns.ts';
 import { allowAddress, aptHosts, applyFirewall } from './engine/firewall.ts';
 import { LocalDockerProvider } from './engine/local-docker.ts';
+import { chooseProvider } from './engine/choose.ts';
 import { IncusClient } from './engine/incus/client.ts';
 import { IncusProvider } from './engine/incus/provider.ts';
 import { loadCatalog } from './lesson-catalog.ts';
@@ -66,7 +67,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const store = new Store(join(config.stateDir, 'berth.db'));
   const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir, 'disks'), config.diskReserveBytes) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
-  const provider = config.provider === 'incus'
+  const providerKind = await chooseProvider(config.provider, config.incus, log);
+  const provider = providerKind === 'incus'
     ? new IncusProvider({ client: new IncusClient({ socketPath: config.incus.socket }), image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: config.mirrorPort })
     : new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();
@@ -101,7 +103,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
     manager, provider, lessons, metrics, log, preview, replays, fileMax: config.fileMax, features: [workshops.feature],
-    sandboxFacts: sandboxFacts(config.provider),
+    sandboxFacts: sandboxFacts(providerKind),
     createLimiter: new RateLimiter(config.createRatePerMin),
     metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',

@@ -2,6 +2,7 @@
 // every suite against the real engine, and ends with one plain line: "N passed, N failed".
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from '../runtime/bootstrap/host-packages.ts';
 import { runtimeUp } from '../runtime/up.ts';
@@ -100,6 +101,20 @@ for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
   const before = failures.length;
   await run('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke'], { BERTH_BENCH_SMOKE: '1' });
   if (failures.length === before) passed++;
+}
+
+// The lessons once more on the Incus provider (without fakes and replays, which do not depend on the
+// provider): every lesson must stay true on the Docker 26 nodes that Incus gives learners. Incus is what
+// `npm start` gives learners wherever the bring-up could set it up (BERTH_PROVIDER=auto).
+{
+  const socket = process.env.INCUS_SOCKET ?? join(process.env.INCUS_DIR ?? '/var/lib/incus', 'unix.socket');
+  if (existsSync(socket)) {
+    const file = 'tests/lessons/verify.test.ts';
+    const t = performance.now();
+    countTap(`${file} (incus)`, await run(`${file} (incus)`, process.execPath, [ava, '--tap', file],
+      { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '0', BERTH_VERIFY_REPLAY: '0' }));
+    timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
+  } else console.log(`\n=== lessons on Incus: skipped (no Incus socket at ${socket})`);
 }
 
 console.log('\nSlowest suites:');

@@ -1,7 +1,7 @@
 // SandboxProvider on one Docker engine: a bridge network per sandbox, a learner engine container per node.
 import type Docker from 'dockerode';
 import type { LoopDisks } from './disks.ts';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ApiError } from '../errors.ts';
 import { engineError, isNotFound } from './docker.ts';
@@ -12,7 +12,7 @@ import { capTcpMemory } from './tcp-memory.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
 import { containerName, ID_BLOCKS, idBlock, nodeCreateOptions, type Limits } from './node-spec.ts';
 import type { FoundSandbox, NodeLimits, PublishedPort, SandboxProvider } from './provider.ts';
-import { parsePublished } from './published.ts';
+import { watchPorts } from './ports-watch.ts';
 
 const READY_LINE = 'berth: engine ready';
 
@@ -267,35 +267,8 @@ export class LocalDockerProvider implements SandboxProvider {
     }
   }
 
-  /**
-   * `docker events` inside the node, each burst answered by a `docker ps` in the same process: the
-   * listing comes back on the stream already open, without another exec through the host engine.
-   */
-  async watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
-    // A name of its own, so that stopping can end `docker events` inside the node (closing the stream
-    // alone would leave it waiting there until its next write); the loop then ends with its pipe.
-    const tag = `berth-events-${randomBytes(6).toString('hex')}`;
-    const list = `docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'; echo ${END_MARK}`;
-    // The first line (echo) asks for the first listing; events from then on ask again, so none is missed.
-    const out = await this.streamOut(sandboxId, node, [
-      `{ echo; exec -a ${tag} docker events --format '{{.Action}}' --filter type=container --filter event=start --filter event=die --filter event=destroy --filter event=pause --filter event=unpause; } |`,
-      // A burst (die, then destroy) is answered once: drain what arrives within 30 ms, then list.
-      `while read -r _; do while read -r -t 0.03 _; do :; done; ${list}; done`,
-    ].join('\n'));
-    let buf = '';
-    out.on('data', (b: Buffer) => {
-      buf += b.toString('utf8');
-      for (let i = buf.indexOf(`${END_MARK}\n`); i >= 0; i = buf.indexOf(`${END_MARK}\n`)) {
-        onPorts(parsePublished(buf.slice(0, i)));
-        buf = buf.slice(i + END_MARK.length + 1);
-      }
-    });
-    out.on('error', () => { /* the node went away; the watcher's owner hears it from the session */ });
-    return () => {
-      out.destroy();
-      void this.run(sandboxId, node, `pkill -f '^${tag} ' || true`, { timeoutMs: 5000, maxOutput: 1024 }).catch(() => {});
-    };
+  /** Published ports pushed from the node's own engine (ports-watch.ts). */
+  watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
+    return watchPorts((cmd) => this.streamOut(sandboxId, node, cmd), (cmd, opts) => this.run(sandboxId, node, cmd, opts), onPorts);
   }
 }
-
-const END_MARK = '@@berth-ports-end';

@@ -36,6 +36,9 @@ export async function startServer(extra: Record<string, string> = {}, reuseState
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info',
     BERTH_STATE_DIR: stateDir, BERTH_POOL_SIZE: '0',
     BERTH_CREATE_RATE_PER_MIN: '1000',
+    // The suites are written against the rootless Docker provider unless the run or the test names another
+    // (the Incus suites, the lessons and the site e2e on Incus in tests/run.ts).
+    BERTH_PROVIDER: process.env.BERTH_PROVIDER ?? 'docker',
     BERTH_METRICS_TOKEN_SHA256: hashToken(METRICS_TOKEN),
     ...extra,
   };

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
+import { chooseProvider } from '../../sandbox-server/engine/choose.ts';
 import { runCommand } from '../../sandbox-server/engine/incus/exec.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
@@ -44,6 +45,17 @@ test.after.always(async () => {
 });
 
 const run = (c: Created, cmd: string, node = 'node1') => exec(s, c, cmd, { node, timeoutMs: 120_000 });
+
+it('BERTH_PROVIDER=auto chooses Incus where incusd holds the learner image, else Docker, and says why', async (t) => {
+  const said: string[] = [];
+  const log = { info: (_o: object, m: string) => said.push(m), warn: (o: object, m: string) => said.push(`${m} ${JSON.stringify(o)}`) };
+  t.is(await chooseProvider('auto', { socket: SOCKET, image: 'berth-learner' }, log), 'incus');
+  t.is(await chooseProvider('auto', { socket: SOCKET, image: 'berth-no-such-image' }, log), 'docker');
+  t.regex(said.at(-1)!, /no usable image berth-no-such-image/);
+  t.is(await chooseProvider('auto', { socket: '/nonexistent/unix.socket', image: 'berth-learner' }, log), 'docker');
+  t.regex(said.at(-1)!, /no incusd socket/);
+  t.is(await chooseProvider('docker', { socket: SOCKET, image: 'berth-learner' }, log), 'docker', 'an operator\'s choice stands');
+});
 
 it('a cold session answers Docker 26 with compose v2, as the learner, on cgroupfs v1 without warnings', async (t) => {
   t.log(`create → engine answering (POST /api/sessions, 1 node): ${coldMs.map((m) => `${(m / 1000).toFixed(2)} s`).join(', ')}`);

@@ -4,7 +4,7 @@
 // end of a stream (a "barrier"); closing the control socket kills the command; the exit status is the
 // finished operation's `metadata.return`.
 import { randomUUID } from 'node:crypto';
-import { Duplex } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import type WebSocket from 'ws';
 import { ApiError } from '../../errors.ts';
 import { Capped, type ExecResult, type RunOptions } from '../exec.ts';
@@ -137,6 +137,27 @@ async function runOnce(client: IncusClient, instance: string, cmd: string, opts:
     // Closing the control socket kills a command still running (only after a timeout).
     for (const s of Object.values(ws)) s.close();
   }
+}
+
+/**
+ * Runs `bash -c cmd` as the learner and streams its stdout (binary-safe, no pty; stderr is dropped), e.g. a tar
+ * of a folder or the ports watcher. A slow reader pauses the socket; the reader going away ends the command
+ * (closing the control socket kills it). Not retried: a stream may already have been read from.
+ */
+export async function streamCommand(client: IncusClient, instance: string, cmd: string) {
+  const { ws } = await startExec(client, instance, { command: [...AS_LEARNER, 'bash', '-c', cmd], environment: LEARNER_ENV, interactive: false });
+  const out = new PassThrough();
+  const data = ws['1'];
+  data.on('message', (chunk: Buffer, isBinary: boolean) => {
+    if (isBarrier(isBinary)) { out.end(); return; }
+    if (!out.write(chunk)) { data.pause(); out.once('drain', () => data.resume()); }
+  });
+  data.once('close', () => out.end());
+  data.once('error', (e) => out.destroy(e));
+  ws['2'].on('message', () => { /* stderr is not part of the stream */ });
+  ws['0'].send(''); // stdin: at its end at once
+  out.on('close', () => { for (const s of Object.values(ws)) s.close(); });
+  return out;
 }
 
 /** The pty of an interactive exec as a Node stream: backpressure pauses the websocket, destroy kills the command. */

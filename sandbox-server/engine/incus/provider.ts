@@ -6,11 +6,12 @@ import { ApiError } from '../../errors.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
-import type { FoundSandbox, NodeLimits, SandboxProvider } from '../provider.ts';
+import { watchPorts } from '../ports-watch.ts';
+import type { FoundSandbox, NodeLimits, PublishedPort, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { incusError, isNotFound, withRetry } from './errors.ts';
-import { openTty, runCommand } from './exec.ts';
+import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { bridgeName, instanceBody, instanceName, KEY, networkBody, nodeIp, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
 
@@ -256,6 +257,19 @@ export class IncusProvider implements SandboxProvider {
     } catch (err) {
       throw incusError(err, 'Running the command');
     }
+  }
+
+  async streamOut(sandboxId: string, node: string, cmd: string) {
+    try {
+      return await streamCommand(this.client, instanceName(sandboxId, node), cmd);
+    } catch (err) {
+      throw incusError(err, 'Running the command');
+    }
+  }
+
+  /** Published ports pushed from the node's own engine (ports-watch.ts). */
+  watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
+    return watchPorts((cmd) => this.streamOut(sandboxId, node, cmd), (cmd, opts) => this.run(sandboxId, node, cmd, opts), onPorts);
   }
 
   async openTty(sandboxId: string, node: string, cmd: string[], size: { cols: number; rows: number }) {

@@ -34,4 +34,6 @@ async function showSandboxNotes() {
   let facts: Record<string, string>;
   try { facts = await api<Record<string, string>>('GET', '/api/sandbox-facts'); } catch { return; }
   for (const n of notes) n.hidden = !Object.entries(n.dataset).every(([k, v]) => facts[k] === v);
+  // Says which notes were chosen (and that they were), for styles and for the e2e.
+  document.documentElement.dataset.sandboxEngine = facts.engine;
 }
