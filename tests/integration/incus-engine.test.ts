@@ -213,6 +213,25 @@ it('workshop controls: limits change on a running node (lxcfs shows it), and its
   t.is((await run(a, "free -m | awk '/^Mem:/ {print $2}'")).stdout, '1024\n');
 });
 
+it('a new session\'s subnet avoids every bridge on incusd, another server\'s included, without listing them recursively', async (t) => {
+  const client = new IncusClient({ socketPath: SOCKET });
+  const mine = new IncusProvider({ client, image: 'unused', instance: `test-${process.pid}-a` });
+  const other = new IncusProvider({ client, image: 'unused', instance: `test-${process.pid}-b` });
+  // Another server's bridge, made after this one first looked: it must still be seen on the next allocation.
+  await mine.allocateSubnet();
+  const taken = await other.allocateSubnet();
+  const name = `bt-${process.pid}`.slice(0, 15);
+  await client.run('POST', '/1.0/networks', { name, type: 'bridge', config: { 'ipv4.address': `${taken.gateway}/26`, 'ipv4.nat': 'false', 'ipv6.address': 'none' } });
+  try {
+    await mine.allocateSubnet();
+    t.is(mine.addresses.get(name), taken.index, 'the new bridge\'s subnet is known');
+  } finally {
+    await client.run('DELETE', `/1.0/networks/${name}`);
+  }
+  await mine.allocateSubnet();
+  t.false(mine.addresses.has(name), 'a deleted bridge\'s subnet is free again');
+});
+
 it('a failed create leaves nothing behind: no instance, no bridge', async (t) => {
   const provider = new IncusProvider({ client: new IncusClient({ socketPath: SOCKET }), image: 'berth-no-such-image', instance: `test-${process.pid}` });
   const err = await t.throwsAsync(provider.createSandbox('failprobe0001', ['node1', 'node2'], { memoryBytes: 256 << 20, nanoCpus: 1e9, pids: 256, diskBytes: 0 }));

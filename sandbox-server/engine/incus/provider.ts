@@ -51,6 +51,8 @@ export class IncusProvider implements SandboxProvider {
   /** Subnets of sessions, and indexes handed out but whose bridge may not exist yet (creates run concurrently). */
   subnets = new Map<string, Subnet>();
   reserved = new Set<number>();
+  /** Every network on incusd by name, with its subnet's index in the pool (null: outside it); see allocateSubnet. */
+  addresses = new Map<string, number | null>();
   pool: Promise<string | null> | undefined;
 
   constructor({ client, image, profile = 'berth', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000 }: IncusProviderOptions) {
@@ -82,10 +84,24 @@ export class IncusProvider implements SandboxProvider {
       && (sandboxId === undefined || i.config[KEY.sandbox] === sandboxId));
   }
 
-  /** A free /26 of the pool: neither a bridge's on this host nor one being created right now. */
+  /**
+   * A free /26 of the pool: neither a bridge's on this host (this server's or another's on the same incusd)
+   * nor one being created right now. Incus computes every network's `used_by` for a recursive listing, which
+   * made each create slower as sessions accumulated (0.7 s for 66 networks against 10 ms for the names), so
+   * only the names are listed and a network's address is asked once, when its name is new.
+   */
   async allocateSubnet(): Promise<Subnet> {
-    const all = await this.client.get<NetworkInfo[]>('/1.0/networks?recursion=1');
-    const used = new Set([...this.reserved, ...all.map((n) => subnetIndexOf(n.config?.['ipv4.address'])).filter((i) => i !== null)]);
+    const names = new Set((await this.client.get<string[]>('/1.0/networks')).map((u) => decodeURIComponent(u.slice(u.lastIndexOf('/') + 1))));
+    for (const name of this.addresses.keys()) if (!names.has(name)) this.addresses.delete(name);
+    await Promise.all([...names].filter((name) => !this.addresses.has(name)).map(async (name) => {
+      try {
+        const n = await this.client.get<NetworkInfo>(`/1.0/networks/${encodeURIComponent(name)}`);
+        this.addresses.set(name, subnetIndexOf(n.config?.['ipv4.address']));
+      } catch (err) {
+        if (!isNotFound(err)) throw err; // deleted meanwhile: its subnet is free
+      }
+    }));
+    const used = new Set([...this.reserved, ...[...this.addresses.values()].filter((i) => i !== null)]);
     if (used.size >= SUBNET_POOL.count) throw new ApiError(503, 'OUT_OF_CAPACITY', 'This Berth server has no room for another session right now.');
     let index: number;
     do index = Math.floor(Math.random() * SUBNET_POOL.count); while (used.has(index));
@@ -126,6 +142,7 @@ export class IncusProvider implements SandboxProvider {
       try {
         await withRetry(() => this.client.run('POST', '/1.0/networks', networkBody({ sandboxId, instance: this.instance, subnet, berthDns: !!this.dns })));
         this.subnets.set(sandboxId, subnet);
+        this.addresses.set(bridgeName(sandboxId), subnet.index);
       } finally {
         this.reserved.delete(subnet.index);
       }
