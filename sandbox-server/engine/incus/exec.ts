@@ -53,15 +53,16 @@ function drain(ws: WebSocket, sink: Capped): Promise<void> {
  * internal/server/instance/drivers/driver_lxc.go Exec), so the command may well run, unseen (measured: a blind
  * retry started `docker run --name chatty` twice). Every command therefore runs under ONCE (below) with an id of
  * its own: a retry with the same id waits for the first run and replays its output and status, so any command
- * can be retried and none runs twice.
+ * can be retried and none runs twice. The failures come in bursts (several within a second, often beside
+ * another instance's teardown in incusd's log), so the attempts spread over about six seconds.
  */
 export async function runCommand(client: IncusClient, instance: string, cmd: string, opts: RunOptions, once: string = randomUUID()): Promise<ExecResult> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await runOnce(client, instance, cmd, opts, once);
     } catch (err) {
-      if (attempt >= 4 || !isTransient(err)) throw err;
-      await new Promise((r) => setTimeout(r, 200 * attempt));
+      if (attempt >= 6 || !isTransient(err)) throw err;
+      await new Promise((r) => setTimeout(r, 400 * attempt));
     }
   }
 }
