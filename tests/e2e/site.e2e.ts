@@ -262,7 +262,8 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     // File tree (item 8): the lesson's folders before the dotfiles, rows at least 24 px tall.
     const names = await page.locator('.file-tree > ul > li > button').allInnerTexts();
     const firstDot = names.findIndex((n) => n.trim().startsWith('.'));
-    t.true(firstDot === -1 || names.slice(firstDot).every((n) => n.trim().startsWith('.')), `dotfiles last: ${names.join(', ')}`);
+    t.not(firstDot, -1, `the home folder's dotfiles are listed: ${names.join(', ')}`);
+    t.true(names.slice(firstDot).every((n) => n.trim().startsWith('.')), `dotfiles last: ${names.join(', ')}`);
     t.true(((await page.getByRole('button', { name: 'site', exact: true }).boundingBox())?.height ?? 0) >= 24, 'tree rows ≥ 24 px');
     // Download the opened folder as a tar (token in a header, streamed by the server).
     const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download site/ (.tar)' }).click()]);
@@ -494,6 +495,18 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await multi.getByLabel('Minutes of boot time').check();
     await multi.getByRole('button', { name: 'Answer' }).click();
     await multi.getByText('Right!').waitFor();
+
+    // The home page in both themes and at phone width, as the lesson page above (the theme is still dark).
+    await page.goto(`${base}/`);
+    await page.getByRole('link', { name: 'Building images' }).waitFor();
+    t.is(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    t.deepEqual(await axe(page), [], 'home page, dark');
+    await page.setViewportSize({ width: 390, height: 844 });
+    t.true(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'home page: no sideways scroll at phone width');
+    t.deepEqual(await axe(page), [], 'home page, phone width, dark');
+    await page.getByRole('button', { name: 'Dark theme' }).click(); // pressed → light
+    t.deepEqual(await axe(page), [], 'home page, phone width, light');
+    await page.setViewportSize({ width: 1400, height: 900 });
 
     t.deepEqual(consoleErrors.filter((e) => !/Failed to load resource|WebSocket connection/.test(e)), [], 'no script errors');
     t.log(JSON.stringify(figures));
