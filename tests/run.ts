@@ -104,8 +104,9 @@ for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
 }
 
 // The lessons once more on the Incus provider (without fakes and replays, which do not depend on the
-// provider): every lesson must stay true on the Docker 26 nodes that Incus gives learners. Incus is what
-// `npm start` gives learners wherever the bring-up could set it up (BERTH_PROVIDER=auto).
+// provider), and the site's e2e: every lesson must stay true, and the page work, on the Docker 26 nodes
+// that Incus gives learners. Incus is what `npm start` gives learners wherever the bring-up could set it
+// up (BERTH_PROVIDER=auto).
 {
   const socket = process.env.INCUS_SOCKET ?? join(process.env.INCUS_DIR ?? '/var/lib/incus', 'unix.socket');
   if (existsSync(socket)) {
@@ -114,7 +115,12 @@ for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
     countTap(`${file} (incus)`, await run(`${file} (incus)`, process.execPath, [ava, '--tap', file],
       { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '0', BERTH_VERIFY_REPLAY: '0' }));
     timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
-  } else console.log(`\n=== lessons on Incus: skipped (no Incus socket at ${socket})`);
+    // The learner's page on Incus nodes: terminal, editor, previews, pushed ports, downloads.
+    const site = 'tests/e2e/site.e2e.ts';
+    const t2 = performance.now();
+    countTap(`${site} (incus)`, await run(`${site} (incus)`, process.execPath, [ava, '--tap', site], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() }));
+    timings.push([`${site} (incus)`, (performance.now() - t2) / 1000]);
+  } else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${socket})`);
 }
 
 console.log('\nSlowest suites:');
