@@ -108,6 +108,11 @@ it('a command retried under its id runs once: a later or concurrent attempt repl
     t.true(r.truncated);
     t.is(r.stderr, 'finished\n');
   }
+  // Output ends with the command, as with docker exec: a process it leaves holding its streams is not waited for.
+  const t0 = performance.now();
+  const left = await runCommand(client, node, 'sleep 60 & cat <(sleep 60) > /dev/null & echo started', opts, `test-${process.pid}-bg`);
+  t.deepEqual([left.exitCode, left.stdout, left.stderr], [0, 'started\n', '']);
+  t.true(performance.now() - t0 < 30_000, 'not held until the background job ends');
   // The learner's stdin reaches the first run; a first run whose guard died without a status is reported, not rerun.
   const fed = await runCommand(client, node, 'cat', { ...opts, stdin: Buffer.from('fed') }, `test-${process.pid}-stdin`);
   t.is(fed.stdout, 'fed');

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFds, execReturn, IncusError, operationResult, parseEnvelope } from '../../sandbox-server/engine/incus/api.ts';
-import { incusError, isTransient, withRetry } from '../../sandbox-server/engine/incus/errors.ts';
+import { incusError, isTransient, SOCKETS_FAILED, withRetry } from '../../sandbox-server/engine/incus/errors.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from '../../sandbox-server/engine/incus/node-files.ts';
 import { bridgeName, instanceBody, networkBody, nodeIp, subnetAt, subnetIndexOf } from '../../sandbox-server/engine/incus/spec.ts';
 import { ApiError } from '../../sandbox-server/errors.ts';
@@ -48,7 +48,9 @@ test('incusError: Berth codes with safe messages, the daemon message kept only a
   t.is(incusError(api, 'x'), api);
 });
 
-test('withRetry retries only the two transient failures named in machine-facts', async (t) => {
+test('withRetry retries only the transient failures: bridge children, the exec attach, exec sockets that did not connect', async (t) => {
+  t.true(isTransient(new IncusError(503, `${SOCKETS_FAILED}: Unexpected server response: 500`)));
+  t.false(isTransient(new Error(`Unexpected server response: 500 (${SOCKETS_FAILED})`)), 'only the start of the message counts');
   t.true(isTransient(new IncusError(500, 'Failed to delete bridge children interfaces: veth1 does not exist')));
   t.true(isTransient(new IncusError(500, 'Failed to retrieve PID of executing child process')));
   t.false(isTransient(new IncusError(500, 'Instance not found')));

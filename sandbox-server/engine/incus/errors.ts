@@ -25,13 +25,17 @@ export function incusError(err: unknown, what: string): ApiError {
 
 export const isNotFound = (err: unknown) => err instanceof IncusError && err.status === 404;
 
+/** An exec whose sockets did not all connect: its command never started (engine/incus/exec.ts). */
+export const SOCKETS_FAILED = 'exec sockets did not connect';
+
 /**
- * The two failures measured as transient on this kind of host (machine-facts.md): a bridge created while
- * other veths come and go, and an exec right after start before liblxc has the init's PID. Nothing else is retried.
+ * The failures measured as transient on this kind of host (machine-facts.md): a bridge created while other
+ * veths come and go, an exec whose attach liblxc reports failed, and an exec whose sockets did not all
+ * connect. Nothing else is retried.
  */
 export function isTransient(err: unknown): boolean {
   const m = err instanceof Error ? err.message : '';
-  return /Failed to delete bridge children interfaces|Failed to retrieve PID of executing child process/.test(m);
+  return m.startsWith(SOCKETS_FAILED) || /Failed to delete bridge children interfaces|Failed to retrieve PID of executing child process/.test(m);
 }
 
 /** Runs `fn`, again after a short pause when it failed with a transient error (at most `tries` times). */

@@ -10,7 +10,7 @@ import { ApiError } from '../../errors.ts';
 import { Capped, type ExecResult, type RunOptions } from '../exec.ts';
 import { execFds, execReturn, IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
-import { isTransient, withRetry } from './errors.ts';
+import { isTransient, SOCKETS_FAILED, withRetry } from './errors.ts';
 
 // The node's dockerd listens on /var/run/docker.sock with the learner's group (node-files.ts), so no DOCKER_HOST.
 export const LEARNER_ENV: Record<string, string> = {
@@ -25,14 +25,25 @@ export const AS_LEARNER = ['setpriv', '--reuid=1000', '--regid=1000', '--init-gr
 /** Whether a websocket message is stream data or the end of the stream (a barrier). */
 export const isBarrier = (isBinary: boolean) => !isBinary;
 
-/** Starts an exec operation and connects the sockets it asks for; retries the one transient start failure. */
+/**
+ * Starts an exec operation and connects the sockets it asks for; retries the transient start failures. With
+ * `wait-for-websocket` the command starts only once every socket is connected, so a socket that failed to
+ * connect (incusd has answered the upgrade with a 500 now and then) means nothing ran: the others are closed
+ * and the start is tried again.
+ */
 async function startExec(client: IncusClient, instance: string, body: object) {
   return withRetry(async () => {
     const e = await client.call('POST', `/1.0/instances/${encodeURIComponent(instance)}/exec`, { body: { ...body, ...LEARNER, 'wait-for-websocket': true } });
     if (e.type !== 'async') throw new IncusError(502, 'exec did not start an operation');
     const fds = execFds(e.operation);
     const names = Object.keys(fds);
-    const sockets = await Promise.all(names.map((k) => client.websocket(e.operation.id, fds[k])));
+    const settled = await Promise.allSettled(names.map((k) => client.websocket(e.operation.id, fds[k])));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
+      for (const r of settled) if (r.status === 'fulfilled') r.value.close();
+      throw new IncusError(503, `${SOCKETS_FAILED}: ${(failed.reason as Error)?.message}`);
+    }
+    const sockets = settled.map((r) => (r as PromiseFulfilledResult<WebSocket>).value);
     return { id: e.operation.id, ws: Object.fromEntries(names.map((k, i) => [k, sockets[i]])) as Record<string, WebSocket> };
   });
 }
@@ -70,8 +81,8 @@ export async function runCommand(client: IncusClient, instance: string, cmd: str
 /**
  * The exactly-once guard, run by bash as the node's root before setpriv makes the learner: `ONCE id n command…`.
  * The first run with an id claims /run/berth-exec/<id> (mkdir is atomic), runs the command with its stdin,
- * keeps the first n bytes of stdout and of stderr in files (the rest is read and dropped, so the command is never
- * cut short by a full pipe) and then its status; any later run with the same id waits for that status (or
+ * keeps the first n bytes of stdout and of stderr in files (read from fifos; the rest is read and dropped, so
+ * the command is never cut short by a full pipe) and then its status; any later run with the same id waits for that status (or
  * reports the first run lost when its guard died without one) and replays the three (the status is one short
  * write, so a reader never sees half of it). Now and then a first run clears finished entries older than two
  * minutes (a retry comes within seconds) and abandoned ones older than fifteen (commands run at most ten).
@@ -79,7 +90,6 @@ export async function runCommand(client: IncusClient, instance: string, cmd: str
 const LOST = 'berth-exec: the first run of this command ended without a status';
 export const ONCE = `
 d=/run/berth-exec/$1 n=$2; shift 2
-cap() { head -c "$n" > "$1"; exec cat > /dev/null; }
 [ -d /run/berth-exec ] || mkdir -m 0700 /run/berth-exec
 if mkdir -m 0700 "$d" 2>/dev/null; then
   if (( RANDOM % 32 == 0 )); then
@@ -87,8 +97,19 @@ if mkdir -m 0700 "$d" 2>/dev/null; then
     find /run/berth-exec -mindepth 1 -maxdepth 1 -mmin +15 -exec rm -rf {} +
   fi
   echo $$ > "$d/pid"
-  ( "$@" 2>&1 1>&3 3>&- | cap "$d/2"; exit "\${PIPESTATUS[0]}" ) 3>&1 | cap "$d/1"
-  echo "\${PIPESTATUS[0]}" > "$d/rc"
+  mkfifo "$d/o" "$d/e"
+  # cat writes what it reads at once (a reader cut off keeps what it read); the file size limit (in KiB,
+  # SIGXFSZ ignored) stops it at the cap, and a second cat drains the rest.
+  cap() { trap '' XFSZ; ulimit -f $(( (n + 1023) / 1024 )); cat > "$1" 2>/dev/null; exec cat > /dev/null; }
+  cap "$d/1" < "$d/o" 2>/dev/null & o=$!
+  cap "$d/2" < "$d/e" 2>/dev/null & e=$!
+  "$@" > "$d/o" 2> "$d/e"
+  rc=$?
+  # The output ends with the command, as with docker exec: a process it left behind holding the streams
+  # (a background job, a process substitution) is cut off after a moment instead of being waited for.
+  for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 $o 2>/dev/null || kill -0 $e 2>/dev/null || break; sleep 0.05; done
+  { pkill -P $o; pkill -P $e; kill $o $e; wait $o $e; } 2>/dev/null
+  echo "$rc" > "$d/rc"
 else
   until [ -s "$d/rc" ]; do
     if [ -s "$d/pid" ] && ! kill -0 "$(< "$d/pid")" 2>/dev/null && [ ! -s "$d/rc" ]; then echo "${LOST}" >&2; exit 255; fi
