@@ -104,7 +104,7 @@ for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
 }
 
 // The lessons once more on the Incus provider (without fakes and replays, which do not depend on the
-// provider), and the site's e2e: every lesson must stay true, and the page work, on the Docker 26 nodes
+// provider), and the e2e suites: every lesson must stay true, and the pages work, on the Docker 26 nodes
 // that Incus gives learners. Incus is what `npm start` gives learners wherever the bring-up could set it
 // up (BERTH_PROVIDER=auto).
 {
@@ -115,11 +115,13 @@ for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
     countTap(`${file} (incus)`, await run(`${file} (incus)`, process.execPath, [ava, '--tap', file],
       { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '0', BERTH_VERIFY_REPLAY: '0' }));
     timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
-    // The learner's page on Incus nodes: terminal, editor, previews, pushed ports, downloads.
-    const site = 'tests/e2e/site.e2e.ts';
-    const t2 = performance.now();
-    countTap(`${site} (incus)`, await run(`${site} (incus)`, process.execPath, [ava, '--tap', site], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() }));
-    timings.push([`${site} (incus)`, (performance.now() - t2) / 1000]);
+    // The learner's page on Incus nodes (terminal, editor, previews, pushed ports, downloads) and a workshop
+    // (join, checks, shadow, take-over, end).
+    for (const page of ['tests/e2e/site.e2e.ts', 'tests/e2e/workshop.e2e.ts']) {
+      const t2 = performance.now();
+      countTap(`${page} (incus)`, await run(`${page} (incus)`, process.execPath, [ava, '--tap', page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() }));
+      timings.push([`${page} (incus)`, (performance.now() - t2) / 1000]);
+    }
   } else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${socket})`);
 }
 
