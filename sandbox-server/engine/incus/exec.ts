@@ -78,16 +78,18 @@ export async function runCommand(client: IncusClient, instance: string, cmd: str
   }
 }
 
+const LOST = 'berth-exec: the first run of this command ended without a status';
 /**
  * The exactly-once guard, run by bash as the node's root before setpriv makes the learner: `ONCE id n command…`.
- * The first run with an id claims /run/berth-exec/<id> (mkdir is atomic), runs the command with its stdin,
- * keeps the first n bytes of stdout and of stderr in files (read from fifos; the rest is read and dropped, so
- * the command is never cut short by a full pipe) and then its status; any later run with the same id waits for that status (or
- * reports the first run lost when its guard died without one) and replays the three (the status is one short
- * write, so a reader never sees half of it). Now and then a first run clears finished entries older than two
- * minutes (a retry comes within seconds) and abandoned ones older than fifteen (commands run at most ten).
+ * The first run with an id claims /run/berth-exec/<id> (mkdir is atomic), runs the command with its stdin, keeps
+ * the first n bytes of stdout and of stderr in files (read from fifos; the rest is read and dropped, so the
+ * command is never cut short by a full pipe) and then its status. Any later run with the same id waits for that
+ * status (or reports the first run lost when its guard died without one) and replays the three; the status is
+ * one short write, so a reader never sees half of it. Now and then a first run clears finished entries older
+ * than two minutes (a retry comes within seconds) and abandoned ones older than fifteen (commands run at most
+ * ten). The learner could tamper with these files (the docker group makes them root in the node), but only
+ * with their own sandbox's results.
  */
-const LOST = 'berth-exec: the first run of this command ended without a status';
 export const ONCE = `
 d=/run/berth-exec/$1 n=$2; shift 2
 [ -d /run/berth-exec ] || mkdir -m 0700 /run/berth-exec
