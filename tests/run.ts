@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ensurePackages } from '../runtime/bootstrap/host-packages.ts';
 import { runtimeUp } from '../runtime/up.ts';
+import { mergeRuns, parseTap, type RetryPlan, type RunResult, retryPlan } from './lib/suite-runs.ts';
 
 // What the suites need on the host beyond the runtime's own packages: Chromium for the e2e suites
 // (Playwright's own browser download cannot work here), curl for the network checks of the escape suite.
@@ -16,27 +17,50 @@ const root = join(import.meta.dirname, '..');
 let passed = 0;
 let failed = 0;
 const failures: string[] = [];
+const flaky: string[] = [];
 
-function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult & { out: string }> {
   return new Promise((resolve) => {
     console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`);
     const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b; process.stdout.write(b); });
-    child.on('close', (code) => {
-      // A non-zero exit without a failing TAP line (a crash, a timeout) is a failure of its own.
-      if (code !== 0 && !/^not ok \d+/m.test(out)) { failed++; failures.push(`${name} (exit ${code})`); }
-      resolve(out);
+    child.stdout.on('data', (b: Buffer) => {
+      out += b;
+      process.stdout.write(b);
     });
+    child.on('close', (code) => resolve({ code, out, tap: parseTap(out) }));
   });
 }
 
-/** Counts TAP results (ava --tap) so the summary covers every test, not every suite. */
-function countTap(name: string, out: string) {
-  for (const line of out.split('\n')) {
-    if (/^ok \d+/.test(line) && !/# SKIP/.test(line)) passed++;
-    else if (/^not ok \d+/.test(line)) { failed++; failures.push(`${name}: ${line.replace(/^not ok \d+ - /, '')}`); }
+/** A step that is not a test file (typecheck, lint, the bench smoke run): one result, by its exit code. */
+async function step(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = await run(name, cmd, args, env);
+  if (r.code === 0) passed++;
+  else {
+    failed++;
+    failures.push(`${name} (exit ${r.code})`);
   }
+}
+
+/**
+ * One ava run of `files`, counted test by test. With `retry`, a failure gets one more run (tests/lib/suite-runs.ts
+ * says what runs again and why); a test that passes then counts as passed and is listed as flaky.
+ */
+async function suite(name: string, files: string[], env: NodeJS.ProcessEnv = {}, retry = true) {
+  const first = await run(name, process.execPath, [ava, '--tap', ...files], env);
+  const source = files.map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
+  const plan: RetryPlan = retry ? retryPlan(first.code, first.tap, source) : { kind: 'none' };
+  let second: RunResult | undefined;
+  if (plan.kind !== 'none') {
+    const what = plan.kind === 'match' ? `the failed test${plan.titles.length > 1 ? 's' : ''}` : `the whole file, ${plan.why}`;
+    const match = plan.kind === 'match' ? plan.titles.flatMap((t) => ['--match', t]) : [];
+    second = await run(`${name} (again: ${what})`, process.execPath, [ava, '--tap', ...match, ...files], env);
+  }
+  const outcome = mergeRuns(first, plan, second);
+  passed += outcome.passed;
+  failed += outcome.failed.length;
+  failures.push(...outcome.failed.map((t) => `${name}: ${t}`));
+  flaky.push(...outcome.flaky.map((t) => `${name}: ${t}`));
 }
 
 // The bin path comes from ava's own package.json: it moved between majors (cli.mjs → cli.js).
@@ -58,22 +82,20 @@ try {
 }
 
 // The site is rebuilt only when its sources or the lessons changed; the e2e suite and the server use it.
-await run('site build', process.execPath, [join(root, 'site', 'build.ts')]);
-const tsc = await run('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']);
-if (!failures.some((f) => f.startsWith('typecheck'))) passed++;
-void tsc;
-// Lint (biome.jsonc): any error or warning fails the step, as a type error does.
 {
-  const before = failures.length;
-  await run('lint', process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'lint', '--error-on-warnings', '.']);
-  if (failures.length === before) passed++;
+  // The site build is not a test, but its failure must fail the run.
+  const r = await run('site build', process.execPath, [join(root, 'site', 'build.ts')]);
+  if (r.code !== 0) {
+    failed++;
+    failures.push(`site build (exit ${r.code})`);
+  }
 }
-if (existsSync(join(root, 'lessons', 'lib', 'check-cli.ts'))) {
-  const before = failures.length;
-  await run('lessons:check', process.execPath, [join(root, 'lessons', 'lib', 'check-cli.ts')]);
-  if (failures.length === before) passed++;
-}
-countTap('unit', await run('unit', process.execPath, [ava, '--tap', ...suites('unit')]));
+await step('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']);
+// Lint (biome.jsonc): any error or warning fails the step, as a type error does.
+await step('lint', process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'lint', '--error-on-warnings', '.']);
+if (existsSync(join(root, 'lessons', 'lib', 'check-cli.ts'))) await step('lessons:check', process.execPath, [join(root, 'lessons', 'lib', 'check-cli.ts')]);
+// Unit tests are pure and quick: a failure there is never the machine's, so they get no second run.
+await suite('unit', suites('unit'), {}, false);
 // Suites that start servers and sandboxes run one file at a time: the machine has two cores.
 // Fakes make a lesson's verification about three times as long (measured: 08 370 s against 110 s), and
 // the skip-to-last-step proof replays a lesson once more: all of both would take CI past its time limit on
@@ -91,17 +113,13 @@ const timings: [string, number][] = [];
 for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
   for (const file of suites(kind, kind === 'e2e' ? /\.e2e\.ts$/ : undefined)) {
     const t = performance.now();
-    countTap(file, await run(file, process.execPath, [ava, '--tap', file], kind === 'lessons' ? LESSON_ENV : {}));
+    await suite(file, [file], kind === 'lessons' ? LESSON_ENV : {});
     timings.push([file, (performance.now() - t) / 1000]);
   }
 }
 
 // The benchmark harness, with tiny counts: it must run end to end; its figures are not judged here.
-{
-  const before = failures.length;
-  await run('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke'], { BERTH_BENCH_SMOKE: '1' });
-  if (failures.length === before) passed++;
-}
+await step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke'], { BERTH_BENCH_SMOKE: '1' });
 
 // The lessons once more on the Incus provider (without fakes and replays, which do not depend on the
 // provider), and the e2e suites: every lesson must stay true, and the pages work, on the Docker 26 nodes
@@ -112,14 +130,13 @@ for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
   if (existsSync(socket)) {
     const file = 'tests/lessons/verify.test.ts';
     const t = performance.now();
-    countTap(`${file} (incus)`, await run(`${file} (incus)`, process.execPath, [ava, '--tap', file],
-      { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '0', BERTH_VERIFY_REPLAY: '0' }));
+    await suite(`${file} (incus)`, [file], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '0', BERTH_VERIFY_REPLAY: '0' });
     timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
     // The learner's page on Incus nodes (terminal, editor, previews, pushed ports, downloads) and a workshop
     // (join, checks, shadow, take-over, end).
     for (const page of ['tests/e2e/site.e2e.ts', 'tests/e2e/workshop.e2e.ts']) {
       const t2 = performance.now();
-      countTap(`${page} (incus)`, await run(`${page} (incus)`, process.execPath, [ava, '--tap', page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() }));
+      await suite(`${page} (incus)`, [page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() });
       timings.push([`${page} (incus)`, (performance.now() - t2) / 1000]);
     }
   } else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${socket})`);
@@ -128,6 +145,7 @@ for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
 console.log('\nSlowest suites:');
 for (const [file, secs] of timings.sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  ${secs.toFixed(0).padStart(5)} s  ${file}`);
 console.log(`\nTests took ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
+if (flaky.length) console.log(`Flaky (failed, then passed when run again; counted as passed, worth a look):\n  ${flaky.join('\n  ')}`);
 if (failures.length) console.log(`Failures:\n  ${failures.join('\n  ')}`);
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
