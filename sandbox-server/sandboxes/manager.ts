@@ -36,6 +36,9 @@ export type ManagerEvent = 'created' | 'removed' | 'node-removed' | 'pool-create
 export type EventDetail = { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string };
 export type ManagerListener = (event: ManagerEvent, detail: EventDetail) => void;
 
+/** How many times a node's lesson files are unpacked before the sandbox is given up. */
+export const SEED_ATTEMPTS = 3;
+
 export const nodeNames = (n: number) => Array.from({ length: n }, (_, i) => `node${i + 1}`);
 
 export class SandboxManager {
@@ -149,9 +152,24 @@ export class SandboxManager {
     for (const node of nodes) await this.seedNode(id, node, tar);
   }
 
-  async seedNode(id: string, node: string, tar: Buffer) {
-    const r = await this.opts.provider.run(id, node, 'tar -x -C /home/learner', { timeoutMs: 20_000, maxOutput: 4096, stdin: tar });
-    if (r.exitCode !== 0) throw new ApiError(500, 'SANDBOX_FAILED', 'The lesson files could not be written into the sandbox.');
+  /**
+   * Unpacks the lesson's files on one node. Unpacking the same files again is harmless, so a failed attempt (an
+   * exec lost while a fresh node is still settling under load) is tried again before the sandbox is given up;
+   * each failure is logged with tar's own words.
+   */
+  async seedNode(id: string, node: string, tar: Buffer, attempts = SEED_ATTEMPTS) {
+    for (let attempt = 1; ; attempt++) {
+      let why: string;
+      try {
+        const r = await this.opts.provider.run(id, node, 'tar -x -C /home/learner', { timeoutMs: 20_000, maxOutput: 4096, stdin: tar });
+        if (r.exitCode === 0) return;
+        why = `tar exited with ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(0, 500) || '(no output)'}`;
+      } catch (err) {
+        why = (err as Error).message;
+      }
+      this.emit('error', { err: new Error(why), reason: `seeding ${node} of ${id}, attempt ${attempt} of ${attempts}`, id });
+      if (attempt >= attempts) throw new ApiError(500, 'SANDBOX_FAILED', 'The lesson files could not be written into the sandbox.');
+    }
   }
 
   /**
