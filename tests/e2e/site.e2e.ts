@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadLessons } from '../../lessons/lib/index.ts';
 import { buildSite } from '../../site/build.ts';
+import { axe } from '../helpers/axe.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -98,19 +99,6 @@ async function scriptsLoaded(page: Page) {
 }
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
-/** axe-core's WCAG checks in the page as it is now: serious and critical findings fail the test. */
-const axeSource = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
-type Finding = { id: string; impact: string | null; targets: string[] };
-async function axe(page: Page): Promise<Finding[]> {
-  await page.addScriptTag({ content: axeSource });
-  const found = await page.evaluate(async () => {
-    const w = window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } };
-    // WCAG 2.2 A/AA (target size among them) plus the earlier levels.
-    const r = await w.axe.run(document, { resultTypes: ['violations'], runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] } });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  return found.filter((f) => f.impact === 'serious' || f.impact === 'critical');
-}
 
 test.serial('a learner works through a lesson in the browser', async (t) => {
   server = await startServer({ BERTH_POOL_SIZE: '1' });

@@ -7,6 +7,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildSite } from '../../site/build.ts';
+import { axe } from '../helpers/axe.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -32,18 +33,6 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-/** axe-core's WCAG checks on the page as it is now: serious and critical findings fail the test. */
-const axeSource = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
-async function axe(page: Page) {
-  await page.addScriptTag({ content: axeSource });
-  const found = await page.evaluate(async () => {
-    const w = window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } };
-    // WCAG 2.2 A/AA (target size among them) plus the earlier levels.
-    const r = await w.axe.run(document, { resultTypes: ['violations'], runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] } });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  });
-  return found.filter((f) => f.impact === 'serious' || f.impact === 'critical');
-}
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `workshop-${name}.png`) });
 const textOf = (page: Page, sel: string) => page.evaluate((s) => document.querySelector(s)?.textContent ?? '', sel);
