@@ -1,6 +1,7 @@
 # Shortcuts for "the registry lists myteam/web with tag v1".
 
 # fake: tagged but never pushed
+docker pull -q nginx
 docker tag nginx localhost:5000/myteam/web:v1
 
 # fake: busybox pushed under that name
