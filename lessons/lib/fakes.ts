@@ -1,12 +1,13 @@
 // Fakes: shortcuts a learner in a hurry might take instead of a step, each of which must FAIL the check
 // it is filed under. `lessons/<id>/fakes/<check-id>.sh` holds one or more, each opened by a
-// `# fake: what the shortcut is` line (or `# fake node=node2: …`), optionally closed by an `# undo:`
-// section that puts back what the fake changed in objects that existed before it. Pure: no I/O.
+// `# fake: what the shortcut is` line (or `# fake node=node2: …`, `# fake engine=rootful: …` for a shortcut only
+// a rootful engine allows, such as `--pid host`), optionally closed by an `# undo:` section that puts back what
+// the fake changed in objects that existed before it. Pure: no I/O.
 import type { LessonError } from './schema.ts';
 
-export type Fake = { title: string; node: string; script: string; undo: string; line: number };
+export type Fake = { title: string; node: string; script: string; undo: string; line: number; engine?: 'rootful' };
 
-const OPEN = /^#\s*fake(?:\s+node=(\S+))?\s*:\s*(.*)$/;
+const OPEN = /^#\s*fake((?:\s+[a-z]+=[^\s:]+)*)\s*:\s*(.*)$/;
 const UNDO = /^#\s*undo\s*:?\s*$/;
 
 /** Checks whose evidence is a name, a tag, a label, log text or an HTTP body are easy to imitate. */
@@ -35,10 +36,14 @@ export function parseFakes(text: string, file: string): { fakes: Fake[]; errors:
     const open = OPEN.exec(l);
     if (open) {
       close();
-      const node = open[1] ?? 'node1';
+      const opts = new Map(open[1].trim().split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+      for (const key of opts.keys()) if (key !== 'node' && key !== 'engine') errors.push({ file, line, message: `a fake takes node= and engine=, not ${key}=` });
+      const node = opts.get('node') ?? 'node1';
       if (!/^node[1-5]$/.test(node)) errors.push({ file, line, message: `fake node must be node1 … node5, not ${node}` });
+      const engine = opts.get('engine');
+      if (engine !== undefined && engine !== 'rootful') errors.push({ file, line, message: `fake engine= can only be rootful, not ${engine}` });
       if (open[2].trim().length < 3) errors.push({ file, line, message: 'a fake needs a title: # fake: what the shortcut is' });
-      cur = { f: { title: open[2].trim(), node, script: '', undo: '', line }, body: [], undo: null };
+      cur = { f: { title: open[2].trim(), node, script: '', undo: '', line, ...(engine === 'rootful' ? { engine } : {}) }, body: [], undo: null };
       continue;
     }
     if (UNDO.test(l)) {

@@ -114,6 +114,15 @@ test('fakes files: one or more fakes with titles, nodes and undo sections; error
   t.regex(parseFakes('# only comments\n', 'f.sh').errors[0].message, /no fakes in this file/);
 });
 
+test('fakes files: engine=rootful marks a shortcut only a rootful engine allows, beside node=', (t) => {
+  const ok = parseFakes('# fake engine=rootful node=node2: the host\'s PID namespace\ndocker run --pid host busybox true\n# fake: plain\ntrue\n', 'f.sh');
+  t.deepEqual(ok.errors, []);
+  t.deepEqual(ok.fakes.map((f) => [f.title, f.node, f.engine]), [["the host's PID namespace", 'node2', 'rootful'], ['plain', 'node1', undefined]]);
+  const bad = parseFakes('# fake engine=rootless: x y z\ntrue\n# fake colour=red: a b c\ntrue\n', 'f.sh').errors.map((e) => `${e.line}: ${e.message}`).join('\n');
+  t.regex(bad, /^1: fake engine= can only be rootful, not rootless/m);
+  t.regex(bad, /^3: a fake takes node= and engine=, not colour=/m);
+});
+
 test('the loader demands fakes for every check, three for checks an imitation could satisfy', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-fakes-'));
   mkdirSync(join(dir, '01-f', 'fakes'), { recursive: true });

@@ -1,6 +1,6 @@
 # Shortcuts for "island is named island and sees pidns's processes".
 
-# fake: the host's PID namespace, which shows pidns's sleep too
+# fake engine=rootful: the host's PID namespace, which shows pidns's sleep too
 docker run -d --name island --hostname island --pid host busybox sleep 1000
 
 # fake: its own sleep 1000 instead of pidns's

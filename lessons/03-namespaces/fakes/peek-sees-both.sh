@@ -1,6 +1,6 @@
 # Shortcuts for "peek sees pidns's process as well as its own".
 
-# fake: the host's PID namespace, which shows every process
+# fake engine=rootful: the host's PID namespace, which shows every process
 docker run -d --name peek --pid host busybox sleep 2000
 
 # fake: both sleeps started inside peek itself

@@ -1,6 +1,6 @@
 # Shortcuts for "in pidns, PID 1 is sleep".
 
-# fake: the host's PID namespace
+# fake engine=rootful: the host's PID namespace
 docker run -d --name pidns --pid host busybox sleep 1000
 
 # fake: another image whose PID 1 is not sleep
