@@ -111,6 +111,33 @@ LC_ALL=C diff <(same $d/before) <(same $d/after) | grep '^[<>]'
 true
 `;
 
+// The shape of a node's state that a check must leave as it found it: containers by id and name (not their run
+// state, which a container changes by itself when its command ends), images, digests, volumes, networks by name,
+// the swarm, services, and the workspace's paths (not their sizes or times, which a running container writing to
+// a bind mount changes).
+const SHAPE = String.raw`$1 == "C" { print $1, $2, $3; next } $1 == "N" { print $1, $2; next } $1 == "SV" { print $1, $3, $4, $5; next } $1 == "H" { print $1, $2, $3; next } { print }`;
+
+/**
+ * A check between two reads of its node's state, in one exec, with the check's own exit status. Any difference
+ * comes out as `@@changed` lines. Why: the verifier checks each step before and after doing it, while skipping to
+ * a step replays the earlier steps with no checks in between; the two reach the same state only if checks only
+ * look, and this proves it for every check the verifier runs.
+ */
+export function readOnlyCheck(check: string): string {
+  return String.raw`${STATE}
+D=${DIR}-check; mkdir -p $D
+berth_state | awk '${SHAPE}' > $D/a
+( ${check}
+) > /dev/null 2>&1; rc=$?
+berth_state | awk '${SHAPE}' > $D/b
+LC_ALL=C diff $D/a $D/b | grep '^[<>]' | head -4 | sed 's/^/@@changed /'
+exit $rc
+`;
+}
+
+/** The differences readOnlyCheck reported, or '' when the check left its node as it found it. */
+export const changedBy = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('@@changed ')).map((l) => l.slice(10)).join(' / ');
+
 /**
  * One fake on a one-node sandbox in a single exec (each exec costs seconds on a busy machine): the fake
  * command by command, the check, the fake's undo, then RESTORE. Each runs in a subshell, so an `exit` or

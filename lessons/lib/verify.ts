@@ -8,7 +8,7 @@ import type { Fake } from './fakes.ts';
 import { loadFakes } from './load.ts';
 import { actionsFor, lastLines, runActions, runBlock, type Exec } from './replay.ts';
 import { explainFailure, strictScript } from './commands.ts';
-import { fakeRound, parseRound, RESTORE, SNAPSHOT } from './sandbox-state.ts';
+import { changedBy, fakeRound, parseRound, readOnlyCheck, RESTORE, SNAPSHOT } from './sandbox-state.ts';
 import type { Lesson, Step } from './schema.ts';
 
 export { actionsFor, type Exec } from './replay.ts';
@@ -74,10 +74,18 @@ export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exe
     const s0 = performance.now();
     const checks: CheckResult[] = [];
     const problems: string[] = [];
+    // Every run of a check is wrapped in two reads of its node's state: a check that changed the sandbox would
+    // make this in-order run reach a state that skipping to a later step (no checks in between) does not.
+    const look = async (c: (typeof step.checks)[number]) => {
+      const r = await exec(c.node, readOnlyCheck(c.script), 60_000);
+      const changed = changedBy(r.stdout);
+      if (changed) problems.push(`${c.id}: the check changed the sandbox (a check must only look): ${changed}`);
+      return r.exitCode === 0 ? 'pass' : 'fail';
+    };
     for (const c of step.checks) {
       const c0 = performance.now();
-      const r = await exec(c.node, c.script, 30_000);
-      checks.push({ id: c.id, before: r.exitCode === 0 ? 'pass' : 'fail', after: 'skipped', ms: performance.now() - c0, fakes: [] });
+      const before = await look(c);
+      checks.push({ id: c.id, before, after: 'skipped', ms: performance.now() - c0, fakes: [] });
     }
     const f0 = performance.now();
     const fakeResults = new Map(checks.map((c) => [c.id, c.fakes]));
@@ -89,8 +97,7 @@ export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exe
       const c0 = performance.now();
       // A learner clicks Check a moment after the commands; services started in the step get that moment too.
       for (let attempt = 0; attempt < settleTries; attempt++) {
-        const r = await exec(c.node, c.script, 30_000);
-        checks[i].after = r.exitCode === 0 ? 'pass' : 'fail';
+        checks[i].after = await look(c);
         if (checks[i].after === 'pass' || failed) break;
         await new Promise((ok) => setTimeout(ok, 1000));
       }

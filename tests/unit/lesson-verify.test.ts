@@ -7,7 +7,9 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLesson, verifyLesson } from '../../lessons/lib/index.ts';
-import { RESTORE, SNAPSHOT } from '../../lessons/lib/sandbox-state.ts';
+import { readOnlyCheck, RESTORE, SNAPSHOT } from '../../lessons/lib/sandbox-state.ts';
+
+const [checkHead, checkTail] = readOnlyCheck('@@CHECK@@').split('@@CHECK@@');
 
 const fm = `---\ntitle: Verify me\nsummary: A lesson for the verifier tests.\nduration: 5\nlevel: beginner\n---\n`;
 const check = (id: string, script = `test-${id}`) => `\n\`\`\`check\nid: ${id}\ntitle: The ${id} exists\nscript: ${script}\nfail: Make it.\n\`\`\`\n`;
@@ -41,6 +43,16 @@ function world(opts: { thingAlreadyThere?: boolean; leaky?: boolean } = {}) {
       if (!opts.leaky) { execFileSync('rm', ['-rf', w]); execFileSync('cp', ['-a', join(root, 'saved'), w]); }
       const diff = spawnSync('diff', ['-r', join(root, 'saved'), w], { encoding: 'utf8' }).stdout;
       return { exitCode: 0, stdout: diff, stderr: '' };
+    }
+    if (script.startsWith(checkHead) && script.endsWith(checkTail)) {
+      // A check between two reads of the world: the world's listing stands in for the engine's state.
+      const inner = script.slice(checkHead.length, script.length - checkTail.length);
+      ran.push(inner);
+      const list = () => spawnSync('ls', ['-A', w], { encoding: 'utf8' }).stdout;
+      const before = list();
+      const r = spawnSync('bash', ['-c', verbs + inner], { encoding: 'utf8' });
+      const after = list();
+      return { exitCode: r.status ?? 1, stdout: before === after ? '' : `@@changed ${before.trim()} -> ${after.trim()}\n`, stderr: '' };
     }
     if (script.includes(RESTORE)) {
       // A fake's round: the world's own restore stands in for the engine's.
@@ -119,4 +131,11 @@ test('a fake with an undo section runs it before the restore', async (t) => {
   t.true(r.ok, r.steps[0].problem);
   t.true(w.ran.includes('round: make-decoy'));
   t.is(readFileSync(join(dir, '01-v', 'fakes', 'thing.sh'), 'utf8').split('\n')[0], '# fake: decoy, then cleans up by hand');
+});
+
+test('a check that changes the sandbox is reported: skipping to a later step would not reach the same state', async (t) => {
+  const { dir, lesson } = setup(fm + '\n## One {#one}\n\n```run\nmake-thing\n```\n' + check('thing', 'make-trace; test-thing'));
+  const r = await verifyLesson(lesson, dir, world().exec, { settleTries: 1, skipFakes: true });
+  t.false(r.ok);
+  t.regex(r.steps[0].problem ?? '', /thing: the check changed the sandbox \(a check must only look\):\s+-> trace/);
 });
