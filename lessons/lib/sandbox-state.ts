@@ -21,7 +21,9 @@ berth_state() {
     # and later steps read that digest (lesson 07 pulls by it).
     get /images/json | jq -r '.[] | .Id as $id | (.RepoDigests // [])[] | "D \(.) \($id)"'
     get /volumes | jq -r '(.Volumes // [])[] | "V \(.Name)"'
-    get /networks | jq -r '.[] | "N \(.Name) \(.Id)"'
+    # docker_gwbridge and ingress are the engine's own, made by a swarm init or join (docker_gwbridge even
+    # outlives the swarm): not something a learner's step or a fake made.
+    get /networks | jq -r '.[] | select(.Name != "docker_gwbridge" and .Name != "ingress") | "N \(.Name) \(.Id)"'
     sw=$(get /info | jq -r '"\(.Swarm.LocalNodeState) \(.Swarm.ControlAvailable)"')
     echo "S $sw"
     case "$sw" in *' true')
@@ -47,7 +49,6 @@ const PLAN = String.raw`
 FNR == NR { B[$0] = 1; k = $1
   if (k == "C") { bid[$2] = $3; bst[$3] = $4; bname[$3] = 1 }
   if (k == "I") { btag[$2] = $3; bimg[$3] = 1 }
-  if (k == "D") bdig[$2] = $3
   if (k == "V" || k == "N" || k == "SV") bobj[k, (k == "SV" ? $3 : $2)] = 1
   if (k == "S") bsw = $2
   if (k == "H") bh = bh $0 "\n"
@@ -55,7 +56,6 @@ FNR == NR { B[$0] = 1; k = $1
 { k = $1
   if (k == "C") { cid[++nc] = $2; cname[nc] = $3; cst[nc] = $4 }
   if (k == "I") { ntag[$2] = $3; nimg[$3] = 1; if ($2 == "<none>:<none>") dangling[$3] = 1 }
-  if (k == "D") ndig[$2] = $3
   if ((k == "V" || k == "N" || k == "SV") && !((k, (k == "SV" ? $3 : $2)) in bobj)) {
     if (k == "SV") print 1, "SVC", $3; if (k == "V") print 5, "DEL", "/volumes/" $2 "?force=1"; if (k == "N") print 6, "DEL", "/networks/" $2 }
   if (k == "S" && bsw == "inactive" && $2 != "inactive") print 2, "POST", "/swarm/leave?force=1"
@@ -71,14 +71,14 @@ END {
     if (seen[name] == "paused") print 4, "POST", "/containers/" name "/unpause"
     print 4, "POST", "/containers/" name (bst[name] == "running" ? "/start" : "/stop?t=1")
   }
-  # A lost digest is pulled back by that digest (the registry it came from is running again by now: step 4),
-  # which brings back the image too if the fake removed it; its tags are then put back on it.
-  for (r in bdig) if (!(r in ndig)) { print 6.5, "PULL", r; pulled[bdig[r]] = 1 }
-  for (t in btag) if (t != "<none>:<none>" && ntag[t] != btag[t] && ((btag[t] in nimg) || (btag[t] in pulled))) {
+  for (t in btag) if (t != "<none>:<none>" && ntag[t] != btag[t] && (btag[t] in nimg)) {
     n = split(t, part, ":"); repo = substr(t, 1, length(t) - length(part[n]) - 1)
     print 7, "POST", "/images/" btag[t] "/tag?repo=" repo "&tag=" part[n]
   }
-  for (t in ntag) if (t != "<none>:<none>" && !(t in btag)) print 8, "DEL", "/images/" t
+  # A tag the fake put on an image that was here before goes even if a stopped container (an old swarm task)
+  # uses the image, which refuses a plain removal of its last tag. The engine may then drop the image's digests
+  # or the image itself; the second pass below pulls them back by digest.
+  for (t in ntag) if (t != "<none>:<none>" && !(t in btag)) print 8, "DEL", "/images/" t ((ntag[t] in bimg) ? "?force=1" : "")
   for (i in dangling) if (!(i in bimg)) print 9, "DEL", "/images/" i
   if (bh != nh) print 10, "HOME", "-"
 }
@@ -94,17 +94,30 @@ awk '${PLAN}' $d/before $d/now | sort -n -s -k1,1 | while read -r _ verb arg; do
     DEL) del "$arg";;
     SVC) del "/services/$arg"
       for i in $(seq 30); do [ "$(get '/containers/json?all=1' | jq --arg s "$arg" '[.[] | select(.Labels["com.docker.swarm.service.name"] == $s)] | length')" = 0 ] && break; sleep 1; done;;
-    # A registry started again a moment ago may not answer yet.
-    PULL) name=$(echo "$arg" | cut -d@ -f1); digest=$(echo "$arg" | cut -d@ -f2)
-      for i in 1 2 3 4 5; do api -X POST -o /dev/null "http://engine/images/create?fromImage=$name&tag=$digest" && break; sleep 1; done;;
     HOME) (cd ~ && find . -mindepth 1 -maxdepth 1 ! -name '.*' -exec rm -rf {} + ; tar -xf $d/home.tar) 2>/dev/null;;
   esac
 done
-# Images the fake brought that are still here, untagged by the steps above but held by a digest (a pull, a
-# push): removed by id, since the plan saw them tagged.
+# Second pass, on the state the plan left. Images: a digest lost (to the fake, or to untagging the fake's tag)
+# is pulled again by that digest, which also brings back an image the fake removed, and the image's tags are
+# put back on it; images the fake brought that a digest still holds are removed by id (the plan saw them
+# tagged). Why digests matter: a tag put back by hand has lost the digest a pull or push recorded, and later
+# steps read it (lesson 07 pulls by it).
 berth_state > $d/mid
-awk '$1 == "I" || $1 == "D" { print $3 }' $d/before | LC_ALL=C sort -u > $d/ids
-awk '$1 == "I" || $1 == "D" { print $3 }' $d/mid | LC_ALL=C sort -u | LC_ALL=C comm -13 $d/ids - | while read -r i; do del "/images/$i?force=1"; done
+awk 'FNR == NR { if ($1 == "D" || $1 == "I") { b[$1 " " $2] = $3; ids[$3] = 1 } next }
+  $1 == "D" || $1 == "I" { n[$1 " " $2] = $3; now[$3] = 1 }
+  END {
+    for (k in b) if (k ~ /^D / && !(k in n)) { print 1, "PULL", substr(k, 3); back[b[k]] = 1 }
+    for (k in b) if (k ~ /^I / && k != "I <none>:<none>" && n[k] != b[k] && ((b[k] in now) || (b[k] in back))) print 2, "TAG", b[k], substr(k, 3)
+    for (i in now) if (!(i in ids)) print 3, "RMI", i
+  }' $d/before $d/mid | sort -n -s -k1,1 | while read -r _ verb arg ref; do
+  case "$verb" in
+    # The registry it came from was started again by the plan a moment ago and may not answer yet.
+    PULL) name=$(echo "$arg" | cut -d@ -f1); digest=$(echo "$arg" | cut -d@ -f2)
+      for i in 1 2 3 4 5; do api -X POST -o /dev/null "http://engine/images/create?fromImage=$name&tag=$digest" && break; sleep 1; done;;
+    TAG) repo=$(echo "$ref" | sed 's/:[^:]*$//'); tag=$(echo "$ref" | sed 's/.*://'); post "/images/$arg/tag?repo=$repo&tag=$tag";;
+    RMI) del "/images/$arg?force=1";;
+  esac
+done
 berth_state > $d/after
 same() { awk '$1=="C" {print $1, $3, $4; next} $1=="N" {print $1, $2; next} $1=="SV" {print $1, $3, $4, $5; next} {print}' "$1" | LC_ALL=C sort; }
 LC_ALL=C diff <(same $d/before) <(same $d/after) | grep '^[<>]'

@@ -16,7 +16,7 @@ docker exec "$t" sh -c 'cp /usr/share/nginx/html/index.html /tmp/index.bak && ec
 docker exec "$(docker ps -q --filter label=com.docker.swarm.service.name=site)" sh -c 'cp /tmp/index.bak /usr/share/nginx/html/index.html'
 
 # fake: the image updated but the port moved to a plain httpd container
-docker service update --image httpd --publish-rm 8080 site
+docker service update --image httpd --publish-rm published=8080,target=80,mode=host site
 docker run -d --name h8080 -p 8080:80 httpd
 curl -s --retry 5 --retry-all-errors -o /dev/null localhost:8080
 # undo:
