@@ -1,5 +1,7 @@
 // Configuration, parsed once from the environment: the server's variables and the workshop feature's. Every
 // problem is reported with the variable's name. Nothing else in the server reads the environment.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { stateDir } from '../runtime/bootstrap/engine.ts';
 import { ConfigError } from './errors.ts';
@@ -24,6 +26,11 @@ const schema = z.object({
   BERTH_ENGINE_IMAGE: z.string().default('berth/engine:latest').describe('learner engine image'),
   BERTH_PROVIDER: z.enum(['auto', 'docker', 'incus']).default('auto').describe('where learner nodes run: incus (system containers with a rootful Docker), docker (rootless engines in host engine containers), or auto: incus when incusd answers with the learner image, else docker'),
   BERTH_INCUS_SOCKET: z.string().default('/var/lib/incus/unix.socket').describe('incusd REST API socket (provider incus)'),
+  BERTH_INCUS_URL: z.string().regex(/^https:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/, 'an address such as https://incus.example.org:8443').optional()
+    .describe('a remote Incus server or cluster to use instead of the socket (with the three settings below; the server refuses it until the sandbox firewall and previews reach remote members, see the README)'),
+  BERTH_INCUS_CLIENT_CERT: z.string().optional().describe('PEM file of the client certificate Berth presents to BERTH_INCUS_URL (trusted there with `incus config trust add-certificate`)'),
+  BERTH_INCUS_CLIENT_KEY: z.string().optional().describe('PEM file of that certificate\'s private key'),
+  BERTH_INCUS_SERVER_CERT: z.string().optional().describe('PEM file of the server\'s (or cluster\'s) certificate: the only one accepted from BERTH_INCUS_URL, as the incus CLI pins it'),
   BERTH_INCUS_IMAGE: z.string().default('berth-learner').describe('Incus image alias of the learner node (provider incus)'),
   BERTH_MIRROR_PORT: int(5000, 1, 65535).describe('loopback port the registry mirror is published on (runtime/up.ts publishes it; pushes from the host and Incus nodes use it)'),
   BERTH_POOL_SIZE: int(2, 0, 500).describe('ready engines kept warm'),
@@ -60,12 +67,40 @@ const schema = z.object({
 
 export type Config = ReturnType<typeof loadConfig>;
 
+const invalid = (env: NodeJS.ProcessEnv, issues: { name: string; message: string }[]) =>
+  new ConfigError(`Invalid configuration:\n${issues.map((i) => `  ${i.name}: ${i.message} (${env[i.name] ?? 'unset'})`).join('\n')}`);
+
 /** The environment parsed by one schema, or a ConfigError that names each bad variable and its value. */
 function parse<T>(s: z.ZodType<T>, env: NodeJS.ProcessEnv): T {
   const r = s.safeParse(env);
   if (r.success) return r.data;
-  const lines = r.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message} (${env[String(i.path[0])] ?? 'unset'})`);
-  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  throw invalid(env, r.error.issues.map((i) => ({ name: String(i.path[0]), message: i.message })));
+}
+
+const REMOTE_FILES = {
+  BERTH_INCUS_CLIENT_CERT: { what: 'a PEM certificate', check: (pem: string) => new X509Certificate(pem) },
+  BERTH_INCUS_CLIENT_KEY: { what: 'a PEM private key', check: (pem: string) => createPrivateKey(pem) },
+  BERTH_INCUS_SERVER_CERT: { what: 'a PEM certificate', check: (pem: string) => new X509Certificate(pem) },
+} as const;
+
+/** A remote Incus (BERTH_INCUS_URL and its three PEM files, read and checked here), or null for the local socket. */
+function incusRemote(env: NodeJS.ProcessEnv, url: string | undefined) {
+  const names = Object.keys(REMOTE_FILES) as (keyof typeof REMOTE_FILES)[];
+  if (!url) {
+    const stray = names.filter((n) => env[n]);
+    if (stray.length) throw invalid(env, stray.map((name) => ({ name, message: 'only used with BERTH_INCUS_URL, which is unset' })));
+    return null;
+  }
+  const pem: Partial<Record<keyof typeof REMOTE_FILES, string>> = {};
+  const issues: { name: string; message: string }[] = [];
+  for (const name of names) {
+    const file = env[name];
+    if (!file) { issues.push({ name, message: `needed with BERTH_INCUS_URL: ${REMOTE_FILES[name].what} file` }); continue; }
+    try { pem[name] = readFileSync(file, 'utf8'); } catch (err) { issues.push({ name, message: `cannot read it: ${(err as Error).message}` }); continue; }
+    try { REMOTE_FILES[name].check(pem[name]); } catch { issues.push({ name, message: `not ${REMOTE_FILES[name].what}` }); }
+  }
+  if (issues.length) throw invalid(env, issues);
+  return { url, clientCert: pem.BERTH_INCUS_CLIENT_CERT!, clientKey: pem.BERTH_INCUS_CLIENT_KEY!, serverCert: pem.BERTH_INCUS_SERVER_CERT! };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
@@ -78,7 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       ...c.BERTH_EXTRA_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean)]),
     engineImage: c.BERTH_ENGINE_IMAGE,
     provider: c.BERTH_PROVIDER,
-    incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE },
+    incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE, remote: incusRemote(env, c.BERTH_INCUS_URL) },
     mirrorPort: c.BERTH_MIRROR_PORT,
     /** As configured, for join links; absent: links use the request's own origin. */
     publicOrigin: c.BERTH_PUBLIC_ORIGIN,

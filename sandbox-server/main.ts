@@ -20,6 +20,7 @@ import { LocalDockerProvider } from './engine/local-docker.ts';
 import { chooseProvider } from './engine/choose.ts';
 import { IncusClient } from './engine/incus/client.ts';
 import { IncusProvider } from './engine/incus/provider.ts';
+import { refusal, REMOTE_REFUSAL } from './engine/incus/cluster.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -47,6 +48,8 @@ function guardAgainstCrashes(log: pino.Logger) {
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardProcess = false } = {}) {
   const config = loadConfig(env);
+  // Refused before anything starts: nodes on another machine would be outside this host's firewall.
+  if (config.incus.remote && config.provider !== 'docker') throw new ConfigError(REMOTE_REFUSAL);
   const log = pino({ level: config.logLevel });
   if (guardProcess) guardAgainstCrashes(log);
   const engine = await ensureEngine({ env, log: (m) => log.info(m) });
@@ -68,8 +71,11 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir, 'disks'), config.diskReserveBytes) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
   const providerKind = await chooseProvider(config.provider, config.incus, log);
-  const provider = providerKind === 'incus'
-    ? new IncusProvider({ client: new IncusClient({ socketPath: config.incus.socket }), image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: config.mirrorPort })
+  const incus = providerKind === 'incus' ? new IncusClient({ socketPath: config.incus.socket, remote: config.incus.remote }) : null;
+  const refused = incus && await refusal(incus);
+  if (refused) { store.close(); throw new ConfigError(refused); }
+  const provider = incus
+    ? new IncusProvider({ client: incus, image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: config.mirrorPort })
     : new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();
   const lessonsDir = resolve(config.lessonsDir ?? join(root, 'lessons'));

@@ -1,7 +1,11 @@
-// The one place that talks to incusd: its REST API on the unix socket, background operations, the
+// The one place that talks to incusd: its REST API on the local unix socket or, for a remote server or
+// cluster, over HTTPS with a client certificate (as the incus CLI does), background operations, the
 // operations' websockets and the file API. Errors leave here as IncusError or a socket error; the
 // provider maps them to Berth's codes (errors.ts).
-import { request } from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import { request, type IncomingMessage, type RequestOptions as HttpRequestOptions } from 'node:http';
+import { Agent, request as httpsRequest } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
 import WebSocket from 'ws';
 import { IncusError, operationResult, parseEnvelope, parseOperation, type Envelope, type Operation } from './api.ts';
 
@@ -9,19 +13,57 @@ export const DEFAULT_SOCKET = '/var/lib/incus/unix.socket';
 
 export type RequestOptions = { body?: unknown; raw?: Buffer; headers?: Record<string, string>; timeoutMs?: number };
 
+/** A remote Incus: its https:// address, Berth's client certificate and key, and the server's certificate (PEM texts). */
+export type IncusRemote = { url: string; clientCert: string; clientKey: string; serverCert: string };
+
+/**
+ * The server is known by its certificate alone, as `incus remote add` pins it: the pinned certificate is the only
+ * trust anchor (a self-signed server or cluster certificate verifies against itself), and the peer must present
+ * exactly that certificate (its SHA-256 fingerprint), whatever name or address it was reached by.
+ */
+export function pinnedTls(r: IncusRemote) {
+  const pinned = new X509Certificate(r.serverCert).fingerprint256;
+  return {
+    cert: r.clientCert, key: r.clientKey, ca: r.serverCert, rejectUnauthorized: true,
+    checkServerIdentity: (_host: string, peer: PeerCertificate) => peer.fingerprint256 === pinned
+      ? undefined
+      : Object.assign(new Error(`the Incus server's certificate (${peer.fingerprint256}) is not the pinned one (${pinned})`), { code: 'ERR_INCUS_CERT_MISMATCH' }),
+  };
+}
+
 export class IncusClient {
   socketPath: string;
+  /** The remote server's origin (https://host:port) or null for the local unix socket. */
+  origin: string | null = null;
+  agent: Agent | undefined;
 
-  constructor({ socketPath = DEFAULT_SOCKET }: { socketPath?: string } = {}) {
+  constructor({ socketPath = DEFAULT_SOCKET, remote }: { socketPath?: string; remote?: IncusRemote | null } = {}) {
     this.socketPath = socketPath;
+    if (remote) {
+      this.origin = new URL(remote.url).origin;
+      // Kept-alive connections: each exec opens several websockets and requests, and a TLS handshake each time adds up.
+      this.agent = new Agent({ keepAlive: true, ...pinnedTls(remote) });
+    }
+  }
+
+  /** Whether incusd runs elsewhere: the host's own view (its cgroups, its bridges, its files) is not the nodes'. */
+  get remote() { return this.origin !== null; }
+
+  /** Closes the kept-alive connections (a remote client only). */
+  close() { this.agent?.destroy(); }
+
+  private send(opts: HttpRequestOptions, onResponse: (res: IncomingMessage) => void) {
+    if (!this.origin) return request({ ...opts, socketPath: this.socketPath }, onResponse);
+    const u = new URL(this.origin);
+    return httpsRequest({ ...opts, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || 443, agent: this.agent }, onResponse);
   }
 
   /** One HTTP exchange; resolves with the status and the whole body. */
   http(method: string, path: string, { body, raw, headers = {}, timeoutMs = 60_000 }: RequestOptions = {}): Promise<{ status: number; body: Buffer }> {
     const payload = raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
     return new Promise((resolve, reject) => {
-      const req = request({
-        socketPath: this.socketPath, method, path,
+      const req = this.send({
+        method, path,
         headers: {
           ...(payload ? { 'content-length': String(payload.length) } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -69,8 +111,10 @@ export class IncusClient {
 
   /** Opens one of an operation's websockets (exec's stdin/stdout/stderr/control); resolves once open. */
   websocket(operationId: string, secret: string): Promise<WebSocket> {
-    const url = `ws+unix://${this.socketPath}:/1.0/operations/${encodeURIComponent(operationId)}/websocket?secret=${encodeURIComponent(secret)}`;
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const path = `/1.0/operations/${encodeURIComponent(operationId)}/websocket?secret=${encodeURIComponent(secret)}`;
+    const ws = this.origin
+      ? new WebSocket(`${this.origin.replace(/^https:/, 'wss:')}${path}`, { perMessageDeflate: false, agent: this.agent })
+      : new WebSocket(`ws+unix://${this.socketPath}:${path}`, { perMessageDeflate: false });
     return new Promise((resolve, reject) => {
       ws.once('open', () => { ws.off('error', reject); resolve(ws); });
       ws.once('error', reject);

@@ -126,7 +126,8 @@ export class IncusProvider implements SandboxProvider {
    * then. A loopback resolver on the host is out of a node's reach: the bridge's dnsmasq on the gateway.
    */
   resolverFor(subnet: Subnet): string {
-    if (this.dns) return subnet.gateway;
+    // A remote member's resolver is not in this host's resolv.conf: its bridge's dnsmasq on the gateway.
+    if (this.dns || this.client.remote) return subnet.gateway;
     let text = '';
     try { text = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none: the gateway */ }
     return upstreamResolver(text) ?? subnet.gateway;
@@ -316,11 +317,12 @@ export class IncusProvider implements SandboxProvider {
   async nodeMemory(sandboxId: string, node: string): Promise<number> {
     const name = instanceName(sandboxId, node);
     try {
+      if (this.client.remote) throw new Error('the node\'s cgroup is on another machine');
       const stat = await readFile(`/sys/fs/cgroup/memory/lxc.payload.${name}/memory.stat`, 'utf8');
       const get = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(stat)?.[1] ?? 0);
       return Math.max(0, get('total_rss') + get('total_cache') - get('total_inactive_file'));
     } catch {
-      // Not a cgroup v1 host, or incusd elsewhere: Incus's own figure, page cache included.
+      // Not a cgroup v1 host, or incusd elsewhere (remote, or the node on another member): Incus's own figure, page cache included.
       const st = await this.client.get<{ memory?: { usage?: number } }>(`/1.0/instances/${name}/state`).catch((err) => { throw incusError(err, 'Measuring the node'); });
       return st.memory?.usage ?? 0;
     }
