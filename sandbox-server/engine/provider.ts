@@ -12,6 +12,9 @@ export type PublishedPort = { port: number; container: string; image: string };
 /** The limits that can change on a running node (cgroup writes); its disk size cannot. */
 export type NodeLimits = Omit<Limits, 'diskBytes'>;
 
+/** What one machine holding learner nodes has, for capacity estimates; diskFree: its nodes' storage, null if unknown. */
+export type MachineResources = { name: string; cpus: number; memoryTotal: number; memoryAvailable: number; diskFree: number | null };
+
 export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean };
 
 export interface SandboxProvider {
@@ -42,6 +45,11 @@ export interface SandboxProvider {
   updateLimits?(sandboxId: string, node: string, limits: NodeLimits): Promise<void>;
   /** Memory a node holds that the host cannot reclaim (usage minus inactive page cache), for capacity estimates. */
   nodeMemory?(sandboxId: string, node: string): Promise<number>;
+  /**
+   * The machines nodes run on, when that is not (only) this host: a remote server, or each online member of a
+   * cluster. Null: nodes run here, and the host's own figures (MemAvailable, free disk) are the finer ones.
+   */
+  machines?(): Promise<MachineResources[] | null>;
   /** Host disk a node's own storage really occupies, or null where nodes have no disk of their own. */
   nodeDiskBytes?(sandboxId: string, node: string): number | null;
 }

@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { newId } from '../auth.ts';
 import type { Limits } from '../engine/node-spec.ts';
-import type { SandboxProvider } from '../engine/provider.ts';
+import type { MachineResources, SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
 import type { Workshop } from './db.ts';
 import { freeDisk, hostMemory } from './host.ts';
@@ -33,10 +33,35 @@ const reserveFor = (total: number) => Math.max(GiB, Math.round(total / 10));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** Memory of the machines holding nodes: this host's, or the machines' summed. */
+export function memoryOf(machines: MachineResources[] | null): { total: number; available: number } {
+  if (!machines) return hostMemory();
+  return { total: machines.reduce((a, m) => a + m.memoryTotal, 0), available: machines.reduce((a, m) => a + m.memoryAvailable, 0) };
+}
+
+export type HostFigures = { cpus: number; memory: { total: number; available: number }; diskFree: number; machines: MachineResources[] | null };
+
+/**
+ * What the machines holding learner nodes have: this host's own figures, or, where the provider names other
+ * machines (a remote Incus, the members of a cluster), their sum. A sum is an upper bound: a session's nodes
+ * all sit on one member, so room split across members fits fewer multi-node sessions than it says.
+ */
+export function hostFigures(machines: MachineResources[] | null, stateDir: string): HostFigures {
+  if (!machines) return { cpus: availableParallelism(), memory: hostMemory(), diskFree: freeDisk(stateDir), machines: null };
+  const sum = (f: (m: MachineResources) => number) => machines.reduce((a, m) => a + f(m), 0);
+  return {
+    cpus: sum((m) => m.cpus), memory: memoryOf(machines),
+    // A machine that did not say how much room its pool has counts as none, not as unbounded.
+    diskFree: sum((m) => m.diskFree ?? 0), machines,
+  };
+}
+
 export class CapacityMeter {
   deps: CapacityDeps;
   sample: Sample | null = null;
   running: Promise<Sample> | null = null;
+  /** The machines' figures when nodes run on other machines (the last read), for roomFor, which cannot wait. */
+  machines: MachineResources[] | null = null;
 
   constructor(deps: CapacityDeps) { this.deps = deps; }
 
@@ -87,15 +112,16 @@ export class CapacityMeter {
   /** Single-node sandboxes that still fit beside what runs, from the last sample; unbounded before any sample. */
   roomFor(): number {
     if (!this.sample) return Infinity;
-    const mem = hostMemory();
+    const mem = memoryOf(this.machines);
     return Math.floor(Math.max(0, mem.available - reserveFor(mem.total)) / this.sample.idleMemoryBytes) + this.deps.manager.poolStatus().ready;
   }
 
   async forWorkshop(w: Workshop, seated: number, refresh = false) {
     const s = await this.measure(refresh);
     const { manager, stateDir, serverLimits, maxSandboxes } = this.deps;
-    const mem = hostMemory();
-    const diskFree = freeDisk(join(stateDir));
+    this.machines = (await this.deps.provider.machines?.()) ?? null;
+    const host = hostFigures(this.machines, join(stateDir));
+    const { memory: mem, diskFree } = host;
     const poolReady = manager.poolStatus().ready;
     const f = fits({
       sample: s, memoryTotal: mem.total, memoryAvailable: mem.available, diskFree, nodes: w.nodesPerLearner,
@@ -104,7 +130,11 @@ export class CapacityMeter {
     return {
       measuredAt: new Date(s.at).toISOString(),
       sample: { source: s.source, engines: s.nodes, idleMemoryBytes: s.idleMemoryBytes, idleDiskBytes: s.idleDiskBytes },
-      host: { cpus: availableParallelism(), memoryTotalBytes: mem.total, memoryAvailableBytes: mem.available, reserveBytes: f.reserve, diskFreeBytes: diskFree },
+      host: {
+        cpus: host.cpus, memoryTotalBytes: mem.total, memoryAvailableBytes: mem.available, reserveBytes: f.reserve, diskFreeBytes: diskFree,
+        // Each machine's own figures where nodes run elsewhere (a remote Incus, each cluster member); the sums above.
+        ...(host.machines ? { machines: host.machines.map((m) => ({ name: m.name, cpus: m.cpus, memoryTotalBytes: m.memoryTotal, memoryAvailableBytes: m.memoryAvailable, diskFreeBytes: m.diskFree })) } : {}),
+      },
       shape: { nodesPerLearner: w.nodesPerLearner, limits: w.limits, diskBytesPerNode: serverLimits.diskBytes },
       now: { sandboxes: manager.count(), poolReady, seated },
       fits: f.fits,

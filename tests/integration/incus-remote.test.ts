@@ -85,6 +85,13 @@ it('the pinned server answers over HTTPS to the trusted client certificate', asy
   t.is(server.auth, 'trusted');
   t.true(remote.remote);
   t.is(await clusterMembers(remote), null, 'a single server');
+  // Capacity figures of a remote server come from Incus's resources API, not this host's /proc.
+  const [m, ...more] = (await provider.machines()) ?? [];
+  t.is(more.length, 0);
+  t.is(m?.name, '127.0.0.1');
+  t.true(m.cpus >= 1 && m.memoryAvailable > 0 && m.memoryAvailable <= m.memoryTotal, JSON.stringify(m));
+  t.true((m.diskFree ?? 0) > 0, 'free space in the profile\'s storage pool');
+  t.log(`FIGURE machines() through the URL: ${JSON.stringify(m)}`);
 });
 
 it('a session through the URL: two nodes, exec as the learner, node to node, memory from the API, a terminal', async (t) => {

@@ -7,15 +7,17 @@ import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
 import { watchPorts } from '../ports-watch.ts';
-import type { FoundSandbox, NodeLimits, PublishedPort, SandboxProvider } from '../provider.ts';
+import type { FoundSandbox, MachineResources, NodeLimits, PublishedPort, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { incusError, isNotFound, withRetry } from './errors.ts';
 import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
-import { bridgeName, instanceBody, instanceName, KEY, networkBody, nodeIp, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
+import { clusterMembers } from './cluster.ts';
+import { bridgeName, instanceBody, instanceName, KEY, networkBody, nodeIp, onMember, pendingNetworkBody, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
 
-type InstanceInfo = { name: string; status: string; config: Record<string, string> };
+/** `location`: the cluster member holding the instance ("none" on a single server). */
+type InstanceInfo = { name: string; status: string; location?: string; config: Record<string, string> };
 type NetworkInfo = { name: string; config: Record<string, string> };
 
 export type IncusProviderOptions = {
@@ -54,6 +56,7 @@ export class IncusProvider implements SandboxProvider {
   /** Every network on incusd by name, with its subnet's index in the pool (null: outside it); see allocateSubnet. */
   addresses = new Map<string, number | null>();
   pool: Promise<string | null> | undefined;
+  cluster: Promise<boolean> | undefined;
 
   constructor({ client, image, profile = 'berth', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000 }: IncusProviderOptions) {
     this.client = client;
@@ -71,6 +74,14 @@ export class IncusProvider implements SandboxProvider {
       .then((p) => Object.values(p.devices ?? {}).find((d) => d.type === 'disk' && d.path === '/')?.pool ?? null)
       .catch((err) => { this.pool = undefined; throw err; });
     return this.pool;
+  }
+
+  /** Whether incusd is a cluster member: placement and networks then take a member (asked once). */
+  clustered(): Promise<boolean> {
+    this.cluster ??= this.client.get<{ environment?: { server_clustered?: boolean } }>('/1.0')
+      .then((s) => s.environment?.server_clustered === true)
+      .catch((err) => { this.cluster = undefined; throw err; });
+    return this.cluster;
   }
 
   async networks(): Promise<NetworkInfo[]> {
@@ -141,6 +152,11 @@ export class IncusProvider implements SandboxProvider {
     try {
       const subnet = await this.allocateSubnet();
       try {
+        if (await this.clustered()) {
+          for (const m of await clusterMembers(this.client) ?? []) {
+            await withRetry(() => this.client.run('POST', onMember('/1.0/networks', m.name), pendingNetworkBody(sandboxId)));
+          }
+        }
         await withRetry(() => this.client.run('POST', '/1.0/networks', networkBody({ sandboxId, instance: this.instance, subnet, berthDns: !!this.dns })));
         this.subnets.set(sandboxId, subnet);
         this.addresses.set(bridgeName(sandboxId), subnet.index);
@@ -148,33 +164,61 @@ export class IncusProvider implements SandboxProvider {
         this.reserved.delete(subnet.index);
       }
       await this.serveDns(subnet);
-      await Promise.all(nodes.map((n) => this.startNode(sandboxId, n, limits, nodes)));
+      await this.startNodes(sandboxId, nodes, limits);
     } catch (err) {
       await this.removeSandbox(sandboxId).catch(() => { /* the original error is the one to report */ });
       throw createError(err, 'Creating the sandbox');
     }
   }
 
+  /**
+   * Starts a session's nodes at once. In a cluster every node must be on one member, the one holding the
+   * session's bridge traffic (a bridge exists on each member, but only nodes on the same member share it):
+   * node1 goes where Incus's scheduler puts it, and the others are aimed at its member as soon as it has one.
+   */
+  async startNodes(sandboxId: string, nodes: string[], limits: Limits) {
+    if (nodes.length < 2 || !(await this.clustered())) {
+      await Promise.all(nodes.map((n) => this.startNode(sandboxId, n, limits, nodes)));
+      return;
+    }
+    const [first, ...rest] = nodes;
+    let placed!: (member: string) => void;
+    let unplaced!: (err: unknown) => void;
+    const member = new Promise<string>((resolve, reject) => { placed = resolve; unplaced = reject; });
+    member.catch(() => { /* reported by node1's own start */ });
+    await Promise.all([
+      this.startNode(sandboxId, first, limits, nodes, null, placed).catch((err) => { unplaced(err); throw err; }),
+      ...rest.map(async (n) => this.startNode(sandboxId, n, limits, nodes, await member)),
+    ]);
+  }
+
   async addNode(sandboxId: string, node: string, limits: Limits) {
     try {
-      const peers = (await this.instances(sandboxId)).map((i) => i.config[KEY.node]);
-      await this.startNode(sandboxId, node, limits, [...peers, node]);
+      const found = await this.instances(sandboxId);
+      const peers = found.map((i) => i.config[KEY.node]);
+      // On the member of the session's other nodes (the first found; all are on one).
+      const member = (await this.clustered()) ? found[0]?.location ?? null : null;
+      await this.startNode(sandboxId, node, limits, [...peers, node], member);
       await this.writeHosts(sandboxId, peers, [...peers, node]);
     } catch (err) {
       throw createError(err, 'Adding the node');
     }
   }
 
-  /** Creates, configures and starts one node; removes it again when any step fails. */
-  async startNode(sandboxId: string, node: string, limits: Limits, all: string[]) {
+  /**
+   * Creates, configures and starts one node, on `member` when given (a cluster; else where Incus places it);
+   * `onPlaced` learns the member it was created on. Removes the node again when any step fails.
+   */
+  async startNode(sandboxId: string, node: string, limits: Limits, all: string[], member: string | null = null, onPlaced?: (member: string) => void) {
     const subnet = await this.subnetOf(sandboxId);
     const name = instanceName(sandboxId, node);
     const ip = nodeIp(subnet, node);
     try {
-      await this.client.run('POST', '/1.0/instances', instanceBody({
+      await this.client.run('POST', onMember('/1.0/instances', member), instanceBody({
         sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: await this.storagePool(),
         network: bridgeName(sandboxId), limits, mirrorPort: this.mirrorPort,
       }));
+      if (onPlaced) onPlaced((await this.client.get<InstanceInfo>(`/1.0/instances/${name}`)).location ?? '');
       const config = { node, ip, prefix: subnet.prefix, gateway: subnet.gateway, dns: this.resolverFor(subnet), mirrorPort: this.mirrorPort };
       // Written while the node is stopped, so its init finds them on the first boot.
       await this.client.mkdir(name, '/etc/berth');
@@ -325,6 +369,34 @@ export class IncusProvider implements SandboxProvider {
       // Not a cgroup v1 host, or incusd elsewhere (remote, or the node on another member): Incus's own figure, page cache included.
       const st = await this.client.get<{ memory?: { usage?: number } }>(`/1.0/instances/${name}/state`).catch((err) => { throw incusError(err, 'Measuring the node'); });
       return st.memory?.usage ?? 0;
+    }
+  }
+
+  /**
+   * A remote server's or each online cluster member's CPUs, memory and free space in the nodes' storage pool,
+   * from Incus's resources API (its memory `used` counts page cache as free, as MemAvailable roughly does).
+   * Null for a local single server: the host's own figures are finer.
+   */
+  async machines(): Promise<MachineResources[] | null> {
+    try {
+      const members = await this.clustered() ? await clusterMembers(this.client) : null;
+      if (!members && !this.client.remote) return null;
+      const online = members ? members.filter((m) => m.status === 'Online').map((m) => m.name) : [null];
+      const pool = await this.storagePool();
+      return await Promise.all(online.map(async (member) => {
+        const r = await this.client.get<{ cpu?: { total?: number }; memory?: { total?: number; used?: number } }>(onMember('/1.0/resources', member));
+        const space = pool
+          ? (await this.client.get<{ space?: { total?: number; used?: number } }>(onMember(`/1.0/storage-pools/${encodeURIComponent(pool)}/resources`, member))).space
+          : undefined;
+        const total = r.memory?.total ?? 0;
+        return {
+          name: member ?? new URL(this.client.origin ?? 'https://incus').hostname, cpus: r.cpu?.total ?? 0,
+          memoryTotal: total, memoryAvailable: Math.max(0, total - (r.memory?.used ?? total)),
+          diskFree: space?.total ? Math.max(0, space.total - (space.used ?? 0)) : null,
+        };
+      }));
+    } catch (err) {
+      throw incusError(err, 'Measuring the Incus machines');
     }
   }
 

@@ -47,6 +47,15 @@ export function nodeIp(subnet: Subnet, node: string): string {
   return `${a}.${b}.${c}.${d + 10 + Number(n[1])}`;
 }
 
+/** A request path aimed at one cluster member (Incus's `target`), or left to Incus where no member is named. */
+export const onMember = (path: string, member?: string | null) => (member ? `${path}${path.includes('?') ? '&' : '?'}target=${encodeURIComponent(member)}` : path);
+
+/**
+ * In a cluster a managed network exists on every member: it is first defined on each (pending, with only
+ * member-specific keys, here none), then created once with its config, which instantiates it everywhere.
+ */
+export const pendingNetworkBody = (sandboxId: string) => ({ name: bridgeName(sandboxId), type: 'bridge', config: {} });
+
 export type NetworkSpec = { sandboxId: string; instance: string; subnet: Subnet; berthDns: boolean };
 
 export function networkBody({ sandboxId, instance, subnet, berthDns }: NetworkSpec) {

@@ -47,7 +47,11 @@ export type LearnerRow = {
 export type Capacity = {
   holds: number; more: number; enough: boolean; measuredAt: string;
   sample: { source: string; engines: number; idleMemoryBytes: number; idleDiskBytes: number | null };
-  host: { cpus: number; memoryTotalBytes: number; memoryAvailableBytes: number; reserveBytes: number; diskFreeBytes: number };
+  host: {
+    cpus: number; memoryTotalBytes: number; memoryAvailableBytes: number; reserveBytes: number; diskFreeBytes: number;
+    /** Present where nodes run on other machines (a remote Incus, each member of a cluster): the figures above are their sums. */
+    machines?: { name: string; memoryAvailableBytes: number; memoryTotalBytes: number }[];
+  };
   fits: { idleMemory: number; disk: number | null; serverCap: number; memoryLimit: number };
   pool: { target: number; ready: number; starting: number };
 };

@@ -235,7 +235,9 @@ export function startDashboard() {
       const p = $('[data-capacity]');
       p.textContent = 'Measuring an idle learner engine…';
       const c = await adminApi<Capacity>('GET', `${base}/capacity?refresh=1`);
-      p.textContent = `This host holds about ${c.holds} learner sandbox${c.holds === 1 ? '' : 'es'} of this workshop's shape (${c.more} more now)`
+      const machines = c.host.machines;
+      const where = machines ? `These ${machines.length} machine${machines.length === 1 ? '' : 's'} (${machines.map((m) => `${m.name}: ${gib(m.memoryAvailableBytes)} of ${gib(m.memoryTotalBytes)} free`).join(', ')}) hold` : 'This host holds';
+      p.textContent = `${where} about ${c.holds} learner sandbox${c.holds === 1 ? '' : 'es'} of this workshop's shape (${c.more} more now)`
         + ` ${c.enough ? '— enough' : `— NOT enough for ${workshop?.capacity ?? '?'}`}. An idle engine uses ${mib(c.sample.idleMemoryBytes)}`
         + ` (measured on ${c.sample.engines} ${c.sample.source === 'pool' ? 'warm' : 'probe'} engine${c.sample.engines === 1 ? '' : 's'});`
         + ` ${gib(c.host.memoryAvailableBytes)} of ${gib(c.host.memoryTotalBytes)} available, ${gib(c.host.reserveBytes)} kept in reserve.`
