@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { daemonEnv } from '../../runtime/bootstrap/daemon-env.ts';
 import { INCUSD, pingIncus } from '../../runtime/incus/daemons.ts';
 
-export type Member = { name: string; ns: string; dir: string; address: string; socket: string; pid: number | null };
+export type Member = { name: string; ns: string; dir: string; address: string; socket: string };
 
 /** The cgroup hierarchies of this host, to mount again in the private mount namespace `ip netns exec` makes. */
 function cgroupMounts(): string {
@@ -51,7 +51,7 @@ export class IncusCluster {
     const net = `10.250.${randomBytes(1)[0]}`;
     this.members = [1, 2].map((i) => {
       const dir = join(root, `m${i}`);
-      return { name: `m${i}`, ns: `berth-${this.id}-m${i}`, dir, address: `${net}.${i}`, socket: join(dir, 'unix.socket'), pid: null };
+      return { name: `m${i}`, ns: `berth-${this.id}-m${i}`, dir, address: `${net}.${i}`, socket: join(dir, 'unix.socket') };
     });
   }
 
@@ -98,7 +98,6 @@ export class IncusCluster {
       detached: true, stdio: ['ignore', out, out], env: daemonEnv({ ...process.env, INCUS_DIR: m.dir }),
     });
     child.unref();
-    m.pid = child.pid ?? null;
     let exited = false;
     child.on('exit', () => { exited = true; });
     for (const end = Date.now() + 60_000; ;) {
@@ -124,16 +123,22 @@ export class IncusCluster {
   async stop(): Promise<string[]> {
     const problems: string[] = [];
     const step = async (what: string, f: () => unknown) => { try { await f(); } catch (err) { problems.push(`${what}: ${(err as Error).message}`); } };
-    const names = new Set<string>();
-    const up = this.members.filter((m) => existsSync(m.socket));
+    // Instance names from the members' own folders too: a daemon that died cannot list them.
+    const names = new Set(this.members.flatMap((m) => (existsSync(join(m.dir, 'containers')) ? readdirSync(join(m.dir, 'containers')) : [])));
+    const up: Member[] = [];
+    for (const m of this.members) if ((await pingIncus(m.socket, 2000)) === 200) up.push(m);
     if (up.length) {
       await step('listing instances', () => {
         for (const n of this.incus(up[0], ['list', '--format', 'csv', '-c', 'n']).split('\n').filter(Boolean)) names.add(n);
       });
-      for (const n of names) await step(`deleting ${n}`, () => this.incus(up[0], ['delete', '--force', n]));
+      for (const n of names) {
+        await step(`deleting ${n}`, () => {
+          try { this.incus(up[0], ['delete', '--force', n]); } catch (err) { if (!/not found/i.test((err as Error).message)) throw err; }
+        });
+      }
     }
     for (const m of this.members) {
-      if (m.pid) await step(`shutting down ${m.name}`, () => sh('ip', ['netns', 'exec', m.ns, 'incus', 'admin', 'shutdown', '--timeout', '30'], { env: { ...process.env, INCUS_DIR: m.dir }, timeoutMs: 45_000 }));
+      if (up.includes(m)) await step(`shutting down ${m.name}`, () => sh('ip', ['netns', 'exec', m.ns, 'incus', 'admin', 'shutdown', '--timeout', '30'], { env: { ...process.env, INCUS_DIR: m.dir }, timeoutMs: 45_000 }));
     }
     for (const m of this.members) {
       for (let i = 0; i < 50 && this.nsPids(m).length; i++) {
