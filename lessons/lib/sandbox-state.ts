@@ -76,8 +76,8 @@ END {
     print 7, "POST", "/images/" btag[t] "/tag?repo=" repo "&tag=" part[n]
   }
   # A tag the fake put on an image that was here before goes even if a stopped container (an old swarm task)
-  # uses the image, which refuses a plain removal of its last tag. The engine may then drop the image's digests
-  # or the image itself; the second pass below pulls them back by digest.
+  # uses the image, which refuses a plain removal of its last tag. The engine may then drop the digests of the
+  # image or the image itself; the second pass below pulls them back by digest.
   for (t in ntag) if (t != "<none>:<none>" && !(t in btag)) print 8, "DEL", "/images/" t ((ntag[t] in bimg) ? "?force=1" : "")
   for (i in dangling) if (!(i in bimg)) print 9, "DEL", "/images/" i
   if (bh != nh) print 10, "HOME", "-"

@@ -139,3 +139,10 @@ test('a check that changes the sandbox is reported: skipping to a later step wou
   t.false(r.ok);
   t.regex(r.steps[0].problem ?? '', /thing: the check changed the sandbox \(a check must only look\):\s+-> trace/);
 });
+
+test('the engine-side scripts are valid shell, with their awk programs quoted whole', (t) => {
+  for (const [name, script] of Object.entries({ SNAPSHOT, RESTORE, check: readOnlyCheck('docker ps') })) {
+    const r = spawnSync('bash', ['-n', '-c', script], { encoding: 'utf8' });
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+  }
+});
