@@ -1,15 +1,15 @@
 // The HTTP API. createApp does no I/O, so tests can build it around real or test dependencies.
 import { Readable } from 'node:stream';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
-import { z } from 'zod';
+import { sessionRoutes } from './api.ts';
 import { bearer } from './auth.ts';
+import { mountContract, type Contract } from './contract.ts';
 import { ApiError, errorBody } from './errors.ts';
 import type { LessonCatalog } from './lesson-catalog.ts';
 import type { Metrics } from './metrics.ts';
-import { openapi } from './openapi.ts';
-import { parseJson, parseQuery } from './validate.ts';
+import { openapiDocument } from './openapi.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { Replays } from './replays.ts';
 import type { SandboxManager } from './sandboxes/manager.ts';
@@ -25,11 +25,11 @@ export type Env = { Variables: { session: SessionRow; requestId: string } };
 /**
  * A feature beside the core API (workshops). Its routes are mounted after the session token check (routes under
  * /api/sessions/:id/ find c.get('session')) and before the core session routes (its middleware may wrap them: a
- * workshop records its learners' check results) and the /api 404. Its paths join the OpenAPI document.
+ * workshop records its learners' check results) and the /api 404. Its contract (contract.ts) joins the OpenAPI document.
  */
 export type Feature = {
-  mount: (app: Hono<Env>, tools: { clientAddress: (c: Context) => string }) => void;
-  paths: Record<string, object>;
+  mount: (app: Hono<Env>, tools: { clientAddress: (c: Context) => string; limitBody: (maxSize: number) => MiddlewareHandler<Env> }) => void;
+  routes: Contract;
   /** A session the feature keeps alive itself (a workshop learner's): no idle limit, no extend. */
   holds?: (s: SessionRow) => boolean;
   /** Further events of a session's feed (the workshop's news). */
@@ -55,23 +55,6 @@ export type AppDeps = {
   /** What this server's sandboxes are (sandbox-facts.ts); public, for the site's lesson pages. */
   sandboxFacts: SandboxFacts;
 };
-
-const createBody = z.strictObject({
-  lesson: z.string().regex(/^[a-z0-9][a-z0-9-]{0,80}$/).optional(),
-  nodes: z.number().int().min(1).max(10).optional(),
-});
-const execBody = z.strictObject({
-  cmd: z.string().min(1).max(64 * 1024),
-  node: z.string().max(32).optional(),
-  timeoutMs: z.number().int().min(100).max(10 * 60_000).optional(),
-});
-const checkBody = z.strictObject({ lesson: z.string().min(1).max(100) });
-const replayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100) });
-const fileQuery = z.object({ path: z.string().max(4096).default(''), node: z.string().max(32).optional() });
-const writeBody = z.strictObject({ content: z.string(), encoding: z.enum(['utf8', 'base64']).default('utf8') });
-const mkdirBody = z.strictObject({ type: z.literal('dir') });
-const shareBody = z.strictObject({ shared: z.boolean() });
-const answerBody = z.strictObject({ answer: z.array(z.number().int().min(0).max(20)).min(1).max(8) });
 
 export function createApp(deps: AppDeps) {
   const { manager, lessons, metrics } = deps;
@@ -101,8 +84,9 @@ export function createApp(deps: AppDeps) {
     },
   });
 
-  app.get('/healthz', (c) => c.json({ ok: true }));
-  app.get('/metrics', async (c) => {
+  const on = mountContract(app, sessionRoutes, limitBody);
+  on('GET /healthz', (_c, io) => io.json(200, { ok: true }));
+  on('GET /metrics', async (c) => {
     if (!deps.metricsAuthorized?.(bearer(c.req.header('authorization')))) {
       throw new ApiError(401, 'UNAUTHORIZED', 'Metrics need a metrics or instructor token (Authorization: Bearer <token>).');
     }
@@ -113,26 +97,27 @@ export function createApp(deps: AppDeps) {
     return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
   });
   const features = deps.features ?? [];
-  const document = { ...openapi, paths: Object.assign({}, openapi.paths, ...features.map((f) => f.paths)) };
-  app.get('/api/openapi.json', (c) => c.json(document));
-  app.get('/api/sandbox-facts', (c) => c.json(deps.sandboxFacts));
+  const document = openapiDocument([sessionRoutes, ...features.map((f) => f.routes)]);
+  on('GET /api/openapi.json', (_c, io) => io.json(200, document));
+  on('GET /api/sandbox-facts', (_c, io) => io.json(200, deps.sandboxFacts));
 
-  app.post('/api/sessions', limitBody(16 * 1024), async function createSession(c) {
+  on('POST /api/sessions', async (c, io) => {
     const client = deps.clientAddress(c);
     if (!deps.createLimiter.allow(client)) {
       throw new ApiError(429, 'RATE_LIMITED', 'Too many new sandboxes from this address. Wait a minute and try again.');
     }
-    const body = await parseJson(c, createBody);
+    const body = await io.body();
     if (body.lesson) lessons.seedFiles(body.lesson); // unknown lesson: 404 before any engine work
     const created = await manager.create({ ...body, client });
-    return c.json(created, 201);
+    return io.json(201, created);
   });
 
   // Self-check questions are judged here, so the pages carry no answers (and a workshop's scores are the server's).
-  app.post('/api/lessons/:lesson/quizzes/:quiz/answer', limitBody(1024), async function answerQuiz(c) {
-    const { answer } = await parseJson(c, answerBody);
+  on('POST /api/lessons/:lesson/quizzes/:quiz/answer', async (_c, io) => {
+    const { answer } = await io.body();
     if (!lessons.answer) throw new ApiError(404, 'NOT_FOUND', 'This server does not judge answers.');
-    return c.json(lessons.answer(c.req.param('lesson'), c.req.param('quiz'), answer));
+    const p = io.params();
+    return io.json(200, lessons.answer(p.lesson, p.quiz, answer));
   });
 
   // Every route below belongs to one session and needs its token.
@@ -143,92 +128,91 @@ export function createApp(deps: AppDeps) {
     await next();
   }
   // Features' routes (instructor routes, joining, workshop learners' progress), after sessionAuth.
-  for (const f of features) f.mount(app, { clientAddress: deps.clientAddress });
+  for (const f of features) f.mount(app, { clientAddress: deps.clientAddress, limitBody });
 
   const inWorkshop = (s: SessionRow) => features.some((f) => f.holds?.(s));
-  app.get('/api/sessions/:id', (c) => {
+  on('GET /api/sessions/:id', (c, io) => {
     const s = c.get('session');
     // A workshop keeps its learners' sandboxes alive until it ends: no idle limit to show them.
-    return c.json({ ...manager.view(s), ...(inWorkshop(s) ? { idleExpiresAt: null, workshop: true } : {}) });
+    return io.json(200, { ...manager.view(s), ...(inWorkshop(s) ? { idleExpiresAt: null, workshop: true as const } : {}) });
   });
-  app.delete('/api/sessions/:id', async (c) => {
+  on('DELETE /api/sessions/:id', async (c) => {
     await manager.remove(c.get('session').id);
     return c.body(null, 204);
   });
-  app.post('/api/sessions/:id/extend', (c) => {
+  on('POST /api/sessions/:id/extend', (c, io) => {
     const s = c.get('session');
     if (inWorkshop(s)) throw new ApiError(409, 'WORKSHOP_SESSION', 'A workshop sandbox lasts as long as the workshop; only the instructor can change that.');
     manager.extend(s);
     const v = manager.view(manager.get(s.id) ?? s);
-    return c.json({ expiresAt: v.expiresAt, idleExpiresAt: v.idleExpiresAt });
+    return io.json(200, { expiresAt: v.expiresAt, idleExpiresAt: v.idleExpiresAt });
   });
 
-  app.post('/api/sessions/:id/exec', limitBody(80 * 1024), async function exec(c) {
-    const body = await parseJson(c, execBody);
+  on('POST /api/sessions/:id/exec', async (c, io) => {
+    const body = await io.body();
     const r = await manager.exec(c.get('session'), body.cmd, body.node, body.timeoutMs ?? 30_000);
-    return c.json(r);
+    return io.json(200, r);
   });
 
-  app.post('/api/sessions/:id/checks/:checkId', limitBody(4 * 1024), async function runCheck(c) {
-    const { lesson } = await parseJson(c, checkBody);
+  on('POST /api/sessions/:id/checks/:checkId', async (c, io) => {
+    const { lesson } = await io.body();
     const s = c.get('session');
-    const check = lessons.check(lesson, c.req.param('checkId'));
+    const check = lessons.check(lesson, io.params().checkId);
     // A check only reads state, so a provider may run it again after a transient failure.
     const r = await manager.exec(s, check.script, check.node, 30_000);
     const passed = r.exitCode === 0;
     const detail = (r.stdout + r.stderr).trim().split('\n').slice(-5).join('\n');
-    return c.json({ id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });
+    return io.json(200, { id: check.id, passed, message: passed ? (check.pass ?? 'Passed.') : check.fail, ...(detail ? { detail } : {}) });
   });
 
   // Skip to a step: the reference commands of every earlier step run in the sandbox, in the background.
-  app.post('/api/sessions/:id/replay', limitBody(4 * 1024), async function startReplay(c) {
-    const { lesson, step } = await parseJson(c, replayBody);
-    return c.json(deps.replays.start(c.get('session'), lesson, step), 202);
+  on('POST /api/sessions/:id/replay', async (c, io) => {
+    const { lesson, step } = await io.body();
+    return io.json(202, deps.replays.start(c.get('session'), lesson, step));
   });
-  app.get('/api/sessions/:id/replay', (c) => c.json(deps.replays.view(c.get('session').id)));
+  on('GET /api/sessions/:id/replay', (c, io) => io.json(200, deps.replays.view(c.get('session').id)));
   // Show me: what a learner would type for one step (the page types it into the terminal).
-  app.get('/api/sessions/:id/lessons/:lesson/steps/:step/reference', (c) => {
-    const { lesson, step } = c.req.param();
-    return c.json({ lesson, step, commands: lessons.reference(lesson, step) });
+  on('GET /api/sessions/:id/lessons/:lesson/steps/:step/reference', (_c, io) => {
+    const { lesson, step } = io.params();
+    return io.json(200, { lesson, step, commands: lessons.reference(lesson, step) });
   });
 
-  app.post('/api/sessions/:id/nodes', async (c) => c.json(await manager.addNode(c.get('session')), 201));
-  app.delete('/api/sessions/:id/nodes/:node', async (c) => {
-    await manager.removeNode(c.get('session'), c.req.param('node'));
+  on('POST /api/sessions/:id/nodes', async (c, io) => io.json(201, await manager.addNode(c.get('session'))));
+  on('DELETE /api/sessions/:id/nodes/:node', async (c, io) => {
+    await manager.removeNode(c.get('session'), io.params().node);
     return c.body(null, 204);
   });
 
   // The editor's file API, inside the learner's workspace, as the learner.
-  const files = (c: Context<Env>) => {
-    const q = parseQuery(c, fileQuery);
+  const files = (c: Context<Env>, q: { path: string; node?: string }) => {
     const s = c.get('session');
     const node = manager.node(s, q.node);
     return { path: q.path, api: new Files((cmd, o) => manager.run(s, node, cmd, o), deps.fileMax) };
   };
-  app.get('/api/sessions/:id/files', async (c) => {
-    const f = files(c);
-    return c.json(await f.api.read(f.path));
+  on('GET /api/sessions/:id/files', async (c, io) => {
+    const f = files(c, io.query());
+    return io.json(200, await f.api.read(f.path));
   });
   // base64 grows a file by a third; the JSON around it is small.
-  app.put('/api/sessions/:id/files', limitBody(Math.ceil(deps.fileMax * 1.4) + 16 * 1024), async (c) => {
-    const f = files(c);
-    const body = await parseJson(c, writeBody);
-    return c.json(await f.api.write(f.path, Buffer.from(body.content, body.encoding === 'base64' ? 'base64' : 'utf8')));
+  on('PUT /api/sessions/:id/files', async (c, io) => {
+    const f = files(c, io.query());
+    const body = await io.body();
+    return io.json(200, await f.api.write(f.path, Buffer.from(body.content, body.encoding === 'base64' ? 'base64' : 'utf8')));
+  }, Math.ceil(deps.fileMax * 1.4) + 16 * 1024);
+  on('POST /api/sessions/:id/files', async (c, io) => {
+    const f = files(c, io.query());
+    await io.body();
+    return io.json(201, await f.api.mkdir(f.path));
   });
-  app.post('/api/sessions/:id/files', limitBody(1024), async (c) => {
-    const f = files(c);
-    await parseJson(c, mkdirBody);
-    return c.json(await f.api.mkdir(f.path), 201);
-  });
-  app.delete('/api/sessions/:id/files', async (c) => {
-    const f = files(c);
+  on('DELETE /api/sessions/:id/files', async (c, io) => {
+    const f = files(c, io.query());
     await f.api.remove(f.path);
     return c.body(null, 204);
   });
 
   // A folder of the workspace (the whole workspace by default) as a tar, streamed from the node.
-  app.get('/api/sessions/:id/archive', async function archive(c) {
-    const q = parseQuery(c, fileQuery);
+  on('GET /api/sessions/:id/archive', async (c, io) => {
+    const q = io.query();
     const s = c.get('session');
     const node = manager.node(s, q.node);
     const provider = deps.provider;
@@ -254,20 +238,19 @@ export function createApp(deps: AppDeps) {
     return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
   });
   const portsOf = async (s: SessionRow, origin: URL) => decorate(s, await manager.publishedPorts(s), origin);
-  app.get('/api/sessions/:id/ports', async (c) => c.json({ ports: await portsOf(c.get('session'), new URL(c.req.url)) }));
+  on('GET /api/sessions/:id/ports', async (c, io) => io.json(200, { ports: await portsOf(c.get('session'), new URL(c.req.url)) }));
   // The same, pushed when the node's engine starts or stops a container, with the workshop's news.
   mountSessionFeed(app, {
     manager, provider: deps.provider, ports: portsOf, decorate, log: deps.log,
     news: features.flatMap((f) => (f.feed ? [f.feed] : [])),
   });
-  app.post('/api/sessions/:id/ports/:node/:port/share', limitBody(1024), async (c) => {
+  on('POST /api/sessions/:id/ports/:node/:port/share', async (c, io) => {
     const s = c.get('session');
     const node = manager.node(s, c.req.param('node'));
-    const port = Number(c.req.param('port'));
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ApiError(400, 'VALIDATION_FAILED', 'port must be 1-65535.');
-    const { shared } = await parseJson(c, shareBody);
+    const { port } = io.params();
+    const { shared } = await io.body();
     manager.setShared(s.id, node, port, shared);
-    return c.json({ shared, ...deps.preview.links(new URL(c.req.url), s.id, node, port, shared) });
+    return io.json(200, { shared, ...deps.preview.links(new URL(c.req.url), s.id, node, port, shared) });
   });
 
   app.all('/api/*', (c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, c.get('requestId') ?? ''), 404));

@@ -58,13 +58,16 @@ export function configTable(): string {
 
 export const readmePath = join(import.meta.dirname, '..', 'README.md');
 
-/** The README with its table replaced by the current one; throws if the markers are missing. */
-export function withTable(readme: string): string {
-  const a = readme.indexOf(BEGIN);
-  const b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new Error('README.md has no configuration table markers');
-  return readme.slice(0, a) + configTable() + readme.slice(b + END.length);
+/** The text with what lies between two markers (markers included) replaced; throws if the markers are missing. */
+export function replaceBetween(text: string, begin: string, end: string, by: string, what: string): string {
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`README.md has no ${what} markers`);
+  return text.slice(0, a) + by + text.slice(b + end.length);
 }
+
+/** The README with its table replaced by the current one; throws if the markers are missing. */
+export const withTable = (readme: string) => replaceBetween(readme, BEGIN, END, configTable(), 'configuration table');
 
 if (import.meta.main) {
   const before = readFileSync(readmePath, 'utf8');

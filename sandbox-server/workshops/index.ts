@@ -13,7 +13,7 @@ import type { History } from '../terminal/history.ts';
 import { AdminAuth, writeFirstToken } from './admin-auth.ts';
 import { CapacityMeter } from './capacity.ts';
 import { WorkshopDb, migrateWorkshops } from './db.ts';
-import { workshopPaths } from './openapi.ts';
+import { workshopRoutes } from './api.ts';
 import { mountWorkshops, type Workshops } from './routes.ts';
 import { WorkshopService, type Logger } from './service.ts';
 import { instructorTerminals } from './shadow.ts';
@@ -48,8 +48,8 @@ export function createWorkshops({ config, store, manager, provider, lessons, rep
     joinFailures: new RateLimiter(wc.joinFailuresPerMin, 60_000, now), joins: new RateLimiter(wc.joinsPerMin, 60_000, now),
   };
   const feature: Feature = {
-    mount: (app, { clientAddress }) => mountWorkshops(app, routes, clientAddress),
-    paths: workshopPaths,
+    mount: (app, { clientAddress, limitBody }) => mountWorkshops(app, routes, clientAddress, limitBody),
+    routes: workshopRoutes,
     holds: (s) => !!service.forSession(s),
     feed: (s, after, push) => service.learnerFeed(s, after, push),
   };

@@ -1,19 +1,18 @@
 // The workshop HTTP routes. Instructor routes (/api/workshops/...) need an admin token; learners join at
 // /api/join and report progress with their session token under /api/sessions/:id/...
-import type { Context, Hono, Next } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import type { Context, Hono, MiddlewareHandler, Next } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { bearer } from '../auth.ts';
-import { parseBytes } from '../config.ts';
+import { mountContract } from '../contract.ts';
 import { ApiError } from '../errors.ts';
 import type { LessonCatalog } from '../lesson-catalog.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import type { Replays } from '../replays.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
-import { parseJson } from '../validate.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import type { CapacityMeter } from './capacity.ts';
+import { workshopRoutes } from './api.ts';
 import { resultsCsv } from './csv.ts';
 import type { WorkshopEvent, WorkshopService } from './service.ts';
 
@@ -32,70 +31,22 @@ export type Workshops = {
   replays: Replays;
 };
 
-const lessonId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,80}$/, 'a lesson id such as 02-first-containers');
-const itemId = z.string().regex(/^[A-Za-z0-9][\w.-]{0,80}$/, 'an id of letters, digits, - _ .');
-const when = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
-const limits = z.strictObject({
-  memory: z.string().regex(/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/, 'a size such as 512m or 2g').transform(parseBytes).optional(),
-  cpus: z.number().positive().max(64).optional(),
-  pids: z.number().int().min(64).max(1_000_000).optional(),
-});
-const createBody = z.strictObject({
-  title: z.string().trim().min(1).max(120),
-  lessons: z.array(lessonId).min(1).max(30),
-  startsAt: when.optional(),
-  endsAt: when,
-  capacity: z.number().int().min(1).max(1000),
-  expectedLearners: z.number().int().min(0).max(1000).optional(),
-  limits: limits.optional(),
-  nodesPerLearner: z.number().int().min(1).max(10).optional(),
-  stuckMinutes: z.number().positive().max(24 * 60).optional(),
-});
-const patchBody = z.strictObject({
-  title: z.string().trim().min(1).max(120).optional(),
-  startsAt: when.optional(),
-  endsAt: when.optional(),
-  capacity: z.number().int().min(1).max(1000).optional(),
-  expectedLearners: z.number().int().min(0).max(1000).optional(),
-  stuckMinutes: z.number().positive().max(24 * 60).optional(),
-});
-const displayName = z.string().max(200).transform((s) => s.normalize('NFC').trim().replace(/\s+/g, ' '))
-  .pipe(z.string().min(1, 'a name is needed').max(40, 'at most 40 characters').regex(/^[^\p{Cc}\p{Cf}<>]+$/u, 'letters, digits, spaces and punctuation only'));
-const joinBody = z.strictObject({ code: z.string().min(4).max(20), name: displayName, key: z.string().max(100).optional() });
-const progressBody = z.strictObject({
-  lesson: lessonId,
-  step: itemId.optional(),
-  checksPassed: z.array(itemId).max(200).optional(),
-  quiz: z.array(z.strictObject({
-    id: itemId,
-    answer: z.union([z.string().max(500), z.array(z.string().max(200)).max(8)]),
-    correct: z.boolean().optional(),
-  })).max(200).optional(),
-  after: z.number().int().min(0).optional(),
-});
-const messageBody = z.strictObject({ text: z.string().trim().min(1).max(1000) });
-const prewarmBody = z.strictObject({ expectedLearners: z.number().int().min(0).max(1000).optional() });
-const learnerReplayBody = z.strictObject({ lesson: z.string().min(1).max(100), step: z.string().min(1).max(100), fresh: z.boolean().default(true) });
-
 const MAX_BODY = 64 * 1024;
 
-const cursor = (c: Context) => {
-  const n = Number(c.req.query('after') ?? 0);
+/** A message cursor: anything but an id reads as 0 (all messages). */
+const cursor = (after: string | undefined) => {
+  const n = Number(after ?? 0);
   return Number.isInteger(n) && n >= 0 ? n : 0;
 };
 
 /** Routes that a browser opens without headers (EventSource, a download link) may carry a ticket instead. */
 const TICKET_ROUTES = /^\/api\/workshops\/([a-z0-9]{4,40})\/(events|results\.csv)$/;
 
-// Bodies here are small JSON; a bigger one is refused before it is read.
-const limitBody = (maxSize: number) => bodyLimit({
-  maxSize,
-  onError: (c) => c.json({ error: { code: 'BODY_TOO_LARGE', message: `The request body is larger than ${maxSize} bytes.`, requestId: c.get('requestId') ?? '' } }, 413, { Connection: 'close' }),
-});
-
-export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c: Context) => string) {
+export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c: Context) => string, limitBody: (maxSize: number) => MiddlewareHandler<Env>) {
   const { service: svc, auth } = ws;
+  // Bodies here are small JSON; a bigger one is refused before it is read (on every route of these paths).
   const limit = limitBody(MAX_BODY);
+  const on = mountContract(app, workshopRoutes, limitBody);
   for (const path of ['/api/workshops', '/api/workshops/*', '/api/join', '/api/sessions/:id/progress']) app.use(path, limit);
 
   // ---- instructors ----
@@ -114,82 +65,86 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
     return { ...svc.view(w), joinUrl: joinUrl(c, w.code), pool: svc.pool() };
   };
 
-  app.post('/api/workshops', async function createWorkshop(c) {
-    const b = await parseJson(c, createBody);
+  on('POST /api/workshops', async (c, io) => {
+    const b = await io.body();
     const w = svc.create({
       ...b,
       limits: b.limits && { memoryBytes: b.limits.memory, nanoCpus: b.limits.cpus === undefined ? undefined : Math.round(b.limits.cpus * 1e9), pids: b.limits.pids },
     });
-    return c.json(full(c, w.id), 201);
+    return io.json(201, full(c, w.id));
   });
-  app.get('/api/workshops', (c) => c.json({ workshops: svc.db.workshops().map((w) => ({ ...svc.view(w), joinUrl: joinUrl(c, w.code) })) }));
-  app.get('/api/workshops/:id', (c) => {
-    const w = svc.get(c.req.param('id'));
-    return c.json({ ...full(c, w.id), learnerRows: svc.rows(w), messages: svc.messages(w) });
+  on('GET /api/workshops', (c, io) => io.json(200, { workshops: svc.db.workshops().map((w) => ({ ...svc.view(w), joinUrl: joinUrl(c, w.code) })) }));
+  on('GET /api/workshops/:id', (c, io) => {
+    const w = svc.get(io.params().id);
+    return io.json(200, { ...full(c, w.id), learnerRows: svc.rows(w), messages: svc.messages(w) });
   });
-  app.patch('/api/workshops/:id', async (c) => {
-    const w = svc.update(svc.get(c.req.param('id')), await parseJson(c, patchBody));
-    return c.json(full(c, w.id));
+  on('PATCH /api/workshops/:id', async (c, io) => {
+    const w = svc.update(svc.get(io.params().id), await io.body());
+    return io.json(200, full(c, w.id));
   });
-  app.post('/api/workshops/:id/end', async (c) => {
-    const w = await svc.end(svc.get(c.req.param('id')), 'instructor');
-    return c.json(full(c, w.id));
+  on('POST /api/workshops/:id/end', async (c, io) => {
+    const w = await svc.end(svc.get(io.params().id), 'instructor');
+    return io.json(200, full(c, w.id));
   });
-  app.get('/api/workshops/:id/capacity', async function capacity(c) {
-    const w = svc.get(c.req.param('id'));
-    return c.json({ ...(await ws.capacity.forWorkshop(w, svc.db.seated(w.id), c.req.query('refresh') === '1')), pool: svc.pool() });
+  on('GET /api/workshops/:id/capacity', async (_c, io) => {
+    const w = svc.get(io.params().id);
+    return io.json(200, { ...(await ws.capacity.forWorkshop(w, svc.db.seated(w.id), io.query().refresh === '1')), pool: svc.pool() });
   });
-  app.post('/api/workshops/:id/prewarm', async (c) => {
-    const { expectedLearners } = await parseJson(c, prewarmBody);
-    return c.json({ pool: svc.prewarm(svc.get(c.req.param('id')), expectedLearners) });
+  on('POST /api/workshops/:id/prewarm', async (_c, io) => {
+    const { expectedLearners } = await io.body();
+    return io.json(200, { pool: svc.prewarm(svc.get(io.params().id), expectedLearners) });
   });
-  app.post('/api/workshops/:id/tickets', (c) => c.json(auth.issueTicket(svc.get(c.req.param('id')).id), 201));
-  app.post('/api/workshops/:id/messages', async (c) => {
-    const { text } = await parseJson(c, messageBody);
-    return c.json(svc.broadcast(svc.get(c.req.param('id')), text), 201);
+  on('POST /api/workshops/:id/tickets', (_c, io) => io.json(201, auth.issueTicket(svc.get(io.params().id).id)));
+  on('POST /api/workshops/:id/messages', async (_c, io) => {
+    const { text } = await io.body();
+    return io.json(201, svc.broadcast(svc.get(io.params().id), text));
   });
-  app.get('/api/workshops/:id/messages', (c) => c.json({ messages: svc.messages(svc.get(c.req.param('id')), cursor(c)) }));
-  app.get('/api/workshops/:id/learners/:learner', (c) => {
-    const w = svc.get(c.req.param('id'));
-    const l = svc.learnerOf(w, c.req.param('learner'));
-    return c.json({ ...svc.row(w, l), sessionId: l.sessionId, checks: svc.db.checks(l.id), quiz: svc.db.quiz(l.id) });
+  on('GET /api/workshops/:id/messages', (_c, io) => io.json(200, { messages: svc.messages(svc.get(io.params().id), cursor(io.query().after)) }));
+  on('GET /api/workshops/:id/learners/:learner', (_c, io) => {
+    const p = io.params();
+    const w = svc.get(p.id);
+    const l = svc.learnerOf(w, p.learner);
+    return io.json(200, { ...svc.row(w, l), sessionId: l.sessionId, checks: svc.db.checks(l.id), quiz: svc.db.quiz(l.id) });
   });
   // The terminals the learner has open (their dtach sockets), so the instructor is offered only real tabs.
-  app.get('/api/workshops/:id/learners/:learner/tabs', async function learnerTabs(c) {
-    const w = svc.get(c.req.param('id'));
-    return c.json({ nodes: await svc.tabs(svc.learnerOf(w, c.req.param('learner'))) });
+  on('GET /api/workshops/:id/learners/:learner/tabs', async (_c, io) => {
+    const p = io.params();
+    const w = svc.get(p.id);
+    return io.json(200, { nodes: await svc.tabs(svc.learnerOf(w, p.learner)) });
   });
-  app.post('/api/workshops/:id/learners/:learner/reset', async (c) => {
-    const w = svc.get(c.req.param('id'));
-    return c.json(await svc.reset(w, c.req.param('learner')));
+  on('POST /api/workshops/:id/learners/:learner/reset', async (_c, io) => {
+    const p = io.params();
+    const w = svc.get(p.id);
+    return io.json(200, await svc.reset(w, p.learner));
   });
   // An instructor brings a learner's sandbox to a step: rebuilt fresh (unless fresh is false), then
   // replayed, exactly as the learner's own Skip button does. The admin check above covers these routes.
-  const learnerSession = (c: Context<Env>) => {
-    const l = svc.learnerOf(svc.get(c.req.param('id') ?? ''), c.req.param('learner') ?? '');
+  const learnerSession = (p: { id: string; learner: string }) => {
+    const l = svc.learnerOf(svc.get(p.id), p.learner);
     const s = l.sessionId ? ws.manager.get(l.sessionId) : undefined;
     if (!s) throw new ApiError(409, 'NO_SANDBOX', `${l.name} has no sandbox any more.`);
     return s;
   };
-  app.post('/api/workshops/:id/learners/:learner/replay', limitBody(4 * 1024), async function replayForLearner(c) {
-    const { fresh, ...to } = await parseJson(c, learnerReplayBody);
-    learnerSession(c);
+  on('POST /api/workshops/:id/learners/:learner/replay', async (_c, io) => {
+    const { fresh, ...to } = await io.body();
+    const p = io.params();
+    learnerSession(p);
     ws.lessons.replayPlan(to.lesson, to.step); // an unknown lesson or step: 404 before the sandbox is rebuilt
-    if (fresh) await svc.reset(svc.get(c.req.param('id')), c.req.param('learner'));
-    return c.json(ws.replays.start(learnerSession(c), to.lesson, to.step), 202);
+    if (fresh) await svc.reset(svc.get(p.id), p.learner);
+    return io.json(202, ws.replays.start(learnerSession(p), to.lesson, to.step));
   });
-  app.get('/api/workshops/:id/learners/:learner/replay', (c) => c.json(ws.replays.view(learnerSession(c).id)));
+  on('GET /api/workshops/:id/learners/:learner/replay', (_c, io) => io.json(200, ws.replays.view(learnerSession(io.params()).id)));
 
-  app.get('/api/workshops/:id/results.csv', (c) => {
-    const w = svc.get(c.req.param('id'));
+  on('GET /api/workshops/:id/results.csv', (c, io) => {
+    const w = svc.get(io.params().id);
     return c.body(resultsCsv(svc, w), 200, {
       'Content-Type': 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="workshop-${w.code}-results.csv"`,
     });
   });
 
-  app.get('/api/workshops/:id/events', function events(c) {
-    const w = svc.get(c.req.param('id'));
+  on('GET /api/workshops/:id/events', (c, io) => {
+    const w = svc.get(io.params().id);
     return streamSSE(c, async (stream) => {
       const queue: WorkshopEvent[] = [];
       let wake: (() => void) | null = null;
@@ -224,17 +179,17 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
   });
 
   // ---- learners ----
-  app.get('/api/join/:code', (c) => {
+  on('GET /api/join/:code', (c, io) => {
     const client = clientAddress(c);
     refuseGuessers(client);
-    try { return c.json(svc.preview(c.req.param('code'))); } catch (err) { countFailure(err, client); throw err; }
+    try { return io.json(200, svc.preview(io.params().code)); } catch (err) { countFailure(err, client); throw err; }
   });
-  app.post('/api/join', async function join(c) {
+  on('POST /api/join', async (c, io) => {
     const client = clientAddress(c);
     refuseGuessers(client);
     if (!ws.joins.allow(client)) throw new ApiError(429, 'RATE_LIMITED', 'Too many joins from this address. Wait a minute and try again.');
-    const body = await parseJson(c, joinBody);
-    try { return c.json(await svc.join(body, client), 201); } catch (err) { countFailure(err, client); throw err; }
+    const body = await io.body();
+    try { return io.json(201, await svc.join(body, client)); } catch (err) { countFailure(err, client); throw err; }
   });
 
   // Join codes are short: an address that keeps guessing wrong ones is stopped for a minute.
@@ -247,11 +202,9 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
     if (err instanceof ApiError && err.code === 'JOIN_CODE_INVALID') ws.joinFailures.allow(client);
   }
 
-  app.get('/api/sessions/:id/workshop', (c) => c.json(svc.info(c.get('session'), cursor(c))));
-  app.post('/api/sessions/:id/workshop/reset', async (c) => c.json(await svc.resetOwn(c.get('session'))));
-  app.post('/api/sessions/:id/progress', async function progress(c) {
-    return c.json(await svc.progress(c.get('session'), await parseJson(c, progressBody)));
-  });
+  on('GET /api/sessions/:id/workshop', (c, io) => io.json(200, svc.info(c.get('session'), cursor(io.query().after))));
+  on('POST /api/sessions/:id/workshop/reset', async (c, io) => io.json(200, await svc.resetOwn(c.get('session'))));
+  on('POST /api/sessions/:id/progress', async (c, io) => io.json(200, await svc.progress(c.get('session'), await io.body())));
   // Results of the server's own checks and exec count for a workshop learner without the site doing anything.
   app.use('/api/sessions/:id/checks/:checkId', async (c, next) => {
     await next();

@@ -1,10 +1,11 @@
-// Docs that stay true: the README's configuration table is generated from the schemas, every variable the code
+// Docs that stay true: the README's configuration and API tables are generated from the schemas and contracts, every variable the code
 // reads is in it, and every file a document or a comment points to exists in the repository.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { configSchema, workshopConfigSchema } from '../../sandbox-server/config.ts';
+import { withApiTable } from '../../sandbox-server/api-doc.ts';
 import { RUNTIME_ENV, readmePath, withTable } from '../../sandbox-server/config-doc.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -14,6 +15,11 @@ const tracked = (...patterns: string[]) => execFileSync('git', ['ls-files', '--c
 test('the README configuration table matches the schemas (npm run docs:config rewrites it)', (t) => {
   const readme = readFileSync(readmePath, 'utf8');
   t.is(withTable(readme), readme, 'README.md is out of date: run `npm run docs:config`');
+});
+
+test('the README API table matches the contracts (npm run docs:api rewrites it)', (t) => {
+  const readme = readFileSync(readmePath, 'utf8');
+  t.is(withApiTable(readme), readme, 'README.md is out of date: run `npm run docs:api`');
 });
 
 test('every environment variable the server and the runtime read is documented', (t) => {
