@@ -83,7 +83,11 @@ export const messageSchema = z.strictObject({ id: z.number().int(), text: z.stri
 export const capacitySchema = z.strictObject({
   measuredAt: iso,
   sample: z.strictObject({ source: z.enum(['pool', 'probe']), engines: z.number().int(), idleMemoryBytes: z.number(), idleDiskBytes: z.number().nullable() }),
-  host: z.strictObject({ cpus: z.number().int(), memoryTotalBytes: z.number(), memoryAvailableBytes: z.number(), reserveBytes: z.number(), diskFreeBytes: z.number() }),
+  host: z.strictObject({
+    cpus: z.number().int(), memoryTotalBytes: z.number(), memoryAvailableBytes: z.number(), reserveBytes: z.number(), diskFreeBytes: z.number(),
+    machines: z.array(z.strictObject({ name: z.string(), cpus: z.number().int(), memoryTotalBytes: z.number(), memoryAvailableBytes: z.number(), diskFreeBytes: z.number().nullable() })).optional()
+      .describe('where nodes run on other machines (a remote Incus, each member of a cluster): the figures above are their sums'),
+  }),
   shape: z.strictObject({ nodesPerLearner: z.number().int(), limits: z.strictObject({ memoryBytes: z.number(), nanoCpus: z.number(), pids: z.number().int() }), diskBytesPerNode: z.number() }),
   now: z.strictObject({ sandboxes: z.number().int(), poolReady: z.number().int(), seated: z.number().int() }),
   fits: z.strictObject({ idleMemory: z.number().int(), disk: z.number().int().nullable(), serverCap: z.number().int(), memoryLimit: z.number().int() }),

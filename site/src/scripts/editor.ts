@@ -24,15 +24,15 @@ import 'monaco-editor/languages/definitions/css/register.js';
 import EditorWorker from 'monaco-editor/editor/editor.worker.js?worker';
 import { ApiFailure } from './api.ts';
 import { confirmDialog } from './dialog.ts';
-import { api } from './api.ts';
-import { path as sessionPath, type Session } from './session.ts';
+import { call, routePath, type Reply } from './client.ts';
+import type { Session } from './session.ts';
 import { currentTheme, onThemeChange } from './theme.ts';
 
 (self as unknown as { MonacoEnvironment: { getWorker: () => Worker } }).MonacoEnvironment = { getWorker: () => new EditorWorker() };
 
-type Entry = { name: string; type: 'file' | 'dir' | 'symlink'; size: number; mtime: string };
-type Dir = { type: 'dir'; path: string; entries: Entry[] };
-type File = { type: 'file'; path: string; size: number; encoding: 'utf8' | 'base64'; content: string };
+type View = Reply<'GET /api/sessions/:id/files'>;
+type Dir = Extract<View, { type: 'dir' }>;
+type Entry = Dir['entries'][number];
 type Ctx = { session: () => Session | null; ensureSession: () => Promise<boolean> };
 
 const monacoTheme = () => (currentTheme() === 'dark' ? 'vs-dark' : 'vs');
@@ -82,7 +82,9 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
   };
 
   const say = (text: string, bad = false) => { msg.textContent = text; msg.dataset.bad = String(bad); };
-  const filesUrl = (s: Session, p: string) => sessionPath(s, `/files?${new URLSearchParams({ path: p, node })}`);
+  const readFile = (s: Session, p: string) => call('GET /api/sessions/:id/files', { params: { id: s.id }, query: { path: p, node }, token: s.token });
+  const writeFile = (s: Session, p: string, on: string, content: string) =>
+    call('PUT /api/sessions/:id/files', { params: { id: s.id }, query: { path: p, node: on }, token: s.token, body: { content } });
   const explain = (err: unknown) => {
     if (err instanceof ApiFailure && err.status === 404 && err.code === 'NOT_FOUND') return 'The file API is not available on this server yet.';
     return (err as Error).message;
@@ -95,7 +97,7 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     const s = ctx.session();
     if (!s) return;
     try {
-      const d = await api<Dir | File>('GET', filesUrl(s, p), { token: s.token });
+      const d = await readFile(s, p);
       if (d.type !== 'dir') return;
       into.replaceChildren(...d.entries.map((e) => entryItem(p ? `${p}/${e.name}` : e.name, e)));
       if (!d.entries.length) into.replaceChildren(Object.assign(document.createElement('li'), { className: 'tree-empty', textContent: '(empty)' }));
@@ -139,7 +141,7 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     if (!s) return;
     if (dirty() && !(await confirmDialog({ title: 'Discard changes?', text: `${open!.path} has changes that are not saved.`, ok: 'Discard' }))) return;
     try {
-      const f = await api<Dir | File>('GET', filesUrl(s, p), { token: s.token });
+      const f = await readFile(s, p);
       if (f.type !== 'file') return;
       if (f.encoding === 'base64') {
         say(`${p} is a binary file (${f.size} bytes); the editor shows text only.`);
@@ -170,11 +172,10 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     const version = model.getAlternativeVersionId();
     try {
       const saved = open;
-      const url = sessionPath(s, `/files?${new URLSearchParams({ path: saved.path, node: saved.node })}`);
       // Text files end with a newline (POSIX tools, diffs and `cat` expect one); Monaco does not add it.
       const text = model.getValue();
       const content = text === '' || text.endsWith('\n') ? text : `${text}\n`;
-      await api('PUT', url, { token: s.token, json: { content } });
+      await writeFile(s, saved.path, saved.node, content);
       if (open === saved) open.saved = version;
       saveBtn.disabled = !dirty();
       fileLabel.dataset.dirty = String(dirty());
@@ -196,7 +197,7 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     const p = input.value.trim().replace(/^\.?\/+/, '');
     if (d.returnValue !== 'ok' || !p) return;
     try {
-      await api('PUT', filesUrl(s, p), { token: s.token, json: { content: '' } });
+      await writeFile(s, p, node, '');
       await listDir('', tree);
       await openFile(p);
     } catch (err) {
@@ -244,7 +245,7 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     say(`Packing ${what}…`);
     downloadBtn.disabled = true;
     try {
-      const res = await fetch(sessionPath(s, `/archive?${new URLSearchParams({ path: folder, node })}`), { headers: { authorization: `Bearer ${s.token}` } });
+      const res = await fetch(routePath('GET /api/sessions/:id/archive', { params: { id: s.id }, query: { path: folder, node } }), { headers: { authorization: `Bearer ${s.token}` } });
       if (!res.ok) {
         const body = await res.json().catch(() => null) as { error?: { message?: string } } | null;
         throw new Error(body?.error?.message ?? `the server answered ${res.status}`);

@@ -1,6 +1,7 @@
 // The instructions column: clickable commands, checks, self-check questions and step progress.
 // Progress lives in localStorage (progress.ts) and is redrawn from it after every change.
-import { api, ApiFailure } from './api.ts';
+import { ApiFailure } from './api.ts';
+import { call, type Reply } from './client.ts';
 import { confirmDialog } from './dialog.ts';
 import { showMe, skipTo } from './skip.ts';
 import { clearProgress, loadProgress, saveProgress, stepDone, summarize, type LessonShape, type LessonProgress } from './progress.ts';
@@ -87,7 +88,7 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
     wb.reportProgress({ step: stepOf(fs), quiz: [{ id, answer: chosen.map(String) }] });
   }
 
-  type Verdict = { correct: boolean; multiple: boolean; rightCount: number; chosenRight: number; chosenWrong: number; explanations: { option: number; correct: boolean; html: string }[] };
+  type Verdict = Reply<'POST /api/lessons/:lesson/quizzes/:quiz/answer'>;
 
   /** Asks the server whether the choice is right, then shows one verdict that agrees with every explanation. */
   async function judge(fs: HTMLFieldSetElement, chosen: number[], asked: boolean): Promise<Verdict | null> {
@@ -96,7 +97,7 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
     if (asked) { verdict.textContent = 'Checking your answer…'; button.disabled = true; }
     let v: Verdict;
     try {
-      v = await api<Verdict>('POST', `/api/lessons/${encodeURIComponent(shape.id)}/quizzes/${encodeURIComponent(fs.dataset.quizId!)}/answer`, { json: { answer: chosen } });
+      v = await call('POST /api/lessons/:lesson/quizzes/:quiz/answer', { params: { lesson: shape.id, quiz: fs.dataset.quizId! }, body: { answer: chosen } });
     } catch (err) {
       if (asked) verdict.textContent = err instanceof ApiFailure && err.unreachable ? 'Your answer could not be checked: the Berth server is not reachable. Try again once it is back.' : `Your answer could not be checked: ${(err as Error).message}`;
       return null;

@@ -1,16 +1,11 @@
 // /join/: a learner enters the workshop code and a name, gets a sandbox session, and lands on the first
 // lesson. The session is stored for every lesson of the workshop (one sandbox serves them all) and marked
 // with the workshop, so the lesson pages report progress to the instructor.
-import { api, ApiFailure } from './api.ts';
+import { ApiFailure } from './api.ts';
+import { call } from './client.ts';
 import { saveSession, type Session } from './session.ts';
 import { isRecord, readJson, writeJson } from './storage.ts';
 
-type Preview = { id: string; title: string; lessons: string[]; startsAt: string; endsAt: string; state: string; seatsLeft: number };
-type Joined = {
-  learner: { id: string; name: string; key: string };
-  workshop: { id: string; title: string; lessons: string[]; endsAt: string };
-  session: { id: string; token: string; expiresAt: string; nodes: { name: string }[] };
-};
 /** What this browser remembers of a join: the key lets the same person back in if their sandbox went away. */
 type Remembered = { name: string; key: string; workshop: string };
 
@@ -28,7 +23,7 @@ export function startJoinPage() {
 
   async function show(code: string) {
     try {
-      const w = await api<Preview>('GET', `/api/join/${encodeURIComponent(code)}`);
+      const w = await call('GET /api/join/:code', { params: { code } });
       const time = (iso: string) => new Date(iso).toLocaleString(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
       preview.textContent = `“${w.title}”, ${time(w.startsAt)} – ${time(w.endsAt)}. `
         + (w.state === 'ended' ? 'It has ended.' : w.seatsLeft > 0 ? `${w.seatsLeft} seat${w.seatsLeft === 1 ? '' : 's'} left.` : 'It is full.');
@@ -59,7 +54,7 @@ export function startJoinPage() {
     button.disabled = true;
     button.textContent = 'Starting your sandbox…';
     try {
-      const j = await api<Joined>('POST', '/api/join', { json: { code, name, ...(before && before.name === name ? { key: before.key } : {}) } });
+      const j = await call('POST /api/join', { body: { code, name, ...(before && before.name === name ? { key: before.key } : {}) } });
       writeJson(memory(code), { name: j.learner.name, key: j.learner.key, workshop: j.workshop.id } satisfies Remembered);
       const nodes = j.session.nodes.map((n) => n.name);
       for (const lesson of j.workshop.lessons) {

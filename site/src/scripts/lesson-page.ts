@@ -1,6 +1,6 @@
 // A lesson page: reads the lesson's shape from the page, then starts the workbench, the instructions
 // and the split. Exposes the workbench on window.berth for the end-to-end tests' measurements.
-import { api } from './api.ts';
+import { call } from './client.ts';
 import { startInstructions } from './instructions.ts';
 import type { LessonShape } from './progress.ts';
 import { initSplit } from './split.ts';
@@ -32,7 +32,7 @@ async function showSandboxNotes() {
   const notes = document.querySelectorAll<HTMLElement>('.berth-sandbox-note');
   if (!notes.length) return;
   let facts: Record<string, string>;
-  try { facts = await api<Record<string, string>>('GET', '/api/sandbox-facts'); } catch { return; }
+  try { facts = await call('GET /api/sandbox-facts', {}); } catch { return; }
   for (const n of notes) n.hidden = !Object.entries(n.dataset).every(([k, v]) => facts[k] === v);
   // Says which notes were chosen (and that they were), for styles and for the e2e.
   document.documentElement.dataset.sandboxEngine = facts.engine;

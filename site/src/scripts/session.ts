@@ -1,6 +1,6 @@
 // The learner's sandbox session for one lesson: created through the API, remembered in localStorage
 // (id and token) so a reload or a second visit reattaches to the same sandbox.
-import { api } from './api.ts';
+import { call, type Reply } from './client.ts';
 import { isRecord, readJson, removeKey, writeJson } from './storage.ts';
 
 export type Session = {
@@ -17,13 +17,8 @@ export type Session = {
   workshopCode?: string;
 };
 
-export type SessionView = {
-  id: string;
-  expiresAt: string;
-  /** null for a workshop's session: the workshop keeps it alive until it ends. */
-  idleExpiresAt: string | null;
-  nodes: { name: string; state: string }[];
-};
+/** idleExpiresAt is null for a workshop's session: the workshop keeps it alive until it ends. */
+export type SessionView = Reply<'GET /api/sessions/:id'>;
 
 const key = (lesson: string) => `berth.session.${lesson}`;
 const TAB = /^node\d+\/[a-z0-9-]{1,16}$/i;
@@ -47,7 +42,7 @@ export const saveSession = (s: Session) => writeJson(key(s.lesson), s);
 export const forgetSession = (lesson: string) => removeKey(key(lesson));
 
 export async function createSession(lesson: string, nodes: number): Promise<Session> {
-  const r = await api<{ id: string; token: string; expiresAt: string; nodes: { name: string }[] }>('POST', '/api/sessions', { json: { lesson, nodes } });
+  const r = await call('POST /api/sessions', { body: { lesson, nodes } });
   const s: Session = { id: r.id, token: r.token, lesson, expiresAt: r.expiresAt, nodes: r.nodes.map((n) => n.name), tabs: r.nodes.map((n) => `${n.name}/1`) };
   saveSession(s);
   return s;
@@ -55,16 +50,17 @@ export async function createSession(lesson: string, nodes: number): Promise<Sess
 
 export const path = (s: Session, rest = '') => `/api/sessions/${encodeURIComponent(s.id)}${rest}`;
 
-export const fetchSession = (s: Session) => api<SessionView>('GET', path(s), { token: s.token });
-export const extendSession = (s: Session) => api<{ expiresAt: string; idleExpiresAt: string | null }>('POST', path(s, '/extend'), { token: s.token });
-export const deleteSession = (s: Session) => api<void>('DELETE', path(s), { token: s.token });
-export const addNode = (s: Session) => api<{ name: string }>('POST', path(s, '/nodes'), { token: s.token });
+const own = (s: Session) => ({ params: { id: s.id }, token: s.token });
+export const fetchSession = (s: Session) => call('GET /api/sessions/:id', own(s));
+export const extendSession = (s: Session) => call('POST /api/sessions/:id/extend', own(s));
+export const deleteSession = (s: Session) => call('DELETE /api/sessions/:id', own(s));
+export const addNode = (s: Session) => call('POST /api/sessions/:id/nodes', own(s));
 /** Workshop sessions only: the server rebuilds the sandbox under the same session. */
-export const resetWorkshopSandbox = (s: Session) => api<{ sandbox: string }>('POST', path(s, '/workshop/reset'), { token: s.token });
+export const resetWorkshopSandbox = (s: Session) => call('POST /api/sessions/:id/workshop/reset', own(s));
 
-export type CheckResult = { id: string; passed: boolean; message: string; detail?: string };
+export type CheckResult = Reply<'POST /api/sessions/:id/checks/:checkId'>;
 export const runCheck = (s: Session, checkId: string) =>
-  api<CheckResult>('POST', path(s, `/checks/${encodeURIComponent(checkId)}`), { token: s.token, json: { lesson: s.lesson } });
+  call('POST /api/sessions/:id/checks/:checkId', { params: { id: s.id, checkId }, token: s.token, body: { lesson: s.lesson } });
 
-export type Port = { node: string; port: number; container: string; image: string; url: string; pathUrl?: string; shared: boolean };
-export const listPorts = (s: Session) => api<{ ports: Port[] }>('GET', path(s, '/ports'), { token: s.token });
+export type Port = Reply<'GET /api/sessions/:id/ports'>['ports'][number];
+export const listPorts = (s: Session) => call('GET /api/sessions/:id/ports', own(s));

@@ -1,20 +1,11 @@
 // "Skip to this step" and "Show me", per step. Skipping starts a fresh sandbox and has the server replay
 // the reference commands of every earlier step (POST /replay, then polling its progress); Show me types
 // the step's own reference commands into the terminal, as clicking them would.
-import { api, ApiFailure } from './api.ts';
+import { ApiFailure } from './api.ts';
+import { call } from './client.ts';
 import { confirmDialog } from './dialog.ts';
 import type { LessonShape } from './progress.ts';
-import * as S from './session.ts';
 import type { Workbench } from './workbench.ts';
-
-type ReplayView = {
-  state: 'running' | 'done' | 'failed';
-  steps: { id: string; title: string; state: string }[];
-  ms?: number;
-  failedAt?: string;
-  problem?: string;
-};
-type Reference = { commands: { node: string; text: string; interactive: boolean }[] };
 
 const POLL_MS = 1000;
 
@@ -34,12 +25,12 @@ export async function skipTo(wb: Workbench, shape: LessonShape, stepId: string, 
   if (!s || wb.state !== 'ready') { status.textContent = 'The fresh sandbox did not start; see the workbench, then try again.'; return; }
   if (!before.length) { status.textContent = 'Fresh sandbox ready: this is the first step.'; return; }
   try {
-    let v = await api<ReplayView>('POST', S.path(s, '/replay'), { token: s.token, json: { lesson: shape.id, step: stepId } });
+    let v = await call('POST /api/sessions/:id/replay', { params: { id: s.id }, token: s.token, body: { lesson: shape.id, step: stepId } });
     while (v.state === 'running') {
       const at = v.steps.findIndex((x) => x.state === 'running');
       status.textContent = at >= 0 ? `Replaying step ${at + 1} of ${before.length}: ${v.steps[at].title}…` : 'Replaying…';
       await new Promise((ok) => setTimeout(ok, POLL_MS));
-      v = await api<ReplayView>('GET', S.path(s, '/replay'), { token: s.token });
+      v = await call('GET /api/sessions/:id/replay', { params: { id: s.id }, token: s.token });
     }
     if (v.state === 'done') {
       status.textContent = `Ready: steps 1–${index} replayed in ${Math.round((v.ms ?? 0) / 1000)} s. Your sandbox is where this step starts.`;
@@ -62,7 +53,7 @@ export async function showMe(wb: Workbench, shape: LessonShape, stepId: string, 
   if (!(await wb.ensureSession()) || !wb.session) { status.textContent = 'Start the sandbox first.'; return; }
   const s = wb.session;
   try {
-    const ref = await api<Reference>('GET', S.path(s, `/lessons/${encodeURIComponent(shape.id)}/steps/${encodeURIComponent(stepId)}/reference`), { token: s.token });
+    const ref = await call('GET /api/sessions/:id/lessons/:lesson/steps/:step/reference', { params: { id: s.id, lesson: shape.id, step: stepId }, token: s.token });
     for (const c of ref.commands) {
       await wb.runCommand(c.node, c.text, c.interactive);
       // A command that opens an interactive shell takes the keyboard: what follows would be typed into it.

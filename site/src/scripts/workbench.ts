@@ -1,7 +1,8 @@
 // The workbench: the session's life (idle → starting → ready ⇄ reconnecting → expired / error), its
 // terminal tabs, the lazily loaded editor, the timer and the ports bar. The pane always says what is
 // going on and what the learner can do next; it is never blank.
-import { api, ApiFailure } from './api.ts';
+import { ApiFailure } from './api.ts';
+import { call, routePath, type Body } from './client.ts';
 import { confirmDialog } from './dialog.ts';
 import { openFeed } from './live.ts';
 import { PortsBar } from './ports.ts';
@@ -101,10 +102,10 @@ export class Workbench {
   }
 
   /** Tells a workshop's instructor about progress; a session outside a workshop sends nothing. */
-  reportProgress(body: Record<string, unknown>) {
+  reportProgress(body: Omit<Body<'POST /api/sessions/:id/progress'>, 'lesson'>) {
     const s = this.session;
     if (!s?.workshop) return;
-    void fetch(S.path(s, '/progress'), {
+    void fetch(routePath('POST /api/sessions/:id/progress', { params: { id: s.id } }), {
       method: 'POST', headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ lesson: this.shape.id, ...body }),
     }).catch(() => { /* the local copy is the learner's record */ });
@@ -594,7 +595,7 @@ export class Workbench {
     this.dropTab(key);
     this.select(s.tabs[Math.max(0, i - 1)] ?? s.tabs[0], true);
     // The shell is held by dtach so that reloads reattach; closing the tab ends it for good.
-    await api('POST', S.path(s, '/exec'), { token: s.token, json: { node, cmd: `pkill -HUP -f '^dtach -n /tmp/.berth-tab-${tab} ' ; rm -f /tmp/.berth-tab-${tab}; true`, timeoutMs: 5000 } })
+    await call('POST /api/sessions/:id/exec', { params: { id: s.id }, token: s.token, body: { node, cmd: `pkill -HUP -f '^dtach -n /tmp/.berth-tab-${tab} ' ; rm -f /tmp/.berth-tab-${tab}; true`, timeoutMs: 5000 } })
       .catch(() => { /* the sandbox may be gone already: nothing left to end */ });
     this.flash(`Closed terminal ${label}.`);
   }
@@ -609,7 +610,7 @@ export class Workbench {
       ok: `Remove ${node}`,
     }))) return;
     try {
-      await api('DELETE', S.path(s, `/nodes/${encodeURIComponent(node)}`), { token: s.token });
+      await call('DELETE /api/sessions/:id/nodes/:node', { params: { id: s.id, node }, token: s.token });
     } catch (err) {
       if (err instanceof ApiFailure && err.sessionGone) return this.expired();
       return this.flash(`Could not remove ${node}: ${(err as Error).message}`);

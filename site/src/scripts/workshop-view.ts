@@ -2,7 +2,7 @@
 // (live.ts): the workshop and the learner's name in the page header, the instructor's broadcasts in a
 // box at the top of the instructions (never over the terminal or the ports), and a banner in the
 // workbench while the instructor watches or types in the learner's terminal.
-import { api } from './api.ts';
+import { call } from './client.ts';
 import type { Session } from './session.ts';
 import { readJson, writeJson } from './storage.ts';
 
@@ -79,7 +79,7 @@ export class WorkshopView {
     const code = this.info?.workshop.code ?? s.workshopCode;
     if (code) {
       try {
-        const p = await api<{ state: string; title: string }>('GET', `/api/join/${encodeURIComponent(code)}`);
+        const p = await call('GET /api/join/:code', { params: { code } });
         return { state: p.state, title: p.title };
       } catch { /* unreachable server: fall back to what the stream said */ }
     }

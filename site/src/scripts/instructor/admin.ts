@@ -1,6 +1,7 @@
 // The instructor's token in this browser, and API calls made with it. The token stays in this tab
 // (sessionStorage) unless the instructor asks to be remembered on this device (localStorage).
-import { api, ApiFailure } from '../api.ts';
+import { ApiFailure } from '../api.ts';
+import { call, type CallOptions, type Reply, type RouteKey } from '../client.ts';
 
 const KEY = 'berth.instructorToken';
 
@@ -19,42 +20,20 @@ export function forgetToken() {
   try { sessionStorage.removeItem(KEY); localStorage.removeItem(KEY); } catch { /* nothing kept */ }
 }
 
-export const adminApi = <T>(method: string, path: string, json?: unknown) => api<T>(method, path, { token: adminToken() ?? undefined, json });
+/** An instructor route of the contract, with the admin token this page holds. */
+export const adminApi = <K extends RouteKey>(key: K, o: Omit<CallOptions<K>, 'token'>) => call(key, { ...o, token: adminToken() } as CallOptions<K>);
 
 /** A one-minute, single-use ticket: what EventSource, downloads and the terminal use instead of a header. */
 export const ticket = async (workshopId: string) =>
-  (await adminApi<{ ticket: string }>('POST', `/api/workshops/${encodeURIComponent(workshopId)}/tickets`)).ticket;
+  (await adminApi('POST /api/workshops/:id/tickets', { params: { id: workshopId } })).ticket;
 
 export const describe = (err: unknown) => err instanceof ApiFailure ? err.message : 'Something went wrong in this page.';
 
 export const isUnauthorized = (err: unknown) => err instanceof ApiFailure && err.code === 'UNAUTHORIZED';
 
-export type Workshop = {
-  id: string; code: string; title: string; lessons: string[]; startsAt: string; endsAt: string;
-  capacity: number; expectedLearners: number; nodesPerLearner: number; stuckMinutes: number;
-  limits: { memoryBytes: number; cpus: number; pids: number; diskBytes: number };
-  state: 'scheduled' | 'open' | 'running' | 'ended'; endedAt: string | null; endReason: string | null;
-  seated: number; learners: number; joinUrl: string; pool?: { target: number; ready: number; starting: number };
-};
-
-export type LearnerRow = {
-  id: string; name: string; lesson: string | null; step: string | null; lessonTitle?: string | null; stepTitle?: string | null;
-  checksPassed: number; checksVerified: number; quizAnswered: number;
-  joinedAt: string; lastActivityAt: string; lastProgressAt: string | null;
-  sandbox: 'joining' | 'ready' | 'resetting' | 'gone' | 'removed'; stuck: boolean;
-};
-
-export type Capacity = {
-  holds: number; more: number; enough: boolean; measuredAt: string;
-  sample: { source: string; engines: number; idleMemoryBytes: number; idleDiskBytes: number | null };
-  host: {
-    cpus: number; memoryTotalBytes: number; memoryAvailableBytes: number; reserveBytes: number; diskFreeBytes: number;
-    /** Present where nodes run on other machines (a remote Incus, each member of a cluster): the figures above are their sums. */
-    machines?: { name: string; memoryAvailableBytes: number; memoryTotalBytes: number }[];
-  };
-  fits: { idleMemory: number; disk: number | null; serverCap: number; memoryLimit: number };
-  pool: { target: number; ready: number; starting: number };
-};
+/** A workshop as the list shows it; the single-workshop routes add the warm pool. */
+export type Workshop = Reply<'GET /api/workshops'>['workshops'][number] & { pool?: Reply<'POST /api/workshops/:id/prewarm'>['pool'] };
+export type LearnerRow = Reply<'GET /api/workshops/:id'>['learnerRows'][number];
 
 export const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 export const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;

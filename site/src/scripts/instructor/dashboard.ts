@@ -4,7 +4,7 @@
 import { confirmDialog } from '../dialog.ts';
 import {
   adminApi, ago, describe, el, gib, isUnauthorized, mib, STATE_LABEL, ticket, when,
-  type Capacity, type LearnerRow, type Workshop,
+  type LearnerRow, type Workshop,
 } from './admin.ts';
 import { tokenGate } from './gate.ts';
 import { ShadowTerminal } from './shadow.ts';
@@ -151,7 +151,7 @@ export function startDashboard() {
     (reset as HTMLButtonElement).disabled = !live;
     reset.addEventListener('click', act(async () => {
       if (!(await confirmDialog({ title: `Reset ${r.name}'s sandbox?`, text: 'Their engine is rebuilt from nothing: containers, images and files in it are lost. Their progress and their place in the workshop stay.', ok: 'Reset sandbox' }))) return;
-      await adminApi('POST', `${base}/learners/${encodeURIComponent(r.id)}/reset`);
+      await adminApi('POST /api/workshops/:id/learners/:learner/reset', { params: { id, learner: r.id } });
     }));
     const tr = el('tr', { 'data-learner': r.id, ...(r.stuck ? { class: 'stuck' } : {}) },
       el('th', { scope: 'row' }, r.name, ...(r.stuck ? [' ', el('span', { class: 'badge stuck-badge' }, 'stuck')] : [])),
@@ -175,7 +175,7 @@ export function startDashboard() {
     button.dataset.active = String(takeover);
     shadow?.close();
     // Offer only the learner's real nodes and open terminal tabs.
-    const tabs = await adminApi<{ nodes: { name: string; tabs: string[] }[] }>('GET', `${base}/learners/${encodeURIComponent(r.id)}/tabs`).catch(() => null);
+    const tabs = await adminApi('GET /api/workshops/:id/learners/:learner/tabs', { params: { id, learner: r.id } }).catch(() => null);
     if (tabs?.nodes.length) {
       const nodeSel = $<HTMLSelectElement>('[data-shadow-node]');
       const want = nodeSel.value;
@@ -225,16 +225,16 @@ export function startDashboard() {
       void navigator.clipboard?.writeText(link).then(() => { $('[data-copy-link]').textContent = 'Copied'; setTimeout(() => { $('[data-copy-link]').textContent = 'Copy link'; }, 1500); });
     });
     $('[data-start-now]').addEventListener('click', act(async () => {
-      setWorkshop(await adminApi<Workshop>('PATCH', base, { startsAt: new Date().toISOString() }));
+      setWorkshop(await adminApi('PATCH /api/workshops/:id', { params: { id }, body: { startsAt: new Date().toISOString() } }));
     }));
     $('[data-prewarm]').addEventListener('click', act(async () => {
-      const r = await adminApi<{ pool: NonNullable<Workshop['pool']> }>('POST', `${base}/prewarm`, {});
+      const r = await adminApi('POST /api/workshops/:id/prewarm', { params: { id }, body: {} });
       if (workshop) setWorkshop({ ...workshop, pool: r.pool });
     }));
     $('[data-measure]').addEventListener('click', act(async () => {
       const p = $('[data-capacity]');
       p.textContent = 'Measuring an idle learner engine…';
-      const c = await adminApi<Capacity>('GET', `${base}/capacity?refresh=1`);
+      const c = await adminApi('GET /api/workshops/:id/capacity', { params: { id }, query: { refresh: 1 } });
       const machines = c.host.machines;
       const where = machines ? `These ${machines.length} machine${machines.length === 1 ? '' : 's'} (${machines.map((m) => `${m.name}: ${gib(m.memoryAvailableBytes)} of ${gib(m.memoryTotalBytes)} free`).join(', ')}) hold` : 'This host holds';
       p.textContent = `${where} about ${c.holds} learner sandbox${c.holds === 1 ? '' : 'es'} of this workshop's shape (${c.more} more now)`
@@ -254,14 +254,14 @@ export function startDashboard() {
     }));
     $('[data-end]').addEventListener('click', act(async () => {
       if (!(await confirmDialog({ title: 'End the workshop now?', text: 'Every learner sandbox is removed at once and nobody can join any more. The results stay here and in the CSV export.', ok: 'End workshop' }))) return;
-      setWorkshop(await adminApi<Workshop>('POST', `${base}/end`));
+      setWorkshop(await adminApi('POST /api/workshops/:id/end', { params: { id } }));
     }));
     $<HTMLFormElement>('[data-broadcast]').addEventListener('submit', (e) => {
       e.preventDefault();
       const form = e.target as HTMLFormElement;
       const text = String(new FormData(form).get('text') ?? '').trim();
       if (!text) return;
-      void act(async () => { await adminApi('POST', `${base}/messages`, { text }); form.reset(); })();
+      void act(async () => { await adminApi('POST /api/workshops/:id/messages', { params: { id }, body: { text } }); form.reset(); })();
     });
   }
 

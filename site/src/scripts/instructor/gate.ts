@@ -28,7 +28,7 @@ export function tokenGate(onReady: () => void) {
     if (!token) return show('Paste the instructor token.');
     saveToken(token, remember.checked);
     try {
-      await adminApi('GET', '/api/workshops');
+      await adminApi('GET /api/workshops', {});
       input.value = '';
       ready();
     } catch (err) {

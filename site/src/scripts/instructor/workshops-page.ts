@@ -1,5 +1,6 @@
 // /instructor/: the list of workshops and the form that creates one.
-import { adminApi, describe, el, isUnauthorized, STATE_LABEL, when, type Workshop } from './admin.ts';
+import type { Body } from '../client.ts';
+import { adminApi, describe, el, isUnauthorized, STATE_LABEL, when } from './admin.ts';
 import { tokenGate } from './gate.ts';
 
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -13,7 +14,7 @@ export function startWorkshopsPage() {
     const status = document.querySelector<HTMLElement>('[data-list-status]')!;
     const table = document.querySelector<HTMLTableElement>('[data-workshops]')!;
     try {
-      const { workshops } = await adminApi<{ workshops: Workshop[] }>('GET', '/api/workshops');
+      const { workshops } = await adminApi('GET /api/workshops', {});
       table.tBodies[0].replaceChildren(...workshops.map((w) => el('tr', { 'data-state': w.state },
         el('td', {}, el('a', { href: `/instructor/workshop/?id=${encodeURIComponent(w.id)}` }, w.title)),
         el('td', { class: 'code' }, w.code),
@@ -60,7 +61,8 @@ export function startWorkshopsPage() {
       const button = form.querySelector<HTMLButtonElement>('button[type="submit"]')!;
       button.disabled = true;
       try {
-        const w = await adminApi<Workshop>('POST', '/api/workshops', body);
+        // An empty capacity field is sent as missing: the server's answer names it.
+        const w = await adminApi('POST /api/workshops', { body: body as Body<'POST /api/workshops'> });
         location.assign(`/instructor/workshop/?id=${encodeURIComponent(w.id)}`);
       } catch (err) {
         if (isUnauthorized(err)) return gate.refused();
