@@ -4,6 +4,7 @@
 // process is ended when the socket closes.
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { terminalQuery } from '../api.ts';
 import { ApiError } from '../errors.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
@@ -71,16 +72,17 @@ export function fail(ws: WebSocket, code: string, message: string, close: number
   ws.close(close);
 }
 
+const terminalSize = terminalQuery.pick({ tab: true, cols: true, rows: true });
+
 /** The tab and terminal size from the query, or null (after refusing the socket) when they are not valid. */
 export function tabAndSize(ws: WebSocket, url: URL) {
-  const tab = url.searchParams.get('tab') ?? '1';
-  const cols = Number(url.searchParams.get('cols') ?? 80);
-  const rows = Number(url.searchParams.get('rows') ?? 24);
-  if (!/^[a-z0-9-]{1,16}$/i.test(tab) || !Number.isInteger(cols) || !Number.isInteger(rows) || cols < 1 || rows < 1 || cols > 1000 || rows > 500) {
-    fail(ws, 'VALIDATION_FAILED', 'tab must be 1-16 letters or digits; cols and rows positive integers.', CLOSE.PROTOCOL);
+  // The contract's schema (api.ts terminalQuery), so what is documented is what is accepted.
+  const q = terminalSize.safeParse({ tab: url.searchParams.get('tab') ?? undefined, cols: url.searchParams.get('cols') ?? undefined, rows: url.searchParams.get('rows') ?? undefined });
+  if (!q.success) {
+    fail(ws, 'VALIDATION_FAILED', 'tab must be 1-16 letters or digits; cols (at most 1000) and rows (at most 500) positive integers.', CLOSE.PROTOCOL);
     return null;
   }
-  return { tab, cols, rows };
+  return q.data;
 }
 
 /** The node the query names (node1 by default), or null (after refusing the socket) when the session has none such. */

@@ -6,10 +6,12 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WebSocket } from 'ws';
 import type { z } from 'zod';
 import { sessionRoutes } from '../../sandbox-server/api.ts';
 import { errorSchema, splitKey, type RouteDef } from '../../sandbox-server/contract.ts';
 import { openapiDocument } from '../../sandbox-server/openapi.ts';
+import { tabAndSize } from '../../sandbox-server/terminal/endpoint.ts';
 import { workshopRoutes } from '../../sandbox-server/workshops/api.ts';
 import { ADMIN_TOKEN, buildApp, type Harness, type RequestInit2 } from '../helpers/app-harness.ts';
 
@@ -187,4 +189,18 @@ test('bad input to every route gets one of its declared JSON errors', async (t) 
   }
   t.true(checked > 80, `${checked} bad requests`);
   h.close();
+});
+
+test('the terminal reads its tab and size with the contract\'s schema: the documented bounds are the enforced ones', (t) => {
+  const closed: number[] = [];
+  const ws = { send: () => {}, close: (code: number) => { closed.push(code); } } as unknown as WebSocket;
+  const size = (q: string) => tabAndSize(ws, new URL(`http://berth.invalid/api/sessions/x/terminal?${q}`));
+  t.deepEqual(size(''), { tab: '1', cols: 80, rows: 24 });
+  t.deepEqual(size('tab=a-1&cols=1000&rows=500'), { tab: 'a-1', cols: 1000, rows: 500 });
+  t.deepEqual(closed, []);
+  for (const bad of ['cols=1001', 'rows=501', 'cols=0', 'rows=2.5', 'cols=', 'tab=', 'tab=a_b']) t.is(size(bad), null, bad);
+  t.is(closed.length, 7);
+  const query = sessionRoutes['GET /api/sessions/:id/terminal'].query;
+  t.false(query.safeParse({ cols: '1001' }).success);
+  t.true(query.safeParse({ cols: '1000', rows: '500' }).success);
 });

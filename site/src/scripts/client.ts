@@ -18,10 +18,13 @@ export type Body<K extends RouteKey> = Routes[K] extends { body: z.ZodType } ? z
 export type Query<K extends RouteKey> = Routes[K] extends { query: z.ZodObject } ? { [q in keyof z.input<Routes[K]['query']>]?: string | number } : undefined;
 
 type Params<K extends RouteKey> = [ParamNames<PathOf<K>>] extends [never] ? { params?: undefined } : { params: Record<ParamNames<PathOf<K>>, string | number> };
-export type CallOptions<K extends RouteKey> = Params<K> & { query?: Query<K>; body?: Body<K>; token?: string | null; signal?: AbortSignal };
+/** Where a route is: its path parameters and query. */
+export type Where<K extends RouteKey> = Params<K> & { query?: Query<K> };
+export type CallOptions<K extends RouteKey> = Where<K> & { body?: Body<K>; token?: string | null; signal?: AbortSignal };
 
 /** The path of a route with its parameters and query filled in, e.g. for fetch() of a stream or a WebSocket. */
-export function routePath<K extends RouteKey>(key: K, o: { params?: Record<string, string | number>; query?: Record<string, string | number | undefined> } = {}): string {
+export function routePath<K extends RouteKey>(key: K, where: Where<K>): string {
+  const o = where as { params?: Record<string, string | number>; query?: Record<string, string | number | undefined> };
   const path = key.slice(key.indexOf(' ') + 1).replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(String(o.params?.[name])));
   const q = Object.entries(o.query ?? {}).filter((e): e is [string, string | number] => e[1] !== undefined);
   return q.length ? `${path}?${new URLSearchParams(q.map(([k, v]) => [k, String(v)]))}` : path;
@@ -30,7 +33,7 @@ export function routePath<K extends RouteKey>(key: K, o: { params?: Record<strin
 /** Calls a route; a failure is an ApiFailure (api.ts) with the server's code and message. */
 export function call<K extends RouteKey>(key: K, o: CallOptions<K>): Promise<Reply<K>> {
   const method = key.slice(0, key.indexOf(' '));
-  return api<Reply<K>>(method, routePath(key, o as { params?: Record<string, string | number>; query?: Record<string, string | number> }), {
+  return api<Reply<K>>(method, routePath(key, o), {
     token: o.token ?? undefined, json: o.body, signal: o.signal,
   });
 }

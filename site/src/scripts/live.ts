@@ -1,7 +1,8 @@
 // The session's event stream (GET /api/sessions/:id/events, sandbox-server/sandboxes/session-feed.ts):
 // ports pushed when the node's engine starts or stops a container, and a workshop's state, broadcasts
 // and "instructor watching". Read with fetch because EventSource cannot send the Authorization header.
-import { path, type Session } from './session.ts';
+import { routePath } from './client.ts';
+import type { Session } from './session.ts';
 
 export type FeedHandlers = {
   on: (event: string, data: unknown) => void;
@@ -26,7 +27,7 @@ export function openFeed(s: Session, after: () => number, h: FeedHandlers) {
     const retry = () => { if (mine === gen) again(); };
     let res: Response;
     try {
-      res = await fetch(path(s, `/events?after=${after()}`), { headers: { authorization: `Bearer ${s.token}`, accept: 'text/event-stream' }, signal: ctl.signal });
+      res = await fetch(routePath('GET /api/sessions/:id/events', { params: { id: s.id }, query: { after: after() } }), { headers: { authorization: `Bearer ${s.token}`, accept: 'text/event-stream' }, signal: ctl.signal });
     } catch { return retry(); }
     if (res.status === 401 || res.status === 404) { if (!closed && mine === gen) h.gone(); return; }
     if (!res.ok || !res.body) return retry();

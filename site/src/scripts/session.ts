@@ -48,8 +48,6 @@ export async function createSession(lesson: string, nodes: number): Promise<Sess
   return s;
 }
 
-export const path = (s: Session, rest = '') => `/api/sessions/${encodeURIComponent(s.id)}${rest}`;
-
 const own = (s: Session) => ({ params: { id: s.id }, token: s.token });
 export const fetchSession = (s: Session) => call('GET /api/sessions/:id', own(s));
 export const extendSession = (s: Session) => call('POST /api/sessions/:id/extend', own(s));

@@ -2,6 +2,7 @@
 // protocol (README "Terminal protocol"). Acknowledges output once xterm has rendered it, and
 // reconnects with backoff unless the server said the token is bad (4401) or the session is gone (4404).
 import { CLOSE, OP } from '../../../sandbox-server/terminal/protocol.ts';
+import { routePath } from './client.ts';
 import type { Session } from './session.ts';
 import type { Theme } from './theme.ts';
 
@@ -138,9 +139,9 @@ export class TerminalTab {
     if (!s || this.disposed) return;
     clearTimeout(this.retryTimer);
     this.setState({ kind: 'connecting' });
-    const q = new URLSearchParams({ node: this.node, tab: this.tab, cols: String(this.term.cols), rows: String(this.term.rows) });
+    const where = routePath('GET /api/sessions/:id/terminal', { params: { id: s.id }, query: { node: this.node, tab: this.tab, cols: this.term.cols, rows: this.term.rows } });
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}/api/sessions/${encodeURIComponent(s.id)}/terminal?${q}`, ['berth.v1', `bearer.${s.token}`]);
+    const ws = new WebSocket(`${scheme}://${location.host}${where}`, ['berth.v1', `bearer.${s.token}`]);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.generation++;

@@ -2,6 +2,7 @@
 // Read-only: nothing typed here is sent. Take-over: keystrokes go to the learner's shell. The view takes
 // the size of the learner's terminal, which the server reports in its first STATUS frame.
 import { CLOSE, OP } from '../../../../sandbox-server/terminal/protocol.ts';
+import { routePath } from '../client.ts';
 import { currentTheme } from '../theme.ts';
 import { TERM_THEMES } from '../terminal.ts';
 
@@ -32,9 +33,12 @@ export class ShadowTerminal {
     this.term = term;
     term.open(this.host);
     term.textarea?.setAttribute('aria-label', o.takeover ? 'Learner terminal (you are typing into it)' : 'Learner terminal (read-only)');
-    const q = new URLSearchParams({ node: o.node, tab: o.tab, cols: String(term.cols), rows: String(term.rows), ticket: o.ticket, ...(o.takeover ? { takeover: '1' } : {}), ...(o.as ? { as: o.as } : {}) });
+    const where = routePath('GET /api/workshops/:id/learners/:learner/terminal', {
+      params: { id: o.workshopId, learner: o.learnerId },
+      query: { node: o.node, tab: o.tab, cols: term.cols, rows: term.rows, ticket: o.ticket, ...(o.takeover ? { takeover: '1' } : {}), ...(o.as ? { as: o.as } : {}) },
+    });
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}/api/workshops/${encodeURIComponent(o.workshopId)}/learners/${encodeURIComponent(o.learnerId)}/terminal?${q}`, ['berth.v1']);
+    const ws = new WebSocket(`${scheme}://${location.host}${where}`, ['berth.v1']);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.status('Connecting…');
