@@ -1,9 +1,8 @@
 // The README's API table, made from the contracts (sandbox-server/api.ts, sandbox-server/workshops/api.ts).
 // `npm run docs:api` rewrites it; tests/unit/docs.test.ts fails when the README and the contracts disagree.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BODY, ENGINE, SESSION, sessionRoutes } from './api.ts';
-import { readmePath, replaceBetween } from './config-doc.ts';
+import { replaceBetween, rewriteReadme } from './config-doc.ts';
 import { splitKey, type Auth, type Contract, type Errors, type RouteDef } from './contract.ts';
 import { workshopRoutes } from './workshops/api.ts';
 
@@ -101,9 +100,4 @@ export function apiTable(): string {
 
 export const withApiTable = (readme: string) => replaceBetween(readme, BEGIN, END, apiTable(), 'API table');
 
-if (import.meta.main) {
-  const before = readFileSync(readmePath, 'utf8');
-  const after = withApiTable(before);
-  if (after !== before) writeFileSync(readmePath, after);
-  console.log(after === before ? 'README.md API table is up to date' : 'README.md API table rewritten');
-}
+if (import.meta.main) rewriteReadme(withApiTable, 'API table');

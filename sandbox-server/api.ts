@@ -29,7 +29,7 @@ const answerBody = z.strictObject({ answer: z.array(z.number().int().min(0).max(
 /** The terminal's query, read by terminal/endpoint.ts for learners' and instructors' terminals alike. */
 export const terminalQuery = z.object({
   node: nodeName.optional(),
-  tab: z.string().regex(/^[a-z0-9-]{1,16}$/i).default('1'),
+  tab: z.string().regex(/^[A-Za-z0-9-]{1,16}$/).default('1'),
   cols: z.coerce.number().int().min(1).max(1000).default(80),
   rows: z.coerce.number().int().min(1).max(500).default(24),
 });

@@ -69,9 +69,12 @@ export function replaceBetween(text: string, begin: string, end: string, by: str
 /** The README with its table replaced by the current one; throws if the markers are missing. */
 export const withTable = (readme: string) => replaceBetween(readme, BEGIN, END, configTable(), 'configuration table');
 
-if (import.meta.main) {
+/** Rewrites the README with one of its generated tables brought up to date (the npm run docs:* scripts). */
+export function rewriteReadme(update: (readme: string) => string, what: string) {
   const before = readFileSync(readmePath, 'utf8');
-  const after = withTable(before);
+  const after = update(before);
   if (after !== before) writeFileSync(readmePath, after);
-  console.log(after === before ? 'README.md configuration table is up to date' : 'README.md configuration table rewritten');
+  console.log(after === before ? `README.md ${what} is up to date` : `README.md ${what} rewritten`);
 }
+
+if (import.meta.main) rewriteReadme(withTable, 'configuration table');
