@@ -141,6 +141,8 @@ test('every route\'s real answers are the ones its contract declares', async (t)
   answers(h);
   // A sample of an idle engine, so the capacity route answers from it instead of starting a probe.
   h.capacity.sample = { at: Date.now(), source: 'probe', nodes: 1, idleMemoryBytes: 40 * 1024 ** 2, idleDiskBytes: null };
+  // Nodes on other machines (a remote Incus): the capacity answer then lists each.
+  Object.assign(h.provider, { machines: async () => [{ name: 'm1', cpus: 4, memoryTotal: 8 * 1024 ** 3, memoryAvailable: 6 * 1024 ** 3, diskFree: null }] });
   const s = await h.session({ lesson: '01-demo' });
   const w = await h.workshop();
   const j = await h.join(w.code, 'Ada');
