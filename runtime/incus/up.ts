@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '../bootstrap/engine.ts';
 import { ensureIncusd, ensureLxcfs } from './daemons.ts';
+import { liftSharedCounts } from './host-limits.ts';
 import { ensureLearnerImage, ensureSharedUsr, IMAGE_ALIAS } from './image.ts';
 import { ensureIncusPackages, incusUnsupported } from './packages.ts';
 import { ensurePool, ensureProfile, idmappedMounts, POOL, PROFILE } from './preseed.ts';
@@ -27,6 +28,9 @@ export async function ensureIncus(opts: { env?: NodeJS.ProcessEnv; log?: (m: str
   const changed: string[] = [];
   const pkgs = await step('incus packages', () => ensureIncusPackages(log));
   if (pkgs.installed.length) changed.push(`installed ${pkgs.installed.join(' ')}`);
+  // Host-wide: every node's inotify instances and namespaces count as root's (host-limits.ts says why).
+  const counts = await step('shared kernel counts', () => liftSharedCounts({ log }));
+  if (counts.raised.length) changed.push(`raised ${counts.raised.map((r) => r.sysctl).join(' ')}`);
   const daemon = await step('incusd', async () => {
     if ((await ensureLxcfs(dir, log)).started) changed.push('started lxcfs');
     return ensureIncusd(dir, log, env);

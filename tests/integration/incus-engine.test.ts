@@ -3,17 +3,20 @@
 // walk-through works verbatim, and two learners are two host identities (id ranges, key quota, network).
 // Needs incusd (runtime/incus) with the learner image; without it these tests are skipped, not passed.
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
+import { join as joinPath } from 'node:path';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { chooseProvider } from '../../sandbox-server/engine/choose.ts';
 import { runCommand } from '../../sandbox-server/engine/incus/exec.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
 import type { ApiError } from '../../sandbox-server/errors.ts';
+import { forkBomb, holdInotify, hostPidsNamed, openInotify, releaseInotify } from '../helpers/exhaust.ts';
 import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { openTerminal } from '../helpers/terminal.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const SOCKET = process.env.BERTH_INCUS_SOCKET ?? '/var/lib/incus/unix.socket';
 const it = existsSync(SOCKET) ? test.serial : test.serial.skip;
@@ -294,6 +297,62 @@ it('one learner exhausting its kernel key quota does not stop another learner\'s
     t.is(other.stdout.trim(), 'other-learner-fine');
   } finally {
     await run(a, 'docker rm -f keys >/dev/null 2>&1');
+  }
+});
+
+// Every node is a user namespace that incusd (root) made, so the kernel counts every node's inotify instances as
+// root's on the host, against fs.inotify.max_user_instances: 128 unless the bring-up raised it
+// (runtime/incus/host-limits.ts). With 128, A's first process stopped near 128 and B's inotify_init failed.
+it('one learner holding every inotify instance it can open leaves another learner\'s inotify_init working', async (t) => {
+  const tag = `ino-${process.pid}`;
+  // The node's kernel memory, for the figure only (cgroup v1; NaN elsewhere).
+  const kmem = () => { try { return Number(readFileSync(`/sys/fs/cgroup/memory/lxc.payload.${instanceName(a.id, 'node1')}/memory.kmem.usage_in_bytes`, 'utf8')); } catch { return Number.NaN; } };
+  const before = kmem();
+  try {
+    const held = await run(a, holdInotify(tag, { procs: 3, files: 4096 }));
+    const counts = held.stdout.trim().split('\n').map((l) => /^(\d+) (.+)$/.exec(l));
+    t.is(counts.length, 3, held.stdout + held.stderr);
+    for (const m of counts) {
+      t.is(m?.[2], 'Too many open files', held.stdout);
+      // Each stopped at its own open-file limit (4096 less the few files perl holds), not at a count shared with other nodes.
+      t.true(Number(m?.[1]) > 4000, held.stdout);
+    }
+    const total = counts.reduce((n, m) => n + Number(m?.[1]), 0);
+    t.log(`FIGURE inotify: learner A holds ${total} instances; its node's kernel memory +${((kmem() - before) / 2 ** 20).toFixed(1)} MiB (charged to A's memory limit)`);
+    const other = await run(b, openInotify(64));
+    t.is(other.stdout, 'ok 64\n', other.stdout + other.stderr);
+  } finally {
+    await run(a, releaseInotify(tag));
+  }
+});
+
+// A node of its own: a bomb that reaches the pids limit can leave that node's dockerd without threads for good.
+it('a fork bomb stops at its node\'s process limit (pids.events counts the refusals) while another learner\'s docker run works', async (t) => {
+  const c = await createSession(s);
+  const marker = `berth-bomb-${process.pid}`;
+  const cgroup = `/sys/fs/cgroup/pids/lxc.payload.${instanceName(c.id, 'node1')}`;
+  const pids = (f: string) => readFileSync(joinPath(cgroup, f), 'utf8').trim();
+  const refused = () => Number(/^max (\d+)$/m.exec(pids('pids.events'))?.[1]);
+  let bomber: number | undefined;
+  try {
+    t.is(pids('pids.max'), SETTINGS.BERTH_SANDBOX_PIDS, 'limits.processes is the node\'s pids cgroup limit');
+    const before = refused();
+    t.is((await run(c, forkBomb(marker))).stdout, 'started\n');
+    bomber = await eventually(() => hostPidsNamed(marker)[0], { what: 'the fork bomb to be waiting' });
+    // The exec that started it has ended: the bomb may now take every process the node has.
+    process.kill(bomber, 'SIGUSR1');
+    const count = await eventually(() => {
+      try { return readFileSync(`/proc/${bomber}/root/tmp/${marker}.count`, 'utf8').trim(); } catch { return undefined; }
+    }, { timeoutMs: 120_000, what: 'the fork bomb to be refused a process' });
+    t.regex(count, /^\d+ Resource temporarily unavailable$/);
+    t.true(refused() > before, `pids.events: ${pids('pids.events')}`);
+    t.log(`FIGURE fork bomb: ${count.split(' ')[0]} children; node pids ${pids('pids.current')} of ${pids('pids.max')}; pids.events ${pids('pids.events')}`);
+    const other = await run(b, 'docker run --rm busybox echo other-learner-fine');
+    t.is(other.stdout.trim(), 'other-learner-fine', other.stderr);
+    t.deepEqual(hostPidsNamed(marker), [bomber], 'the bomb held its processes all along');
+  } finally {
+    if (bomber && hostPidsNamed(marker).includes(bomber)) process.kill(bomber, 'SIGTERM');
+    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
   }
 });
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { daemonEnv } from '../../runtime/bootstrap/daemon-env.ts';
 import { logGist } from '../../runtime/incus/daemons.ts';
+import { liftSharedCounts } from '../../runtime/incus/host-limits.ts';
 import { securityMirror } from '../../runtime/incus/image.ts';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { debianCodename, ensureBackportsSource } from '../../runtime/incus/packages.ts';
@@ -76,4 +77,26 @@ test('daemons get a PATH without npm\'s node_modules/.bin (where @vercel/nft sha
   const env = daemonEnv({ PATH: '/w/node_modules/.bin:/node_modules/.bin:/usr/lib/node_modules/npm/node_modules/@npmcli/run-script/lib/node-gyp-bin:/opt/x/bin:/usr/bin:/bin', HOME: '/root' });
   t.is(env.HOME, '/root');
   t.deepEqual(env.PATH!.split(':'), ['/opt/x/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/sbin']);
+});
+
+test('shared kernel counts: raised to the target, never lowered, a missing one reported and not fatal', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'berth-sysctl-'));
+  mkdirSync(join(root, 'fs', 'inotify'), { recursive: true });
+  writeFileSync(join(root, 'fs', 'inotify', 'max_user_instances'), '128\n');
+  writeFileSync(join(root, 'fs', 'file-max'), '9223372036854775807\n');
+  const said: string[] = [];
+  const r = liftSharedCounts({
+    root, log: (m) => said.push(m),
+    counts: [
+      { sysctl: 'fs.inotify.max_user_instances', target: 2147483647n, why: '' },
+      { sysctl: 'fs.file-max', target: 1000n, why: '' },
+      { sysctl: 'user.max_uts_namespaces', target: 2147483647n, why: '' },
+    ],
+  });
+  t.deepEqual(r.raised, [{ sysctl: 'fs.inotify.max_user_instances', from: '128', to: '2147483647' }]);
+  t.is(readFileSync(join(root, 'fs', 'inotify', 'max_user_instances'), 'utf8'), '2147483647\n');
+  t.deepEqual(r.kept, [{ sysctl: 'fs.file-max', value: '9223372036854775807' }], 'a higher value (past 2^53 too) is left as it is');
+  t.deepEqual(r.failed.map((f) => [f.sysctl, f.reason]), [['user.max_uts_namespaces', 'ENOENT']]);
+  t.regex(said.join('\n'), /raised shared kernel counts: fs\.inotify\.max_user_instances 128 → 2147483647/);
+  t.regex(said.join('\n'), /could not raise .*user\.max_uts_namespaces: ENOENT/);
 });
