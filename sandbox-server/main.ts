@@ -55,17 +55,20 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const engine = await ensureEngine({ env, log: (m) => log.info(m) });
   const docker = connect(engine.host);
   const allowHosts = config.egressAllow ?? aptHosts();
-  const firewall = await applyFirewall(config.egressPolicy, allowHosts);
+  // A remote engine's bridges live on its own host, where these rules would have to go.
+  const firewall = engine.socketPath
+    ? await applyFirewall(config.egressPolicy, allowHosts)
+    : { enforced: false, reason: `the host engine is remote (${engine.host})`, allowed: [], forward: undefined };
   const metrics = createMetrics();
   // Where the firewall holds sandboxes in, their names are answered by Berth too (engine/dns.ts).
   const dns = firewall.enforced && config.egressPolicy !== 'open'
     ? new SandboxDns({
       allowed: config.egressPolicy === 'allowlist' ? allowHosts : [], log,
-      onAddresses: (_name, ips) => ips.forEach(allowAddress),
+      onAddresses: (_name, ips) => { for (const ip of ips) allowAddress(ip); },
       onQuery: (answer) => metrics.dnsQueries.inc({ answer }),
     })
     : null;
-  if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed }, 'sandbox firewall applied');
+  if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed, chain: firewall.forward }, 'sandbox firewall applied');
   else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
   const store = new Store(join(config.stateDir, 'berth.db'));
   const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir, 'disks'), config.diskReserveBytes) : null;

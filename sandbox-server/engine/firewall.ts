@@ -1,6 +1,8 @@
 // Host firewall for sandbox bridges (interfaces named bs-*): sandboxes never reach the host itself,
 // and their traffic to the outside follows one policy. Docker's own chains already keep two sandbox
-// networks apart; these rules sit in front of them (DOCKER-USER) and in INPUT.
+// networks apart; these rules sit in front of them (DOCKER-USER) and in INPUT. Where there is no
+// DOCKER-USER (no local Docker engine, or one started with iptables off: Incus nodes need no Docker on
+// the host), they sit at the top of FORWARD instead.
 import { spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -49,8 +51,11 @@ export function rules(policy: EgressPolicy, allowed: string[]): { chain: string;
   ];
 }
 
-function ipt(args: string[]) {
-  return spawnSync('iptables', ['-w', '5', ...args], { encoding: 'utf8' });
+/** The iptables command, as argv: e.g. ['ip', 'netns', 'exec', 'ns1', 'iptables'] for another network namespace. */
+export type FirewallOptions = { iptables?: string[] };
+
+function iptablesOf({ iptables = ['iptables'] }: FirewallOptions) {
+  return (args: string[]) => spawnSync(iptables[0], [...iptables.slice(1), '-w', '5', ...args], { encoding: 'utf8' });
 }
 
 /**
@@ -64,11 +69,16 @@ export const bridgeRules: string[][] = [
   ['-o', `${BRIDGE_PREFIX}+`, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
 ];
 
-export type FirewallResult = { enforced: boolean; reason?: string; allowed: string[] };
+/** `forward`: the chain the egress rules hang from, DOCKER-USER where Docker made it, else FORWARD. */
+export type FirewallResult = { enforced: boolean; reason?: string; allowed: string[]; forward?: 'DOCKER-USER' | 'FORWARD' };
 
-export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]): Promise<FirewallResult> {
+export async function applyFirewall(policy: EgressPolicy, allowHosts: string[], opts: FirewallOptions = {}): Promise<FirewallResult> {
   if (process.getuid?.() !== 0) return { enforced: false, reason: 'not root', allowed: [] };
-  if (ipt(['-L', 'DOCKER-USER', '-n']).status !== 0) return { enforced: false, reason: 'no DOCKER-USER chain (engine not local, or started without iptables)', allowed: [] };
+  const ipt = iptablesOf(opts);
+  const check = ipt(['-S', 'FORWARD']);
+  if (check.status !== 0) return { enforced: false, reason: `iptables cannot list FORWARD: ${(check.stderr || check.error?.message || '').trim()}`, allowed: [] };
+  // Docker puts a jump to DOCKER-USER at the top of FORWARD, above its own chains; without it the top of FORWARD is that place.
+  const forward = ipt(['-S', 'DOCKER-USER']).status === 0 ? 'DOCKER-USER' : 'FORWARD';
   const allowed = new Set<string>();
   for (const h of allowHosts) {
     try { for (const a of await lookup(h, { all: true, family: 4 })) allowed.add(a.address); } catch { /* unresolvable now: left out */ }
@@ -81,16 +91,21 @@ export async function applyFirewall(policy: EgressPolicy, allowHosts: string[]):
       if (res.status !== 0) throw new Error(`iptables -A ${chain} ${r.join(' ')} failed: ${res.stderr.trim()}`);
     }
   }
-  for (const [parent, chain] of [['INPUT', 'BERTH-INPUT'], ['DOCKER-USER', 'BERTH-EGRESS']]) {
-    const jump = [parent, '-i', `${BRIDGE_PREFIX}+`, '-j', chain];
-    if (ipt(['-C', ...jump]).status !== 0) ipt(['-I', ...jump]);
-  }
-  for (const r of [...bridgeRules].reverse()) if (ipt(['-C', 'DOCKER-USER', ...r]).status !== 0) ipt(['-I', 'DOCKER-USER', '1', ...r]);
-  return { enforced: true, allowed: [...allowed] };
+  const insert = (chain: string, rule: string[]) => {
+    if (ipt(['-C', chain, ...rule]).status === 0) return;
+    const res = ipt(['-I', chain, '1', ...rule]);
+    if (res.status !== 0) throw new Error(`iptables -I ${chain} 1 ${rule.join(' ')} failed: ${res.stderr.trim()}`);
+  };
+  insert('INPUT', ['-i', `${BRIDGE_PREFIX}+`, '-j', 'BERTH-INPUT']);
+  insert(forward, ['-i', `${BRIDGE_PREFIX}+`, '-j', 'BERTH-EGRESS']);
+  // Above the jump: inserted at the top in reverse, so they end in order ahead of it.
+  for (const r of [...bridgeRules].reverse()) insert(forward, r);
+  return { enforced: true, allowed: [...allowed], forward };
 }
 
 /** Lets sandboxes reach `ip` on 80/443 from now on: an allowed name moved to a new address (a CDN, a new mirror). */
-export function allowAddress(ip: string) {
+export function allowAddress(ip: string, opts: FirewallOptions = {}) {
+  const ipt = iptablesOf(opts);
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip) || ipt(['-C', 'BERTH-EGRESS', ...allowRule(ip)]).status === 0) return;
   // Inserted at the top: the chain ends in a reject, and the order of the accepting rules does not matter.
   ipt(['-I', 'BERTH-EGRESS', '1', ...allowRule(ip)]);
