@@ -2,6 +2,7 @@
 // home (which holds the engine's storage). A learner can fill it, and its inodes, but never the host disk.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ApiError } from '../errors.ts';
@@ -87,8 +88,8 @@ export class LoopDisks {
   }
 
   /** Bytes a disk really occupies on the host (its image file is sparse); null when there is no such disk. */
-  used(name: string): number | null {
-    const st = statSync(this.paths(name).image, { throwIfNoEntry: false });
+  async used(name: string): Promise<number | null> {
+    const st = await stat(this.paths(name).image).catch(() => null);
     return st ? st.blocks * 512 : null;
   }
 

@@ -229,8 +229,8 @@ export class LocalDockerProvider implements SandboxProvider {
     return Math.max(0, m.usage - inactive);
   }
 
-  nodeDiskBytes(sandboxId: string, node: string): number | null {
-    return this.disks?.used(containerName(sandboxId, node)) ?? null;
+  async nodeDiskBytes(sandboxId: string, node: string): Promise<number | null> {
+    return (await this.disks?.used(containerName(sandboxId, node))) ?? null;
   }
 
   async run(sandboxId: string, node: string, cmd: string, opts: RunOptions) {

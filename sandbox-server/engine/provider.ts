@@ -51,5 +51,7 @@ export interface SandboxProvider {
    */
   machines?(): Promise<MachineResources[] | null>;
   /** Host disk a node's own storage really occupies, or null where nodes have no disk of their own. */
-  nodeDiskBytes?(sandboxId: string, node: string): number | null;
+  nodeDiskBytes?(sandboxId: string, node: string): Promise<number | null>;
+  /** Free space where new nodes' storage goes (e.g. Incus's storage pool); without it, the state folder's file system. */
+  freeDiskBytes?(): Promise<number | null>;
 }

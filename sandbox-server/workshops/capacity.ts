@@ -1,8 +1,8 @@
 // How many learner sandboxes of a workshop's shape this host can hold, from measurements: what an idle
 // learner engine really uses (read from its cgroup through the engine's stats), what the host has left
-// (MemAvailable, free disk under the state folder) and the server's own cap.
+// (MemAvailable, free disk where nodes' storage goes: the provider's pool, else the state folder) and the
+// server's own cap.
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { newId } from '../auth.ts';
 import type { Limits } from '../engine/node-spec.ts';
 import type { MachineResources, SandboxProvider } from '../engine/provider.ts';
@@ -42,12 +42,13 @@ export function memoryOf(machines: MachineResources[] | null): { total: number; 
 export type HostFigures = { cpus: number; memory: { total: number; available: number }; diskFree: number; machines: MachineResources[] | null };
 
 /**
- * What the machines holding learner nodes have: this host's own figures, or, where the provider names other
+ * What the machines holding learner nodes have: this host's own figures (`diskFreeHere`: free space where nodes'
+ * storage goes on this host, measured by the caller), or, where the provider names other
  * machines (a remote Incus, the members of a cluster), their sum. A sum is an upper bound: a session's nodes
  * all sit on one member, so room split across members fits fewer multi-node sessions than it says.
  */
-export function hostFigures(machines: MachineResources[] | null, stateDir: string): HostFigures {
-  if (!machines) return { cpus: availableParallelism(), memory: hostMemory(), diskFree: freeDisk(stateDir), machines: null };
+export function hostFigures(machines: MachineResources[] | null, diskFreeHere: number): HostFigures {
+  if (!machines) return { cpus: availableParallelism(), memory: hostMemory(), diskFree: diskFreeHere, machines: null };
   const sum = (f: (m: MachineResources) => number) => machines.reduce((a, m) => a + f(m), 0);
   return {
     cpus: sum((m) => m.cpus), memory: memoryOf(machines),
@@ -97,7 +98,8 @@ export class CapacityMeter {
         got = await read([probe]);
         if (!got.length) throw new Error('the probe engine did not report its memory');
       }
-      const disk = got.map((g) => provider.nodeDiskBytes?.(g.id, 'node1') ?? null).filter((x): x is number => x !== null);
+      const measured = await Promise.allSettled(got.map(async (g) => (await provider.nodeDiskBytes?.(g.id, 'node1')) ?? null));
+      const disk = measured.flatMap((m) => (m.status === 'fulfilled' && m.value !== null ? [m.value] : []));
       this.sample = {
         at: Date.now(), source, nodes: got.length,
         idleMemoryBytes: median(got.map((g) => g.mem)), idleDiskBytes: disk.length ? median(disk) : null,
@@ -120,7 +122,9 @@ export class CapacityMeter {
     const s = await this.measure(refresh);
     const { manager, stateDir, serverLimits, maxSandboxes } = this.deps;
     this.machines = (await this.deps.provider.machines?.()) ?? null;
-    const host = hostFigures(this.machines, join(stateDir));
+    // Nodes here: the provider's own pool where it has one (a local Incus), else the state folder's file system.
+    const diskHere = this.machines ? 0 : (await this.deps.provider.freeDiskBytes?.()) ?? (await freeDisk(stateDir));
+    const host = hostFigures(this.machines, diskHere);
     const { memory: mem, diskFree } = host;
     const poolReady = manager.poolStatus().ready;
     const f = fits({

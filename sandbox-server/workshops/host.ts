@@ -1,6 +1,7 @@
 // What the host itself has left, for the capacity estimate (capacity.ts). Node figures come from the
-// provider (engine/provider.ts: nodeMemory, nodeDiskBytes).
-import { readFileSync, statfsSync } from 'node:fs';
+// provider (engine/provider.ts: nodeMemory, nodeDiskBytes, freeDiskBytes).
+import { readFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 
 export function hostMemory(): { total: number; available: number } {
   const text = readFileSync('/proc/meminfo', 'utf8');
@@ -8,7 +9,7 @@ export function hostMemory(): { total: number; available: number } {
   return { total: kb('MemTotal'), available: kb('MemAvailable') };
 }
 
-export function freeDisk(path: string): number {
-  const s = statfsSync(path);
+export async function freeDisk(path: string): Promise<number> {
+  const s = await statfs(path);
   return s.bavail * s.bsize;
 }

@@ -11,7 +11,7 @@ import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { chooseProvider } from '../../sandbox-server/engine/choose.ts';
 import { runCommand } from '../../sandbox-server/engine/incus/exec.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
-import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
+import { filterQuery, instanceName, KEY } from '../../sandbox-server/engine/incus/spec.ts';
 import type { ApiError } from '../../sandbox-server/errors.ts';
 import { forkBomb, holdInotify, hostPidsNamed, openInotify, releaseInotify } from '../helpers/exhaust.ts';
 import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
@@ -219,6 +219,36 @@ it('workshop controls: limits change on a running node (lxcfs shows it), and its
   t.is(r.stdout, '768\n512\n', r.stderr);
   await provider.updateLimits(a.id, 'node1', { memoryBytes: 2 ** 30, nanoCpus: 1e9, pids: 1024 });
   t.is((await run(a, "free -m | awk '/^Mem:/ {print $2}'")).stdout, '1024\n');
+});
+
+it('capacity on Incus: free disk is the storage pool\'s, a node\'s disk is its root\'s usage, listings are filtered by incusd', async (t) => {
+  const client = new IncusClient({ socketPath: SOCKET });
+  const node = await client.get<{ config: Record<string, string> }>(`/1.0/instances/${instanceName(a.id, 'node1')}`);
+  const provider = new IncusProvider({ client, image: 'unused', instance: node.config[KEY.instance] });
+  const pool = await provider.storagePool();
+  t.truthy(pool);
+  const res = await client.get<{ space: { total: number; used: number } }>(`/1.0/storage-pools/${pool}/resources`);
+  const free = await provider.freeDiskBytes();
+  t.true(free !== null && free > 0 && free <= res.space.total - res.space.used + 256 * 2 ** 20, `pool free ${free}, resources ${JSON.stringify(res.space)}`);
+  // What a learner writes shows in the node's figure once btrfs commits it (sync asks for that).
+  const before = await provider.nodeDiskBytes(a.id, 'node1');
+  t.true(before !== null && before > 0, `node disk ${before}`);
+  await run(a, 'head -c 64M /dev/urandom > ~/capacity-blob && sync');
+  try {
+    const after = await eventually(async () => {
+      const now = await provider.nodeDiskBytes(a.id, 'node1');
+      return now !== null && now >= (before ?? 0) + 60 * 2 ** 20 ? now : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000, what: 'the 64 MiB to show in the node\'s disk usage' });
+    t.log(`FIGURE capacity on Incus: pool free ${(free! / 2 ** 30).toFixed(2)} GiB; node disk ${(before! / 2 ** 20).toFixed(1)} MiB, ${(after / 2 ** 20).toFixed(1)} MiB after writing 64 MiB`);
+  } finally {
+    await run(a, 'rm -f ~/capacity-blob');
+  }
+  // incusd applies the filter itself: one node back, although this host holds others (B's at least).
+  const one = await client.get<string[]>(`/1.0/instances?${filterQuery({ [`config.${KEY.sandbox}`]: a.id, [`config.${KEY.role}`]: 'node' })}`);
+  t.deepEqual(one, [`/1.0/instances/${instanceName(a.id, 'node1')}`]);
+  t.deepEqual((await provider.instances(a.id)).map((i) => i.name), [instanceName(a.id, 'node1')]);
+  t.true((await provider.list()).some((f) => f.sandboxId === b.id), 'the server\'s own sessions are listed');
+  t.deepEqual(await new IncusProvider({ client, image: 'unused', instance: `test-${process.pid}` }).list(), [], 'another server\'s are not');
 });
 
 it('a new session\'s subnet avoids every bridge on incusd, another server\'s included, without listing them recursively', async (t) => {

@@ -25,7 +25,11 @@ function fakeIncus({ clustered, members = ['m1', 'm2'], scheduled = 'm2' }: { cl
       if (path === '/1.0/cluster/members?recursion=1') return members.map((m) => ({ server_name: m, status: 'Online' }));
       if (path === '/1.0/networks') return [];
       if (path.startsWith('/1.0/profiles/')) return { devices: { root: { type: 'disk', path: '/', pool: 'berth' } } };
-      if (path === '/1.0/instances?recursion=1') return [...instances].map(([name, i]) => ({ name, status: 'Running', ...i }));
+      if (path.startsWith('/1.0/instances?recursion=1')) {
+        // As Incus applies a filter= of config keys ("config.k eq v and …").
+        const terms = (new URL(path, 'http://x').searchParams.get('filter') ?? '').split(' and ').filter(Boolean).map((x) => x.split(' eq '));
+        return [...instances].filter(([, i]) => terms.every(([k, v]) => i.config[k.replace(/^config\./, '')] === v)).map(([name, i]) => ({ name, status: 'Running', ...i }));
+      }
       const m = /^\/1\.0\/instances\/([^/?]+)$/.exec(path);
       if (m) return { name: m[1], status: 'Stopped', ...instances.get(m[1]) };
       throw new Error(`unexpected GET ${path}`);
@@ -94,8 +98,9 @@ test('capacity figures are summed over the machines; a machine without a pool fi
   const f = hostFigures([
     { name: 'm1', cpus: 2, memoryTotal: 24 * GiB, memoryAvailable: 20 * GiB, diskFree: 30 * GiB },
     { name: 'm2', cpus: 4, memoryTotal: 32 * GiB, memoryAvailable: 30 * GiB, diskFree: null },
-  ], '/');
+  ], 0);
   t.deepEqual({ cpus: f.cpus, memory: f.memory, diskFree: f.diskFree }, { cpus: 6, memory: { total: 56 * GiB, available: 50 * GiB }, diskFree: 30 * GiB });
-  t.is(hostFigures(null, '/').machines, null);
-  t.true(hostFigures(null, '/').memory.total > 0, 'this host\'s own /proc/meminfo');
+  t.is(hostFigures(null, 5 * GiB).machines, null);
+  t.is(hostFigures(null, 5 * GiB).diskFree, 5 * GiB, 'free disk here as the caller measured it');
+  t.true(hostFigures(null, 0).memory.total > 0, 'this host\'s own /proc/meminfo');
 });

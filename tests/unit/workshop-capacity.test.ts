@@ -1,6 +1,11 @@
 // The arithmetic behind "how many more learners fit" and "how many warm engines to keep", fed with numbers.
 import test from 'ava';
-import { fits, type FitInput } from '../../sandbox-server/workshops/capacity.ts';
+import { statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { SandboxProvider } from '../../sandbox-server/engine/provider.ts';
+import type { SandboxManager } from '../../sandbox-server/sandboxes/manager.ts';
+import { CapacityMeter, fits, type FitInput } from '../../sandbox-server/workshops/capacity.ts';
+import type { Workshop } from '../../sandbox-server/workshops/db.ts';
 import { ADMIN_TOKEN, buildApp } from '../helpers/app-harness.ts';
 import { heldGate } from '../helpers/fake-provider.ts';
 
@@ -57,4 +62,28 @@ test('the warm pool grows for a workshop from its prewarm lead, by its empty sea
   t.deepEqual(h.service.poolTarget(), { target: 1, extra: 20 });
   h.clock.advance(75 * 60_000);
   t.deepEqual(h.service.poolTarget(), { target: 1, extra: 0 }, 'ended workshops hold no seats');
+});
+
+test('free disk is the provider\'s (an Incus pool) where it says, else the state folder\'s; node disks are read without blocking', async (t) => {
+  const manager = { poolStatus: () => ({ target: 3, ready: 3, starting: 0 }), readyPoolIds: () => ['p1', 'p2', 'p3'], count: () => 3 } as unknown as SandboxManager;
+  const disks: Record<string, number> = { p1: 10 * MiB, p3: 30 * MiB };
+  const nodeDiskBytes = async (id: string) => {
+    if (!disks[id]) throw new Error('handed to a learner meanwhile');
+    return disks[id];
+  };
+  const provider = { nodeMemory: async () => 40 * MiB, nodeDiskBytes } as unknown as SandboxProvider;
+  const limits = { memoryBytes: GiB, nanoCpus: 1e9, pids: 512, diskBytes: 4 * GiB };
+  const meter = (p: SandboxProvider) => new CapacityMeter({ provider: p, manager, stateDir: tmpdir(), serverLimits: limits, maxSandboxes: 100, log: { info: () => {} } });
+  const w = { nodesPerLearner: 1, limits, capacity: 10 } as unknown as Workshop;
+  const free = () => { const fs = statfsSync(tmpdir()); return fs.bavail * fs.bsize; };
+  const before = free();
+  const plain = await meter(provider).forWorkshop(w, 0);
+  const after = free();
+  t.is(plain.sample.idleDiskBytes, 30 * MiB, 'the median of the disks that answered');
+  // Other writers on a shared machine move free space meanwhile: within a gigabyte of what statfs says around the call.
+  t.true(plain.host.diskFreeBytes >= Math.min(before, after) - GiB && plain.host.diskFreeBytes <= Math.max(before, after) + GiB, 'no pool: the state folder\'s file system');
+  const pooled = await meter({ ...provider, freeDiskBytes: async () => 3 * GiB } as SandboxProvider).forWorkshop(w, 0);
+  t.is(pooled.host.diskFreeBytes, 3 * GiB);
+  // 3 GiB × 0.95 / 30 MiB = 97.28, plus the 3 warm engines.
+  t.is(pooled.fits.disk, 100);
 });

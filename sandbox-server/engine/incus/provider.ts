@@ -1,7 +1,8 @@
 // SandboxProvider on Incus: one managed bridge per session, one system container per node, each with its
 // own id range and a rootful Docker inside (issue 14). All Incus access goes through IncusClient.
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ApiError } from '../../errors.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
@@ -14,7 +15,7 @@ import { incusError, isNotFound, withRetry } from './errors.ts';
 import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { clusterMembers } from './cluster.ts';
-import { bridgeName, instanceBody, instanceName, KEY, networkBody, nodeIp, onMember, pendingNetworkBody, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
+import { bridgeName, filterQuery, instanceBody, instanceName, KEY, networkBody, nodeIp, onMember, pendingNetworkBody, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
 
 /** `location`: the cluster member holding the instance ("none" on a single server). */
 type InstanceInfo = { name: string; status: string; location?: string; config: Record<string, string> };
@@ -84,13 +85,18 @@ export class IncusProvider implements SandboxProvider {
     return this.cluster;
   }
 
+  // Listings ask incusd for this server's objects only (filter=): a recursive listing of everything costs incusd
+  // work for every learner's node and bridge on the host (a network's used_by, an instance's state). The same
+  // test runs here again, so an incusd that ignored the filter would still give the right answer.
   async networks(): Promise<NetworkInfo[]> {
-    const all = await this.client.get<NetworkInfo[]>('/1.0/networks?recursion=1');
+    const all = await this.client.get<NetworkInfo[]>(`/1.0/networks?recursion=1&${filterQuery({ [`config.${KEY.managed}`]: '1', [`config.${KEY.instance}`]: this.instance })}`);
     return all.filter((n) => n.config?.[KEY.managed] === '1' && n.config[KEY.instance] === this.instance);
   }
 
   async instances(sandboxId?: string): Promise<InstanceInfo[]> {
-    const all = await this.client.get<InstanceInfo[]>('/1.0/instances?recursion=1');
+    const match: Record<string, string> = { [`config.${KEY.managed}`]: '1', [`config.${KEY.role}`]: 'node', [`config.${KEY.instance}`]: this.instance };
+    if (sandboxId !== undefined) match[`config.${KEY.sandbox}`] = sandboxId;
+    const all = await this.client.get<InstanceInfo[]>(`/1.0/instances?recursion=1&${filterQuery(match)}`);
     return all.filter((i) => i.config?.[KEY.managed] === '1' && i.config[KEY.role] === 'node' && i.config[KEY.instance] === this.instance
       && (sandboxId === undefined || i.config[KEY.sandbox] === sandboxId));
   }
@@ -397,6 +403,38 @@ export class IncusProvider implements SandboxProvider {
       }));
     } catch (err) {
       throw incusError(err, 'Measuring the Incus machines');
+    }
+  }
+
+  /** Host disk the node's root holds in the pool (btrfs qgroup usage, as Incus reports it); null when unknown. */
+  async nodeDiskBytes(sandboxId: string, node: string): Promise<number | null> {
+    const st = await this.client.get<{ disk?: Record<string, { usage?: number }> }>(`/1.0/instances/${instanceName(sandboxId, node)}/state`)
+      .catch((err) => { throw incusError(err, 'Measuring the node'); });
+    return st.disk?.root?.usage ?? null;
+  }
+
+  /**
+   * Free space in the storage pool new nodes go to: the pool's size less what it holds. A pool on a sparse loop
+   * file can also run out when the file system holding the file does, so the smaller of the two.
+   */
+  async freeDiskBytes(): Promise<number | null> {
+    const pool = await this.storagePool();
+    if (!pool) return null;
+    const at = `/1.0/storage-pools/${encodeURIComponent(pool)}`;
+    try {
+      const [res, info] = await Promise.all([
+        this.client.get<{ space?: { total?: number; used?: number } }>(`${at}/resources`),
+        this.client.get<{ config?: Record<string, string> }>(at),
+      ]);
+      if (!res.space?.total) return null;
+      const free = Math.max(0, res.space.total - (res.space.used ?? 0));
+      const source = info.config?.source;
+      const file = source?.startsWith('/') ? await stat(source).catch(() => null) : null;
+      if (!source || !file?.isFile()) return free;
+      const fs = await statfs(dirname(source));
+      return Math.min(free, fs.bavail * fs.bsize);
+    } catch (err) {
+      throw incusError(err, 'Measuring the storage pool');
     }
   }
 

@@ -14,6 +14,19 @@ export const KEY = {
 } as const;
 
 export const instanceName = (sandboxId: string, node: string) => `berth-${sandboxId}-${node}`;
+
+/**
+ * A listing's `filter=` query (Incus evaluates it, so only matching objects come back, not every learner's on the
+ * host): `key eq value` joined by `and`. Values are Berth's own ids and names; anything that would need quoting
+ * in the filter language is refused rather than quoted.
+ */
+export function filterQuery(match: Record<string, string>): string {
+  const terms = Object.entries(match).map(([k, v]) => {
+    if (!/^[\w.-]+$/.test(k) || !/^[\w.-]+$/.test(v)) throw new RangeError(`cannot filter on ${k}=${v}`);
+    return `${k} eq ${v}`;
+  });
+  return `filter=${encodeURIComponent(terms.join(' and '))}`;
+}
 // A known interface prefix lets one set of host firewall rules cover every session (engine/firewall.ts);
 // Incus names the bridge interface after the network, and Linux allows 15 characters.
 export const bridgeName = (sandboxId: string) => `${BRIDGE_PREFIX}${sandboxId}`.slice(0, 15);
