@@ -109,8 +109,19 @@ if mkdir -m 0700 "$d" 2>/dev/null; then
   rc=$?
   # The output ends with the command, as with docker exec: a process it left behind holding the streams
   # (a background job, a process substitution) is cut off after half a second instead of being waited for.
-  # The watchdog holds none of the exec's streams, so a command that leaves nothing behind is not slowed.
-  ( sleep 0.5; pkill -P $o; pkill -P $e; kill $o $e ) < /dev/null > /dev/null 2>&1 & w=$!
+  # Only then: readers still busy with no writer left have reached the end and are merely slow on a loaded
+  # machine, and cutting them off would lose output, so the watchdog looks (fdinfo: a stream open for writing)
+  # before it cuts. It holds none of the exec's streams, so a command that leaves nothing behind is not slowed.
+  ( sleep 0.5
+    while :; do
+      for f in /proc/[0-9]*/fd/*; do
+        case $(readlink "$f" 2>/dev/null) in "$d/o"|"$d/e")
+          grep -qE '^flags:[[:space:]]*[0-7]*[12]$' "\${f%/fd/*}/fdinfo/\${f##*/}" 2>/dev/null && break 2;;
+        esac
+      done
+      sleep 0.2
+    done
+    pkill -P $o; pkill -P $e; kill $o $e ) < /dev/null > /dev/null 2>&1 & w=$!
   wait $o $e 2>/dev/null
   kill $w 2>/dev/null
   echo "$rc" > "$d/rc"
