@@ -45,6 +45,7 @@ const schema = z.object({
   BERTH_SESSION_MAX_LIFETIME_MIN: int(720, 1, 30 * 24 * 60).describe('absolute cap on a session\'s life in minutes, extends included'),
   BERTH_NODE_OPS_PER_MIN: int(12, 1, 10_000).describe('nodes added or removed per session per minute'),
   BERTH_TERMINALS_PER_SESSION: int(16, 1, 1000).describe('terminal WebSockets open at once per session'),
+  BERTH_TERMINAL_ATTACH: z.enum(['direct', 'exec']).default('direct').describe('how a terminal reaches its shell: direct (the server speaks dtach\'s protocol on the shell\'s socket in the node, through a small helper; exec where that cannot work) or exec (a `dtach -a` client in the node through the engine\'s exec stream)'),
   BERTH_METRICS_TOKEN_SHA256: z.string().default('')
     .refine((s) => s.split(',').map((x) => x.trim()).filter(Boolean).every((h) => /^[0-9a-f]{64}$/i.test(h)), 'comma-separated SHA-256 hex digests')
     .describe('tokens that may read /metrics (Authorization: Bearer), as SHA-256 hex digests; instructor tokens may too'),
@@ -131,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     maxLifetimeMs: c.BERTH_SESSION_MAX_LIFETIME_MIN * 60_000,
     nodeOpsPerMin: c.BERTH_NODE_OPS_PER_MIN,
     terminalsPerSession: c.BERTH_TERMINALS_PER_SESSION,
+    terminalAttach: c.BERTH_TERMINAL_ATTACH,
     metricsHashes: c.BERTH_METRICS_TOKEN_SHA256.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean),
     idleMs: c.BERTH_IDLE_TIMEOUT_MIN * 60_000,
     reapIntervalMs: c.BERTH_REAP_INTERVAL_S * 1000,

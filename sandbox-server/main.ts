@@ -28,6 +28,7 @@ import { Replays } from './replays.ts';
 import { SandboxManager } from './sandboxes/manager.ts';
 import { Store } from './store.ts';
 import { History } from './terminal/history.ts';
+import { createAttacher } from './terminal/attach.ts';
 import { learnerTerminals } from './terminal/upgrade.ts';
 import { PreviewKeys } from './preview/links.ts';
 import { createPreview } from './preview/proxy.ts';
@@ -106,7 +107,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const recovered = await manager.recover();
   log.info(recovered, 'recovered sandboxes from a previous run');
   manager.startPool();
-  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history, log });
+  // One way to a tab's shell for learners and instructors alike (terminal/attach.ts).
+  const attacher = createAttacher({ provider, mode: config.terminalAttach, stateDir: config.stateDir, log });
+  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history, attacher, log });
   workshops.start();
 
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
@@ -128,7 +131,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const upgrades = new UpgradeRouter(log);
   upgrades.add({ match: (req) => preview.match(req), handle: (req, socket, head, target) => preview.upgrade(req, socket, head, target) });
   upgrades.add(learnerTerminals({
-    manager, provider, history, allowedOrigins: config.allowedOrigins, log, maxPerSession: config.terminalsPerSession,
+    manager, attacher, history, allowedOrigins: config.allowedOrigins, log, maxPerSession: config.terminalsPerSession,
     metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
   }));
   upgrades.add(workshops.terminals);

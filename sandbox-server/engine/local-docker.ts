@@ -241,6 +241,12 @@ export class LocalDockerProvider implements SandboxProvider {
     }
   }
 
+  /** The node container's init as the host sees it; its cgroup path names the container's id. */
+  async nodeInit(sandboxId: string, node: string) {
+    const info = await this.container(sandboxId, node).inspect();
+    return info.State.Running && info.State.Pid > 0 ? { pid: info.State.Pid, cgroup: info.Id } : null;
+  }
+
   async openTty(sandboxId: string, node: string, cmd: string[], size: { cols: number; rows: number }) {
     try {
       return await openTty(this.container(sandboxId, node), cmd, size);

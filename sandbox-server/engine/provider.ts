@@ -28,6 +28,12 @@ export interface SandboxProvider {
   list(): Promise<FoundSandbox[]>;
   run(sandboxId: string, node: string, cmd: string, opts: RunOptions): Promise<ExecResult>;
   openTty(sandboxId: string, node: string, cmd: string[], size: { cols: number; rows: number }): Promise<Tty>;
+  /**
+   * The node's init process as the server sees it (a pid in the server's own /proc) and what its cgroup path
+   * must name (the container's id or instance), for terminals that attach to a shell's socket directly
+   * (terminal/attach.ts). Optional: null or absent where the server cannot see the node's processes.
+   */
+  nodeInit?(sandboxId: string, node: string): Promise<{ pid: number; cgroup: string } | null>;
   /** Removes leftovers that belong to no sandbox (e.g. disks after a crash); returns how many. */
   sweep?(): Promise<number>;
   /** Published ports of a node's engine: host side of the node, as seen from the server. */

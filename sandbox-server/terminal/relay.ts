@@ -10,7 +10,8 @@ export const SOCKET_HIGH = 4 * 1024 * 1024;
 
 export type RelayOptions = {
   ws: WebSocket;
-  tty: { stream: Duplex; resize: (cols: number, rows: number) => Promise<void> };
+  /** The shell: its output from `stream`; keystrokes through `write` (default: written to the stream). */
+  tty: { stream: Duplex; resize: (cols: number, rows: number) => Promise<void>; write?: (b: Buffer) => void };
   onInput: () => void;
   onBytes: (direction: 'in' | 'out', n: number) => void;
   onOutput: (chunk: Buffer) => void;
@@ -26,15 +27,16 @@ export type RelayOptions = {
 
 export function relay({ ws, tty, onInput, onBytes, onOutput, replay, early = [], readOnly = false, dropPrefix }: RelayOptions) {
   const { stream } = tty;
+  const input = tty.write ?? ((b: Buffer) => { stream.write(b); });
   let drop = dropPrefix;
   let unacked = 0;
   let paused = false;
   // Keystrokes that reach the exec before its process runs are lost, so they wait for the process's
   // first output or, when a reattached shell stays quiet, a short grace period.
   let pending: Buffer[] | null = [];
-  const flush = () => { if (pending) { const held = pending; pending = null; for (const b of held) stream.write(b); } };
+  const flush = () => { if (pending) { const held = pending; pending = null; for (const b of held) input(b); } };
   const grace = setTimeout(flush, 300);
-  const write = (b: Buffer) => (pending ? pending.push(b) : stream.write(b));
+  const write = (b: Buffer) => (pending ? pending.push(b) : input(b));
   const update = () => {
     const over = unacked > HIGH_WATER || ws.bufferedAmount > SOCKET_HIGH;
     const under = unacked < LOW_WATER && ws.bufferedAmount < SOCKET_HIGH / 4;

@@ -1,29 +1,26 @@
 // Learners' terminals: GET /api/sessions/:id/terminal?node=&tab=&cols=&rows= (WebSocket, berth.v1), the session
 // token as subprotocol `bearer.<token>`. The Origin is checked before the handshake (endpoint.ts), the token
 // right after, and a shell is only opened for a session whose token matches.
-import { randomBytes } from 'node:crypto';
 import { tokenFromProtocols } from '../auth.ts';
 import { ApiError } from '../errors.ts';
-import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
 import type { SessionRow } from '../store.ts';
-import { endClient, fail, nodeOf, tabAndSize, terminalEndpoint, type Opening } from './endpoint.ts';
+import type { Attacher } from './attach.ts';
+import { fail, nodeOf, tabAndSize, terminalEndpoint, type Opening } from './endpoint.ts';
 import type { History } from './history.ts';
 import { CLOSE } from './protocol.ts';
 import { relay } from './relay.ts';
-
-/** What `dtach -a` prints on every attach (a VT100 clear), before any of the shell's output. */
-const DTACH_CLEAR = Buffer.from('\x1b[H\x1b[J');
 
 const PATH = /^\/api\/sessions\/([a-z0-9]{4,40})\/terminal$/;
 
 export type LearnerTerminalDeps = {
   manager: SandboxManager;
-  provider: SandboxProvider;
+  /** Reaches the tab's shell (attach.ts): directly on its dtach socket, or through exec. */
+  attacher: Attacher;
   /** Each tab's recent output, recorded here and replayed on reconnect (and to a watching instructor). */
   history: History;
   allowedOrigins: Set<string>;
-  /** Terminal WebSockets open at once per session: each holds an exec stream and a process in the node. */
+  /** Terminal WebSockets open at once per session: each holds a socket into the node (and, attached through exec, a process there). */
   maxPerSession?: number;
   metrics: { terminalBytes: (direction: 'in' | 'out', n: number) => void; terminals: (delta: number) => void };
   log: { warn: (o: object, msg: string) => void };
@@ -55,20 +52,17 @@ export function learnerTerminals(deps: LearnerTerminalDeps) {
     open.set(sid, (open.get(sid) ?? 0) + 1);
     ws.on('close', () => { const n = (open.get(sid) ?? 1) - 1; if (n > 0) open.set(sid, n); else open.delete(sid); });
     // dtach keeps the shell alive across reconnects and server restarts and passes bytes through untouched.
-    // Closing an exec's stream does not end its process, so each client is named and ended on close.
-    const conn = `berth-term-${randomBytes(6).toString('hex')}`;
     const key = `${sid}/${node}/${tab}`;
-    const tty = await deps.provider.openTty(sid, node,
-      // The shell's holder (-n) is started apart from the client, so that ending the client spares it.
-      ['bash', '-c', `s=/tmp/.berth-tab-${tab}; [ -S $s ] || dtach -n $s -E -z bash -l; exec -a ${conn} dtach -a $s -E -z -r winch`], { cols, rows });
-    if (ws.readyState !== ws.OPEN) { tty.stream.destroy(); return endClient(deps.provider, sid, node, conn); }
+    const shell = await deps.attacher.open({ sandboxId: sid, node, tab, cols, rows, role: 'learner' });
+    if (!shell) return;
+    if (ws.readyState !== ws.OPEN) return shell.end();
     deps.metrics.terminals(1);
-    ws.on('close', () => { deps.metrics.terminals(-1); void endClient(deps.provider, sid, node, conn); });
+    ws.on('close', () => { deps.metrics.terminals(-1); shell.end(); });
     release();
     relay({
-      ws, tty, replay: deps.history.replay(key), early,
-      // dtach clears the screen on every attach, which would wipe the replayed screen on a reload.
-      dropPrefix: DTACH_CLEAR,
+      ws, tty: shell, replay: deps.history.replay(key), early,
+      // `dtach -a` clears the screen on every attach, which would wipe the replayed screen on a reload.
+      dropPrefix: shell.dropPrefix,
       onInput: () => deps.manager.touch(sid),
       onBytes: deps.metrics.terminalBytes,
       onOutput: (chunk) => deps.history.append(key, chunk),

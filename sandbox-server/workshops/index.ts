@@ -17,6 +17,7 @@ import { workshopRoutes } from './api.ts';
 import { mountWorkshops, type Workshops } from './routes.ts';
 import { WorkshopService, type Logger } from './service.ts';
 import { instructorTerminals } from './shadow.ts';
+import { type Attacher, createAttacher } from '../terminal/attach.ts';
 
 export type WorkshopDeps = {
   config: Pick<Config, 'workshops' | 'stateDir' | 'limits' | 'maxSandboxes' | 'maxNodes' | 'poolSize' | 'idleMs' | 'reapIntervalMs' | 'allowedOrigins' | 'publicOrigin'>;
@@ -27,12 +28,15 @@ export type WorkshopDeps = {
   replays: Replays;
   /** The learners' terminal output: replayed to a watching instructor, forgotten when a reset rebuilds a sandbox. */
   history: History;
+  /** How instructor terminals reach a learner's shell, the learners' own way (main.ts makes one for both);
+   *  without it, the exec path. */
+  attacher?: Attacher;
   log: Logger;
   /** The clock (tests move it); the default is Date.now. */
   now?: () => number;
 };
 
-export function createWorkshops({ config, store, manager, provider, lessons, replays, history, log, now }: WorkshopDeps) {
+export function createWorkshops({ config, store, manager, provider, lessons, replays, history, attacher, log, now }: WorkshopDeps) {
   const wc = config.workshops;
   migrateWorkshops(store.db);
   const auth = new AdminAuth({ stateDir: config.stateDir, envHashes: wc.adminHashes, now });
@@ -53,7 +57,10 @@ export function createWorkshops({ config, store, manager, provider, lessons, rep
     holds: (s) => !!service.forSession(s),
     feed: (s, after, push) => service.learnerFeed(s, after, push),
   };
-  const terminals = instructorTerminals({ service, auth, manager, provider, history, allowedOrigins: config.allowedOrigins, log });
+  const terminals = instructorTerminals({
+    service, auth, manager, provider, history, allowedOrigins: config.allowedOrigins, log,
+    attacher: attacher ?? createAttacher({ provider, mode: 'exec', stateDir: config.stateDir, log }),
+  });
   let timer: NodeJS.Timeout | undefined;
 
   return {

@@ -10,9 +10,10 @@ import { ApiError } from '../errors.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
 import type { SessionRow } from '../store.ts';
-import { endClient, fail, nodeOf, tabAndSize, terminalEndpoint, type Opening } from '../terminal/endpoint.ts';
+import { type Attached, type Attacher, socketPath } from '../terminal/attach.ts';
+import { fail, nodeOf, tabAndSize, terminalEndpoint, type Opening } from '../terminal/endpoint.ts';
 import type { History } from '../terminal/history.ts';
-import { CLOSE, status } from '../terminal/protocol.ts';
+import { CLOSE, output, status } from '../terminal/protocol.ts';
 import { relay } from '../terminal/relay.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import type { WorkshopService } from './service.ts';
@@ -24,14 +25,13 @@ export type ShadowDeps = {
   auth: AdminAuth;
   manager: SandboxManager;
   provider: SandboxProvider;
+  /** Reaches a tab's shell the way the learner's own terminal does (terminal/attach.ts). */
+  attacher: Attacher;
   /** The learners' terminal output (terminal/upgrade.ts records it): replayed to the watcher first. */
   history: History;
   allowedOrigins: Set<string>;
   log: { warn: (o: object, m: string) => void; info: (o: object, m: string) => void };
 };
-
-/** What `dtach -a` writes before anything of the shell's (attach.c): cursor home, clear to the end. */
-const CLEAR = Buffer.from('\x1b[H\x1b[J');
 
 /** The stream's first `n` bytes (or what came within `ms`), leaving the stream paused. */
 function firstBytes(stream: Duplex, n: number, ms: number): Promise<Buffer> {
@@ -75,47 +75,53 @@ export function instructorTerminals(deps: ShadowDeps) {
     let { cols, rows } = size;
     const node = nodeOf(ws, url, deps.manager, session, 'This learner');
     if (!node) return;
-    const sock = `/tmp/.berth-tab-${tab}`;
-    const conn = `berth-shadow-${randomBytes(6).toString('hex')}`;
+    const sock = socketPath(tab);
     const sid = session.id;
     // The watcher's terminal takes the learner's size: a different one would reflow the learner's screen.
     const learner = await learnerSize(sid, node, sock);
     // Clamped: a learner's `stty rows 65000 cols 65000` must not make the instructor's browser draw that.
     if (learner) ({ cols, rows } = { cols: Math.min(Math.max(learner.cols, 1), 1000), rows: Math.min(Math.max(learner.rows, 1), 500) });
-    // Read-only attaches with no redraw (-r none sends no size); the watcher's resizes are ignored below.
-    const script = takeover
-      ? `[ -S ${sock} ] || dtach -n ${sock} -E -z bash -l; exec -a ${conn} dtach -a ${sock} -E -z -r winch`
-      : `exec -a ${conn} bash -c 'if [ ! -S ${sock} ]; then printf "\\r\\n(waiting for the learner to open this terminal)\\r\\n"; fi; while [ ! -S ${sock} ]; do sleep 1; done; exec -a ${conn} dtach -a ${sock} -E -z -r none'`;
-    const tty = await deps.provider.openTty(sid, node, ['bash', '-c', script], { cols, rows });
-    const end = () => void endClient(deps.provider, sid, node, conn);
-    if (ws.readyState !== ws.OPEN) { tty.stream.destroy(); return end(); }
+    const alive = () => ws.readyState === ws.OPEN;
+    const conn = `shadow-${randomBytes(6).toString('hex')}`;
+    let shell: Attached | null = null;
     // The learner's page shows a banner while this is open: nobody is watched without knowing it.
     const w = deps.service.get(workshopId);
     deps.service.watch(w, learnerId, conn, { name: instructorName(url.searchParams.get('as')), takeover });
     ws.on('close', () => {
-      end();
+      shell?.end();
       deps.service.watch(w, learnerId, conn, null);
       deps.log.info({ workshop: workshopId, learner: learnerId, takeover }, 'instructor terminal closed');
     });
-    deps.log.info({ workshop: workshopId, learner: learnerId, node, tab, takeover }, 'instructor terminal opened');
     ws.send(status({ state: 'watching', learner: name, takeover, cols, rows }));
-    // dtach clears the screen as it attaches; the replay must come after that, not be wiped by it.
-    const first = await firstBytes(tty.stream, CLEAR.length, 2000);
-    if (ws.readyState !== ws.OPEN) { tty.stream.destroy(); return end(); }
-    const rest = first.subarray(0, CLEAR.length).equals(CLEAR) ? first.subarray(CLEAR.length) : first;
-    if (rest.length) tty.stream.unshift(rest);
-    // Keystrokes sent while dtach attached were held in `early`; only now does the relay take over
-    // (releasing them earlier lost what an instructor typed right after "take over").
+    // The same path as the learner's own tab (direct on the dtach socket, or exec): a watcher attaches with
+    // no redraw and no size; take-over redraws at the learner's size.
+    shell = await deps.attacher.open({ sandboxId: sid, node, tab, cols, rows, role: takeover ? 'takeover' : 'watch' }, {
+      alive,
+      onWaiting: () => ws.send(output(Buffer.from('\r\n(waiting for the learner to open this terminal)\r\n'))),
+    });
+    if (!shell) return;
+    if (!alive()) return shell.end();
+    deps.log.info({ workshop: workshopId, learner: learnerId, node, tab, takeover, attach: shell.how }, 'instructor terminal opened');
+    if (shell.dropPrefix) {
+      // `dtach -a` clears the screen as it attaches; the replay must come after that, not be wiped by it.
+      const clear = shell.dropPrefix;
+      const first = await firstBytes(shell.stream, clear.length, 2000);
+      if (!alive()) return shell.end();
+      const rest = first.subarray(0, clear.length).equals(clear) ? first.subarray(clear.length) : first;
+      if (rest.length) shell.stream.unshift(rest);
+    }
+    // Keystrokes sent while the shell was being reached were held in `early`; only now does the relay take
+    // over (releasing them earlier lost what an instructor typed right after "take over").
     release();
     relay({
-      ws, tty: { stream: tty.stream, resize: async () => {} }, early, readOnly: !takeover,
+      ws, tty: { stream: shell.stream, write: shell.write, resize: async () => {} }, early, readOnly: !takeover,
       replay: deps.history.replay(`${sid}/${node}/${tab}`),
       onInput: () => deps.manager.touch(sid),
       onBytes: () => {},
       // The learner's own connection records the tab's output for replay; recording it here too would double it.
       onOutput: () => {},
     });
-    tty.stream.resume();
+    shell.stream.resume();
   }
 
   /** Rows and columns of the learner's shell for this tab, read from its pty; null if it has none yet. */

@@ -4,7 +4,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '../../sandbox-server/engine/docker.ts';
-import { LEARNER_ENV } from '../../sandbox-server/engine/exec.ts';
+import { LEARNER_ENV, openTty as dockerTty } from '../../sandbox-server/engine/exec.ts';
+import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
+import { AS_LEARNER, LEARNER_ENV as INCUS_ENV, openTty as incusTty } from '../../sandbox-server/engine/incus/exec.ts';
+import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
 import { containerName } from '../../sandbox-server/engine/node-spec.ts';
 import { type Ctx, benchServer, closeServer, create } from './lib/context.ts';
 import { run } from './lib/host.ts';
@@ -14,9 +17,14 @@ import { type Summary, round, summarize } from './lib/stats.ts';
 
 type Bulk = { seconds: number; bytesReceived: number; payloadBytes: number };
 
-/** The shell a learner gets, without Berth in the way: the same user, environment and node. */
-function execArgv(container: string, shell = ['bash', '-l']) {
-  return ['docker', 'exec', '-it', '-u', 'learner', '-w', '/home/learner', ...LEARNER_ENV.flatMap((e) => ['-e', e]), container, ...shell];
+/** The shell a learner gets, without Berth in the way: the same user, environment and node, through the
+ *  provider's own client (`docker exec -it`, or `incus exec -t` becoming the learner as Berth's exec does). */
+function execArgv(ctx: Ctx, sessionId: string, shell = ['bash', '-l']) {
+  if (ctx.provider.name === 'incus') {
+    return ['incus', 'exec', instanceName(sessionId, 'node1'), '-t', '--cwd', '/home/learner',
+      ...Object.entries({ ...INCUS_ENV, TERM: 'xterm-256color' }).flatMap(([k, v]) => ['--env', `${k}=${v}`]), '--', ...AS_LEARNER, ...shell];
+  }
+  return ['docker', 'exec', '-it', '-u', 'learner', '-w', '/home/learner', ...LEARNER_ENV.flatMap((e) => ['-e', e]), containerName(sessionId, 'node1'), ...shell];
 }
 
 // The shell holder Berth's terminal attaches to (terminal/upgrade.ts), here under a bare exec: it tells the
@@ -76,33 +84,38 @@ export async function terminal(ctx: Ctx) {
   const b = await benchServer(ctx, { BERTH_POOL_SIZE: '0' });
   try {
     const c = await create(b);
-    const container = containerName(c.id, 'node1');
-    const node = connect(ctx.engine).getContainer(container);
+    const incus = ctx.provider.name === 'incus';
+    const client = incus ? 'incus exec -t' : 'docker exec -it';
+    // Berth's own exec with a TTY on this provider (the exec path of terminal/attach.ts).
+    const incusClient = incus ? new IncusClient({ socketPath: process.env.INCUS_SOCKET ?? '/var/lib/incus/unix.socket' }) : null;
+    const openTty = (cmd: string[], size: { cols: number; rows: number }) => incusClient
+      ? incusTty(incusClient, instanceName(c.id, 'node1'), cmd, size)
+      : dockerTty(connect(ctx.engine).getContainer(containerName(c.id, 'node1')), cmd, size);
     let tab = 0;
     const ways: Way[] = [
       {
-        key: 'bare', name: 'bare `docker exec -it`',
-        echo: async (n) => (await bare(ctx, execArgv(container), 'echo', n)).samplesMs!,
-        bulk: async (n) => { const k = await bare(ctx, execArgv(container), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
+        key: 'bare', name: `bare \`${client}\``,
+        echo: async (n) => (await bare(ctx, execArgv(ctx, c.id), 'echo', n)).samplesMs!,
+        bulk: async (n) => { const k = await bare(ctx, execArgv(ctx, c.id), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
       },
       {
         key: 'bareDtach', name: 'bare exec + dtach (diagnostic)',
-        echo: async (n) => (await bare(ctx, execArgv(container, DTACH), 'echo', n)).samplesMs!,
-        bulk: async (n) => { const k = await bare(ctx, execArgv(container, DTACH), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
+        echo: async (n) => (await bare(ctx, execArgv(ctx, c.id, DTACH), 'echo', n)).samplesMs!,
+        bulk: async (n) => { const k = await bare(ctx, execArgv(ctx, c.id, DTACH), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
       },
       {
         key: 'engine', name: 'Berth\'s exec stream + dtach, no WebSocket (diagnostic)',
-        echo: (n) => echoVia(() => engineTransport(node, `bench-engine${++tab}`), n),
+        echo: (n) => echoVia(() => engineTransport(openTty, `bench-engine${++tab}`), n),
       },
       {
-        key: 'berth', name: 'Berth WebSocket',
+        key: 'berth', name: `Berth WebSocket (${b.s.env.BERTH_TERMINAL_ATTACH ?? 'direct'} attach)`,
         echo: (n) => echoVia(() => berthTransport(b.s.url, c.id, c.token, `bench${++tab}`), n),
         bulk: (n) => bulkVia(() => berthTransport(b.s.url, c.id, c.token, `bench${++tab}`), n),
       },
     ];
     let peerSkipped = ctx.flags.peer ? await peerAvailable(ctx) : 'skipped with --no-peer';
     if (!peerSkipped) {
-      const command = `/usr/bin/env DOCKER_HOST=${ctx.engine} ${execArgv(container).join(' ')}`;
+      const command = `/usr/bin/env DOCKER_HOST=${ctx.engine} ${execArgv(ctx, c.id).join(' ')}`;
       ways.push({ key: 'shellinabox', name: 'shellinabox (peer)', echo: (n) => echoVia(() => shellinabox(command), n), bulk: (n) => bulkVia(() => shellinabox(command), n) });
     }
 
@@ -138,7 +151,7 @@ export async function terminal(ctx: Ctx) {
     const echo = Object.fromEntries(Object.entries(samples).filter(([, v]) => v.length).map(([k, v]) => [k, summarize(v)])) as Record<string, Summary>;
     const bare0 = { echo: echo.bare, bulk: bulks.bare };
     const bareRate = bare0.bulk.payloadBytes / bare0.bulk.seconds;
-    const baselineIs = 'bare `docker exec -it` on a pty, same node, same rounds';
+    const baselineIs = `bare \`${client}\` on a pty, same node, same rounds`;
     // Berth first, then the diagnostics that say where its time goes, then the peer.
     for (const key of ['berth', 'bareDtach', 'engine', 'shellinabox']) {
       const w = ways.find((x) => x.key === key);
@@ -157,7 +170,7 @@ export async function terminal(ctx: Ctx) {
       const rate = k.payloadBytes / k.seconds;
       ctx.rows.push({
         section: 'terminal', what: `${w.name}: bulk output, ${bulkMb} MB of \`yes\``,
-        berth: mbps(rate), baseline: mbps(bareRate), baselineIs: 'bare `docker exec -it` on a pty, same node',
+        berth: mbps(rate), baseline: mbps(bareRate), baselineIs: `bare \`${client}\` on a pty, same node`,
         ratio: ratio(rate, bareRate),
         ...(isBerth ? { target: '≥ 0.5× bare', met: rate >= 0.5 * bareRate } : {}),
       });
@@ -166,7 +179,7 @@ export async function terminal(ctx: Ctx) {
       echoMs: echo[k],
       ...(bulks[k] ? { bulk: { ...bulks[k], seconds: round(bulks[k].seconds), mbPerSecond: round(bulks[k].payloadBytes / bulks[k].seconds / 1e6) } } : {}),
     }]));
-    ctx.data.terminalEcho = { rounds: echoRounds, order: ways.map((w) => w.key) };
+    ctx.data.terminalEcho = { rounds: echoRounds, order: ways.map((w) => w.key), attach: b.s.env.BERTH_TERMINAL_ATTACH ?? 'direct' };
   } finally {
     await closeServer(b, ctx);
   }

@@ -151,7 +151,7 @@ const query = (o: { node?: string; tab?: string; cols?: number; rows?: number },
   new URLSearchParams({ node: o.node ?? 'node1', tab: o.tab ?? '1', cols: String(o.cols ?? 100), rows: String(o.rows ?? 30), ...extra });
 
 /** A learner's terminal on one node and tab; resolves once the upgrade succeeded. */
-export async function openTerminal(baseUrl: string, id: string, token: string, opts: TermOptions & { node?: string; tab?: string } = {}): Promise<TermClient> {
+export async function openTerminal(baseUrl: string, id: string, token: string, opts: TermOptions & { node?: string; tab?: string; cols?: number; rows?: number } = {}): Promise<TermClient> {
   const term = connectTerminal(`${baseUrl.replace(/^http/, 'ws')}/api/sessions/${id}/terminal?${query(opts)}`, token, opts);
   await term.opened;
   return term;

@@ -340,6 +340,14 @@ export class IncusProvider implements SandboxProvider {
     return watchPorts((cmd) => this.streamOut(sandboxId, node, cmd), (cmd, opts) => this.run(sandboxId, node, cmd, opts), onPorts);
   }
 
+  /** The node's init as the host sees it (incusd is local: its API is a unix socket); liblxc names the
+   *  node's cgroup lxc.payload.<instance>. */
+  async nodeInit(sandboxId: string, node: string) {
+    const name = instanceName(sandboxId, node);
+    const state = await this.client.get<{ pid?: number; status?: string }>(`/1.0/instances/${name}/state`);
+    return state.pid && state.pid > 0 ? { pid: state.pid, cgroup: `lxc.payload.${name}` } : null;
+  }
+
   async openTty(sandboxId: string, node: string, cmd: string[], size: { cols: number; rows: number }) {
     try {
       return await openTty(this.client, instanceName(sandboxId, node), cmd, size);

@@ -1,8 +1,7 @@
 // Terminal probes: keystroke echo and bulk output, over any byte transport. The same two algorithms run in
 // lib/pty-probe.py for a bare `docker exec -it` on a real pty, so every transport is measured the same way.
 import { type ChildProcess, spawn } from 'node:child_process';
-import type Docker from 'dockerode';
-import { openTty } from '../../../sandbox-server/engine/exec.ts';
+import type { Duplex } from 'node:stream';
 import { connectTerminal, plain } from '../../helpers/terminal.ts';
 import { freePort } from './host.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -95,13 +94,13 @@ export async function berthTransport(baseUrl: string, id: string, token: string,
 }
 
 /**
- * The exec stream Berth's terminal relays (sandbox-server/engine/exec.ts openTty, the same dtach command as
- * terminal/upgrade.ts), driven from this process with no WebSocket and no Berth server in between: a
+ * The exec stream Berth's terminal relays on its exec path (the provider's openTty, the same dtach command as
+ * terminal/attach.ts), driven from this process with no WebSocket and no Berth server in between: a
  * diagnostic that splits the web layer's cost from the engine's and dtach's.
  */
-export async function engineTransport(container: Docker.Container, tab: string): Promise<Transport> {
+export async function engineTransport(openTty: (cmd: string[], size: { cols: number; rows: number }) => Promise<{ stream: Duplex }>, tab: string): Promise<Transport> {
   const s = `/tmp/.berth-tab-${tab}`;
-  const tty = await openTty(container, ['bash', '-c', `[ -S ${s} ] || dtach -n ${s} -E -z bash -l; exec dtach -a ${s} -E -z -r winch`], { cols: 100, rows: 30 });
+  const tty = await openTty(['bash', '-c', `[ -S ${s} ] || dtach -n ${s} -E -z bash -l; exec dtach -a ${s} -E -z -r winch`], { cols: 100, rows: 30 });
   const subs = new Set<(b: Buffer) => void>();
   tty.stream.on('data', (b: Buffer) => { for (const cb of subs) cb(b); });
   tty.stream.on('error', () => { /* closed below */ });

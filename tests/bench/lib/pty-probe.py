@@ -101,7 +101,14 @@ def main():
             os.kill(pid, signal.SIGHUP)
         except ProcessLookupError:
             pass
-        os.waitpid(pid, 0)
+        # A client that outlives the hangup (incus exec can) is killed after a grace period, not waited on forever.
+        end = time.monotonic() + 5
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > end:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.05)
 
 
 if __name__ == '__main__':
