@@ -340,9 +340,10 @@ export class IncusProvider implements SandboxProvider {
     return watchPorts((cmd) => this.streamOut(sandboxId, node, cmd), (cmd, opts) => this.run(sandboxId, node, cmd, opts), onPorts);
   }
 
-  /** The node's init as the host sees it (incusd is local: its API is a unix socket); liblxc names the
-   *  node's cgroup lxc.payload.<instance>. */
+  /** The node's init as this host sees it; liblxc names the node's cgroup lxc.payload.<instance>. Null for a
+   *  remote Incus: the pid is another machine's (terminals then attach through exec). */
   async nodeInit(sandboxId: string, node: string) {
+    if (this.client.remote) return null;
     const name = instanceName(sandboxId, node);
     const state = await this.client.get<{ pid?: number; status?: string }>(`/1.0/instances/${name}/state`);
     return state.pid && state.pid > 0 ? { pid: state.pid, cgroup: `lxc.payload.${name}` } : null;
