@@ -137,7 +137,6 @@ export function createAttacher({ provider, mode, stateDir, log }: AttacherDeps) 
   }
 
   function fromSocket(socket: Socket, r: AttachRequest): Attached {
-    socket.setNoDelay?.(true);
     const writer = new DtachWriter(socket);
     const method = r.role === 'watch' ? REDRAW.NONE : REDRAW.WINCH;
     writer.write(attachPackets(method, r));
