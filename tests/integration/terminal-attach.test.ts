@@ -1,13 +1,18 @@
 // Terminals attached straight to the tab's dtach socket in the node (sandbox-server/terminal/attach.ts,
 // node-connect.c), on both providers: the shell works, resizes and survives a reconnect with no `dtach -a`
 // process in the node; a learner's symlink at the socket's path to a host socket is never followed; an
-// instructor watches and takes over the same way; BERTH_TERMINAL_ATTACH=exec still works.
+// instructor watches and takes over the same way; BERTH_TERMINAL_ATTACH=exec still works. The helper that
+// connects inside the node refuses a process outside the node's cgroup.
 // The Incus half needs incusd (runtime/incus) with the learner image; without it those tests are skipped.
 import test from 'ava';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as dockerConnect } from '../../sandbox-server/engine/docker.ts';
+import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
+import { containerName } from '../../sandbox-server/engine/node-spec.ts';
+import { buildHelper, connectInNode } from '../../sandbox-server/terminal/attach.ts';
 import { providerNodes, type ProviderName } from '../helpers/provider-nodes.ts';
 import { createSession, engineHost, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { openShadow, openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
@@ -123,6 +128,20 @@ for (const provider of ['docker', 'incus'] as const) {
         await term.closed;
       }
       t.regex(s.logs.join(''), /symbolic links/, 'the helper says why: a symlink');
+      // The helper itself: the node's pid with another node's cgroup, or a host process with this node's
+      // cgroup, is refused before any path is looked at (exit 4).
+      const helperDir = mkdtempSync(join(tmpdir(), 'berth-helper-'));
+      t.teardown(() => rmSync(helperDir, { recursive: true, force: true }));
+      const helper = await buildHelper(helperDir);
+      t.truthy(helper, 'gcc builds the helper');
+      const cgroup = provider === 'docker'
+        ? (await dockerConnect(await engineHost()).getContainer(containerName(c.id, 'node1')).inspect()).Id
+        : `lxc.payload.${instanceName(c.id, 'node1')}`;
+      const wrongNode = await connectInNode(helper!, { pid, cgroup: provider === 'docker' ? '0'.repeat(64) : `lxc.payload.${instanceName('nosuchsession', 'node1')}` }, '/tmp/.berth-tab-7');
+      t.like(wrongNode, { code: 4 });
+      const hostProcess = await connectInNode(helper!, { pid: process.pid, cgroup }, '/tmp/.berth-tab-7');
+      t.like(hostProcess, { code: 4 });
+      t.like(await connectInNode(helper!, { pid, cgroup }, '/tmp/.berth-tab-7'), { code: 1 });
       t.is(connections, 1, 'only the control reached the host socket');
       // Tab 1 is unaffected.
       const term = await openTerminal(s.url, c.id, c.token);
