@@ -21,7 +21,9 @@ export async function runtimeUp(log: (m: string) => void = (m) => console.error(
   const results = await step('image catalog', () => buildCatalog({ host: engine.host, log }));
   const failed = results.filter((r) => r.status === 'failed');
   if (failed.length) throw new Error(`These catalog images failed to build: ${failed.map((f) => `${f.name} (${f.error?.split('\n')[0]})`).join('; ')}`);
-  const port = await step('registry mirror', () => startMirror({ host: engine.host, port: Number(process.env.BERTH_MIRROR_PORT ?? 5000), upstream: process.env.BERTH_MIRROR_UPSTREAM, log }));
+  const port = await step('registry mirror', () =>
+    startMirror({ host: engine.host, port: Number(process.env.BERTH_MIRROR_PORT ?? 5000), upstream: process.env.BERTH_MIRROR_UPSTREAM, log }),
+  );
   await step('mirror contents', () => pushCatalog({ host: engine.host, port, log }));
   await step('learner engine image', () => buildEngineImage(engine.host, log));
   // Incus after the host engine: its bridges must come up next to Docker's chains, not before them.

@@ -17,8 +17,11 @@ export function shape(s: z.ZodType, depth = 0): string {
   if (t instanceof z.ZodObject) {
     const fields = Object.entries(t.shape as Record<string, z.ZodType>).map(([k, v]) => {
       const inner = unwrap(v);
-      const nested = inner instanceof z.ZodObject || inner instanceof z.ZodLiteral || inner instanceof z.ZodUnion
-        || (inner instanceof z.ZodArray && unwrap(inner.element as z.ZodType) instanceof z.ZodObject);
+      const nested =
+        inner instanceof z.ZodObject ||
+        inner instanceof z.ZodLiteral ||
+        inner instanceof z.ZodUnion ||
+        (inner instanceof z.ZodArray && unwrap(inner.element as z.ZodType) instanceof z.ZodObject);
       return `${k}${optional(v) ? '?' : ''}${nested && depth < 2 ? `:${shape(inner, depth + 1)}` : ''}`;
     });
     return `{${fields.join(', ')}}`;
@@ -39,8 +42,13 @@ function unwrap(s: z.ZodType): z.ZodType {
 }
 
 const TOKEN: Record<Auth, string> = {
-  none: '', session: 'session', admin: 'admin', 'admin-or-ticket': 'admin or `?ticket=`', metrics: 'metrics or admin',
-  'session-subprotocol': 'session (subprotocol)', 'admin-subprotocol-or-ticket': 'admin (subprotocol) or `?ticket=`',
+  none: '',
+  session: 'session',
+  admin: 'admin',
+  'admin-or-ticket': 'admin or `?ticket=`',
+  metrics: 'metrics or admin',
+  'session-subprotocol': 'session (subprotocol)',
+  'admin-subprotocol-or-ticket': 'admin (subprotocol) or `?ticket=`',
 };
 /** Errors most routes share, explained once under the table instead of on every row. */
 const SHARED = [SESSION, ENGINE, BODY, { 401: ['UNAUTHORIZED'], 404: ['WORKSHOP_NOT_FOUND'] }] as Errors[];
@@ -51,17 +59,25 @@ const code = (s: string) => `\`${s.replaceAll('|', '\\|')}\``;
 
 function row(key: string, r: RouteDef): string {
   const { method, path } = splitKey(key);
-  const query = r.query ? `?${Object.keys(r.query.shape).map((k) => `${k}=`).join('&')}` : '';
+  const query = r.query
+    ? `?${Object.keys(r.query.shape)
+        .map((k) => `${k}=`)
+        .join('&')}`
+    : '';
   const route = `${code(`${method} ${path}${query}`)}${r.body ? ` ${code(shape(r.body))}` : ''}`;
-  const answers = Object.entries(r.responses).map(([status, reply]) => {
-    if (reply === null || reply === undefined) return status;
-    if ('media' in reply) return `${status} ${reply.media}`;
-    return `${status} ${code(z.globalRegistry.get(reply)?.title ?? shape(reply))}`;
-  }).join('; ');
-  const errors = Object.entries(r.errors).flatMap(([status, codes]) => {
-    const own = (codes ?? []).filter((c) => !shared(status, c));
-    return own.length ? [`${status} ${own.map((c) => `\`${c}\``).join('/')}`] : [];
-  }).join(', ');
+  const answers = Object.entries(r.responses)
+    .map(([status, reply]) => {
+      if (reply === null || reply === undefined) return status;
+      if ('media' in reply) return `${status} ${reply.media}`;
+      return `${status} ${code(z.globalRegistry.get(reply)?.title ?? shape(reply))}`;
+    })
+    .join('; ');
+  const errors = Object.entries(r.errors)
+    .flatMap(([status, codes]) => {
+      const own = (codes ?? []).filter((c) => !shared(status, c));
+      return own.length ? [`${status} ${own.map((c) => `\`${c}\``).join('/')}`] : [];
+    })
+    .join(', ');
   return `| ${route} | ${TOKEN[r.auth]} | ${answers} | ${cell(r.doc ?? r.summary)}${errors ? `; ${errors}` : ''} |`;
 }
 
@@ -75,7 +91,8 @@ function shapes(contracts: Contract[]): string[] {
     if (t instanceof z.ZodObject) for (const v of Object.values(t.shape as Record<string, z.ZodType>)) visit(v);
     if (t instanceof z.ZodArray) visit(t.element as z.ZodType);
   };
-  for (const c of contracts) for (const r of Object.values(c) as RouteDef[]) for (const reply of Object.values(r.responses)) if (reply instanceof z.ZodType) visit(reply);
+  for (const c of contracts)
+    for (const r of Object.values(c) as RouteDef[]) for (const reply of Object.values(r.responses)) if (reply instanceof z.ZodType) visit(reply);
   return [...seen].map(([title, s]) => `- **${title}**: ${code(shape(s))}`);
 }
 
@@ -86,12 +103,20 @@ export function apiTable(): string {
   const rows = (c: Contract) => Object.entries(c).map(([k, r]) => row(k, r as RouteDef));
   return [
     BEGIN,
-    '<!-- generated from sandbox-server/api.ts and sandbox-server/workshops/api.ts by `npm run docs:api`; tests/unit/docs.test.ts fails when it is out of date -->', '',
-    ...HEADER, ...rows(sessionRoutes), '',
-    '**Workshops** (instructor routes need `Authorization: Bearer <admin token>`; learner tokens get 401 `UNAUTHORIZED`, an unknown workshop 404 `WORKSHOP_NOT_FOUND`)', '',
-    ...HEADER, ...rows(workshopRoutes), '',
-    'Shapes named above:', '',
-    ...shapes([sessionRoutes, workshopRoutes]), '',
+    '<!-- generated from sandbox-server/api.ts and sandbox-server/workshops/api.ts by `npm run docs:api`; tests/unit/docs.test.ts fails when it is out of date -->',
+    '',
+    ...HEADER,
+    ...rows(sessionRoutes),
+    '',
+    '**Workshops** (instructor routes need `Authorization: Bearer <admin token>`; learner tokens get 401 `UNAUTHORIZED`, an unknown workshop 404 `WORKSHOP_NOT_FOUND`)',
+    '',
+    ...HEADER,
+    ...rows(workshopRoutes),
+    '',
+    'Shapes named above:',
+    '',
+    ...shapes([sessionRoutes, workshopRoutes]),
+    '',
     'A `session` token is `Authorization: Bearer <token>` from `POST /api/sessions` (or `POST /api/join`): without one 401 `UNAUTHORIZED`; an unknown session or a wrong token 404 `SESSION_NOT_FOUND`. ' +
       'Any route with a body answers 400 `VALIDATION_FAILED` (the message names the field) and 413 `BODY_TOO_LARGE`; any route that reaches into a node 502/503 `SANDBOX_FAILED` or 503 `ENGINE_UNAVAILABLE` when the engine fails or is away; any route 500 `INTERNAL`.',
     END,

@@ -75,14 +75,15 @@ export function createApp(deps: AppDeps) {
   });
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, c.get('requestId') ?? ''), 404));
 
-  const limitBody = (maxSize: number) => bodyLimit({
-    maxSize,
-    // The rest of the body is never read, so the connection cannot be reused: say so, or clients will try.
-    onError: (c) => {
-      metrics.errors.inc({ code: 'BODY_TOO_LARGE' });
-      return c.json(errorBody('BODY_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, c.get('requestId') ?? ''), 413, { Connection: 'close' });
-    },
-  });
+  const limitBody = (maxSize: number) =>
+    bodyLimit({
+      maxSize,
+      // The rest of the body is never read, so the connection cannot be reused: say so, or clients will try.
+      onError: (c) => {
+        metrics.errors.inc({ code: 'BODY_TOO_LARGE' });
+        return c.json(errorBody('BODY_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, c.get('requestId') ?? ''), 413, { Connection: 'close' });
+      },
+    });
 
   const on = mountContract(app, sessionRoutes, limitBody);
   on('GET /healthz', (_c, io) => io.json(200, { ok: true }));
@@ -194,11 +195,15 @@ export function createApp(deps: AppDeps) {
     return io.json(200, await f.api.read(f.path));
   });
   // base64 grows a file by a third; the JSON around it is small.
-  on('PUT /api/sessions/:id/files', async (c, io) => {
-    const f = files(c, io.query());
-    const body = await io.body();
-    return io.json(200, await f.api.write(f.path, Buffer.from(body.content, body.encoding === 'base64' ? 'base64' : 'utf8')));
-  }, Math.ceil(deps.fileMax * 1.4) + 16 * 1024);
+  on(
+    'PUT /api/sessions/:id/files',
+    async (c, io) => {
+      const f = files(c, io.query());
+      const body = await io.body();
+      return io.json(200, await f.api.write(f.path, Buffer.from(body.content, body.encoding === 'base64' ? 'base64' : 'utf8')));
+    },
+    Math.ceil(deps.fileMax * 1.4) + 16 * 1024,
+  );
   on('POST /api/sessions/:id/files', async (c, io) => {
     const f = files(c, io.query());
     await io.body();
@@ -233,15 +238,20 @@ export function createApp(deps: AppDeps) {
   });
 
   // Published ports and the links that open them in the browser.
-  const decorate = (s: SessionRow, ports: { node: string; port: number; container: string; image: string }[], origin: URL) => ports.map((p) => {
-    const shared = manager.isShared(s.id, p.node, p.port);
-    return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
-  });
+  const decorate = (s: SessionRow, ports: { node: string; port: number; container: string; image: string }[], origin: URL) =>
+    ports.map((p) => {
+      const shared = manager.isShared(s.id, p.node, p.port);
+      return { ...p, shared, ...deps.preview.links(origin, s.id, p.node, p.port, shared) };
+    });
   const portsOf = async (s: SessionRow, origin: URL) => decorate(s, await manager.publishedPorts(s), origin);
   on('GET /api/sessions/:id/ports', async (c, io) => io.json(200, { ports: await portsOf(c.get('session'), new URL(c.req.url)) }));
   // The same, pushed when the node's engine starts or stops a container, with the workshop's news.
   mountSessionFeed(app, {
-    manager, provider: deps.provider, ports: portsOf, decorate, log: deps.log,
+    manager,
+    provider: deps.provider,
+    ports: portsOf,
+    decorate,
+    log: deps.log,
     news: features.flatMap((f) => (f.feed ? [f.feed] : [])),
   });
   on('POST /api/sessions/:id/ports/:node/:port/share', async (c, io) => {

@@ -21,18 +21,40 @@ export function parseBytes(s: string): number {
 const schema = z.object({
   PORT: int(3000, 0, 65535).describe('HTTP port for the API and the site'),
   HOST: z.string().default('0.0.0.0').describe('address to listen on'),
-  BERTH_PUBLIC_ORIGIN: z.string().url().optional().describe('origin learners load the site from (checked on WebSocket upgrades); default http://localhost:PORT'),
+  BERTH_PUBLIC_ORIGIN: z
+    .string()
+    .url()
+    .optional()
+    .describe('origin learners load the site from (checked on WebSocket upgrades); default http://localhost:PORT'),
   BERTH_EXTRA_ORIGINS: z.string().default('').describe('comma-separated further allowed origins'),
   BERTH_ENGINE_IMAGE: z.string().default('berth/engine:latest').describe('learner engine image'),
-  BERTH_PROVIDER: z.enum(['auto', 'docker', 'incus']).default('auto').describe('where learner nodes run: incus (system containers with a rootful Docker), docker (rootless engines in host engine containers), or auto: incus when incusd answers with the learner image, else docker'),
+  BERTH_PROVIDER: z
+    .enum(['auto', 'docker', 'incus'])
+    .default('auto')
+    .describe(
+      'where learner nodes run: incus (system containers with a rootful Docker), docker (rootless engines in host engine containers), or auto: incus when incusd answers with the learner image, else docker',
+    ),
   BERTH_INCUS_SOCKET: z.string().default('/var/lib/incus/unix.socket').describe('incusd REST API socket (provider incus)'),
-  BERTH_INCUS_URL: z.string().regex(/^https:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/, 'an address such as https://incus.example.org:8443').optional()
-    .describe('a remote Incus server or cluster to use instead of the socket (with the three settings below; the server refuses it until the sandbox firewall and previews reach remote members, see the README)'),
-  BERTH_INCUS_CLIENT_CERT: z.string().optional().describe('PEM file of the client certificate Berth presents to BERTH_INCUS_URL (trusted there with `incus config trust add-certificate`)'),
-  BERTH_INCUS_CLIENT_KEY: z.string().optional().describe('PEM file of that certificate\'s private key'),
-  BERTH_INCUS_SERVER_CERT: z.string().optional().describe('PEM file of the server\'s (or cluster\'s) certificate: the only one accepted from BERTH_INCUS_URL, as the incus CLI pins it'),
+  BERTH_INCUS_URL: z
+    .string()
+    .regex(/^https:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/, 'an address such as https://incus.example.org:8443')
+    .optional()
+    .describe(
+      'a remote Incus server or cluster to use instead of the socket (with the three settings below; the server refuses it until the sandbox firewall and previews reach remote members, see the README)',
+    ),
+  BERTH_INCUS_CLIENT_CERT: z
+    .string()
+    .optional()
+    .describe('PEM file of the client certificate Berth presents to BERTH_INCUS_URL (trusted there with `incus config trust add-certificate`)'),
+  BERTH_INCUS_CLIENT_KEY: z.string().optional().describe("PEM file of that certificate's private key"),
+  BERTH_INCUS_SERVER_CERT: z
+    .string()
+    .optional()
+    .describe("PEM file of the server's (or cluster's) certificate: the only one accepted from BERTH_INCUS_URL, as the incus CLI pins it"),
   BERTH_INCUS_IMAGE: z.string().default('berth-learner').describe('Incus image alias of the learner node (provider incus)'),
-  BERTH_MIRROR_PORT: int(5000, 1, 65535).describe('loopback port the registry mirror is published on (runtime/up.ts publishes it; pushes from the host and Incus nodes use it)'),
+  BERTH_MIRROR_PORT: int(5000, 1, 65535).describe(
+    'loopback port the registry mirror is published on (runtime/up.ts publishes it; pushes from the host and Incus nodes use it)',
+  ),
   BERTH_POOL_SIZE: int(2, 0, 500).describe('ready engines kept warm'),
   BERTH_MAX_SANDBOXES: int(100, 1, 10000).describe('global cap on sandboxes (sessions plus pool)'),
   BERTH_MAX_NODES: int(5, 1, 10).describe('nodes per session'),
@@ -40,30 +62,63 @@ const schema = z.object({
   BERTH_SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1).describe('CPUs per learner node'),
   BERTH_SANDBOX_PIDS: int(2048, 64, 1_000_000).describe('process limit per learner node'),
   BERTH_SANDBOX_DISK: bytes.default('8g').describe('disk limit per learner node (engine storage)'),
-  BERTH_SANDBOX_DISK_RESERVE: bytes.default('1g').describe('host disk counted as taken by each node (its disk is sparse); a node is refused when the host cannot give this plus 2 GiB'),
+  BERTH_SANDBOX_DISK_RESERVE: bytes
+    .default('1g')
+    .describe('host disk counted as taken by each node (its disk is sparse); a node is refused when the host cannot give this plus 2 GiB'),
   BERTH_SESSION_LIFETIME_MIN: int(240, 1, 7 * 24 * 60).describe('hard lifetime of a session in minutes'),
-  BERTH_SESSION_MAX_LIFETIME_MIN: int(720, 1, 30 * 24 * 60).describe('absolute cap on a session\'s life in minutes, extends included'),
+  BERTH_SESSION_MAX_LIFETIME_MIN: int(720, 1, 30 * 24 * 60).describe("absolute cap on a session's life in minutes, extends included"),
   BERTH_NODE_OPS_PER_MIN: int(12, 1, 10_000).describe('nodes added or removed per session per minute'),
   BERTH_TERMINALS_PER_SESSION: int(16, 1, 1000).describe('terminal WebSockets open at once per session'),
-  BERTH_TERMINAL_ATTACH: z.enum(['direct', 'exec']).default('direct').describe('how a terminal reaches its shell: direct (the server speaks dtach\'s protocol on the shell\'s socket in the node, through a small helper; exec where that cannot work) or exec (a `dtach -a` client in the node through the engine\'s exec stream)'),
-  BERTH_METRICS_TOKEN_SHA256: z.string().default('')
-    .refine((s) => s.split(',').map((x) => x.trim()).filter(Boolean).every((h) => /^[0-9a-f]{64}$/i.test(h)), 'comma-separated SHA-256 hex digests')
+  BERTH_TERMINAL_ATTACH: z
+    .enum(['direct', 'exec'])
+    .default('direct')
+    .describe(
+      "how a terminal reaches its shell: direct (the server speaks dtach's protocol on the shell's socket in the node, through a small helper; exec where that cannot work) or exec (a `dtach -a` client in the node through the engine's exec stream)",
+    ),
+  BERTH_METRICS_TOKEN_SHA256: z
+    .string()
+    .default('')
+    .refine(
+      (s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+          .every((h) => /^[0-9a-f]{64}$/i.test(h)),
+      'comma-separated SHA-256 hex digests',
+    )
     .describe('tokens that may read /metrics (Authorization: Bearer), as SHA-256 hex digests; instructor tokens may too'),
   BERTH_SESSION_EXTEND_MIN: int(60, 1, 24 * 60).describe('minutes added by one extend'),
-  BERTH_IDLE_TIMEOUT_MIN: z.coerce.number().positive().max(24 * 60).default(30).describe('minutes without terminal input before a session is removed'),
+  BERTH_IDLE_TIMEOUT_MIN: z.coerce
+    .number()
+    .positive()
+    .max(24 * 60)
+    .default(30)
+    .describe('minutes without terminal input before a session is removed'),
   BERTH_REAP_INTERVAL_S: z.coerce.number().positive().max(3600).default(15).describe('how often expired sessions are looked for'),
   BERTH_CREATE_RATE_PER_MIN: int(10, 1, 100000).describe('session creations per client address per minute'),
   BERTH_EXEC_MAX_OUTPUT: bytes.default('1m').describe('bytes kept of stdout and of stderr per exec'),
   BERTH_FILE_MAX: bytes.default('1m').describe('largest file the editor API reads or writes'),
-  BERTH_PREVIEW_DOMAIN: z.string().regex(/^(none|[a-z0-9.-]+)$/, 'a domain such as preview.example.org, or none').optional()
-    .describe('parent domain for per-port preview hosts (<session>-<node>-<port>.<domain>, needs wildcard DNS); default localhost when the public origin is localhost, else none (path scheme /p/... only)'),
+  BERTH_PREVIEW_DOMAIN: z
+    .string()
+    .regex(/^(none|[a-z0-9.-]+)$/, 'a domain such as preview.example.org, or none')
+    .optional()
+    .describe(
+      'parent domain for per-port preview hosts (<session>-<node>-<port>.<domain>, needs wildcard DNS); default localhost when the public origin is localhost, else none (path scheme /p/... only)',
+    ),
   BERTH_STATE_DIR: z.string().optional().describe('state folder (default .berth in the project)'),
   BERTH_SITE_DIR: z.string().optional().describe('built site to serve at / (default site/dist)'),
   BERTH_LESSONS_DIR: z.string().optional().describe('lessons folder (default lessons)'),
   BERTH_TRUST_PROXY: z.enum(['0', '1']).default('0').describe('1: take the client address from X-Forwarded-For'),
-  BERTH_EGRESS_POLICY: z.enum(['allowlist', 'open', 'closed']).default('allowlist').describe('what sandboxes may reach outside this host: allowlist (package mirrors and BERTH_EGRESS_ALLOW), open, or closed'),
+  BERTH_EGRESS_POLICY: z
+    .enum(['allowlist', 'open', 'closed'])
+    .default('allowlist')
+    .describe('what sandboxes may reach outside this host: allowlist (package mirrors and BERTH_EGRESS_ALLOW), open, or closed'),
   BERTH_EGRESS_ALLOW: z.string().optional().describe('comma-separated host names sandboxes may reach on ports 80/443 (default: the apt mirrors of this host)'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level of the server (JSON lines on stdout)'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino log level of the server (JSON lines on stdout)'),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -75,7 +130,10 @@ const invalid = (env: NodeJS.ProcessEnv, issues: { name: string; message: string
 function parse<T>(s: z.ZodType<T>, env: NodeJS.ProcessEnv): T {
   const r = s.safeParse(env);
   if (r.success) return r.data;
-  throw invalid(env, r.error.issues.map((i) => ({ name: String(i.path[0]), message: i.message })));
+  throw invalid(
+    env,
+    r.error.issues.map((i) => ({ name: String(i.path[0]), message: i.message })),
+  );
 }
 
 const REMOTE_FILES = {
@@ -89,16 +147,32 @@ function incusRemote(env: NodeJS.ProcessEnv, url: string | undefined) {
   const names = Object.keys(REMOTE_FILES) as (keyof typeof REMOTE_FILES)[];
   if (!url) {
     const stray = names.filter((n) => env[n]);
-    if (stray.length) throw invalid(env, stray.map((name) => ({ name, message: 'only used with BERTH_INCUS_URL, which is unset' })));
+    if (stray.length)
+      throw invalid(
+        env,
+        stray.map((name) => ({ name, message: 'only used with BERTH_INCUS_URL, which is unset' })),
+      );
     return null;
   }
   const pem: Partial<Record<keyof typeof REMOTE_FILES, string>> = {};
   const issues: { name: string; message: string }[] = [];
   for (const name of names) {
     const file = env[name];
-    if (!file) { issues.push({ name, message: `needed with BERTH_INCUS_URL: ${REMOTE_FILES[name].what} file` }); continue; }
-    try { pem[name] = readFileSync(file, 'utf8'); } catch (err) { issues.push({ name, message: `cannot read it: ${(err as Error).message}` }); continue; }
-    try { REMOTE_FILES[name].check(pem[name]); } catch { issues.push({ name, message: `not ${REMOTE_FILES[name].what}` }); }
+    if (!file) {
+      issues.push({ name, message: `needed with BERTH_INCUS_URL: ${REMOTE_FILES[name].what} file` });
+      continue;
+    }
+    try {
+      pem[name] = readFileSync(file, 'utf8');
+    } catch (err) {
+      issues.push({ name, message: `cannot read it: ${(err as Error).message}` });
+      continue;
+    }
+    try {
+      REMOTE_FILES[name].check(pem[name]);
+    } catch {
+      issues.push({ name, message: `not ${REMOTE_FILES[name].what}` });
+    }
   }
   if (issues.length) throw invalid(env, issues);
   return { url, clientCert: pem.BERTH_INCUS_CLIENT_CERT!, clientKey: pem.BERTH_INCUS_CLIENT_KEY!, serverCert: pem.BERTH_INCUS_SERVER_CERT! };
@@ -110,8 +184,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   return {
     port: c.PORT,
     host: c.HOST,
-    allowedOrigins: new Set([origin, `http://127.0.0.1:${c.PORT}`, `http://localhost:${c.PORT}`,
-      ...c.BERTH_EXTRA_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean)]),
+    allowedOrigins: new Set([
+      origin,
+      `http://127.0.0.1:${c.PORT}`,
+      `http://localhost:${c.PORT}`,
+      ...c.BERTH_EXTRA_ORIGINS.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ]),
     engineImage: c.BERTH_ENGINE_IMAGE,
     provider: c.BERTH_PROVIDER,
     incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE, remote: incusRemote(env, c.BERTH_INCUS_URL) },
@@ -133,13 +213,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     nodeOpsPerMin: c.BERTH_NODE_OPS_PER_MIN,
     terminalsPerSession: c.BERTH_TERMINALS_PER_SESSION,
     terminalAttach: c.BERTH_TERMINAL_ATTACH,
-    metricsHashes: c.BERTH_METRICS_TOKEN_SHA256.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean),
+    metricsHashes: c.BERTH_METRICS_TOKEN_SHA256.split(',')
+      .map((x) => x.trim().toLowerCase())
+      .filter(Boolean),
     idleMs: c.BERTH_IDLE_TIMEOUT_MIN * 60_000,
     reapIntervalMs: c.BERTH_REAP_INTERVAL_S * 1000,
     createRatePerMin: c.BERTH_CREATE_RATE_PER_MIN,
     execMaxOutput: parseBytes(c.BERTH_EXEC_MAX_OUTPUT),
     fileMax: parseBytes(c.BERTH_FILE_MAX),
-    previewDomain: c.BERTH_PREVIEW_DOMAIN === 'none' ? null : c.BERTH_PREVIEW_DOMAIN ?? (new URL(origin).hostname === 'localhost' ? 'localhost' : null),
+    previewDomain: c.BERTH_PREVIEW_DOMAIN === 'none' ? null : (c.BERTH_PREVIEW_DOMAIN ?? (new URL(origin).hostname === 'localhost' ? 'localhost' : null)),
     secureCookies: new URL(origin).protocol === 'https:',
     stateDir: stateDir(env),
     siteDir: c.BERTH_SITE_DIR,
@@ -148,7 +230,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     trustProxy: c.BERTH_TRUST_PROXY === '1',
     logLevel: c.LOG_LEVEL,
     egressPolicy: c.BERTH_EGRESS_POLICY,
-    egressAllow: c.BERTH_EGRESS_ALLOW?.split(',').map((s) => s.trim()).filter(Boolean),
+    egressAllow: c.BERTH_EGRESS_ALLOW?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     workshops: loadWorkshopConfig(env),
   };
 }
@@ -156,12 +240,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
 // ---- workshops ----
 
 const workshopSchema = z.object({
-  BERTH_ADMIN_TOKEN_SHA256: z.string().default('')
-    .refine((s) => s.split(',').map((x) => x.trim()).filter(Boolean).every((h) => /^[0-9a-f]{64}$/i.test(h)), 'comma-separated SHA-256 hex digests of instructor tokens')
+  BERTH_ADMIN_TOKEN_SHA256: z
+    .string()
+    .default('')
+    .refine(
+      (s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+          .every((h) => /^[0-9a-f]{64}$/i.test(h)),
+      'comma-separated SHA-256 hex digests of instructor tokens',
+    )
     .describe('instructor (admin) tokens, as SHA-256 hex digests; besides these, <state>/admin-tokens is read'),
-  BERTH_WORKSHOP_PREWARM_MIN: z.coerce.number().min(0).max(24 * 60).default(15).describe('minutes before a workshop starts when the warm pool begins to grow toward its expected head count'),
-  BERTH_JOINS_PER_MIN: z.coerce.number().int().min(1).max(100_000).default(60).describe('joins per client address per minute (each may take a sandbox; a class behind one NAT shares an address, and a workshop\'s capacity bounds the rest)'),
-  BERTH_JOIN_FAILURES_PER_MIN: z.coerce.number().int().min(1).max(100_000).default(100).describe('wrong join codes per client address per minute before joins from it are refused (a class behind one NAT shares an address; 31^6 codes stay out of reach)'),
+  BERTH_WORKSHOP_PREWARM_MIN: z.coerce
+    .number()
+    .min(0)
+    .max(24 * 60)
+    .default(15)
+    .describe('minutes before a workshop starts when the warm pool begins to grow toward its expected head count'),
+  BERTH_JOINS_PER_MIN: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(60)
+    .describe(
+      "joins per client address per minute (each may take a sandbox; a class behind one NAT shares an address, and a workshop's capacity bounds the rest)",
+    ),
+  BERTH_JOIN_FAILURES_PER_MIN: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(100)
+    .describe(
+      'wrong join codes per client address per minute before joins from it are refused (a class behind one NAT shares an address; 31^6 codes stay out of reach)',
+    ),
 });
 
 export type WorkshopConfig = { adminHashes: string[]; prewarmLeadMs: number; joinFailuresPerMin: number; joinsPerMin: number };
@@ -169,7 +284,9 @@ export type WorkshopConfig = { adminHashes: string[]; prewarmLeadMs: number; joi
 export function loadWorkshopConfig(env: NodeJS.ProcessEnv): WorkshopConfig {
   const w = parse(workshopSchema, env);
   return {
-    adminHashes: w.BERTH_ADMIN_TOKEN_SHA256.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean),
+    adminHashes: w.BERTH_ADMIN_TOKEN_SHA256.split(',')
+      .map((x) => x.trim().toLowerCase())
+      .filter(Boolean),
     prewarmLeadMs: w.BERTH_WORKSHOP_PREWARM_MIN * 60_000,
     joinFailuresPerMin: w.BERTH_JOIN_FAILURES_PER_MIN,
     joinsPerMin: w.BERTH_JOINS_PER_MIN,

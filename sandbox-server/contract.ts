@@ -60,13 +60,17 @@ export const splitKey = (key: string) => {
 };
 
 /** The names of a path's parameters: '/api/sessions/:id/nodes/:node' → 'id' | 'node'. */
-export type ParamNames<P extends string> = P extends `${string}:${infer N}/${infer Rest}` ? N | ParamNames<`/${Rest}`>
-  : P extends `${string}:${infer N}` ? N : never;
+export type ParamNames<P extends string> = P extends `${string}:${infer N}/${infer Rest}`
+  ? N | ParamNames<`/${Rest}`>
+  : P extends `${string}:${infer N}`
+    ? N
+    : never;
 export type PathOf<K> = K extends `${Method} ${infer P}` ? P : never;
 
 type Out<S> = S extends z.ZodType ? z.output<S> : never;
 type In<S> = S extends z.ZodType ? z.input<S> : never;
-export type ParamsOf<K, R> = R extends { params: z.ZodObject } ? Omit<Record<ParamNames<PathOf<K>>, string>, keyof Out<R['params']>> & Out<R['params']>
+export type ParamsOf<K, R> = R extends { params: z.ZodObject }
+  ? Omit<Record<ParamNames<PathOf<K>>, string>, keyof Out<R['params']>> & Out<R['params']>
   : Record<ParamNames<PathOf<K>>, string>;
 type Responses<R> = R extends { responses: infer Rs } ? Rs : never;
 /** The success statuses of a route whose body is JSON. */
@@ -94,12 +98,13 @@ export function mountContract<C extends Contract, E extends HonoEnv>(app: Hono<E
     maxBody ??= r.maxBody;
     if (r.upgrade) throw new Error(`${key} is a WebSocket upgrade: it is served by upgrades.ts, not Hono`);
     const { method, path } = splitKey(key);
-    const io = (c: Context<E>) => ({
-      params: () => (r.params ? parseParams(c, r.params.loose()) : c.req.param()),
-      query: () => parseQuery(c, r.query ?? z.object({})),
-      body: () => parseJson(c, r.body ?? z.strictObject({})),
-      json: (status: ContentfulStatusCode, data: unknown) => c.json(data, status),
-    }) as unknown as Io<K, C[K]>;
+    const io = (c: Context<E>) =>
+      ({
+        params: () => (r.params ? parseParams(c, r.params.loose()) : c.req.param()),
+        query: () => parseQuery(c, r.query ?? z.object({})),
+        body: () => parseJson(c, r.body ?? z.strictObject({})),
+        json: (status: ContentfulStatusCode, data: unknown) => c.json(data, status),
+      }) as unknown as Io<K, C[K]>;
     const run: MiddlewareHandler<E> = async (c) => handler(c, io(c));
     Object.defineProperty(run, 'name', { value: key });
     if (maxBody !== undefined) app.on(method, path, limitBody(maxBody), run);

@@ -10,9 +10,13 @@ export type CheckDef = { id: string; title: string; node: string; script: string
 
 export type QuizDef = { id: string; multiple: boolean; options: { correct: boolean; explainHtml: string }[] };
 export type QuizVerdict = {
-  id: string; correct: boolean; multiple: boolean;
+  id: string;
+  correct: boolean;
+  multiple: boolean;
   /** How many options are right in all, and how many of the chosen ones are right or wrong. */
-  rightCount: number; chosenRight: number; chosenWrong: number;
+  rightCount: number;
+  chosenRight: number;
+  chosenWrong: number;
   /** The explanation of each chosen option, and whether choosing it was right. */
   explanations: { option: number; correct: boolean; html: string }[];
 };
@@ -80,21 +84,33 @@ export function catalogOf(dir: string, lessons: Lesson[], planners?: Planners): 
     titles(id, step) {
       const l = byId.get(id);
       if (!l) return null;
-      return { lesson: l.title ?? id, step: step ? l.steps.find((s) => s.id === step)?.title ?? step : null };
+      return { lesson: l.title ?? id, step: step ? (l.steps.find((s) => s.id === step)?.title ?? step) : null };
     },
     answer(id, quizId, chosen) {
       for (const step of get(id).steps) {
         const q = step.quizzes?.find((x) => x.id === quizId);
         if (!q) continue;
-        if (chosen.some((n) => !Number.isInteger(n) || n < 0 || n >= q.options.length) || new Set(chosen).size !== chosen.length || (!q.multiple && chosen.length > 1)) {
-          throw new ApiError(400, 'VALIDATION_FAILED', `answer: ${q.multiple ? 'distinct option numbers' : 'one option number'} from 0 to ${q.options.length - 1}.`);
+        if (
+          chosen.some((n) => !Number.isInteger(n) || n < 0 || n >= q.options.length) ||
+          new Set(chosen).size !== chosen.length ||
+          (!q.multiple && chosen.length > 1)
+        ) {
+          throw new ApiError(
+            400,
+            'VALIDATION_FAILED',
+            `answer: ${q.multiple ? 'distinct option numbers' : 'one option number'} from 0 to ${q.options.length - 1}.`,
+          );
         }
         const html = explanationsIn(step.html ?? '', q.id);
         const rightCount = q.options.filter((o) => o.correct).length;
         const chosenRight = chosen.filter((n) => q.options[n].correct).length;
         const chosenWrong = chosen.length - chosenRight;
         return {
-          id: q.id, multiple: q.multiple, rightCount, chosenRight, chosenWrong,
+          id: q.id,
+          multiple: q.multiple,
+          rightCount,
+          chosenRight,
+          chosenWrong,
           correct: chosenWrong === 0 && chosenRight === rightCount,
           explanations: [...chosen].sort((a, b) => a - b).map((n) => ({ option: n, correct: q.options[n].correct, html: html.get(n) ?? '' })),
         };

@@ -62,13 +62,17 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     : { enforced: false, reason: `the host engine is remote (${engine.host})`, allowed: [], forward: undefined };
   const metrics = createMetrics();
   // Where the firewall holds sandboxes in, their names are answered by Berth too (engine/dns.ts).
-  const dns = firewall.enforced && config.egressPolicy !== 'open'
-    ? new SandboxDns({
-      allowed: config.egressPolicy === 'allowlist' ? allowHosts : [], log,
-      onAddresses: (_name, ips) => { for (const ip of ips) allowAddress(ip); },
-      onQuery: (answer) => metrics.dnsQueries.inc({ answer }),
-    })
-    : null;
+  const dns =
+    firewall.enforced && config.egressPolicy !== 'open'
+      ? new SandboxDns({
+          allowed: config.egressPolicy === 'allowlist' ? allowHosts : [],
+          log,
+          onAddresses: (_name, ips) => {
+            for (const ip of ips) allowAddress(ip);
+          },
+          onQuery: (answer) => metrics.dnsQueries.inc({ answer }),
+        })
+      : null;
   if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed, chain: firewall.forward }, 'sandbox firewall applied');
   else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
   const store = new Store(join(config.stateDir, 'berth.db'));
@@ -76,8 +80,11 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
   const providerKind = await chooseProvider(config.provider, config.incus, log);
   const incus = providerKind === 'incus' ? new IncusClient({ socketPath: config.incus.socket, remote: config.incus.remote }) : null;
-  const refused = incus && await refusal(incus);
-  if (refused) { store.close(); throw new ConfigError(refused); }
+  const refused = incus && (await refusal(incus));
+  if (refused) {
+    store.close();
+    throw new ConfigError(refused);
+  }
   const provider = incus
     ? new IncusProvider({ client: incus, image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: config.mirrorPort })
     : new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
@@ -86,21 +93,39 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const lessons = await loadCatalog(lessonsDir, log);
 
   const manager = new SandboxManager({
-    provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
-    maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
-    maxLifetimeMs: config.maxLifetimeMs, nodeOpsPerMin: config.nodeOpsPerMin,
-    execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l),
+    provider,
+    store,
+    limits: config.limits,
+    poolSize: config.poolSize,
+    maxSandboxes: config.maxSandboxes,
+    maxNodes: config.maxNodes,
+    lifetimeMs: config.lifetimeMs,
+    extendMs: config.extendMs,
+    idleMs: config.idleMs,
+    maxLifetimeMs: config.maxLifetimeMs,
+    nodeOpsPerMin: config.nodeOpsPerMin,
+    execMaxOutput: config.execMaxOutput,
+    seedFiles: (l) => lessons.seedFiles(l),
   });
   const history = new History();
   const preview = createPreview({
-    manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
-    secureCookies: config.secureCookies, log,
+    manager,
+    provider,
+    keys: new PreviewKeys(store.secret('preview')),
+    domain: config.previewDomain,
+    secureCookies: config.secureCookies,
+    log,
   });
   const replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
   manager.listen((event, d) => {
     if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
     if (event === 'pool-created') metrics.creation.observe({ kind: 'pool' }, (d.ms ?? 0) / 1000);
-    if (event === 'removed') { metrics.removed.inc({ reason: d.reason ?? 'deleted' }); history.forgetSession(d.id ?? ''); preview.forget(d.id ?? ''); replays.forget(d.id ?? ''); }
+    if (event === 'removed') {
+      metrics.removed.inc({ reason: d.reason ?? 'deleted' });
+      history.forgetSession(d.id ?? '');
+      preview.forget(d.id ?? '');
+      replays.forget(d.id ?? '');
+    }
     if (event === 'node-removed') preview.forget(d.id ?? '');
     if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
   });
@@ -114,26 +139,46 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
 
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
-    manager, provider, lessons, metrics, log, preview, replays, fileMax: config.fileMax, features: [workshops.feature],
+    manager,
+    provider,
+    lessons,
+    metrics,
+    log,
+    preview,
+    replays,
+    fileMax: config.fileMax,
+    features: [workshops.feature],
     sandboxFacts: sandboxFacts(providerKind),
     createLimiter: new RateLimiter(config.createRatePerMin),
     metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
-    serveSite: existsSync(siteDir) ? (a) => {
-      // Built files are named by their content, so they never change: browsers may keep them.
-      a.use('/_astro/*', async (c, next) => { await next(); if (c.res.status === 200) c.header('Cache-Control', 'public, max-age=31536000, immutable'); });
-      // The site build writes .br/.gz beside each text file (site/build.ts).
-      a.use('/*', serveStatic({ root: relative(process.cwd(), siteDir) || '.', precompressed: true }));
-    } : undefined,
+    serveSite: existsSync(siteDir)
+      ? (a) => {
+          // Built files are named by their content, so they never change: browsers may keep them.
+          a.use('/_astro/*', async (c, next) => {
+            await next();
+            if (c.res.status === 200) c.header('Cache-Control', 'public, max-age=31536000, immutable');
+          });
+          // The site build writes .br/.gz beside each text file (site/build.ts).
+          a.use('/*', serveStatic({ root: relative(process.cwd(), siteDir) || '.', precompressed: true }));
+        }
+      : undefined,
   });
 
   // Upgrades: previews first (matched by host or /p/ path), then the terminals by path; anything else is a 404.
   const upgrades = new UpgradeRouter(log);
   upgrades.add({ match: (req) => preview.match(req), handle: (req, socket, head, target) => preview.upgrade(req, socket, head, target) });
-  upgrades.add(learnerTerminals({
-    manager, attacher, history, allowedOrigins: config.allowedOrigins, log, maxPerSession: config.terminalsPerSession,
-    metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
-  }));
+  upgrades.add(
+    learnerTerminals({
+      manager,
+      attacher,
+      history,
+      allowedOrigins: config.allowedOrigins,
+      log,
+      maxPerSession: config.terminalsPerSession,
+      metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
+    }),
+  );
   upgrades.add(workshops.terminals);
 
   const listener = getRequestListener(app.fetch);
@@ -141,8 +186,16 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const server = createServer((req, res) => {
     const target = preview.match(req);
     // Neither path may reject: an unhandled rejection would end the process for every learner.
-    if (target) preview.http(req, res, target).catch((err) => { log.error({ err }, 'preview failed'); res.destroy(); });
-    else Promise.resolve(listener(req, res)).catch((err) => { log.error({ err }, 'request failed'); res.destroy(); });
+    if (target)
+      preview.http(req, res, target).catch((err) => {
+        log.error({ err }, 'preview failed');
+        res.destroy();
+      });
+    else
+      Promise.resolve(listener(req, res)).catch((err) => {
+        log.error({ err }, 'request failed');
+        res.destroy();
+      });
   });
   // Upgraded sockets (terminals, previews) are not HTTP connections any more: close() must end them itself.
   const upgraded = new Set<Duplex>();
@@ -162,7 +215,10 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   log.info({ port, engine: engine.host, site: existsSync(siteDir) ? siteDir : 'not built' }, `Berth listening on http://localhost:${port}`);
 
   return {
-    port, manager, store, config,
+    port,
+    manager,
+    store,
+    config,
     async close({ keepSandboxes = false } = {}) {
       clearInterval(reaper);
       workshops.stop();
@@ -179,12 +235,21 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
 if (import.meta.main) {
   try {
     const s = await startServer(process.env, { guardProcess: true });
-    const stop = async () => { await s.close(); process.exit(0); };
+    const stop = async () => {
+      await s.close();
+      process.exit(0);
+    };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   } catch (err) {
-    if (err instanceof ConfigError) { console.error(err.message); process.exit(2); }
-    if (err instanceof Error && 'code' in err) { console.error(`Berth could not start: ${err.message}`); process.exit(2); }
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    if (err instanceof Error && 'code' in err) {
+      console.error(`Berth could not start: ${err.message}`);
+      process.exit(2);
+    }
     throw err;
   }
 }

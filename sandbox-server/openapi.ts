@@ -10,27 +10,51 @@ const jsonSchema = (s: z.ZodType, io: 'input' | 'output') => {
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 
 const SECURITY: Record<Auth, object[] | undefined> = {
-  none: undefined, session: [{ bearer: [] }], admin: [{ bearer: [] }], metrics: [{ bearer: [] }],
+  none: undefined,
+  session: [{ bearer: [] }],
+  admin: [{ bearer: [] }],
+  metrics: [{ bearer: [] }],
   'admin-or-ticket': [{ bearer: [] }, { ticket: [] }],
-  'session-subprotocol': [{ subprotocol: [] }], 'admin-subprotocol-or-ticket': [{ subprotocol: [] }, { ticket: [] }],
+  'session-subprotocol': [{ subprotocol: [] }],
+  'admin-subprotocol-or-ticket': [{ subprotocol: [] }, { ticket: [] }],
 };
 
 const STATUS: Record<number, string> = {
-  101: 'Switching protocols', 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No content', 400: 'Invalid input', 401: 'Missing or wrong token',
-  403: 'Refused', 404: 'Not found', 408: 'Timed out', 409: 'Conflict', 410: 'Gone', 413: 'Too large', 429: 'Rate limited',
-  500: 'Server error', 502: 'Engine failure', 503: 'Unavailable',
+  101: 'Switching protocols',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No content',
+  400: 'Invalid input',
+  401: 'Missing or wrong token',
+  403: 'Refused',
+  404: 'Not found',
+  408: 'Timed out',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Too large',
+  429: 'Rate limited',
+  500: 'Server error',
+  502: 'Engine failure',
+  503: 'Unavailable',
 };
 
 function parameters(path: string, r: RouteDef) {
   const out: object[] = [];
-  const params = r.params ? jsonSchema(r.params, 'input') as { properties?: Record<string, object> } : {};
+  const params = r.params ? (jsonSchema(r.params, 'input') as { properties?: Record<string, object> }) : {};
   for (const m of path.matchAll(/:(\w+)/g)) {
     out.push({ name: m[1], in: 'path', required: true, schema: params.properties?.[m[1]] ?? { type: 'string' } });
   }
   if (r.query) {
     const q = jsonSchema(r.query, 'input') as { properties?: Record<string, { description?: string }>; required?: string[] };
     for (const [name, schema] of Object.entries(q.properties ?? {})) {
-      out.push({ name, in: 'query', required: q.required?.includes(name) ?? false, schema, ...(schema.description ? { description: schema.description } : {}) });
+      out.push({
+        name,
+        in: 'query',
+        required: q.required?.includes(name) ?? false,
+        schema,
+        ...(schema.description ? { description: schema.description } : {}),
+      });
     }
   }
   return out;
@@ -70,8 +94,10 @@ export function openapiDocument(contracts: Contract[]) {
   return {
     openapi: '3.1.0',
     info: {
-      title: 'Berth sandbox server', version: '0.1.0',
-      description: 'Sessions, terminals, checks and workshops for Berth learners. Errors are always {"error": {"code", "message", "requestId"}}. Terminal protocol (WebSocket, binary frames): the "Terminal protocol" section of the README.',
+      title: 'Berth sandbox server',
+      version: '0.1.0',
+      description:
+        'Sessions, terminals, checks and workshops for Berth learners. Errors are always {"error": {"code", "message", "requestId"}}. Terminal protocol (WebSocket, binary frames): the "Terminal protocol" section of the README.',
     },
     components: {
       securitySchemes: {

@@ -32,16 +32,23 @@ export type ReplayDeps = {
 export class Replays {
   private readonly views = new Map<string, ReplayView>();
   private readonly deps: ReplayDeps;
-  constructor(deps: ReplayDeps) { this.deps = deps; }
+  constructor(deps: ReplayDeps) {
+    this.deps = deps;
+  }
 
   /** Starts replaying to `step` and returns at once with the initial view. */
   start(s: SessionRow, lesson: string, step: string): ReplayView {
     const { nodes, steps } = this.deps.lessons.replayPlan(lesson, step);
-    if (this.views.get(s.id)?.state === 'running') throw new ApiError(409, 'REPLAY_RUNNING', 'A replay is already running in this sandbox. Wait for it to finish.');
+    if (this.views.get(s.id)?.state === 'running')
+      throw new ApiError(409, 'REPLAY_RUNNING', 'A replay is already running in this sandbox. Wait for it to finish.');
     const missing = Array.from({ length: nodes }, (_, i) => `node${i + 1}`).filter((n) => !s.nodes.includes(n));
-    if (missing.length) throw new ApiError(409, 'NODES_MISSING', `This lesson needs ${missing.join(', ')}; add the node (or start a sandbox for the lesson) first.`);
+    if (missing.length)
+      throw new ApiError(409, 'NODES_MISSING', `This lesson needs ${missing.join(', ')}; add the node (or start a sandbox for the lesson) first.`);
     const view: ReplayView = {
-      lesson, step, state: 'running', startedAt: new Date().toISOString(),
+      lesson,
+      step,
+      state: 'running',
+      startedAt: new Date().toISOString(),
       steps: steps.map((p) => ({ id: p.id, title: p.title, state: 'pending' })),
     };
     this.views.set(s.id, view);
@@ -55,7 +62,9 @@ export class Replays {
     return structuredClone(v);
   }
 
-  forget(sessionId: string) { this.views.delete(sessionId); }
+  forget(sessionId: string) {
+    this.views.delete(sessionId);
+  }
 
   private async run(s: SessionRow, view: ReplayView, plan: PlannedStep[]) {
     const exec = async (node: string, script: string, timeoutMs: number) => {
@@ -77,7 +86,10 @@ export class Replays {
       });
       view.ms = Math.round(r.ms);
       view.state = r.ok ? 'done' : 'failed';
-      if (!r.ok) { view.failedAt = r.failedAt; view.problem = r.problem; }
+      if (!r.ok) {
+        view.failedAt = r.failedAt;
+        view.problem = r.problem;
+      }
       this.deps.log.info({ session: s.id, lesson: view.lesson, step: view.step, ms: view.ms, ok: r.ok, failedAt: r.failedAt }, 'replay finished');
     } catch (err) {
       // replay() only throws on a bug (a missing solution file read at plan time cannot get here).

@@ -15,11 +15,26 @@ export type SessionRow = {
   client: string;
 };
 
-type Raw = { id: string; token_hash: string; lesson: string | null; nodes: string; created_at: number; expires_at: number; last_activity_at: number; client: string };
+type Raw = {
+  id: string;
+  token_hash: string;
+  lesson: string | null;
+  nodes: string;
+  created_at: number;
+  expires_at: number;
+  last_activity_at: number;
+  client: string;
+};
 
 const fromRaw = (r: Raw): SessionRow => ({
-  id: r.id, tokenHash: r.token_hash, lesson: r.lesson, nodes: JSON.parse(r.nodes) as string[],
-  createdAt: r.created_at, expiresAt: r.expires_at, lastActivityAt: r.last_activity_at, client: r.client,
+  id: r.id,
+  tokenHash: r.token_hash,
+  lesson: r.lesson,
+  nodes: JSON.parse(r.nodes) as string[],
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  lastActivityAt: r.last_activity_at,
+  client: r.client,
 });
 
 export class Store {
@@ -74,8 +89,10 @@ export class Store {
   }
 
   insertSession(s: SessionRow) {
-    this.db.prepare(`INSERT INTO sessions (id, token_hash, lesson, nodes, created_at, expires_at, last_activity_at, client)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(s.id, s.tokenHash, s.lesson, JSON.stringify(s.nodes), s.createdAt, s.expiresAt, s.lastActivityAt, s.client);
+    this.db
+      .prepare(`INSERT INTO sessions (id, token_hash, lesson, nodes, created_at, expires_at, last_activity_at, client)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(s.id, s.tokenHash, s.lesson, JSON.stringify(s.nodes), s.createdAt, s.expiresAt, s.lastActivityAt, s.client);
   }
 
   getSession(id: string): SessionRow | undefined {
@@ -98,5 +115,7 @@ export class Store {
     this.db.prepare('DELETE FROM shared_ports WHERE session_id = ?').run(id);
   }
 
-  close() { this.db.close(); }
+  close() {
+    this.db.close();
+  }
 }

@@ -14,21 +14,30 @@ export type UpgradeRoute<T = unknown> = {
 export function refuseUpgrade(socket: Duplex, status: number, code: string, message: string) {
   const body = JSON.stringify({ error: { code, message } });
   const reason = ({ 403: 'Forbidden', 404: 'Not Found' } as Record<number, string>)[status] ?? 'Refused';
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export class UpgradeRouter {
   private readonly routes: UpgradeRoute<never>[] = [];
   private readonly log: { error: (o: object, m: string) => void };
 
-  constructor(log: { error: (o: object, m: string) => void }) { this.log = log; }
+  constructor(log: { error: (o: object, m: string) => void }) {
+    this.log = log;
+  }
 
-  add<T>(route: UpgradeRoute<T>) { this.routes.push(route as unknown as UpgradeRoute<never>); }
+  add<T>(route: UpgradeRoute<T>) {
+    this.routes.push(route as unknown as UpgradeRoute<never>);
+  }
 
   /** Never throws nor rejects: a failure costs this one socket, never the process. */
   handle(req: IncomingMessage, socket: Duplex, head: Buffer) {
     const url = new URL(req.url ?? '/', 'http://berth.invalid');
-    const fail = (err: unknown) => { this.log.error({ err }, 'upgrade failed'); socket.destroy(); };
+    const fail = (err: unknown) => {
+      this.log.error({ err }, 'upgrade failed');
+      socket.destroy();
+    };
     try {
       for (const route of this.routes) {
         const matched = route.match(req, url);

@@ -18,7 +18,9 @@ export const parseParams = <T>(c: Context, schema: z.ZodType<T, unknown>): T => 
 export async function parseJson<T>(c: Context, schema: z.ZodType<T, unknown>): Promise<T> {
   let raw: unknown;
   const text = await c.req.text();
-  try { raw = text === '' ? {} : JSON.parse(text); } catch {
+  try {
+    raw = text === '' ? {} : JSON.parse(text);
+  } catch {
     throw new ApiError(400, 'VALIDATION_FAILED', 'The request body is not valid JSON.');
   }
   return check(schema, raw, 'body');

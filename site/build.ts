@@ -18,11 +18,13 @@ const SKIP = new Set(['dist', '.astro', 'node_modules']);
 
 function files(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).sort().flatMap((name) => {
-    if (SKIP.has(name)) return [];
-    const p = join(dir, name);
-    return statSync(p).isDirectory() ? files(p) : [p];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      if (SKIP.has(name)) return [];
+      const p = join(dir, name);
+      return statSync(p).isDirectory() ? files(p) : [p];
+    });
 }
 
 /** What the built site depends on: its own sources, every lesson file and the installed packages. */
@@ -99,7 +101,12 @@ async function astroBuild(outDir: string, log: (m: string) => void) {
 }
 
 const alive = (pid: number) => {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 };
 
 async function withLock<T>(log: (m: string) => void, f: () => Promise<T>): Promise<T> {
@@ -116,9 +123,15 @@ async function withLock<T>(log: (m: string) => void, f: () => Promise<T>): Promi
       const pidFile = join(lockDir, 'pid');
       const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
       // A lock left by a build that died is taken over; one just being made (no pid yet) is waited for.
-      if (pid && !alive(pid)) { rmSync(lockDir, { recursive: true, force: true }); continue; }
+      if (pid && !alive(pid)) {
+        rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
       if (Date.now() > deadline) throw new Error(`another site build has held ${lockDir} for 10 minutes`);
-      if (!said) { log(`waiting for another site build (pid ${pid || '?'})`); said = true; }
+      if (!said) {
+        log(`waiting for another site build (pid ${pid || '?'})`);
+        said = true;
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   }

@@ -66,8 +66,12 @@ async function suite(name: string, files: string[], env: NodeJS.ProcessEnv = {},
 // The bin path comes from ava's own package.json: it moved between majors (cli.mjs → cli.js).
 const avaPkg = JSON.parse(readFileSync(join(root, 'node_modules', 'ava', 'package.json'), 'utf8')) as { bin: { ava: string } };
 const ava = join(root, 'node_modules', 'ava', avaPkg.bin.ava);
-const suites = (dir: string, pattern = /\.test\.ts$/) => existsSync(join(root, 'tests', dir))
-  ? readdirSync(join(root, 'tests', dir)).filter((f) => pattern.test(f)).map((f) => `tests/${dir}/${f}`) : [];
+const suites = (dir: string, pattern = /\.test\.ts$/) =>
+  existsSync(join(root, 'tests', dir))
+    ? readdirSync(join(root, 'tests', dir))
+        .filter((f) => pattern.test(f))
+        .map((f) => `tests/${dir}/${f}`)
+    : [];
 
 const t0 = performance.now();
 try {
@@ -91,8 +95,8 @@ try {
   }
 }
 await step('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']);
-// Lint (biome.jsonc): any error or warning fails the step, as a type error does.
-await step('lint', process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'lint', '--error-on-warnings', '.']);
+// Lint and format (biome.jsonc): any lint error or warning, or a file the formatter would change, fails the step.
+await step('lint', process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'check', '--error-on-warnings', '.']);
 if (existsSync(join(root, 'lessons', 'lib', 'check-cli.ts'))) await step('lessons:check', process.execPath, [join(root, 'lessons', 'lib', 'check-cli.ts')]);
 // Unit tests are pure and quick: a failure there is never the machine's, so they get no second run.
 await suite('unit', suites('unit'), {}, false);

@@ -6,12 +6,15 @@ import { FAILS_MARKER } from './schema.ts';
 
 export type BlockCommand = { text: string; line: number; expectFail: boolean };
 
-
 /** Whether bash sees `text` as complete commands (no open quote, loop, heredoc or continuation). */
 function complete(text: string): boolean {
   if (/\\$/.test(text)) return false;
   // Most lines are plain commands: no quotes, brackets, heredocs or compound keywords, no trailing | or &&.
-  const plain = !text.includes('\n') && /^[^'"`\\(){}<\[\]]*$/.test(text) && !/^\s*(if|for|while|until|case|select|function)\b/.test(text) && !/(\||&&|do|then)\s*$/.test(text);
+  const plain =
+    !text.includes('\n') &&
+    /^[^'"`\\(){}<\[\]]*$/.test(text) &&
+    !/^\s*(if|for|while|until|case|select|function)\b/.test(text) &&
+    !/(\||&&|do|then)\s*$/.test(text);
   if (plain) return true;
   const r = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });
   return r.status === 0 && !r.stderr.trim();
@@ -24,7 +27,10 @@ export function splitCommands(script: string): BlockCommand[] {
   let start = 0;
   for (let i = 0; i < lines.length; i++) {
     const text = lines.slice(start, i + 1).join('\n');
-    if (!text.trim() || /^\s*#/.test(text) && start === i) { start = i + 1; continue; }
+    if (!text.trim() || (/^\s*#/.test(text) && start === i)) {
+      start = i + 1;
+      continue;
+    }
     if (i < lines.length - 1 && !complete(text)) continue;
     out.push({ text, line: start + 1, expectFail: FAILS_MARKER.test(lines[i]) });
     start = i + 1;
@@ -40,9 +46,14 @@ const PREFIX = 'berth-verify:';
  */
 export function strictScript(script: string): string {
   const cmds = splitCommands(script);
-  const body = cmds.map((c, i) => `${c.text}\n__berth_rc=$?; ${c.expectFail
-    ? `[ $__berth_rc -ne 0 ] || { echo "${PREFIX} command ${i} was marked '# fails' but exited 0" >&2; exit 97; }`
-    : `[ $__berth_rc -eq 0 ] || { echo "${PREFIX} command ${i} exited $__berth_rc" >&2; exit $__berth_rc; }`}`);
+  const body = cmds.map(
+    (c, i) =>
+      `${c.text}\n__berth_rc=$?; ${
+        c.expectFail
+          ? `[ $__berth_rc -ne 0 ] || { echo "${PREFIX} command ${i} was marked '# fails' but exited 0" >&2; exit 97; }`
+          : `[ $__berth_rc -eq 0 ] || { echo "${PREFIX} command ${i} exited $__berth_rc" >&2; exit $__berth_rc; }`
+      }`,
+  );
   return body.join('\n') + '\n';
 }
 

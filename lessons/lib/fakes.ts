@@ -25,7 +25,8 @@ export function parseFakes(text: string, file: string): { fakes: Fake[]; errors:
     cur.f.script = cur.body.join('\n').trim() + '\n';
     cur.f.undo = cur.undo ? cur.undo.join('\n').trim() : '';
     if (!cur.body.some((l) => l.trim() && !l.trim().startsWith('#'))) errors.push({ file, line: cur.f.line, message: `fake "${cur.f.title}" has no commands` });
-    if (cur.undo && !cur.undo.some((l) => l.trim() && !l.trim().startsWith('#'))) errors.push({ file, line: cur.f.line, message: `fake "${cur.f.title}" has an empty # undo: section` });
+    if (cur.undo && !cur.undo.some((l) => l.trim() && !l.trim().startsWith('#')))
+      errors.push({ file, line: cur.f.line, message: `fake "${cur.f.title}" has an empty # undo: section` });
     fakes.push(cur.f);
     cur = null;
   };
@@ -36,8 +37,15 @@ export function parseFakes(text: string, file: string): { fakes: Fake[]; errors:
     const open = OPEN.exec(l);
     if (open) {
       close();
-      const opts = new Map(open[1].trim().split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
-      for (const key of opts.keys()) if (key !== 'node' && key !== 'engine') errors.push({ file, line, message: `a fake takes node= and engine=, not ${key}=` });
+      const opts = new Map(
+        open[1]
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean)
+          .map((kv) => kv.split('=') as [string, string]),
+      );
+      for (const key of opts.keys())
+        if (key !== 'node' && key !== 'engine') errors.push({ file, line, message: `a fake takes node= and engine=, not ${key}=` });
       const node = opts.get('node') ?? 'node1';
       if (!/^node[1-5]$/.test(node)) errors.push({ file, line, message: `fake node must be node1 … node5, not ${node}` });
       const engine = opts.get('engine');

@@ -24,9 +24,14 @@ export function loadFakes(dir: string, lesson: Lesson): { byCheck: Map<string, F
   for (const f of files) {
     const shown = join('lessons', lesson.id, 'fakes', f);
     const id = f.replace(/\.sh$/, '');
-    if (!f.endsWith('.sh') || !checks.has(id)) { errors.push({ file: shown, line: 1, message: `${f} names no check of ${lesson.id} (fakes/<check-id>.sh)` }); continue; }
+    if (!f.endsWith('.sh') || !checks.has(id)) {
+      errors.push({ file: shown, line: 1, message: `${f} names no check of ${lesson.id} (fakes/<check-id>.sh)` });
+      continue;
+    }
     const r = parseFakes(readFileSync(join(folder, f), 'utf8'), shown);
-    for (const k of r.fakes) if (Number(k.node.slice(4)) > lesson.nodes) r.errors.push({ file: shown, line: k.line, message: `fake uses ${k.node}, but the lesson has nodes: ${lesson.nodes}` });
+    for (const k of r.fakes)
+      if (Number(k.node.slice(4)) > lesson.nodes)
+        r.errors.push({ file: shown, line: k.line, message: `fake uses ${k.node}, but the lesson has nodes: ${lesson.nodes}` });
     errors.push(...r.errors);
     byCheck.set(id, r.fakes);
   }
@@ -34,7 +39,12 @@ export function loadFakes(dir: string, lesson: Lesson): { byCheck: Map<string, F
   for (const c of checks.values()) {
     const n = byCheck.get(c.id)?.length ?? 0;
     const need = needsThreeFakes(c.script) ? 3 : 1;
-    if (n < need) errors.push({ file: shown, line: c.line, message: `check ${c.id} has ${n} fake${n === 1 ? '' : 's'} in fakes/${c.id}.sh; it needs at least ${need}${need > 1 ? ' (it reads names, tags, labels, logs or HTTP bodies, which are easy to imitate)' : ''}` });
+    if (n < need)
+      errors.push({
+        file: shown,
+        line: c.line,
+        message: `check ${c.id} has ${n} fake${n === 1 ? '' : 's'} in fakes/${c.id}.sh; it needs at least ${need}${need > 1 ? ' (it reads names, tags, labels, logs or HTTP bodies, which are easy to imitate)' : ''}`,
+      });
   }
   return { byCheck, errors };
 }
@@ -42,24 +52,32 @@ export function loadFakes(dir: string, lesson: Lesson): { byCheck: Map<string, F
 export function loadLessons(dir: string): { lessons: Lesson[]; errors: LessonError[] } {
   const errors: LessonError[] = [];
   const parsed: Lesson[] = [];
-  const ids = readdirSync(dir).filter((d) => LESSON_DIR.test(d) && statSync(join(dir, d)).isDirectory()).sort();
+  const ids = readdirSync(dir)
+    .filter((d) => LESSON_DIR.test(d) && statSync(join(dir, d)).isDirectory())
+    .sort();
   for (const id of ids) {
     const file = join(dir, id, 'lesson.md');
     const shown = join('lessons', id, 'lesson.md');
-    if (!existsSync(file)) { errors.push({ file: shown, line: 1, message: 'lesson folder without lesson.md' }); continue; }
+    if (!existsSync(file)) {
+      errors.push({ file: shown, line: 1, message: 'lesson folder without lesson.md' });
+      continue;
+    }
     const r = parseLesson(id, readFileSync(file, 'utf8'), { file: shown });
     const own: LessonError[] = [...r.errors];
     if (r.lesson) {
       const l = r.lesson;
       const inside = (p: string) => !normalize(p).startsWith('..');
       for (const f of l.files) {
-        if (!inside(f.sourcePath) || !existsSync(join(dir, id, f.sourcePath))) own.push({ file: shown, line: 2, message: `files: ${f.sourcePath} does not exist in the lesson folder` });
+        if (!inside(f.sourcePath) || !existsSync(join(dir, id, f.sourcePath)))
+          own.push({ file: shown, line: 2, message: `files: ${f.sourcePath} does not exist in the lesson folder` });
       }
       for (const a of l.assets) {
-        if (!inside(a) || !existsSync(join(dir, id, a))) own.push({ file: shown, line: 1, message: `diagram or image ${a} does not exist in the lesson folder` });
+        if (!inside(a) || !existsSync(join(dir, id, a)))
+          own.push({ file: shown, line: 1, message: `diagram or image ${a} does not exist in the lesson folder` });
       }
       for (const s of l.steps.filter((x) => x.exercise)) {
-        if (!existsSync(solutionPath(dir, id, s.id))) own.push({ file: shown, line: s.line, message: `exercise ${s.id} needs a reference solution at solutions/${s.id}.sh` });
+        if (!existsSync(solutionPath(dir, id, s.id)))
+          own.push({ file: shown, line: s.line, message: `exercise ${s.id} needs a reference solution at solutions/${s.id}.sh` });
       }
       if (!own.length) parsed.push(l);
       // Fakes are for the verifier only: a problem with them is reported but keeps the lesson on the site.
@@ -71,7 +89,8 @@ export function loadLessons(dir: string): { lessons: Lesson[]; errors: LessonErr
   const byId = new Map(parsed.map((l) => [l.id, l]));
   const lessons = parsed.filter((l) => {
     const missing = l.prerequisites.filter((p) => !byId.has(p));
-    if (missing.length) errors.push({ file: join('lessons', l.id, 'lesson.md'), line: 2, message: `prerequisites: ${missing.join(', ')} is not an available lesson` });
+    if (missing.length)
+      errors.push({ file: join('lessons', l.id, 'lesson.md'), line: 2, message: `prerequisites: ${missing.join(', ')} is not an available lesson` });
     return !missing.length;
   });
   for (const l of lessons) {

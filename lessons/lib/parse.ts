@@ -3,7 +3,21 @@
 import MarkdownIt from 'markdown-it';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { checkBlock, CONSTRUCTS, FAILS_MARKER, frontMatter, quizBlock, SANDBOX_FACTS, type SandboxFacts, type Check, type Command, type Lesson, type LessonError, type Quiz, type Step } from './schema.ts';
+import {
+  checkBlock,
+  CONSTRUCTS,
+  FAILS_MARKER,
+  frontMatter,
+  quizBlock,
+  SANDBOX_FACTS,
+  type SandboxFacts,
+  type Check,
+  type Command,
+  type Lesson,
+  type LessonError,
+  type Quiz,
+  type Step,
+} from './schema.ts';
 
 type Construct =
   | { kind: 'run'; node: string; interactive: boolean; text: string }
@@ -24,7 +38,8 @@ function nearMiss(name: string): string | undefined {
   const dist = (a: string, b: string) => {
     const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
     for (let j = 1; j <= b.length; j++) d[0][j] = j;
-    for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     return d[a.length][b.length];
   };
   return CONSTRUCTS.find((c) => name !== c && dist(name, c) <= (c.length > 4 ? 2 : 1));
@@ -47,7 +62,10 @@ function yamlBody(text: string, line: number, env: Env, what: string): unknown {
 function readConstruct(t: Token, env: Env): Construct | null {
   const [name = '', ...attrs] = t.info.trim().split(/\s+/);
   const line = env.offset + (t.map?.[0] ?? 0) + 1;
-  const err = (message: string): Construct => { env.errors.push({ file: env.file, line, message }); return { kind: 'invalid' }; };
+  const err = (message: string): Construct => {
+    env.errors.push({ file: env.file, line, message });
+    return { kind: 'invalid' };
+  };
   if (!(CONSTRUCTS as readonly string[]).includes(name)) {
     const typo = nearMiss(name);
     if (typo) return err(`unknown construct \`${name}\`: did you mean \`${typo}\`?`);
@@ -59,7 +77,14 @@ function readConstruct(t: Token, env: Env): Construct | null {
     const [k, v] = a.split('=');
     opts[k] = v ?? true;
   }
-  const allowed: Record<string, string[]> = { run: ['node', 'interactive'], verify: ['node'], check: [], quiz: [], hint: [], sandbox: Object.keys(SANDBOX_FACTS) };
+  const allowed: Record<string, string[]> = {
+    run: ['node', 'interactive'],
+    verify: ['node'],
+    check: [],
+    quiz: [],
+    hint: [],
+    sandbox: Object.keys(SANDBOX_FACTS),
+  };
   const unknown = Object.keys(opts).filter((k) => !allowed[name].includes(k));
   if (unknown.length) return err(`\`${name}\` does not take ${unknown.join(', ')} (it takes: ${allowed[name].join(', ') || 'nothing'})`);
   const node = typeof opts.node === 'string' ? opts.node : 'node1';
@@ -81,7 +106,12 @@ function readConstruct(t: Token, env: Env): Construct | null {
         if (typeof v !== 'string' || !values.includes(v)) return err(`sandbox: ${k} must be ${values.join(' or ')}, not ${v === true ? 'empty' : v}`);
         when[k] = v;
       }
-      if (!Object.keys(when).length) return err(`a sandbox note names the sandboxes it is about (${Object.keys(SANDBOX_FACTS).map((k) => `${k}=…`).join(', ')})`);
+      if (!Object.keys(when).length)
+        return err(
+          `a sandbox note names the sandboxes it is about (${Object.keys(SANDBOX_FACTS)
+            .map((k) => `${k}=…`)
+            .join(', ')})`,
+        );
       if (!body.trim()) return err('a sandbox note needs text');
       return { kind: 'sandbox', when: when as Partial<SandboxFacts>, markdown: body };
     }
@@ -111,7 +141,8 @@ function lintFailsMarkers(body: string, fenceLine: number, env: Env) {
     const cmd = l.replace(FAILS_MARKER, '');
     const at = { file: env.file, line: fenceLine + 1 + i };
     if (!cmd.trim()) env.errors.push({ ...at, message: '`# fails` must end the line of the command that is expected to fail' });
-    else if (/\|\||;\s*(true|:)\s*$|&\s*$/.test(cmd)) env.errors.push({ ...at, message: 'a command marked `# fails` must not hide its exit status (|| …, ; true, &)' });
+    else if (/\|\||;\s*(true|:)\s*$|&\s*$/.test(cmd))
+      env.errors.push({ ...at, message: 'a command marked `# fails` must not hide its exit status (|| …, ; true, &)' });
   });
 }
 
@@ -136,14 +167,18 @@ function createMarkdown() {
         const q = c.quiz;
         const type = q.multiple ? 'checkbox' : 'radio';
         const opts = q.options.map((o, i) => `<label><input type="${type}" name="quiz-${esc(q.id)}" value="${i}"> ${esc(o.text)}</label>`).join('\n');
-        const explain = q.options.map((o, i) => `<div class="berth-quiz-explain" data-option="${i}" data-correct="${o.correct}" hidden>${md.renderInline(o.explain)}</div>`).join('\n');
+        const explain = q.options
+          .map((o, i) => `<div class="berth-quiz-explain" data-option="${i}" data-correct="${o.correct}" hidden>${md.renderInline(o.explain)}</div>`)
+          .join('\n');
         return `<fieldset class="berth-quiz" data-quiz-id="${esc(q.id)}" data-multiple="${q.multiple}"><legend>${md.renderInline(q.question)}</legend>\n${opts}\n${explain}\n</fieldset>\n`;
       }
       case 'hint':
         return `<details class="berth-hint"><summary>Hint</summary>${md.render(c.markdown, { file: '', offset: 0, errors: [] })}</details>\n`;
       case 'sandbox': {
         // Hidden until the page has asked the server what its sandboxes are (GET /api/sandbox-facts).
-        const data = Object.entries(c.when).map(([k, v]) => ` data-${k}="${esc(v)}"`).join('');
+        const data = Object.entries(c.when)
+          .map(([k, v]) => ` data-${k}="${esc(v)}"`)
+          .join('');
         return `<aside class="berth-sandbox-note"${data} hidden><p class="berth-sandbox-note-title">About this sandbox</p>${md.render(c.markdown, { file: '', offset: 0, errors: [] })}</aside>\n`;
       }
       default:
@@ -178,13 +213,14 @@ export function parseLesson(id: string, source: string, opts: ParseOptions = {})
   if (raw !== undefined) {
     const r = frontMatter.safeParse(raw ?? {});
     if (r.success) meta = r.data;
-    else for (const i of r.error.issues) {
-      const key = String(i.path[0] ?? '');
-      const at = split.yaml.split('\n').findIndex((l) => l.startsWith(`${key}:`));
-      const unknownKeys = i.code === 'unrecognized_keys' ? (i as { keys?: string[] }).keys ?? [] : [];
-      const keyLine = unknownKeys.length ? split.yaml.split('\n').findIndex((l) => l.startsWith(`${unknownKeys[0]}:`)) : at;
-      errors.push({ file, line: 2 + Math.max(keyLine, 0), message: `front matter: ${i.path.join('.') || 'top level'}: ${i.message}` });
-    }
+    else
+      for (const i of r.error.issues) {
+        const key = String(i.path[0] ?? '');
+        const at = split.yaml.split('\n').findIndex((l) => l.startsWith(`${key}:`));
+        const unknownKeys = i.code === 'unrecognized_keys' ? ((i as { keys?: string[] }).keys ?? []) : [];
+        const keyLine = unknownKeys.length ? split.yaml.split('\n').findIndex((l) => l.startsWith(`${unknownKeys[0]}:`)) : at;
+        errors.push({ file, line: 2 + Math.max(keyLine, 0), message: `front matter: ${i.path.join('.') || 'top level'}: ${i.message}` });
+      }
   }
 
   const tokens = md.parse(split.body, env);
@@ -208,7 +244,11 @@ export function parseLesson(id: string, source: string, opts: ParseOptions = {})
         errors.push({ file, line, message: `step heading "${inline.content}" needs an id: ## Title {#step-id}` });
         continue;
       }
-      const classes = m[2].trim().split(/\s+/).filter(Boolean).map((c) => c.slice(1));
+      const classes = m[2]
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((c) => c.slice(1));
       const bad = classes.filter((c) => c !== 'exercise');
       if (bad.length) errors.push({ file, line, message: `unknown heading class .${bad.join(', .')} (only .exercise)` });
       const title = inline.content.slice(0, m.index).trim();
@@ -217,7 +257,17 @@ export function parseLesson(id: string, source: string, opts: ParseOptions = {})
       inline.children = md.parseInline(title, env)[0]?.children ?? [];
       t.attrSet('id', m[1]);
       if (introEnd === tokens.length) introEnd = i;
-      const step: Step = { id: m[1], title: title.replace(/^Exercise:\s*/, ''), exercise: classes.includes('exercise'), line, html: '', commands: [], verify: [], checks: [], quizzes: [] };
+      const step: Step = {
+        id: m[1],
+        title: title.replace(/^Exercise:\s*/, ''),
+        exercise: classes.includes('exercise'),
+        line,
+        html: '',
+        commands: [],
+        verify: [],
+        checks: [],
+        quizzes: [],
+      };
       steps.push(step);
       bounds.push({ step, from: i });
       continue;
@@ -226,7 +276,8 @@ export function parseLesson(id: string, source: string, opts: ParseOptions = {})
     const c = t.meta as Construct;
     const step = steps.at(-1);
     if (!step) {
-      if (c.kind !== 'hint' && c.kind !== 'sandbox' && c.kind !== 'invalid') errors.push({ file, line, message: `a ${c.kind} block must be inside a step (after a ## heading)` });
+      if (c.kind !== 'hint' && c.kind !== 'sandbox' && c.kind !== 'invalid')
+        errors.push({ file, line, message: `a ${c.kind} block must be inside a step (after a ## heading)` });
       continue;
     }
     if (c.kind === 'run') step.commands.push({ node: c.node, text: c.text, interactive: c.interactive, line } satisfies Command);
@@ -245,10 +296,17 @@ export function parseLesson(id: string, source: string, opts: ParseOptions = {})
   return {
     errors,
     lesson: {
-      id, title: meta.title, summary: meta.summary, duration: meta.duration, level: meta.level,
-      prerequisites: meta.prerequisites, nodes: meta.nodes,
+      id,
+      title: meta.title,
+      summary: meta.summary,
+      duration: meta.duration,
+      level: meta.level,
+      prerequisites: meta.prerequisites,
+      nodes: meta.nodes,
       files: Object.entries(meta.files).map(([workspacePath, sourcePath]) => ({ workspacePath, sourcePath })),
-      assets: [...assets], introHtml, steps,
+      assets: [...assets],
+      introHtml,
+      steps,
     },
   };
 }
@@ -267,12 +325,16 @@ function checkSteps(steps: Step[], nodes: number, file: string, errors: LessonEr
   if (steps.length === 0) errors.push({ file, line: 1, message: 'a lesson needs at least one step (## Title {#id})' });
   for (const s of steps) {
     unique('step', s.id, s.line);
-    for (const c of s.checks) { unique('check', c.id, c.line); onNode(c.node, c.line, `check ${c.id}`); }
+    for (const c of s.checks) {
+      unique('check', c.id, c.line);
+      onNode(c.node, c.line, `check ${c.id}`);
+    }
     for (const q of s.quizzes) unique('quiz', q.id, q.line);
     for (const c of s.commands) onNode(c.node, c.line, 'run block');
     for (const v of s.verify) onNode(v.node, s.line, 'verify block');
     if (s.exercise) {
-      if (s.commands.length) errors.push({ file, line: s.commands[0].line, message: `exercise step ${s.id} must not have run blocks: the learner solves it alone` });
+      if (s.commands.length)
+        errors.push({ file, line: s.commands[0].line, message: `exercise step ${s.id} must not have run blocks: the learner solves it alone` });
       if (!s.checks.length) errors.push({ file, line: s.line, message: `exercise step ${s.id} needs at least one check` });
     } else if (s.commands.length && !s.checks.length) {
       errors.push({ file, line: s.line, message: `step ${s.id} has commands but no check` });

@@ -65,7 +65,11 @@ export type ReplayEvent =
   | { type: 'step-failed'; index: number; step: string; ms: number; problem: string };
 
 /** Replays the planned steps one after another; stops at the first step that fails. */
-export async function replay(plan: PlannedStep[], exec: Exec, { timeoutMs = 180_000, onEvent = (_e: ReplayEvent) => {} } = {}): Promise<{ ok: boolean; failedAt?: string; problem?: string; ms: number }> {
+export async function replay(
+  plan: PlannedStep[],
+  exec: Exec,
+  { timeoutMs = 180_000, onEvent = (_e: ReplayEvent) => {} } = {},
+): Promise<{ ok: boolean; failedAt?: string; problem?: string; ms: number }> {
   const t0 = performance.now();
   for (const [index, s] of plan.entries()) {
     const s0 = performance.now();

@@ -149,7 +149,12 @@ exit $rc
 }
 
 /** The differences readOnlyCheck reported, or '' when the check left its node as it found it. */
-export const changedBy = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('@@changed ')).map((l) => l.slice(10)).join(' / ');
+export const changedBy = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('@@changed '))
+    .map((l) => l.slice(10))
+    .join(' / ');
 
 /**
  * One fake on a one-node sandbox in a single exec (each exec costs seconds on a busy machine): the fake
@@ -163,8 +168,12 @@ export function fakeRound(fake: string, check: string, undo: string): string {
 cr=-; if [ $fr -eq 0 ]; then ( ${check}
 ) > /dev/null 2>&1; cr=$?; fi
 : > $D/undo.out; ur=0
-${undo ? String.raw`( ${undo}
-) > $D/undo.out 2>&1; ur=$?` : ''}
+${
+  undo
+    ? String.raw`( ${undo}
+) > $D/undo.out 2>&1; ur=$?`
+    : ''
+}
 ( ${RESTORE}
 ) > $D/left.out 2>&1
 echo "@@fake"; tail -c 3000 $D/fake.out; echo
@@ -174,9 +183,18 @@ echo "@@result $fr $cr $ur"
 `;
 }
 
-export function parseRound(stdout: string): { fake: string; undo: string; left: string; fakeExit: number; checkExit: number | undefined; undoExit: number } | undefined {
+export function parseRound(
+  stdout: string,
+): { fake: string; undo: string; left: string; fakeExit: number; checkExit: number | undefined; undoExit: number } | undefined {
   const m = /^@@result (\d+) (-|\d+) (\d+)$/m.exec(stdout);
   if (!m) return undefined;
   const section = (name: string) => (new RegExp(`^@@${name}\\n([\\s\\S]*?)(?=^@@)`, 'm').exec(stdout)?.[1] ?? '').trim();
-  return { fake: section('fake'), undo: section('undo'), left: section('left'), fakeExit: Number(m[1]), checkExit: m[2] === '-' ? undefined : Number(m[2]), undoExit: Number(m[3]) };
+  return {
+    fake: section('fake'),
+    undo: section('undo'),
+    left: section('left'),
+    fakeExit: Number(m[1]),
+    checkExit: m[2] === '-' ? undefined : Number(m[2]),
+    undoExit: Number(m[3]),
+  };
 }

@@ -12,12 +12,17 @@ export const frontMatter = z.strictObject({
   level: z.enum(['beginner', 'intermediate', 'advanced']).describe('beginner, intermediate or advanced.'),
   prerequisites: z.array(lessonId).default([]).describe('Lesson ids (folder names) to take first.'),
   nodes: z.number().int().min(1).max(5).default(1).describe('Learner engines the lesson needs: node1 … nodeN.'),
-  files: z.record(z.string().regex(/^(?!\/)(?!.*\.\.)[\w./-]+$/, 'a relative path inside the workspace'), z.string())
-    .default({}).describe('Files seeded into the workspace: workspace path → path inside this lesson folder.'),
+  files: z
+    .record(z.string().regex(/^(?!\/)(?!.*\.\.)[\w./-]+$/, 'a relative path inside the workspace'), z.string())
+    .default({})
+    .describe('Files seeded into the workspace: workspace path → path inside this lesson folder.'),
 });
 
 export const checkBlock = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).describe('Unique within the lesson.'),
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/)
+    .describe('Unique within the lesson.'),
   title: z.string().min(3).describe('What the learner should have achieved, shown next to the Check button.'),
   node: nodeName.default('node1').describe('Node the script runs on.'),
   script: z.string().min(1).describe('Bash run as the learner on that node; exit status 0 means pass. Read engine state.'),
@@ -26,14 +31,23 @@ export const checkBlock = z.strictObject({
 });
 
 export const quizBlock = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/).describe('Unique within the lesson.'),
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/)
+    .describe('Unique within the lesson.'),
   question: z.string().min(3).describe('The question.'),
   multiple: z.boolean().default(false).describe('true when several options may be correct.'),
-  options: z.array(z.strictObject({
-    text: z.coerce.string().min(1).describe('The option as shown.'),
-    correct: z.boolean().default(false).describe('Whether choosing it is right.'),
-    explain: z.string().min(3).describe('Why it is right or wrong, shown after answering.'),
-  })).min(2).max(8).describe('Two to eight options.'),
+  options: z
+    .array(
+      z.strictObject({
+        text: z.coerce.string().min(1).describe('The option as shown.'),
+        correct: z.boolean().default(false).describe('Whether choosing it is right.'),
+        explain: z.string().min(3).describe('Why it is right or wrong, shown after answering.'),
+      }),
+    )
+    .min(2)
+    .max(8)
+    .describe('Two to eight options.'),
 });
 
 export type FrontMatter = z.infer<typeof frontMatter>;

@@ -44,11 +44,17 @@ async function tryFakes(lesson: Lesson, step: Step, exec: Exec, fakes: Map<strin
   }
   // A shortcut only a rootful engine allows (`--pid host`) cannot even be taken on a rootless one: it is
   // tried where the engine is rootful (the Incus nodes) and reported as skipped elsewhere.
-  const rootless = all.some(({ f }) => f.engine === 'rootful')
-    && /rootless/.test((await exec('node1', "docker info -f '{{json .SecurityOptions}}'", 60_000)).stdout);
+  const rootless =
+    all.some(({ f }) => f.engine === 'rootful') && /rootless/.test((await exec('node1', "docker info -f '{{json .SecurityOptions}}'", 60_000)).stdout);
   for (const { c, f } of all) {
-    if (rootless && f.engine === 'rootful') { results.get(c.id)!.push({ title: f.title, line: f.line, check: 'skipped' }); continue; }
-    if (nodes.length === 1) { results.get(c.id)!.push(await oneRound(exec, c.script, f)); continue; }
+    if (rootless && f.engine === 'rootful') {
+      results.get(c.id)!.push({ title: f.title, line: f.line, check: 'skipped' });
+      continue;
+    }
+    if (nodes.length === 1) {
+      results.get(c.id)!.push(await oneRound(exec, c.script, f));
+      continue;
+    }
     const res: FakeResult = { title: f.title, line: f.line, check: 'broken' };
     const broke = await runBlock(exec, f.node, f.script, 180_000);
     if (broke) res.problem = `the fake itself failed (${broke})`;
@@ -104,10 +110,11 @@ export async function verifyLesson(lesson: Lesson, lessonsDir: string, exec: Exe
       checks[i].ms += performance.now() - c0;
     }
     if (!failed) for (const c of checks) if (c.before !== 'fail' || c.after !== 'pass') problems.push(`${c.id}: before ${c.before}, after ${c.after}`);
-    for (const c of checks) for (const f of c.fakes) {
-      if (f.check === 'pass') problems.push(`${c.id}: fake "${f.title}" (fakes/${c.id}.sh:${f.line}) passes the check`);
-      if (f.problem) problems.push(`${c.id}: fake "${f.title}" (fakes/${c.id}.sh:${f.line}): ${f.problem}`);
-    }
+    for (const c of checks)
+      for (const f of c.fakes) {
+        if (f.check === 'pass') problems.push(`${c.id}: fake "${f.title}" (fakes/${c.id}.sh:${f.line}) passes the check`);
+        if (f.problem) problems.push(`${c.id}: fake "${f.title}" (fakes/${c.id}.sh:${f.line}): ${f.problem}`);
+      }
     const ok = !problems.length;
     steps.push({ step: step.id, checks, ok, ms: performance.now() - s0, fakesMs, ...(ok ? {} : { problem: problems.join('; ') }) });
   }

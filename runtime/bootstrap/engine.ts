@@ -40,7 +40,10 @@ export function ping(host: string, timeoutMs = 1500): Promise<boolean> {
       res.resume();
       done(res.statusCode === 200);
     });
-    req.on('timeout', () => { req.destroy(); done(false); });
+    req.on('timeout', () => {
+      req.destroy();
+      done(false);
+    });
     req.on('error', () => done(false));
     req.end();
   });
@@ -55,14 +58,19 @@ function isDebianLike(): boolean {
 }
 
 function installDockerIo(log: (msg: string) => void): void {
-  log('no Docker engine answers; installing Debian\'s docker.io with apt-get');
+  log("no Docker engine answers; installing Debian's docker.io with apt-get");
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'docker.io']]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', 'docker.io'],
+  ]) {
     const r = spawnSync('apt-get', args, { env, encoding: 'utf8' });
     if (r.status !== 0) {
-      throw new EngineError('APT_FAILED',
+      throw new EngineError(
+        'APT_FAILED',
         `apt-get ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')}\n` +
-        'Install a Docker engine by hand (Debian: apt-get install docker.io) or set DOCKER_HOST.');
+          'Install a Docker engine by hand (Debian: apt-get install docker.io) or set DOCKER_HOST.',
+      );
     }
   }
 }
@@ -82,18 +90,30 @@ function startDockerd(dir: string, env: NodeJS.ProcessEnv): { sock: string; chil
   mkdirSync(join(dir, 'data'), { recursive: true });
   mkdirSync(join(dir, 'exec'), { recursive: true });
   const logFd = openSync(join(dir, 'dockerd.log'), 'a', 0o600);
-  const child = spawn('dockerd', [
-    '--host', `unix://${sock}`,
-    '--data-root', join(dir, 'data'),
-    '--exec-root', join(dir, 'exec'),
-    '--pidfile', join(dir, 'dockerd.pid'),
-    // containerd's own state must not collide with another engine's containerd on the machine.
-    '--containerd-namespace', 'berth',
-    '--containerd-plugins-namespace', 'berth-plugins',
-    '--storage-driver', 'overlay2',
-    // Every sandbox gets its own bridge network; the stock pools hold only ~30 of them.
-    '--default-address-pool', `base=${env.BERTH_ADDRESS_POOL ?? '10.201.0.0/16'},size=26`,
-  ], { detached: true, stdio: ['ignore', logFd, logFd], env: daemonEnv(env) });
+  const child = spawn(
+    'dockerd',
+    [
+      '--host',
+      `unix://${sock}`,
+      '--data-root',
+      join(dir, 'data'),
+      '--exec-root',
+      join(dir, 'exec'),
+      '--pidfile',
+      join(dir, 'dockerd.pid'),
+      // containerd's own state must not collide with another engine's containerd on the machine.
+      '--containerd-namespace',
+      'berth',
+      '--containerd-plugins-namespace',
+      'berth-plugins',
+      '--storage-driver',
+      'overlay2',
+      // Every sandbox gets its own bridge network; the stock pools hold only ~30 of them.
+      '--default-address-pool',
+      `base=${env.BERTH_ADDRESS_POOL ?? '10.201.0.0/16'},size=26`,
+    ],
+    { detached: true, stdio: ['ignore', logFd, logFd], env: daemonEnv(env) },
+  );
   child.unref();
   return { sock, child };
 }
@@ -106,7 +126,10 @@ export async function ensureEngine(opts: EnsureOptions = {}): Promise<Engine> {
   const log = opts.log ?? (() => {});
   if (env.DOCKER_HOST) {
     if (await ping(env.DOCKER_HOST)) return { host: env.DOCKER_HOST, socketPath: socketOf(env.DOCKER_HOST), startedByBerth: false };
-    throw new EngineError('ENGINE_UNAVAILABLE', `DOCKER_HOST=${env.DOCKER_HOST} is set but no Docker engine answers there. Start that engine or unset DOCKER_HOST.`);
+    throw new EngineError(
+      'ENGINE_UNAVAILABLE',
+      `DOCKER_HOST=${env.DOCKER_HOST} is set but no Docker engine answers there. Start that engine or unset DOCKER_HOST.`,
+    );
   }
   const system = 'unix:///var/run/docker.sock';
   if (await ping(system)) return { host: system, socketPath: '/var/run/docker.sock', startedByBerth: false };
@@ -116,10 +139,12 @@ export async function ensureEngine(opts: EnsureOptions = {}): Promise<Engine> {
   if (await ping(ours)) return { host: ours, socketPath: join(dir, 'docker.sock'), startedByBerth: true };
 
   if (process.getuid?.() !== 0 || !isDebianLike()) {
-    throw new EngineError('ENGINE_UNAVAILABLE',
+    throw new EngineError(
+      'ENGINE_UNAVAILABLE',
       'No Docker engine answers (DOCKER_HOST unset, /var/run/docker.sock silent). ' +
-      'Berth can install and start one only when run as root on Debian or Ubuntu. ' +
-      'Install Docker Engine (https://docs.docker.com/engine/install/) and start it, or set DOCKER_HOST.');
+        'Berth can install and start one only when run as root on Debian or Ubuntu. ' +
+        'Install Docker Engine (https://docs.docker.com/engine/install/) and start it, or set DOCKER_HOST.',
+    );
   }
   if (!hasCommand('dockerd')) {
     if (opts.install === false) throw new EngineError('ENGINE_UNAVAILABLE', 'dockerd is not installed (apt-get install docker.io).');
@@ -129,7 +154,9 @@ export async function ensureEngine(opts: EnsureOptions = {}): Promise<Engine> {
   log(`starting dockerd with its state under ${dir}`);
   const { sock, child } = startDockerd(dir, env);
   let exited = false;
-  child.on('exit', () => { exited = true; });
+  child.on('exit', () => {
+    exited = true;
+  });
   if (!(await waitFor(ours, 60_000, () => !exited))) {
     const tail = existsSync(join(dir, 'dockerd.log')) ? readFileSync(join(dir, 'dockerd.log'), 'utf8').trim().split('\n').slice(-5).join('\n') : '';
     throw new EngineError('ENGINE_START_FAILED', `dockerd did not answer within 60 s. Last lines of ${join(dir, 'dockerd.log')}:\n${tail}`);

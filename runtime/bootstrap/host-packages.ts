@@ -14,11 +14,17 @@ export function ensurePackages(pkgs: string[], log: (m: string) => void = () => 
   const missing = missingPackages(pkgs);
   if (!missing.length) return;
   if (process.getuid?.() !== 0 || !existsSync('/etc/debian_version')) {
-    throw new EngineError('PACKAGES_MISSING', `Berth needs these Debian packages: ${missing.join(' ')}. Install them (apt-get install ${missing.join(' ')}) or run as root on Debian.`);
+    throw new EngineError(
+      'PACKAGES_MISSING',
+      `Berth needs these Debian packages: ${missing.join(' ')}. Install them (apt-get install ${missing.join(' ')}) or run as root on Debian.`,
+    );
   }
   log(`installing ${missing.join(' ')} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', ...missing],
+  ]) {
     const r = spawnSync('apt-get', args, { env, encoding: 'utf8' });
     if (r.status !== 0) {
       throw new EngineError('APT_FAILED', `apt-get ${args[0]} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);

@@ -11,7 +11,18 @@ export async function buildEngineImage(host: string, log: (m: string) => void = 
   const recipe = hashDir(import.meta.dirname, baseId);
   if (imageLabel(host, ENGINE_IMAGE, 'berth.recipe') === recipe) return { built: false };
   log(`building ${ENGINE_IMAGE} (recipe ${recipe})`);
-  const r = await docker(host, ['build', '-q', '--force-rm', '--build-arg', `BASE=${BASE}`, '--label', `berth.recipe=${recipe}`, '-t', ENGINE_IMAGE, import.meta.dirname]);
+  const r = await docker(host, [
+    'build',
+    '-q',
+    '--force-rm',
+    '--build-arg',
+    `BASE=${BASE}`,
+    '--label',
+    `berth.recipe=${recipe}`,
+    '-t',
+    ENGINE_IMAGE,
+    import.meta.dirname,
+  ]);
   if (r.code !== 0) throw new Error(`Building ${ENGINE_IMAGE} from runtime/engine/Dockerfile failed:\n${r.tail.trim().split('\n').slice(-15).join('\n')}`);
   return { built: true };
 }

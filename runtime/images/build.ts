@@ -77,10 +77,19 @@ async function buildBusybox(host: string, img: CatalogImage): Promise<'built' | 
   if (!existsSync(bin)) throw new Error('busybox-static is not installed (apt-get install busybox-static)');
   const recipe = createHash('sha256').update(readFileSync(bin)).digest('hex').slice(0, 16);
   if (imageLabel(host, imageRef(img), 'berth.recipe') === recipe) return 'unchanged';
-  const r = spawnSync('bash', ['-c', `set -e; d=$(mktemp -d); mkdir -p $d/bin $d/etc $d/tmp $d/root; cp ${bin} $d/bin/busybox;
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `set -e; d=$(mktemp -d); mkdir -p $d/bin $d/etc $d/tmp $d/root; cp ${bin} $d/bin/busybox;
     for a in $(${bin} --list); do [ -e $d/bin/$a ] || ln -s busybox $d/bin/$a; done
     echo 'root:x:0:0:root:/root:/bin/sh' > $d/etc/passwd; echo 'root:x:0:' > $d/etc/group; chmod 1777 $d/tmp
-    tar -C $d -c . | DOCKER_HOST=${host} docker import ${labelArgs(img, recipe, '--change').map((a) => `'${a}'`).join(' ')} --change 'CMD ["sh"]' - ${imageRef(img)} >/dev/null; rm -rf $d`], { encoding: 'utf8' });
+    tar -C $d -c . | DOCKER_HOST=${host} docker import ${labelArgs(img, recipe, '--change')
+      .map((a) => `'${a}'`)
+      .join(' ')} --change 'CMD ["sh"]' - ${imageRef(img)} >/dev/null; rm -rf $d`,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`busybox import failed: ${r.stderr.trim()}`);
   return 'built';
 }
@@ -94,8 +103,26 @@ async function buildDockerfile(host: string, img: CatalogImage, dir: string): Pr
   }
   const recipe = hashDir(dir, baseId);
   if (imageLabel(host, imageRef(img), 'berth.recipe') === recipe) return 'unchanged';
-  const r = await docker(host, ['build', '-q', '--force-rm', '--build-arg', 'BASE=debian:bookworm', ...labelArgs(img, recipe, '--label'), '-t', imageRef(img), dir]);
-  if (r.code !== 0) throw new Error(r.tail.trim().split('\n').filter((l) => !/DEPRECATED|buildx|BuildKit|docs\.docker/.test(l)).slice(-12).join('\n'));
+  const r = await docker(host, [
+    'build',
+    '-q',
+    '--force-rm',
+    '--build-arg',
+    'BASE=debian:bookworm',
+    ...labelArgs(img, recipe, '--label'),
+    '-t',
+    imageRef(img),
+    dir,
+  ]);
+  if (r.code !== 0)
+    throw new Error(
+      r.tail
+        .trim()
+        .split('\n')
+        .filter((l) => !/DEPRECATED|buildx|BuildKit|docs\.docker/.test(l))
+        .slice(-12)
+        .join('\n'),
+    );
   return 'built';
 }
 
@@ -108,9 +135,12 @@ export async function buildCatalog({ host, dir = IMAGES_DIR, only, concurrency =
   const one = async (img: CatalogImage) => {
     const t0 = performance.now();
     try {
-      const status = img.kind === 'debootstrap' ? await buildDebian(host, img, log)
-        : img.kind === 'busybox' ? await buildBusybox(host, img)
-          : await buildDockerfile(host, img, join(dir, img.name));
+      const status =
+        img.kind === 'debootstrap'
+          ? await buildDebian(host, img, log)
+          : img.kind === 'busybox'
+            ? await buildBusybox(host, img)
+            : await buildDockerfile(host, img, join(dir, img.name));
       await tagAll(host, img);
       results.push({ name: img.name, status, ms: performance.now() - t0 });
       if (status === 'built') log(`built ${img.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -128,7 +158,11 @@ export async function buildCatalog({ host, dir = IMAGES_DIR, only, concurrency =
     return results;
   }
   const queue = [...rest];
-  await Promise.all(Array.from({ length: concurrency }, async () => { for (let img = queue.shift(); img; img = queue.shift()) await one(img); }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let img = queue.shift(); img; img = queue.shift()) await one(img);
+    }),
+  );
   return results;
 }
 

@@ -10,7 +10,9 @@ export function docker(host: string, args: string[], stdin?: NodeJS.ReadableStre
   return new Promise((resolve) => {
     const child = spawn('docker', args, { env: { ...process.env, DOCKER_HOST: host }, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let tail = '';
-    const keep = (b: Buffer) => { tail = (tail + b.toString()).slice(-4000); };
+    const keep = (b: Buffer) => {
+      tail = (tail + b.toString()).slice(-4000);
+    };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     if (stdin) stdin.pipe(child.stdin!);

@@ -24,7 +24,10 @@ export function pingIncus(socketPath: string, timeoutMs = 2000): Promise<number>
       res.resume();
       done(res.statusCode ?? 0);
     });
-    req.on('timeout', () => { req.destroy(); done(0); });
+    req.on('timeout', () => {
+      req.destroy();
+      done(0);
+    });
     req.on('error', () => done(0));
     req.end();
   });
@@ -32,9 +35,15 @@ export function pingIncus(socketPath: string, timeoutMs = 2000): Promise<number>
 
 /** lxcfs is mounted and answers (a dead lxcfs leaves a mount whose files fail with ENOTCONN). */
 export function lxcfsAlive(): boolean {
-  const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === LXCFS_DIR && l.includes('fuse.lxcfs'));
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === LXCFS_DIR && l.includes('fuse.lxcfs'));
   if (!mounted) return false;
-  try { return readFileSync(join(LXCFS_DIR, 'proc', 'uptime'), 'utf8').length > 0; } catch { return false; }
+  try {
+    return readFileSync(join(LXCFS_DIR, 'proc', 'uptime'), 'utf8').length > 0;
+  } catch {
+    return false;
+  }
 }
 
 const systemdRuns = () => existsSync('/run/systemd/system');
@@ -57,8 +66,10 @@ export async function ensureLxcfs(stateDir: string, log: (m: string) => void): P
   const logFile = join(stateDir, 'lxcfs.log');
   const child = startDetached('lxcfs', ['--pidfile', join(stateDir, 'lxcfs.pid'), LXCFS_DIR], logFile);
   let exited = false;
-  child.on('exit', () => { exited = true; });
-  for (const deadline = Date.now() + 15_000; Date.now() < deadline && !exited;) {
+  child.on('exit', () => {
+    exited = true;
+  });
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline && !exited; ) {
     if (lxcfsAlive()) return { started: true };
     await sleep(50);
   }
@@ -83,10 +94,18 @@ export async function ensureIncusd(stateDir: string, log: (m: string) => void, e
   const outFile = join(stateDir, 'incusd.out');
   const child = startDetached('sh', ['-c', raise, INCUSD, '--group', 'root', '--logfile', logFile], outFile, env);
   let exited = false;
-  child.on('exit', () => { exited = true; });
+  child.on('exit', () => {
+    exited = true;
+  });
   if (!(await waitForSocket(socketPath, 60_000, () => !exited))) {
-    const tail = [logFile, outFile].filter(existsSync).map((f) => `${f}:\n${logGist(readFileSync(f, 'utf8'))}`).join('\n');
-    throw new IncusError('INCUSD_START_FAILED', `incusd did not answer on ${socketPath} within 60 s${exited ? ' (it exited)' : ''}. Last lines of its logs:\n${tail}`);
+    const tail = [logFile, outFile]
+      .filter(existsSync)
+      .map((f) => `${f}:\n${logGist(readFileSync(f, 'utf8'))}`)
+      .join('\n');
+    throw new IncusError(
+      'INCUSD_START_FAILED',
+      `incusd did not answer on ${socketPath} within 60 s${exited ? ' (it exited)' : ''}. Last lines of its logs:\n${tail}`,
+    );
   }
   // GET /1.0 answers a little before the daemon has finished starting (networks, storage).
   const ready = spawnSync('incus', ['admin', 'waitready', '--timeout=60'], { encoding: 'utf8', env });

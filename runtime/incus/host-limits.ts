@@ -16,10 +16,10 @@ const LONG_MAX = 2n ** 63n - 1n;
 export type SharedCount = { sysctl: string; target: bigint; why: string };
 
 export const SHARED_COUNTS: SharedCount[] = [
-  { sysctl: 'fs.inotify.max_user_instances', target: INT_MAX, why: 'inotify instances of all nodes count as root\'s (default 128)' },
-  { sysctl: 'fs.inotify.max_user_watches', target: INT_MAX, why: 'inotify watches of all nodes count as root\'s (a file watcher in one learner\'s dev server)' },
-  { sysctl: 'fs.fanotify.max_user_groups', target: INT_MAX, why: 'fanotify groups of all nodes count as root\'s (default 128)' },
-  { sysctl: 'fs.fanotify.max_user_marks', target: INT_MAX, why: 'fanotify marks of all nodes count as root\'s' },
+  { sysctl: 'fs.inotify.max_user_instances', target: INT_MAX, why: "inotify instances of all nodes count as root's (default 128)" },
+  { sysctl: 'fs.inotify.max_user_watches', target: INT_MAX, why: "inotify watches of all nodes count as root's (a file watcher in one learner's dev server)" },
+  { sysctl: 'fs.fanotify.max_user_groups', target: INT_MAX, why: "fanotify groups of all nodes count as root's (default 128)" },
+  { sysctl: 'fs.fanotify.max_user_marks', target: INT_MAX, why: "fanotify marks of all nodes count as root's" },
   // Every open file of every node is in the host's table; processes without CAP_SYS_ADMIN get ENFILE past
   // it, and a node's memory limit holds millions of file structures. systemd sets the same on its hosts.
   { sysctl: 'fs.file-max', target: LONG_MAX, why: 'one table of open files for the whole host' },
@@ -28,12 +28,14 @@ export const SHARED_COUNTS: SharedCount[] = [
   { sysctl: 'fs.aio-max-nr', target: 1_048_576n, why: 'one host-wide count of native AIO events' },
   // Every process of every node also takes a pid of the host's namespace: 32 nodes at 1024 processes
   // each already reach the default 32768.
-  { sysctl: 'kernel.pid_max', target: 4_194_304n, why: 'one host-wide pid space under every node\'s own pid limit' },
+  { sysctl: 'kernel.pid_max', target: 4_194_304n, why: "one host-wide pid space under every node's own pid limit" },
   // Namespaces of each kind are counted like inotify instances (as root's, for all nodes at once), and
   // Docker makes five or six for every container. No fs.* name for these: writing them needs
   // CAP_SYS_RESOURCE, which some hosts withhold from root (this project's VMs).
   ...['cgroup', 'ipc', 'mnt', 'net', 'pid', 'time', 'user', 'uts'].map((kind) => ({
-    sysctl: `user.max_${kind}_namespaces`, target: INT_MAX, why: `${kind} namespaces of all nodes count as root's`,
+    sysctl: `user.max_${kind}_namespaces`,
+    target: INT_MAX,
+    why: `${kind} namespaces of all nodes count as root's`,
   })),
 ];
 
@@ -50,7 +52,15 @@ const file = (root: string, sysctl: string) => `${root}/${sysctl.replaceAll('.',
  * could not, with the kernel's reason; a count it cannot raise is reported, not fatal: nodes still start.
  * `root` is /proc/sys; tests point it at a folder of files.
  */
-export function liftSharedCounts({ log = () => {}, counts = SHARED_COUNTS, root = '/proc/sys' }: { log?: (m: string) => void; counts?: SharedCount[]; root?: string } = {}): LiftResult {
+export function liftSharedCounts({
+  log = () => {},
+  counts = SHARED_COUNTS,
+  root = '/proc/sys',
+}: {
+  log?: (m: string) => void;
+  counts?: SharedCount[];
+  root?: string;
+} = {}): LiftResult {
   const result: LiftResult = { raised: [], kept: [], failed: [] };
   for (const { sysctl, target } of counts) {
     let value: string;
@@ -73,7 +83,9 @@ export function liftSharedCounts({ log = () => {}, counts = SHARED_COUNTS, root 
   }
   if (result.raised.length) log(`raised shared kernel counts: ${result.raised.map((r) => `${r.sysctl} ${r.from} → ${r.to}`).join(', ')}`);
   if (result.failed.length) {
-    log(`could not raise shared kernel counts (one learner can use these up for every node): ${result.failed.map((f) => `${f.sysctl}${f.value ? ` (${f.value})` : ''}: ${f.reason}`).join(', ')}`);
+    log(
+      `could not raise shared kernel counts (one learner can use these up for every node): ${result.failed.map((f) => `${f.sysctl}${f.value ? ` (${f.value})` : ''}: ${f.reason}`).join(', ')}`,
+    );
   }
   return result;
 }
@@ -81,5 +93,5 @@ export function liftSharedCounts({ log = () => {}, counts = SHARED_COUNTS, root 
 function reason(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   // EACCES on /proc/sys/user/*: the kernel allows writes only with CAP_SYS_RESOURCE, whatever the file mode.
-  return code === 'EACCES' ? 'EACCES (needs CAP_SYS_RESOURCE)' : code ?? String(err);
+  return code === 'EACCES' ? 'EACCES (needs CAP_SYS_RESOURCE)' : (code ?? String(err));
 }

@@ -14,7 +14,14 @@ const SUITE = 'trixie';
 
 /** The security archive the host's apt uses, if any (never hard-coded: deployments bring their own). */
 export function securityMirror(aptDir = '/etc/apt'): string | undefined {
-  const files = [join(aptDir, 'sources.list'), ...(existsSync(join(aptDir, 'sources.list.d')) ? readdirSync(join(aptDir, 'sources.list.d')).filter((f) => /\.(list|sources)$/.test(f)).map((f) => join(aptDir, 'sources.list.d', f)) : [])];
+  const files = [
+    join(aptDir, 'sources.list'),
+    ...(existsSync(join(aptDir, 'sources.list.d'))
+      ? readdirSync(join(aptDir, 'sources.list.d'))
+          .filter((f) => /\.(list|sources)$/.test(f))
+          .map((f) => join(aptDir, 'sources.list.d', f))
+      : []),
+  ];
   for (const f of files.filter(existsSync)) {
     const m = /^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S*debian-security\S*)/m.exec(readFileSync(f, 'utf8'));
     if (m) return m[1];
@@ -37,7 +44,8 @@ export function publishedRecipe(): string | null {
 
 function run(cmd: string, args: string[], what: string) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new IncusError('IMAGE_BUILD_FAILED', `${what} failed (exit ${r.status}):\n${(r.stderr || r.stdout || '').trim().split('\n').slice(-12).join('\n')}`);
+  if (r.status !== 0)
+    throw new IncusError('IMAGE_BUILD_FAILED', `${what} failed (exit ${r.status}):\n${(r.stderr || r.stdout || '').trim().split('\n').slice(-12).join('\n')}`);
   return r.stdout;
 }
 
@@ -70,17 +78,24 @@ function imageTar(stateDir: string, recipe: string, log: (m: string) => void): s
   run('tar', ['-C', join(work, 'rootfs'), '-xf', base], 'unpacking the minbase tree');
   log(`installing the learner node's packages (recipe ${recipe})`);
   // A private mount namespace: the chroot's /proc and /dev mounts cannot outlive a failed build.
-  run('unshare', ['--mount', '--propagation', 'private', join(RECIPE_DIR, 'build-rootfs.sh'), join(work, 'rootfs'), debianMirror(), securityMirror() ?? ''], 'build-rootfs.sh');
-  writeFileSync(join(work, 'metadata.yaml'), [
-    'architecture: x86_64',
-    `creation_date: ${Math.floor(Date.now() / 1000)}`,
-    'properties:',
-    '  description: Berth learner node (Debian 13, rootful Docker in a user namespace)',
-    '  os: debian',
-    `  release: ${SUITE}`,
-    `  berth.recipe: "${recipe}"`,
-    '',
-  ].join('\n'));
+  run(
+    'unshare',
+    ['--mount', '--propagation', 'private', join(RECIPE_DIR, 'build-rootfs.sh'), join(work, 'rootfs'), debianMirror(), securityMirror() ?? ''],
+    'build-rootfs.sh',
+  );
+  writeFileSync(
+    join(work, 'metadata.yaml'),
+    [
+      'architecture: x86_64',
+      `creation_date: ${Math.floor(Date.now() / 1000)}`,
+      'properties:',
+      '  description: Berth learner node (Debian 13, rootful Docker in a user namespace)',
+      '  os: debian',
+      `  release: ${SUITE}`,
+      `  berth.recipe: "${recipe}"`,
+      '',
+    ].join('\n'),
+  );
   run('tar', ['-C', work, '--numeric-owner', '--xattrs', '--xattrs-include=*', '-cf', `${out}.part`, 'metadata.yaml', 'rootfs'], 'packing the image');
   renameSync(`${out}.part`, out);
   rmSync(work, { recursive: true, force: true });
@@ -114,8 +129,10 @@ export function ensureSharedUsr(stateDir: string, recipe: string, log: (m: strin
   mkdirSync(`${usr}.part`, { recursive: true });
   run('tar', ['-C', `${usr}.part`, '--numeric-owner', '--xattrs', '--xattrs-include=*', '--strip-components=2', '-xf', tar, 'rootfs/usr'], 'unpacking /usr');
   renameSync(`${usr}.part`, usr);
-  const old = readdirSync(dir).filter((f) => /^usr-[0-9a-f]+$/.test(f) && f !== `usr-${recipe}`)
-    .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs })).sort((a, b) => b.t - a.t);
+  const old = readdirSync(dir)
+    .filter((f) => /^usr-[0-9a-f]+$/.test(f) && f !== `usr-${recipe}`)
+    .map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
   for (const { f } of old.slice(1)) rmSync(join(dir, f), { recursive: true, force: true });
   return usr;
 }

@@ -20,13 +20,24 @@ export function debianCodename(osRelease = '/etc/os-release'): string | null {
 }
 
 function aptSourcesMention(suite: string, aptDir = '/etc/apt'): boolean {
-  const files = [join(aptDir, 'sources.list'), ...(existsSync(join(aptDir, 'sources.list.d')) ? readdirSync(join(aptDir, 'sources.list.d')).filter((f) => /\.(list|sources)$/.test(f)).map((f) => join(aptDir, 'sources.list.d', f)) : [])];
+  const files = [
+    join(aptDir, 'sources.list'),
+    ...(existsSync(join(aptDir, 'sources.list.d'))
+      ? readdirSync(join(aptDir, 'sources.list.d'))
+          .filter((f) => /\.(list|sources)$/.test(f))
+          .map((f) => join(aptDir, 'sources.list.d', f))
+      : []),
+  ];
   return files.filter(existsSync).some((f) => new RegExp(`^(?!#).*\\b${suite}\\b`, 'm').test(readFileSync(f, 'utf8')));
 }
 
 function apt(args: string[]) {
   const r = spawnSync('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, encoding: 'utf8' });
-  if (r.status !== 0) throw new IncusError('APT_FAILED', `apt-get ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0)
+    throw new IncusError(
+      'APT_FAILED',
+      `apt-get ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`,
+    );
 }
 
 /** Why Incus cannot run here, or null when it can (root on Debian 12 or 13). */
@@ -44,14 +55,22 @@ export function ensureBackportsSource(log: (m: string) => void = () => {}, aptDi
   if (aptSourcesMention('bookworm-backports', aptDir)) return { added: false };
   const mirror = debianMirror(aptDir);
   log(`adding bookworm-backports (${mirror}) to apt sources for Incus`);
-  writeFileSync(join(aptDir, 'sources.list.d', BACKPORTS_FILE_NAME), `# Added by Berth: Incus 6.0 LTS is in bookworm-backports.\nTypes: deb\nURIs: ${mirror}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`);
+  writeFileSync(
+    join(aptDir, 'sources.list.d', BACKPORTS_FILE_NAME),
+    `# Added by Berth: Incus 6.0 LTS is in bookworm-backports.\nTypes: deb\nURIs: ${mirror}\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+  );
   return { added: true };
 }
 
 /** The packages of `pkgs` not installed, from one dpkg-query call (it is on every bring-up's path). */
 export function missingPackages(pkgs: string[]): string[] {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...pkgs], { encoding: 'utf8' });
-  const ok = new Set((r.stdout ?? '').split('\n').filter((l) => l.endsWith(' install ok installed')).map((l) => l.split(' ')[0].split(':')[0]));
+  const ok = new Set(
+    (r.stdout ?? '')
+      .split('\n')
+      .filter((l) => l.endsWith(' install ok installed'))
+      .map((l) => l.split(' ')[0].split(':')[0]),
+  );
   return pkgs.filter((p) => !ok.has(p));
 }
 

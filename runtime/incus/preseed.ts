@@ -36,10 +36,12 @@ export function poolSize(freeBytes: number, requestedGiB?: number): number {
   const usable = requestedGiB ? freeBytes - GiB : freeBytes / 2;
   if (size < MIN_POOL_BYTES || size > usable) {
     const need = requestedGiB ? size + GiB : MIN_POOL_BYTES * 2;
-    throw new IncusError('DISK_SHORT',
+    throw new IncusError(
+      'DISK_SHORT',
       `The Incus storage pool needs ${(Math.max(size, MIN_POOL_BYTES) / GiB).toFixed(0)} GiB, but the file system holding /var/lib/incus has ` +
-      `${(freeBytes / GiB).toFixed(1)} GiB free; free another ${((need - freeBytes) / GiB).toFixed(1)} GiB` +
-      (requestedGiB ? ' or lower BERTH_INCUS_POOL_SIZE.' : ' (Berth uses at most half of the free space) or set BERTH_INCUS_POOL_SIZE (GiB).'));
+        `${(freeBytes / GiB).toFixed(1)} GiB free; free another ${((need - freeBytes) / GiB).toFixed(1)} GiB` +
+        (requestedGiB ? ' or lower BERTH_INCUS_POOL_SIZE.' : ' (Berth uses at most half of the free space) or set BERTH_INCUS_POOL_SIZE (GiB).'),
+    );
   }
   return size;
 }
@@ -48,7 +50,8 @@ export function ensurePool(log: (m: string) => void, env: NodeJS.ProcessEnv = pr
   if (incus(['storage', 'show', POOL]).ok) return { created: false };
   const fs = statfsSync(incusDir);
   const requested = env.BERTH_INCUS_POOL_SIZE ? Number(env.BERTH_INCUS_POOL_SIZE) : undefined;
-  if (requested !== undefined && !(requested > 0)) throw new IncusError('BAD_CONFIG', `BERTH_INCUS_POOL_SIZE must be a number of GiB, not "${env.BERTH_INCUS_POOL_SIZE}".`);
+  if (requested !== undefined && !(requested > 0))
+    throw new IncusError('BAD_CONFIG', `BERTH_INCUS_POOL_SIZE must be a number of GiB, not "${env.BERTH_INCUS_POOL_SIZE}".`);
   const size = poolSize(fs.bavail * fs.bsize, requested);
   log(`creating storage pool ${POOL}: btrfs on a ${size / GiB} GiB loop file`);
   const r = incus(['storage', 'create', POOL, 'btrfs', `size=${size / GiB}GiB`]);
@@ -57,7 +60,9 @@ export function ensurePool(log: (m: string) => void, env: NodeJS.ProcessEnv = pr
 }
 
 export function profileYaml(pool = POOL, usr: string | null = null): string {
-  const config = Object.entries(PROFILE_CONFIG).map(([k, v]) => `  ${k}: "${v}"`).join('\n');
+  const config = Object.entries(PROFILE_CONFIG)
+    .map(([k, v]) => `  ${k}: "${v}"`)
+    .join('\n');
   // The shared /usr (image.ts, ensureSharedUsr): an idmapped bind mount, read-only for the node.
   const usrDevice = usr ? `  usr:\n    path: /usr\n    readonly: "true"\n    shift: "true"\n    source: ${usr}\n    type: disk\n` : '';
   return `description: Berth learner node (limits, network and the mirror are set per instance)\nconfig:\n${config}\ndevices:\n  root:\n    path: /\n    pool: ${pool}\n    type: disk\n${usrDevice}`;
@@ -75,8 +80,12 @@ export function ensureProfile(pool = POOL, usr: string | null = null): { changed
     const p = JSON.parse(cur.out) as { config: Record<string, string>; devices: Record<string, Record<string, string>> };
     const root = p.devices?.root;
     const u = p.devices?.usr;
-    const same = Object.entries(PROFILE_CONFIG).every(([k, v]) => p.config?.[k] === v) && Object.keys(p.config ?? {}).length === Object.keys(PROFILE_CONFIG).length &&
-      root?.type === 'disk' && root?.path === '/' && root?.pool === pool &&
+    const same =
+      Object.entries(PROFILE_CONFIG).every(([k, v]) => p.config?.[k] === v) &&
+      Object.keys(p.config ?? {}).length === Object.keys(PROFILE_CONFIG).length &&
+      root?.type === 'disk' &&
+      root?.path === '/' &&
+      root?.pool === pool &&
       (usr ? u?.source === usr && u?.path === '/usr' && u?.readonly === 'true' && u?.shift === 'true' : !u) &&
       Object.keys(p.devices).length === (usr ? 2 : 1);
     if (same) return { changed: false };

@@ -37,7 +37,8 @@ export async function ensureIncus(opts: { env?: NodeJS.ProcessEnv; log?: (m: str
   });
   if (daemon.started) changed.push('started incusd');
   // incusd looks for lxcfs once, when it starts: nodes of a daemon that was up before lxcfs see the host's figures.
-  else if (changed.includes('started lxcfs')) log('lxcfs started after incusd: restart incusd (nodes keep running) for free/nproc in nodes to show their limits');
+  else if (changed.includes('started lxcfs'))
+    log('lxcfs started after incusd: restart incusd (nodes keep running) for free/nproc in nodes to show their limits');
   await step('incus pool', () => {
     if (ensurePool(log, env).created) changed.push(`created pool ${POOL}`);
   });

@@ -50,7 +50,11 @@ export class LoopDisks {
     const need = owed + Math.min(bytes, this.reservePerNode) + HOST_FLOOR;
     if (free < need) {
       const gib = (n: number) => (n / 1024 ** 3).toFixed(1);
-      throw new ApiError(503, 'HOST_DISK_FULL', `This Berth host is short of disk space for another node (${gib(free)} GiB free, ${gib(need)} GiB needed). Try again later.`);
+      throw new ApiError(
+        503,
+        'HOST_DISK_FULL',
+        `This Berth host is short of disk space for another node (${gib(free)} GiB free, ${gib(need)} GiB needed). Try again later.`,
+      );
     }
     try {
       writeFileSync(image, '');
@@ -81,7 +85,11 @@ export class LoopDisks {
   async remove(name: string) {
     const { image, mount } = this.paths(name);
     if (this.mounted().has(mount)) {
-      try { await run('umount', [mount]); } catch { await run('umount', ['-l', mount]).catch(() => {}); }
+      try {
+        await run('umount', [mount]);
+      } catch {
+        await run('umount', ['-l', mount]).catch(() => {});
+      }
     }
     rmSync(mount, { recursive: true, force: true });
     rmSync(image, { force: true });
@@ -95,6 +103,8 @@ export class LoopDisks {
 
   /** Disk names present on the host, for cleaning up after a crash. */
   list(): string[] {
-    return readdirSync(this.dir).filter((f) => f.endsWith('.img')).map((f) => f.slice(0, -4));
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.img'))
+      .map((f) => f.slice(0, -4));
   }
 }

@@ -26,15 +26,22 @@ export function parseQuery(buf: Buffer): Query | null {
   for (;;) {
     if (i >= buf.length) return null;
     const len = buf[i];
-    if (len === 0) { i += 1; break; }
+    if (len === 0) {
+      i += 1;
+      break;
+    }
     if (len > 63 || i + 1 + len > buf.length) return null; // compression pointers never appear in a question
     labels.push(buf.toString('latin1', i + 1, i + 1 + len));
     i += 1 + len;
   }
   if (i + 4 > buf.length) return null;
   return {
-    id: buf.readUInt16BE(0), flags, name: labels.join('.').toLowerCase(),
-    qtype: buf.readUInt16BE(i), qclass: buf.readUInt16BE(i + 2), question: buf.subarray(12, i + 4),
+    id: buf.readUInt16BE(0),
+    flags,
+    name: labels.join('.').toLowerCase(),
+    qtype: buf.readUInt16BE(i),
+    qclass: buf.readUInt16BE(i + 2),
+    question: buf.subarray(12, i + 4),
   };
 }
 
@@ -53,7 +60,9 @@ export function buildReply(q: Query, rcode: number, addresses: string[] = []): B
     a.writeUInt16BE(CLASS_IN, 4);
     a.writeUInt32BE(TTL_S, 6);
     a.writeUInt16BE(4, 10);
-    ip.split('.').forEach((o, k) => { a.writeUInt8(Number(o), 12 + k); });
+    ip.split('.').forEach((o, k) => {
+      a.writeUInt8(Number(o), 12 + k);
+    });
     return a;
   });
   return Buffer.concat([header, q.question, ...answers]);
@@ -73,7 +82,11 @@ export type DnsOptions = {
 const hostLookup = async (name: string) => (await lookup(name, { all: true, family: 4 })).map((a) => a.address);
 
 /** Answers one query: A records for allowed names, no records for their other types, NXDOMAIN for the rest. */
-export async function answer(q: Query, allowed: Set<string>, resolve: (n: string) => Promise<string[]>): Promise<{ rcode: number; addresses: string[]; kind: 'allowed' | 'refused' | 'failed' }> {
+export async function answer(
+  q: Query,
+  allowed: Set<string>,
+  resolve: (n: string) => Promise<string[]>,
+): Promise<{ rcode: number; addresses: string[]; kind: 'allowed' | 'refused' | 'failed' }> {
   if ((q.flags >> 11) & 0xf) return { rcode: RCODE.notImp, addresses: [], kind: 'refused' }; // opcode other than QUERY
   if (!allowed.has(q.name) || q.qclass !== CLASS_IN) return { rcode: RCODE.nxDomain, addresses: [], kind: 'refused' };
   if (q.qtype !== TYPE_A) return { rcode: RCODE.ok, addresses: [], kind: 'allowed' }; // sandboxes have no IPv6 egress
@@ -101,7 +114,10 @@ export class SandboxDns {
   private cached = (name: string) => {
     const hit = this.cache.get(name);
     if (hit && Date.now() - hit.at < TTL_S * 1000) return hit.addresses;
-    const addresses = this.resolve(name).then((a) => { this.opts.onAddresses?.(name, a); return a; });
+    const addresses = this.resolve(name).then((a) => {
+      this.opts.onAddresses?.(name, a);
+      return a;
+    });
     addresses.catch(() => this.cache.delete(name));
     this.cache.set(name, { at: Date.now(), addresses });
     return addresses;
@@ -116,7 +132,10 @@ export class SandboxDns {
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
-        socket.bind({ address, port: 53, exclusive: true }, () => { socket.off('error', reject); resolve(); });
+        socket.bind({ address, port: 53, exclusive: true }, () => {
+          socket.off('error', reject);
+          resolve();
+        });
       });
     } catch (err) {
       this.opts.log?.warn({ err, address }, 'sandbox DNS could not listen: this sandbox uses the host resolvers');
@@ -132,14 +151,23 @@ export class SandboxDns {
     this.sockets.delete(address);
   }
 
-  stopAll() { for (const a of [...this.sockets.keys()]) this.stop(a); }
+  stopAll() {
+    for (const a of [...this.sockets.keys()]) this.stop(a);
+  }
 
   private async reply(socket: Socket, msg: Buffer, host: string, port: number) {
     const q = parseQuery(msg);
-    if (!q) { this.opts.onQuery?.('malformed'); return; }
+    if (!q) {
+      this.opts.onQuery?.('malformed');
+      return;
+    }
     const a = await answer(q, this.allowed, this.cached);
     this.opts.onQuery?.(a.kind);
     // The sandbox may have gone while the name was looked up: its socket is closed, and send would throw.
-    try { socket.send(buildReply(q, a.rcode, a.addresses), port, host); } catch { /* closed meanwhile */ }
+    try {
+      socket.send(buildReply(q, a.rcode, a.addresses), port, host);
+    } catch {
+      /* closed meanwhile */
+    }
   }
 }

@@ -22,16 +22,23 @@ export class Capped {
   size = 0;
   dropped = 0;
   max: number;
-  constructor(max: number) { this.max = max; }
+  constructor(max: number) {
+    this.max = max;
+  }
   push(b: Buffer) {
     const room = this.max - this.size;
-    if (room <= 0) { this.dropped += b.length; return; }
+    if (room <= 0) {
+      this.dropped += b.length;
+      return;
+    }
     const part = b.length > room ? b.subarray(0, room) : b;
     this.chunks.push(part);
     this.size += part.length;
     this.dropped += b.length - part.length;
   }
-  text() { return Buffer.concat(this.chunks).toString('utf8'); }
+  text() {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
 }
 
 export type RunOptions = { timeoutMs: number; maxOutput: number; stdin?: Buffer };
@@ -44,25 +51,50 @@ export async function runCommand(container: Docker.Container, cmd: string, opts:
   const exec = await container.exec({
     ...LEARNER,
     Cmd: ['timeout', '-k', '2', String(secs), 'bash', '-c', cmd],
-    AttachStdout: true, AttachStderr: true, AttachStdin: !!opts.stdin, Tty: false,
+    AttachStdout: true,
+    AttachStderr: true,
+    AttachStdin: !!opts.stdin,
+    Tty: false,
   });
   const stream = (await exec.start({ hijack: true, stdin: !!opts.stdin })) as Duplex;
   const out = new Capped(opts.maxOutput);
   const err = new Capped(opts.maxOutput);
-  const o = new PassThrough(); const e = new PassThrough();
+  const o = new PassThrough();
+  const e = new PassThrough();
   o.on('data', (b: Buffer) => out.push(b));
   e.on('data', (b: Buffer) => err.push(b));
   container.modem.demuxStream(stream, o, e);
   if (opts.stdin) stream.end(opts.stdin);
   let timedOut = false;
   await new Promise<void>((resolve) => {
-    const guard = setTimeout(() => { timedOut = true; stream.destroy(); resolve(); }, opts.timeoutMs + 5000);
-    stream.on('end', () => { clearTimeout(guard); resolve(); });
-    stream.on('close', () => { clearTimeout(guard); resolve(); });
-    stream.on('error', () => { clearTimeout(guard); resolve(); });
+    const guard = setTimeout(() => {
+      timedOut = true;
+      stream.destroy();
+      resolve();
+    }, opts.timeoutMs + 5000);
+    stream.on('end', () => {
+      clearTimeout(guard);
+      resolve();
+    });
+    stream.on('close', () => {
+      clearTimeout(guard);
+      resolve();
+    });
+    stream.on('error', () => {
+      clearTimeout(guard);
+      resolve();
+    });
   });
   // The demuxed streams deliver their last chunks a tick after the source ends: drain them before reading.
-  await Promise.all([o, e].map((p) => new Promise<void>((done) => { p.once('end', done); p.end(); })));
+  await Promise.all(
+    [o, e].map(
+      (p) =>
+        new Promise<void>((done) => {
+          p.once('end', done);
+          p.end();
+        }),
+    ),
+  );
   const info = await exec.inspect();
   const exitCode = info.ExitCode ?? -1;
   const elapsed = performance.now() - t0;
@@ -71,7 +103,9 @@ export async function runCommand(container: Docker.Container, cmd: string, opts:
     throw new ApiError(408, 'EXEC_TIMEOUT', `The command did not finish within ${Math.round(opts.timeoutMs / 1000)} s and was stopped.`);
   }
   return {
-    exitCode, stdout: out.text(), stderr: err.text(),
+    exitCode,
+    stdout: out.text(),
+    stderr: err.text(),
     durationMs: Math.round(elapsed),
     truncated: out.dropped + err.dropped > 0,
   };
@@ -88,14 +122,23 @@ export const BERTH_DETACH_KEYS = 'ctrl-^,ctrl-@,ctrl-^,ctrl-@,ctrl-_';
 /** Starts an interactive TTY process and returns its raw duplex stream and a resize function. */
 export async function openTty(container: Docker.Container, cmd: string[], size: { cols: number; rows: number }) {
   const exec = await container.exec({
-    ...LEARNER, Env: [...LEARNER_ENV, 'TERM=xterm-256color'], Cmd: cmd,
-    AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true,
+    ...LEARNER,
+    Env: [...LEARNER_ENV, 'TERM=xterm-256color'],
+    Cmd: cmd,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: true,
     DetachKeys: BERTH_DETACH_KEYS,
   });
   // stdin must be requested on both create and start, or keystrokes are dropped (dockerode#455).
   const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as Duplex;
   const resize = async (cols: number, rows: number) => {
-    try { await exec.resize({ w: cols, h: rows }); } catch { /* the process may have exited; the next read reports it */ }
+    try {
+      await exec.resize({ w: cols, h: rows });
+    } catch {
+      /* the process may have exited; the next read reports it */
+    }
   };
   await resize(size.cols, size.rows);
   return { stream, resize, exec };

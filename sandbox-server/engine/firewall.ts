@@ -13,7 +13,14 @@ export type EgressPolicy = 'allowlist' | 'open' | 'closed';
 
 /** Host names of the package mirrors this host's apt uses: the default allow-list. */
 export function aptHosts(dir = '/etc/apt'): string[] {
-  const files = [join(dir, 'sources.list'), ...(existsSync(join(dir, 'sources.list.d')) ? readdirSync(join(dir, 'sources.list.d')).filter((f) => /\.(list|sources)$/.test(f)).map((f) => join(dir, 'sources.list.d', f)) : [])];
+  const files = [
+    join(dir, 'sources.list'),
+    ...(existsSync(join(dir, 'sources.list.d'))
+      ? readdirSync(join(dir, 'sources.list.d'))
+          .filter((f) => /\.(list|sources)$/.test(f))
+          .map((f) => join(dir, 'sources.list.d', f))
+      : []),
+  ];
   const hosts = new Set<string>();
   for (const f of files.filter(existsSync)) {
     for (const m of readFileSync(f, 'utf8').matchAll(/^(?:deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?|URIs:\s*)(https?:\/\/[^\s]+)/gm)) {
@@ -76,12 +83,17 @@ export async function applyFirewall(policy: EgressPolicy, allowHosts: string[], 
   if (process.getuid?.() !== 0) return { enforced: false, reason: 'not root', allowed: [] };
   const ipt = iptablesOf(opts);
   const check = ipt(['-S', 'FORWARD']);
-  if (check.status !== 0) return { enforced: false, reason: `iptables cannot list FORWARD: ${(check.stderr || check.error?.message || '').trim()}`, allowed: [] };
+  if (check.status !== 0)
+    return { enforced: false, reason: `iptables cannot list FORWARD: ${(check.stderr || check.error?.message || '').trim()}`, allowed: [] };
   // Docker puts a jump to DOCKER-USER at the top of FORWARD, above its own chains; without it the top of FORWARD is that place.
   const forward = ipt(['-S', 'DOCKER-USER']).status === 0 ? 'DOCKER-USER' : 'FORWARD';
   const allowed = new Set<string>();
   for (const h of allowHosts) {
-    try { for (const a of await lookup(h, { all: true, family: 4 })) allowed.add(a.address); } catch { /* unresolvable now: left out */ }
+    try {
+      for (const a of await lookup(h, { all: true, family: 4 })) allowed.add(a.address);
+    } catch {
+      /* unresolvable now: left out */
+    }
   }
   for (const { chain, rules: rs } of rules(policy, [...allowed])) {
     ipt(['-N', chain]);

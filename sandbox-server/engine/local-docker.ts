@@ -23,11 +23,18 @@ const MIRROR_CONTAINER = 'berth-mirror';
 /** Uids of the host's own accounts (the server runs beside the engine it drives). */
 function hostUids(): number[] {
   if (!existsSync('/etc/passwd')) return [];
-  return readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => Number(l.split(':')[2])).filter(Number.isInteger);
+  return readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((l) => Number(l.split(':')[2]))
+    .filter(Number.isInteger);
 }
 
 export type LocalDockerOptions = {
-  docker: Docker; image: string; instance: string; disks?: LoopDisks | null; readyTimeoutMs?: number;
+  docker: Docker;
+  image: string;
+  instance: string;
+  disks?: LoopDisks | null;
+  readyTimeoutMs?: number;
   /** Answers the sandboxes' DNS on their gateways (engine/dns.ts); null leaves them Docker's default. */
   dns?: SandboxDns | null;
 };
@@ -49,12 +56,16 @@ export class LocalDockerProvider implements SandboxProvider {
     this.readyTimeoutMs = readyTimeoutMs;
   }
 
-  networkName(sandboxId: string) { return `berth-net-${sandboxId}`; }
+  networkName(sandboxId: string) {
+    return `berth-net-${sandboxId}`;
+  }
 
   async createSandbox(sandboxId: string, nodes: string[], limits: Limits) {
     try {
       await this.docker.createNetwork({
-        Name: this.networkName(sandboxId), Driver: 'bridge', CheckDuplicate: true,
+        Name: this.networkName(sandboxId),
+        Driver: 'bridge',
+        CheckDuplicate: true,
         // A known interface prefix lets one set of firewall rules cover every sandbox (engine/firewall.ts).
         Options: { 'com.docker.network.bridge.name': `${BRIDGE_PREFIX}${sandboxId}`.slice(0, 15) },
         Labels: { [LABEL.managed]: '1', [LABEL.role]: 'sandbox-net', [LABEL.instance]: this.instance, [LABEL.sandbox]: sandboxId },
@@ -71,7 +82,12 @@ export class LocalDockerProvider implements SandboxProvider {
     const mirror = this.docker.getContainer(MIRROR_CONTAINER);
     const net = this.networkName(sandboxId);
     let info: Docker.ContainerInspectInfo;
-    try { info = await mirror.inspect(); } catch (err) { if (isNotFound(err)) return null; throw err; }
+    try {
+      info = await mirror.inspect();
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
     if (!info.State.Running) return null;
     if (!info.NetworkSettings.Networks[net]) {
       try {
@@ -89,7 +105,7 @@ export class LocalDockerProvider implements SandboxProvider {
   async dnsFor(sandboxId: string): Promise<string | null> {
     if (!this.dns) return null;
     const gateway = gatewayOf(await this.docker.getNetwork(this.networkName(sandboxId)).inspect());
-    return gateway && await this.dns.serve(gateway) ? gateway : null;
+    return gateway && (await this.dns.serve(gateway)) ? gateway : null;
   }
 
   /** After a restart: answer again on the gateways of the sandboxes a previous run left. */
@@ -119,7 +135,10 @@ export class LocalDockerProvider implements SandboxProvider {
     if (used.size >= ID_BLOCKS) throw new ApiError(503, 'OUT_OF_CAPACITY', 'This Berth server has no host ids left for another node.');
     for (;;) {
       const b = randomInt(0, ID_BLOCKS);
-      if (!used.has(b)) { this.reserved.add(b); return b; }
+      if (!used.has(b)) {
+        this.reserved.add(b);
+        return b;
+      }
     }
   }
 
@@ -129,11 +148,21 @@ export class LocalDockerProvider implements SandboxProvider {
     const block = await this.freeIdBlock();
     try {
       const home = this.disks && limits.diskBytes > 0 ? await this.disks.create(name, limits.diskBytes) : null;
-      const container = await this.docker.createContainer(nodeCreateOptions({
-        sandboxId, instance: this.instance, node, image: this.image, network: this.networkName(sandboxId), mirror, dns, limits, home,
-        // Its own learner uid and sub-id range per node: no kernel per-user account is shared between learners.
-        ids: idBlock(block),
-      }));
+      const container = await this.docker.createContainer(
+        nodeCreateOptions({
+          sandboxId,
+          instance: this.instance,
+          node,
+          image: this.image,
+          network: this.networkName(sandboxId),
+          mirror,
+          dns,
+          limits,
+          home,
+          // Its own learner uid and sub-id range per node: no kernel per-user account is shared between learners.
+          ids: idBlock(block),
+        }),
+      );
       this.reserved.delete(block); // the container's label holds it from here
       await container.start();
       capTcpMemory((await container.inspect()).State.Pid, limits.memoryBytes);
@@ -149,13 +178,26 @@ export class LocalDockerProvider implements SandboxProvider {
     const stream = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
     await new Promise<void>((resolve, reject) => {
       let seen = '';
-      const timer = setTimeout(() => { stream.destroy(); reject(new ApiError(503, 'SANDBOX_FAILED', 'The learner engine did not start in time.')); }, this.readyTimeoutMs);
+      const timer = setTimeout(() => {
+        stream.destroy();
+        reject(new ApiError(503, 'SANDBOX_FAILED', 'The learner engine did not start in time.'));
+      }, this.readyTimeoutMs);
       stream.on('data', (b: Buffer) => {
         seen = (seen + b.toString('latin1')).slice(-4096);
-        if (seen.includes(READY_LINE)) { clearTimeout(timer); stream.destroy(); resolve(); }
+        if (seen.includes(READY_LINE)) {
+          clearTimeout(timer);
+          stream.destroy();
+          resolve();
+        }
       });
-      stream.on('end', () => { clearTimeout(timer); reject(new ApiError(503, 'SANDBOX_FAILED', 'The learner engine stopped while starting.')); });
-      stream.on('error', (e) => { clearTimeout(timer); reject(e); });
+      stream.on('end', () => {
+        clearTimeout(timer);
+        reject(new ApiError(503, 'SANDBOX_FAILED', 'The learner engine stopped while starting.'));
+      });
+      stream.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
     });
   }
 
@@ -186,10 +228,20 @@ export class LocalDockerProvider implements SandboxProvider {
       try {
         const gateway = gatewayOf(await net.inspect());
         if (gateway) this.dns.stop(gateway);
-      } catch { /* the network is already gone */ }
+      } catch {
+        /* the network is already gone */
+      }
     }
-    try { await net.disconnect({ Container: MIRROR_CONTAINER, Force: true }); } catch { /* mirror absent or not connected */ }
-    try { await net.remove(); } catch (err) { if (!isNotFound(err)) throw engineError(err, 'Removing the sandbox network'); }
+    try {
+      await net.disconnect({ Container: MIRROR_CONTAINER, Force: true });
+    } catch {
+      /* mirror absent or not connected */
+    }
+    try {
+      await net.remove();
+    } catch (err) {
+      if (!isNotFound(err)) throw engineError(err, 'Removing the sandbox network');
+    }
   }
 
   async list(): Promise<FoundSandbox[]> {
@@ -275,6 +327,10 @@ export class LocalDockerProvider implements SandboxProvider {
 
   /** Published ports pushed from the node's own engine (ports-watch.ts). */
   watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
-    return watchPorts((cmd) => this.streamOut(sandboxId, node, cmd), (cmd, opts) => this.run(sandboxId, node, cmd, opts), onPorts);
+    return watchPorts(
+      (cmd) => this.streamOut(sandboxId, node, cmd),
+      (cmd, opts) => this.run(sandboxId, node, cmd, opts),
+      onPorts,
+    );
   }
 }

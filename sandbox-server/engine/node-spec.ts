@@ -45,13 +45,15 @@ export function nodeCreateOptions(s: NodeSpec): Docker.ContainerCreateOptions {
     name: containerName(s.sandboxId, s.node),
     Image: s.image,
     Hostname: s.node,
-    Labels: { [LABEL.managed]: '1', [LABEL.role]: 'node', [LABEL.instance]: s.instance, [LABEL.sandbox]: s.sandboxId, [LABEL.node]: s.node, [LABEL.idBlock]: String(s.ids.block) },
-    Env: [
-      `BERTH_LEARNER_UID=${s.ids.uid}`,
-      `BERTH_SUBUID_BASE=${s.ids.subuidBase}`,
-      'BERTH_REMOTE_API=1',
-      ...(s.mirror ? [`BERTH_MIRROR=${s.mirror}`] : []),
-    ],
+    Labels: {
+      [LABEL.managed]: '1',
+      [LABEL.role]: 'node',
+      [LABEL.instance]: s.instance,
+      [LABEL.sandbox]: s.sandboxId,
+      [LABEL.node]: s.node,
+      [LABEL.idBlock]: String(s.ids.block),
+    },
+    Env: [`BERTH_LEARNER_UID=${s.ids.uid}`, `BERTH_SUBUID_BASE=${s.ids.subuidBase}`, 'BERTH_REMOTE_API=1', ...(s.mirror ? [`BERTH_MIRROR=${s.mirror}`] : [])],
     StopSignal: 'SIGTERM',
     // Nodes of one session find each other by their short names (`docker -H tcp://node2:2375`, swarm join).
     NetworkingConfig: { EndpointsConfig: { [s.network]: { Aliases: [s.node] } } },

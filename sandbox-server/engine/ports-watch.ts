@@ -46,16 +46,21 @@ export async function watchPorts(
         buf = buf.slice(i + END_MARK.length + 1);
       }
     });
-    stream.on('error', () => { /* handled as the end below */ });
+    stream.on('error', () => {
+      /* handled as the end below */
+    });
     stream.once('close', again);
     stream.once('end', again);
   };
   function again() {
     if (stopped || timer || ++idle > 5) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (!stopped) streamOut(script).then((st) => (stopped ? st.destroy() : follow(st)), again);
-    }, 500 * 2 ** Math.min(idle, 4));
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        if (!stopped) streamOut(script).then((st) => (stopped ? st.destroy() : follow(st)), again);
+      },
+      500 * 2 ** Math.min(idle, 4),
+    );
   }
   follow(await streamOut(script));
   return () => {

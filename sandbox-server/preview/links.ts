@@ -9,7 +9,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export type Target = {
-  sessionId: string; node: string; port: number; scheme: 'host' | 'path'; rest: string; base: string;
+  sessionId: string;
+  node: string;
+  port: number;
+  scheme: 'host' | 'path';
+  rest: string;
+  base: string;
   /** The path scheme's per-port key, when the link carried one. */
   key?: string;
 };
@@ -55,9 +60,13 @@ export class PreviewKeys {
   secret: Buffer;
   /** Tickets already swapped for a cookie, until they would have expired anyway. */
   spent = new Map<string, number>();
-  constructor(secret: Buffer) { this.secret = secret; }
+  constructor(secret: Buffer) {
+    this.secret = secret;
+  }
 
-  mac(text: string) { return createHmac('sha256', this.secret).update(text).digest('base64url'); }
+  mac(text: string) {
+    return createHmac('sha256', this.secret).update(text).digest('base64url');
+  }
 
   ticket(sessionId: string, node: string, port: number, now: number) {
     const exp = now + TICKET_MS;
@@ -80,7 +89,9 @@ export class PreviewKeys {
     return true;
   }
 
-  cookieValue(sessionId: string, node: string, port: number) { return this.mac(`cookie:${sessionId}:${node}:${port}`); }
+  cookieValue(sessionId: string, node: string, port: number) {
+    return this.mac(`cookie:${sessionId}:${node}:${port}`);
+  }
 
   cookieValid(cookieHeader: string | undefined, sessionId: string, node: string, port: number): boolean {
     const want = this.cookieValue(sessionId, node, port);
@@ -88,7 +99,9 @@ export class PreviewKeys {
   }
 
   /** The path scheme's key for one port of one node of one session (132 bits). */
-  pathKey(sessionId: string, node: string, port: number) { return this.mac(`path:${sessionId}:${node}:${port}`).slice(0, 22); }
+  pathKey(sessionId: string, node: string, port: number) {
+    return this.mac(`path:${sessionId}:${node}:${port}`).slice(0, 22);
+  }
 
   pathKeyValid(key: string | undefined, sessionId: string, node: string, port: number) {
     return !!key && same(key, this.pathKey(sessionId, node, port));
@@ -102,14 +115,20 @@ function same(a: string, b: string) {
 }
 
 export function cookies(header: string | undefined): [string, string][] {
-  return (header ?? '').split(';').map((p) => p.trim()).filter(Boolean).map((p) => {
-    const i = p.indexOf('=');
-    return i < 0 ? [p, ''] : [p.slice(0, i), p.slice(i + 1)];
-  });
+  return (header ?? '')
+    .split(';')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      const i = p.indexOf('=');
+      return i < 0 ? [p, ''] : [p.slice(0, i), p.slice(i + 1)];
+    });
 }
 
 /** The Cookie header the app should see: Berth's own preview cookie removed. */
 export function appCookies(header: string | undefined): string | undefined {
-  const kept = cookies(header).filter(([k]) => k !== COOKIE).map(([k, v]) => `${k}=${v}`);
+  const kept = cookies(header)
+    .filter(([k]) => k !== COOKIE)
+    .map(([k, v]) => `${k}=${v}`);
   return kept.length ? kept.join('; ') : undefined;
 }

@@ -19,7 +19,10 @@ const SANDBOX_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-modals
 
 /** A cookie the app sets stays on the preview's own host: its Domain attribute is removed. */
 export function hostOnlyCookie(cookie: string): string {
-  return cookie.split(';').filter((part) => !/^\s*domain\s*=/i.test(part)).join(';');
+  return cookie
+    .split(';')
+    .filter((part) => !/^\s*domain\s*=/i.test(part))
+    .join(';');
 }
 
 export type PreviewDeps = {
@@ -57,7 +60,8 @@ export function createPreview(deps: PreviewDeps) {
     const owner = (): Allowed | null => {
       if (t.key !== undefined) {
         // A key in the path opens this one port only; a wrong key is refused even where the port is shared.
-        if (!keys.pathKeyValid(t.key, s.id, t.node, t.port)) throw new ApiError(401, 'UNAUTHORIZED', 'This preview link is not valid. Open it again from your Berth workbench.');
+        if (!keys.pathKeyValid(t.key, s.id, t.node, t.port))
+          throw new ApiError(401, 'UNAUTHORIZED', 'This preview link is not valid. Open it again from your Berth workbench.');
         return { target: t, shared: false };
       }
       if (t.scheme === 'host' && keys.cookieValid(req.headers.cookie, s.id, t.node, t.port)) return { target: t, shared: false };
@@ -110,7 +114,9 @@ export function createPreview(deps: PreviewDeps) {
     try {
       const u = new URL(value);
       if ([ip, 'localhost', '127.0.0.1', t.node].includes(u.hostname) && Number(u.port || 80) === t.port) return t.base + (u.pathname + u.search).slice(1);
-    } catch { /* relative, kept */ }
+    } catch {
+      /* relative, kept */
+    }
     return value;
   }
 
@@ -125,7 +131,9 @@ export function createPreview(deps: PreviewDeps) {
       try {
         validateHeaderName(k);
         for (const one of [v].flat()) validateHeaderValue(k, one);
-      } catch { return null; }
+      } catch {
+        return null;
+      }
       headers[k] = v;
     }
     if (typeof r.headers.location === 'string') headers.location = location(r.headers.location, a, ip);
@@ -144,7 +152,11 @@ export function createPreview(deps: PreviewDeps) {
 
   async function http(req: IncomingMessage, res: ServerResponse, t: Target) {
     let a: Allowed;
-    try { a = authorize(t, req); } catch (err) { return fail(res, err); }
+    try {
+      a = authorize(t, req);
+    } catch (err) {
+      return fail(res, err);
+    }
     if (a.setCookie) {
       // The ticket is spent: the cookie carries the sign-in from here, and the URL is clean again.
       res.writeHead(303, { location: withoutTicket(t.rest), 'set-cookie': a.setCookie, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
@@ -156,7 +168,11 @@ export function createPreview(deps: PreviewDeps) {
       return res.end();
     }
     let ip: string;
-    try { ip = await nodeIp(t); } catch (err) { return fail(res, err); }
+    try {
+      ip = await nodeIp(t);
+    } catch (err) {
+      return fail(res, err);
+    }
     const up = request({ host: ip, port: t.port, method: req.method, path: t.rest, headers: forwardHeaders(req, a), timeout: 30_000 });
     up.on('response', (r) => {
       // Anything the app sends is untrusted: a status or header Node refuses to write must cost this one
@@ -168,7 +184,11 @@ export function createPreview(deps: PreviewDeps) {
       };
       const out = responseHead(r, a, ip);
       if (!out) return bad();
-      try { res.writeHead(out.status, out.headers); } catch { return bad(); }
+      try {
+        res.writeHead(out.status, out.headers);
+      } catch {
+        return bad();
+      }
       r.pipe(res);
       r.on('error', () => res.destroy());
     });
@@ -181,9 +201,16 @@ export function createPreview(deps: PreviewDeps) {
     up.on('timeout', () => up.destroy(new Error('timeout')));
     up.on('error', (err: NodeJS.ErrnoException) => {
       addresses.delete(`${t.sessionId}/${t.node}`);
-      fail(res, new ApiError(502, 'PREVIEW_UNREACHABLE', err.code === 'ECONNREFUSED'
-        ? `Nothing answers on port ${t.port} of ${t.node}. Is the container running, with the port published (-p ${t.port}:…)?`
-        : `Port ${t.port} of ${t.node} did not answer (${err.code ?? err.message}).`));
+      fail(
+        res,
+        new ApiError(
+          502,
+          'PREVIEW_UNREACHABLE',
+          err.code === 'ECONNREFUSED'
+            ? `Nothing answers on port ${t.port} of ${t.node}. Is the container running, with the port published (-p ${t.port}:…)?`
+            : `Port ${t.port} of ${t.node} did not answer (${err.code ?? err.message}).`,
+        ),
+      );
     });
     req.pipe(up);
     res.on('close', () => up.destroy());
@@ -193,11 +220,18 @@ export function createPreview(deps: PreviewDeps) {
     const refuse = (err: unknown) => {
       const e = err instanceof ApiError ? err : new ApiError(502, 'PREVIEW_UNREACHABLE', 'The preview could not be reached.');
       const body = JSON.stringify(errorBody(e.code, e.message, ''));
-      socket.end(`HTTP/1.1 ${e.status} Preview\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${e.status} Preview\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     };
     let a: Allowed;
     let ip: string;
-    try { a = authorize(t, req); ip = await nodeIp(t); } catch (err) { return refuse(err); }
+    try {
+      a = authorize(t, req);
+      ip = await nodeIp(t);
+    } catch (err) {
+      return refuse(err);
+    }
     const upstream = connect({ host: ip, port: t.port });
     upstream.setTimeout(10_000, () => upstream.destroy(new Error('timeout')));
     upstream.on('connect', () => {
@@ -218,7 +252,8 @@ export function createPreview(deps: PreviewDeps) {
   return {
     /** The preview this request addresses, or null for Berth's own routes. */
     match: (req: IncomingMessage) => parseTarget(req.headers.host, req.url ?? '/', deps.domain),
-    http, upgrade,
+    http,
+    upgrade,
     forget: (sessionId: string) => {
       for (const k of addresses.keys()) if (k.startsWith(`${sessionId}/`)) addresses.delete(k);
     },

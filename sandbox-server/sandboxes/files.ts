@@ -55,7 +55,11 @@ function fail(r: ExecResult, what: string): never {
 /** Bytes that are not valid UTF-8, or hold NUL, are returned base64-encoded. */
 function asText(b: Buffer): { encoding: 'utf8' | 'base64'; content: string } {
   if (!b.includes(0)) {
-    try { return { encoding: 'utf8', content: new TextDecoder('utf-8', { fatal: true }).decode(b) }; } catch { /* binary */ }
+    try {
+      return { encoding: 'utf8', content: new TextDecoder('utf-8', { fatal: true }).decode(b) };
+    } catch {
+      /* binary */
+    }
   }
   return { encoding: 'base64', content: b.toString('base64') };
 }
@@ -63,7 +67,10 @@ function asText(b: Buffer): { encoding: 'utf8' | 'base64'; content: string } {
 export class Files {
   run: Run;
   maxBytes: number;
-  constructor(run: Run, maxBytes: number) { this.run = run; this.maxBytes = maxBytes; }
+  constructor(run: Run, maxBytes: number) {
+    this.run = run;
+    this.maxBytes = maxBytes;
+  }
 
   async read(path: string): Promise<DirView | FileView> {
     const script = `${RESOLVE}
@@ -77,11 +84,15 @@ base64 -w0 -- "$p"`;
     if (r.exitCode !== 0) fail(r, 'Reading');
     const [abs, kind, ...rest] = r.stdout.split('\n');
     if (kind === 'D') {
-      const entries = rest.join('\n').split('\0').filter(Boolean).map((line): Entry => {
-        const [t, size, mtime, ...name] = line.split('\t');
-        const type = t === 'f' ? 'file' : t === 'd' ? 'dir' : t === 'l' ? 'symlink' : 'other';
-        return { name: name.join('\t'), type, size: Number(size), mtime: new Date(Number(mtime) * 1000).toISOString() };
-      });
+      const entries = rest
+        .join('\n')
+        .split('\0')
+        .filter(Boolean)
+        .map((line): Entry => {
+          const [t, size, mtime, ...name] = line.split('\t');
+          const type = t === 'f' ? 'file' : t === 'd' ? 'dir' : t === 'l' ? 'symlink' : 'other';
+          return { name: name.join('\t'), type, size: Number(size), mtime: new Date(Number(mtime) * 1000).toISOString() };
+        });
       // The lesson's own folders and files first; dotfiles (shell and tool settings) after them.
       const dot = (e: Entry) => Number(e.name.startsWith('.'));
       entries.sort((a, b) => dot(a) - dot(b) || Number(b.type === 'dir') - Number(a.type === 'dir') || a.name.localeCompare(b.name));

@@ -56,7 +56,9 @@ export class SandboxManager {
     this.now = opts.now ?? Date.now;
     this.nodeOps = new RateLimiter(opts.nodeOpsPerMin ?? 12, 60_000, this.now);
     this.pool = new WarmPool({
-      provider: opts.provider, limits: opts.limits, target: opts.poolSize,
+      provider: opts.provider,
+      limits: opts.limits,
+      target: opts.poolSize,
       hasRoom: () => this.count() < opts.maxSandboxes,
       onError: (err) => this.emit('error', { err, reason: 'pool' }),
       onCreated: (ms) => this.emit('pool-created', { ms }),
@@ -64,17 +66,25 @@ export class SandboxManager {
   }
 
   /** Objects that hold per-session state (terminal replay, preview addresses, replays, metrics) hear of removals here. */
-  listen(listener: ManagerListener) { this.listeners.push(listener); }
+  listen(listener: ManagerListener) {
+    this.listeners.push(listener);
+  }
 
   private emit(event: ManagerEvent, detail: EventDetail) {
     for (const l of this.listeners) l(event, detail);
   }
 
   /** The session row, if it exists (expired or not: see expired()). */
-  get(id: string): SessionRow | undefined { return this.opts.store.getSession(id); }
+  get(id: string): SessionRow | undefined {
+    return this.opts.store.getSession(id);
+  }
 
-  isShared(id: string, node: string, port: number) { return this.opts.store.isShared(id, node, port); }
-  setShared(id: string, node: string, port: number, shared: boolean) { this.opts.store.setShared(id, node, port, shared); }
+  isShared(id: string, node: string, port: number) {
+    return this.opts.store.isShared(id, node, port);
+  }
+  setShared(id: string, node: string, port: number, shared: boolean) {
+    this.opts.store.setShared(id, node, port, shared);
+  }
 
   /** Sandboxes by state, for the metrics. */
   counts() {
@@ -82,14 +92,24 @@ export class SandboxManager {
   }
 
   /** The warm pool as workshops see it: its target, and its ready and starting engines. */
-  poolStatus() { return { target: this.pool.target, ready: this.pool.ready.length, starting: this.pool.starting }; }
+  poolStatus() {
+    return { target: this.pool.target, ready: this.pool.ready.length, starting: this.pool.starting };
+  }
   /** Up to `n` ready pool sandboxes (for measuring an idle engine; one may be taken meanwhile). */
-  readyPoolIds(n: number) { return this.pool.ready.slice(0, n); }
-  setPoolTarget(n: number) { if (n !== this.pool.target) this.pool.setTarget(n); }
+  readyPoolIds(n: number) {
+    return this.pool.ready.slice(0, n);
+  }
+  setPoolTarget(n: number) {
+    if (n !== this.pool.target) this.pool.setTarget(n);
+  }
   /** Removes ready pool sandboxes above the target. */
-  trimPool() { this.pool.trim(); }
+  trimPool() {
+    this.pool.trim();
+  }
 
-  count() { return this.opts.store.allSessions().length + this.pool.size + this.creating; }
+  count() {
+    return this.opts.store.allSessions().length + this.pool.size + this.creating;
+  }
 
   /** Finds what a previous process left: sessions still valid are adopted, everything else is removed. */
   async recover() {
@@ -109,7 +129,9 @@ export class SandboxManager {
     return { adopted: found.filter((f) => this.opts.store.getSession(f.sandboxId)).length, removed: found.length - this.opts.store.allSessions().length };
   }
 
-  startPool() { this.pool.fill(); }
+  startPool() {
+    this.pool.fill();
+  }
 
   async create({ lesson, nodes = 1, client = '' }: { lesson?: string; nodes?: number; client?: string }) {
     if (nodes > this.opts.maxNodes) throw new ApiError(400, 'VALIDATION_FAILED', `A session holds at most ${this.opts.maxNodes} nodes.`);
@@ -132,8 +154,14 @@ export class SandboxManager {
     const token = newToken();
     const t = this.now();
     const row: SessionRow = {
-      id, tokenHash: hashToken(token), lesson: lesson ?? null, nodes: nodeNames(nodes),
-      createdAt: t, expiresAt: t + this.opts.lifetimeMs, lastActivityAt: t, client,
+      id,
+      tokenHash: hashToken(token),
+      lesson: lesson ?? null,
+      nodes: nodeNames(nodes),
+      createdAt: t,
+      expiresAt: t + this.opts.lifetimeMs,
+      lastActivityAt: t,
+      client,
     };
     try {
       if (seed.length) await this.seed(id, row.nodes, seed);
@@ -192,7 +220,8 @@ export class SandboxManager {
 
   view(s: SessionRow) {
     return {
-      id: s.id, lesson: s.lesson,
+      id: s.id,
+      lesson: s.lesson,
       createdAt: new Date(s.createdAt).toISOString(),
       expiresAt: new Date(s.expiresAt).toISOString(),
       idleExpiresAt: new Date(Math.min(s.expiresAt, s.lastActivityAt + this.opts.idleMs)).toISOString(),
@@ -243,10 +272,15 @@ export class SandboxManager {
 
   /** Ports published by containers in the learner's engines, node by node. */
   async publishedPorts(s: SessionRow) {
-    const all = await Promise.all(s.nodes.map(async (node) => {
-      const r = await this.opts.provider.run(s.id, node, "docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'", { timeoutMs: 10_000, maxOutput: 256 * 1024 });
-      return r.exitCode === 0 ? parsePublished(r.stdout).map((p) => ({ node, ...p })) : [];
-    }));
+    const all = await Promise.all(
+      s.nodes.map(async (node) => {
+        const r = await this.opts.provider.run(s.id, node, "docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'", {
+          timeoutMs: 10_000,
+          maxOutput: 256 * 1024,
+        });
+        return r.exitCode === 0 ? parsePublished(r.stdout).map((p) => ({ node, ...p })) : [];
+      }),
+    );
     return all.flat();
   }
 
@@ -274,7 +308,10 @@ export class SandboxManager {
     try {
       await this.opts.provider.addNode(s.id, name, this.opts.limits);
       const now = this.opts.store.getSession(s.id);
-      if (!now) { await this.opts.provider.removeNode(s.id, name); throw notFound('session', s.id); }
+      if (!now) {
+        await this.opts.provider.removeNode(s.id, name);
+        throw notFound('session', s.id);
+      }
       this.opts.store.updateSession(s.id, { nodes: [...now.nodes, name].sort((a, b) => Number(a.slice(4)) - Number(b.slice(4))), lastActivityAt: this.now() });
       if (now.lesson) {
         const seed = this.opts.seedFiles(now.lesson);
@@ -284,7 +321,10 @@ export class SandboxManager {
     } finally {
       this.creating--;
       this.adding.set(s.id, (this.adding.get(s.id) ?? 1) - 1);
-      this.addingNames.set(s.id, (this.addingNames.get(s.id) ?? []).filter((n) => n !== name));
+      this.addingNames.set(
+        s.id,
+        (this.addingNames.get(s.id) ?? []).filter((n) => n !== name),
+      );
     }
   }
 
@@ -304,5 +344,7 @@ export class SandboxManager {
     }
   }
 
-  async shutdown() { await this.pool.drain(); }
+  async shutdown() {
+    await this.pool.drain();
+  }
 }

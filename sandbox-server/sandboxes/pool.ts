@@ -25,7 +25,9 @@ export class WarmPool {
     this.target = opts.target;
   }
 
-  get size() { return this.ready.length + this.starting; }
+  get size() {
+    return this.ready.length + this.starting;
+  }
 
   take(): string | undefined {
     const id = this.ready.shift();
@@ -34,9 +36,14 @@ export class WarmPool {
   }
 
   /** Adds ready sandboxes found at start-up (e.g. from before a restart). */
-  adopt(id: string) { this.ready.push(id); }
+  adopt(id: string) {
+    this.ready.push(id);
+  }
 
-  setTarget(n: number) { this.target = n; this.fill(); }
+  setTarget(n: number) {
+    this.target = n;
+    this.fill();
+  }
 
   /** Removes ready sandboxes above the target (e.g. the seats nobody took once a workshop ends). */
   trim() {
@@ -63,7 +70,8 @@ export class WarmPool {
           this.opts.onError(err);
           // Back off rather than spin when the engine keeps failing.
           setTimeout(() => this.fill(), 5000).unref();
-        });
+        },
+      );
     }
   }
 

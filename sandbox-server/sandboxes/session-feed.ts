@@ -40,30 +40,55 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       const push = (e: FeedEvent) => {
         if (closed) return;
         // A reader that cannot keep up is cut off; the page reconnects and starts from a fresh state.
-        if (queue.length > 1000) { closed = true; stream.abort(); return; }
+        if (queue.length > 1000) {
+          closed = true;
+          stream.abort();
+          return;
+        }
         queue.push(e);
         wake?.();
       };
       const stops: (() => void)[] = [];
-      stream.onAbort(() => { closed = true; wake?.(); });
+      stream.onAbort(() => {
+        closed = true;
+        wake?.();
+      });
 
       // ---- ports, from the learner engine's events ----
       const { provider } = deps;
       let mode: 'push' | 'poll' = 'poll';
       if (provider.watchPorts) {
         const byNode = new Map<string, PublishedPort[]>();
-        const send = () => push({ event: 'ports', data: { ports: deps.decorate(s, s.nodes.flatMap((n) => (byNode.get(n) ?? []).map((p) => ({ node: n, ...p }))), origin) } });
-        const watched = await Promise.allSettled(s.nodes.map((n) => provider.watchPorts!(s.id, n, (ports) => {
-          byNode.set(n, ports);
-          // The first listing of every node makes one list; after that each change is sent as it comes.
-          if (byNode.size === s.nodes.length) send();
-        })));
+        const send = () =>
+          push({
+            event: 'ports',
+            data: {
+              ports: deps.decorate(
+                s,
+                s.nodes.flatMap((n) => (byNode.get(n) ?? []).map((p) => ({ node: n, ...p }))),
+                origin,
+              ),
+            },
+          });
+        const watched = await Promise.allSettled(
+          s.nodes.map((n) =>
+            provider.watchPorts!(s.id, n, (ports) => {
+              byNode.set(n, ports);
+              // The first listing of every node makes one list; after that each change is sent as it comes.
+              if (byNode.size === s.nodes.length) send();
+            }),
+          ),
+        );
         for (const w of watched) if (w.status === 'fulfilled') stops.push(w.value);
         if (watched.every((w) => w.status === 'fulfilled')) mode = 'push';
       }
       push({ event: 'hello', data: { ports: mode, nodes: s.nodes } });
       if (mode === 'poll') {
-        try { push({ event: 'ports', data: { ports: await deps.ports(s, origin) } }); } catch { /* the page's own poll reports it */ }
+        try {
+          push({ event: 'ports', data: { ports: await deps.ports(s, origin) } });
+        } catch {
+          /* the page's own poll reports it */
+        }
       }
 
       // ---- the workshop, for a workshop learner ----
@@ -76,12 +101,22 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
         while (!closed) {
           if (!queue.length) {
             const quiet = await new Promise<boolean>((r) => {
-              const t = setTimeout(() => { wake = null; r(true); }, KEEPALIVE_MS);
-              wake = () => { clearTimeout(t); wake = null; r(false); };
+              const t = setTimeout(() => {
+                wake = null;
+                r(true);
+              }, KEEPALIVE_MS);
+              wake = () => {
+                clearTimeout(t);
+                wake = null;
+                r(false);
+              };
             });
             if (quiet && !closed) {
               // The session may have ended without a word from the engine (removed, expired).
-              if (!deps.manager.get(s.id)) { await stream.writeSSE({ event: 'gone', data: '{}' }); break; }
+              if (!deps.manager.get(s.id)) {
+                await stream.writeSSE({ event: 'gone', data: '{}' });
+                break;
+              }
               await stream.write(': keep-alive\n\n');
             }
             continue;

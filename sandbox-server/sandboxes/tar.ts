@@ -9,7 +9,12 @@ function header(name: string, size: number, mode: number, type: '0' | '5'): Buff
   h.write('0001750\0', 108); // uid 1000
   h.write('0001750\0', 116); // gid 1000
   h.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  h.write(Math.floor(Date.now() / 1000).toString(8).padStart(11, '0') + '\0', 136);
+  h.write(
+    Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, '0') + '\0',
+    136,
+  );
   h.write('        ', 148);
   h.write(type, 156);
   h.write('ustar\0' + '00', 257);
@@ -28,7 +33,10 @@ export function packFiles(entries: TarEntry[]): Buffer {
     const segs = clean.split('/');
     for (let i = 1; i < segs.length; i++) {
       const d = segs.slice(0, i).join('/') + '/';
-      if (!dirs.has(d)) { dirs.add(d); parts.push(header(d, 0, 0o755, '5')); }
+      if (!dirs.has(d)) {
+        dirs.add(d);
+        parts.push(header(d, 0, 0o755, '5'));
+      }
     }
     parts.push(header(clean, e.content.length, e.mode ?? 0o644, '0'), e.content);
     const pad = (512 - (e.content.length % 512)) % 512;

@@ -66,7 +66,10 @@ export function buildHelper(stateDir: string, log?: { warn: (o: object, m: strin
       mkdirSync(join(stateDir, 'bin'), { recursive: true });
       const tmp = `${out}.${randomBytes(4).toString('hex')}`;
       execFile('gcc', ['-O2', '-static', '-Wall', '-o', tmp, HELPER_SOURCE], { timeout: 60_000 }, (err, _o, stderr) => {
-        if (err) { log?.warn({ err: stderr || err.message }, 'terminal helper could not be built: terminals attach through exec'); return resolve(null); }
+        if (err) {
+          log?.warn({ err: stderr || err.message }, 'terminal helper could not be built: terminals attach through exec');
+          return resolve(null);
+        }
         renameSync(tmp, out); // whole or not at all, for a server started beside this one
         resolve(out);
       });
@@ -92,13 +95,22 @@ export function connectInNode(helper: string, init: { pid: number; cgroup: strin
     }
     let stderr = '';
     let got: Socket | null = null;
-    child.stderr!.on('data', (b: Buffer) => { stderr += b; });
-    child.on('message', (_m, handle) => { if (handle) got = handle as Socket; });
-    child.on('error', (err) => { stderr += err.message; });
+    child.stderr!.on('data', (b: Buffer) => {
+      stderr += b;
+    });
+    child.on('message', (_m, handle) => {
+      if (handle) got = handle as Socket;
+    });
+    child.on('error', (err) => {
+      stderr += err.message;
+    });
     child.on('close', (code) => {
       // The channel is closed, not disconnected by us: the socket stays ours once handed over.
       if (got && code === 0) resolve({ socket: got });
-      else { (got as Socket | null)?.destroy(); resolve({ code: code ?? 1, reason: stderr.trim() || `exit ${code}` }); }
+      else {
+        (got as Socket | null)?.destroy();
+        resolve({ code: code ?? 1, reason: stderr.trim() || `exit ${code}` });
+      }
     });
   });
 }
@@ -141,10 +153,13 @@ export function createAttacher({ provider, mode, stateDir, log }: AttacherDeps) 
     const method = r.role === 'watch' ? REDRAW.NONE : REDRAW.WINCH;
     writer.write(attachPackets(method, r));
     return {
-      stream: socket, how: 'direct',
+      stream: socket,
+      how: 'direct',
       write: (b) => writer.write(push(b)),
       // A watcher must not change the learner's size: its resizes are dropped.
-      resize: async (cols, rows) => { if (r.role !== 'watch') writer.write(winch({ cols, rows })); },
+      resize: async (cols, rows) => {
+        if (r.role !== 'watch') writer.write(winch({ cols, rows }));
+      },
       end: () => socket.destroy(),
     };
   }
@@ -154,17 +169,23 @@ export function createAttacher({ provider, mode, stateDir, log }: AttacherDeps) 
     const s = socketPath(r.tab);
     const conn = `berth-term-${randomBytes(6).toString('hex')}`;
     // The shell's holder (-n) is started apart from the client, so that ending the client spares it.
-    const script = r.role === 'watch'
-      ? `exec -a ${conn} bash -c 'if [ ! -S ${s} ]; then printf "\\r\\n(waiting for the learner to open this terminal)\\r\\n"; fi; while [ ! -S ${s} ]; do sleep 1; done; exec -a ${conn} dtach -a ${s} -E -z -r none'`
-      : `[ -S ${s} ] || dtach -n ${s} -E -z bash -l; exec -a ${conn} dtach -a ${s} -E -z -r winch`;
+    const script =
+      r.role === 'watch'
+        ? `exec -a ${conn} bash -c 'if [ ! -S ${s} ]; then printf "\\r\\n(waiting for the learner to open this terminal)\\r\\n"; fi; while [ ! -S ${s} ]; do sleep 1; done; exec -a ${conn} dtach -a ${s} -E -z -r none'`
+        : `[ -S ${s} ] || dtach -n ${s} -E -z bash -l; exec -a ${conn} dtach -a ${s} -E -z -r winch`;
     const tty = await provider.openTty(r.sandboxId, r.node, ['bash', '-c', script], { cols: r.cols, rows: r.rows });
     const stream = tty.stream;
     return {
-      stream, how: 'exec', dropPrefix: DTACH_CLEAR,
+      stream,
+      how: 'exec',
+      dropPrefix: DTACH_CLEAR,
       write: (b) => stream.write(b),
       resize: r.role === 'watch' ? async () => {} : tty.resize,
       // Closing an exec's stream does not end its process, so the named client is ended too.
-      end: () => { stream.destroy(); void endClient(provider, r.sandboxId, r.node, conn); },
+      end: () => {
+        stream.destroy();
+        void endClient(provider, r.sandboxId, r.node, conn);
+      },
     };
   }
 
@@ -180,8 +201,14 @@ export function createAttacher({ provider, mode, stateDir, log }: AttacherDeps) 
         let said = false;
         for (;;) {
           const a = await direct(r, alive);
-          if (a !== 'waiting') { if (a) return a; break; }
-          if (!said) { said = true; opts.onWaiting?.(); }
+          if (a !== 'waiting') {
+            if (a) return a;
+            break;
+          }
+          if (!said) {
+            said = true;
+            opts.onWaiting?.();
+          }
           await new Promise((ok) => setTimeout(ok, 1000));
           if (!alive()) return null;
         }

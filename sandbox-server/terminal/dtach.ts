@@ -86,7 +86,9 @@ export class DtachWriter {
   queue: Buffer[] = [];
   busy = false;
 
-  constructor(socket: Socket) { this.socket = socket; }
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
 
   write(packets: Buffer) {
     for (let at = 0; at < packets.length; at += MAX_WRITE) this.queue.push(packets.subarray(at, at + MAX_WRITE));
@@ -98,6 +100,9 @@ export class DtachWriter {
     const b = this.queue.shift();
     if (!b) return;
     this.busy = true;
-    this.socket.write(b, () => { this.busy = false; this.next(); });
+    this.socket.write(b, () => {
+      this.busy = false;
+      this.next();
+    });
   }
 }

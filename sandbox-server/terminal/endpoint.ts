@@ -56,7 +56,9 @@ export function terminalEndpoint(opts: EndpointOptions): UpgradeRoute<string[]> 
       wss.handleUpgrade(req, socket, head, (ws) => {
         // Frames that arrive while the shell is being opened are kept, not dropped, and replayed into it.
         const early: Frame[] = [];
-        const keep = (data: Buffer, isBinary: boolean) => { if (early.length < 256) early.push({ data, isBinary }); };
+        const keep = (data: Buffer, isBinary: boolean) => {
+          if (early.length < 256) early.push({ data, isBinary });
+        };
         ws.on('message', keep);
         void opts.open({ ws, req, url, ids, early, release: () => ws.off('message', keep) }).catch((err: unknown) => {
           fail(ws, 'ENGINE_UNAVAILABLE', err instanceof ApiError ? err.message : 'The terminal could not be opened.', CLOSE.ENGINE);
@@ -77,7 +79,11 @@ const terminalSize = terminalQuery.pick({ tab: true, cols: true, rows: true });
 /** The tab and terminal size from the query, or null (after refusing the socket) when they are not valid. */
 export function tabAndSize(ws: WebSocket, url: URL) {
   // The contract's schema (api.ts terminalQuery), so what is documented is what is accepted.
-  const q = terminalSize.safeParse({ tab: url.searchParams.get('tab') ?? undefined, cols: url.searchParams.get('cols') ?? undefined, rows: url.searchParams.get('rows') ?? undefined });
+  const q = terminalSize.safeParse({
+    tab: url.searchParams.get('tab') ?? undefined,
+    cols: url.searchParams.get('cols') ?? undefined,
+    rows: url.searchParams.get('rows') ?? undefined,
+  });
   if (!q.success) {
     fail(ws, 'VALIDATION_FAILED', 'tab must be 1-16 letters or digits; cols (at most 1000) and rows (at most 500) positive integers.', CLOSE.PROTOCOL);
     return null;
@@ -87,7 +93,9 @@ export function tabAndSize(ws: WebSocket, url: URL) {
 
 /** The node the query names (node1 by default), or null (after refusing the socket) when the session has none such. */
 export function nodeOf(ws: WebSocket, url: URL, manager: SandboxManager, session: SessionRow, whose: string) {
-  try { return manager.node(session, url.searchParams.get('node') ?? undefined); } catch {
+  try {
+    return manager.node(session, url.searchParams.get('node') ?? undefined);
+  } catch {
     fail(ws, 'NODE_NOT_FOUND', `${whose} has no node ${url.searchParams.get('node')}.`, CLOSE.PROTOCOL);
     return null;
   }
@@ -97,5 +105,7 @@ export function nodeOf(ws: WebSocket, url: URL, manager: SandboxManager, session
 export async function endClient(provider: SandboxProvider, sandboxId: string, node: string, conn: string) {
   try {
     await provider.run(sandboxId, node, `pkill -f '^${conn} ' || true`, { timeoutMs: 5000, maxOutput: 1024 });
-  } catch { /* the sandbox may be gone already, and its processes with it */ }
+  } catch {
+    /* the sandbox may be gone already, and its processes with it */
+  }
 }

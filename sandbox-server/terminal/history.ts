@@ -30,7 +30,10 @@ export class History {
     return b.length > this.max ? b.subarray(b.length - this.max) : b;
   }
 
-  forget(key: string) { this.tabs.delete(key); this.sizes.delete(key); }
+  forget(key: string) {
+    this.tabs.delete(key);
+    this.sizes.delete(key);
+  }
 
   forgetSession(id: string) {
     for (const k of [...this.tabs.keys()]) if (k.startsWith(`${id}/`)) this.forget(k);

@@ -38,7 +38,12 @@ export function learnerTerminals(deps: LearnerTerminalDeps) {
       session = deps.manager.authorize(id, token);
     } catch (err) {
       const gone = err instanceof ApiError && err.code === 'SESSION_NOT_FOUND';
-      return fail(ws, gone ? 'SESSION_NOT_FOUND' : 'UNAUTHORIZED', gone ? 'No such sandbox, or its token is wrong. It may have ended.' : 'The session token is missing.', gone ? CLOSE.GONE : CLOSE.BAD_TOKEN);
+      return fail(
+        ws,
+        gone ? 'SESSION_NOT_FOUND' : 'UNAUTHORIZED',
+        gone ? 'No such sandbox, or its token is wrong. It may have ended.' : 'The session token is missing.',
+        gone ? CLOSE.GONE : CLOSE.BAD_TOKEN,
+      );
     }
     const size = tabAndSize(ws, url);
     if (!size) return;
@@ -50,17 +55,27 @@ export function learnerTerminals(deps: LearnerTerminalDeps) {
       return fail(ws, 'RATE_LIMITED', `This sandbox already has ${deps.maxPerSession} terminals open. Close one first.`, CLOSE.PROTOCOL);
     }
     open.set(sid, (open.get(sid) ?? 0) + 1);
-    ws.on('close', () => { const n = (open.get(sid) ?? 1) - 1; if (n > 0) open.set(sid, n); else open.delete(sid); });
+    ws.on('close', () => {
+      const n = (open.get(sid) ?? 1) - 1;
+      if (n > 0) open.set(sid, n);
+      else open.delete(sid);
+    });
     // dtach keeps the shell alive across reconnects and server restarts and passes bytes through untouched.
     const key = `${sid}/${node}/${tab}`;
     const shell = await deps.attacher.open({ sandboxId: sid, node, tab, cols, rows, role: 'learner' });
     if (!shell) return;
     if (ws.readyState !== ws.OPEN) return shell.end();
     deps.metrics.terminals(1);
-    ws.on('close', () => { deps.metrics.terminals(-1); shell.end(); });
+    ws.on('close', () => {
+      deps.metrics.terminals(-1);
+      shell.end();
+    });
     release();
     relay({
-      ws, tty: shell, replay: deps.history.replay(key), early,
+      ws,
+      tty: shell,
+      replay: deps.history.replay(key),
+      early,
       // `dtach -a` clears the screen on every attach, which would wipe the replayed screen on a reload.
       dropPrefix: shell.dropPrefix,
       onInput: () => deps.manager.touch(sid),

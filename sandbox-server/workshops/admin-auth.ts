@@ -34,7 +34,8 @@ export function addAdminToken(stateDir: string, label = ''): string {
 
 function readHashes(file: string): string[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n')
+  return readFileSync(file, 'utf8')
+    .split('\n')
     .map((l) => l.trim().split(/\s+/)[0]?.toLowerCase() ?? '')
     .filter((h) => /^[0-9a-f]{64}$/.test(h));
 }
@@ -69,7 +70,12 @@ export class AdminAuth {
   /** The file is re-read when it changes, so an operator can add or revoke tokens without a restart. */
   reload() {
     let stamp = '';
-    try { const s = statSync(this.file); stamp = `${s.mtimeMs}:${s.size}`; } catch { /* no file: no file tokens */ }
+    try {
+      const s = statSync(this.file);
+      stamp = `${s.mtimeMs}:${s.size}`;
+    } catch {
+      /* no file: no file tokens */
+    }
     if (stamp === this.fileStamp) return;
     this.fileStamp = stamp;
     this.fileHashes = new Set(readHashes(this.file));

@@ -13,7 +13,11 @@ const when = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
 // ---- what comes in ----
 const limits = z.strictObject({
-  memory: z.string().regex(/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/, 'a size such as 512m or 2g').transform(parseBytes).optional(),
+  memory: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/, 'a size such as 512m or 2g')
+    .transform(parseBytes)
+    .optional(),
   cpus: z.number().positive().max(64).optional(),
   pids: z.number().int().min(64).max(1_000_000).optional(),
 });
@@ -26,7 +30,11 @@ export const createBody = z.strictObject({
   expectedLearners: z.number().int().min(0).max(1000).optional(),
   limits: limits.optional(),
   nodesPerLearner: z.number().int().min(1).max(10).optional(),
-  stuckMinutes: z.number().positive().max(24 * 60).optional(),
+  stuckMinutes: z
+    .number()
+    .positive()
+    .max(24 * 60)
+    .optional(),
 });
 const patchBody = z.strictObject({
   title: z.string().trim().min(1).max(120).optional(),
@@ -34,23 +42,42 @@ const patchBody = z.strictObject({
   endsAt: when.optional(),
   capacity: z.number().int().min(1).max(1000).optional(),
   expectedLearners: z.number().int().min(0).max(1000).optional(),
-  stuckMinutes: z.number().positive().max(24 * 60).optional(),
+  stuckMinutes: z
+    .number()
+    .positive()
+    .max(24 * 60)
+    .optional(),
 });
-const displayName = z.string().max(200).transform((s) => s.normalize('NFC').trim().replace(/\s+/g, ' '))
-  .pipe(z.string().min(1, 'a name is needed').max(40, 'at most 40 characters').regex(/^[^\p{Cc}\p{Cf}<>]+$/u, 'letters, digits, spaces and punctuation only'));
+const displayName = z
+  .string()
+  .max(200)
+  .transform((s) => s.normalize('NFC').trim().replace(/\s+/g, ' '))
+  .pipe(
+    z
+      .string()
+      .min(1, 'a name is needed')
+      .max(40, 'at most 40 characters')
+      .regex(/^[^\p{Cc}\p{Cf}<>]+$/u, 'letters, digits, spaces and punctuation only'),
+  );
 const joinBody = z.strictObject({
-  code: z.string().min(4).max(20), name: displayName,
+  code: z.string().min(4).max(20),
+  name: displayName,
   key: z.string().max(100).optional().describe('the key from an earlier join, to come back after the sandbox went away'),
 });
 const progressBody = z.strictObject({
   lesson: lessonId,
   step: itemId.optional(),
   checksPassed: z.array(itemId).max(200).optional(),
-  quiz: z.array(z.strictObject({
-    id: itemId,
-    answer: z.union([z.string().max(500), z.array(z.string().max(200)).max(8)]),
-    correct: z.boolean().optional(),
-  })).max(200).optional(),
+  quiz: z
+    .array(
+      z.strictObject({
+        id: itemId,
+        answer: z.union([z.string().max(500), z.array(z.string().max(200)).max(8)]),
+        correct: z.boolean().optional(),
+      }),
+    )
+    .max(200)
+    .optional(),
   after: z.number().int().min(0).optional(),
 });
 const messageBody = z.strictObject({ text: z.string().trim().min(1).max(1000) });
@@ -61,40 +88,88 @@ const after = z.object({ after: z.string().optional().describe('only messages af
 
 // ---- what goes out ----
 const state = z.enum(['scheduled', 'open', 'running', 'ended']);
-export const workshopSchema = z.strictObject({
-  id: z.string(), code: z.string(), title: z.string(), lessons: z.array(z.string()), startsAt: iso, endsAt: iso,
-  capacity: z.number().int(), expectedLearners: z.number().int(), nodesPerLearner: z.number().int(), stuckMinutes: z.number(),
-  limits: z.strictObject({ memoryBytes: z.number(), cpus: z.number(), pids: z.number().int(), diskBytes: z.number() }),
-  state, createdAt: iso, endedAt: iso.nullable(), endReason: z.string().nullable(),
-  seated: z.number().int(), learners: z.number().int(),
-  joinUrl: z.string(),
-}).meta({ title: 'Workshop' });
+export const workshopSchema = z
+  .strictObject({
+    id: z.string(),
+    code: z.string(),
+    title: z.string(),
+    lessons: z.array(z.string()),
+    startsAt: iso,
+    endsAt: iso,
+    capacity: z.number().int(),
+    expectedLearners: z.number().int(),
+    nodesPerLearner: z.number().int(),
+    stuckMinutes: z.number(),
+    limits: z.strictObject({ memoryBytes: z.number(), cpus: z.number(), pids: z.number().int(), diskBytes: z.number() }),
+    state,
+    createdAt: iso,
+    endedAt: iso.nullable(),
+    endReason: z.string().nullable(),
+    seated: z.number().int(),
+    learners: z.number().int(),
+    joinUrl: z.string(),
+  })
+  .meta({ title: 'Workshop' });
 export const poolSchema = z.strictObject({ target: z.number().int(), ready: z.number().int(), starting: z.number().int() });
 const fullSchema = workshopSchema.extend({ pool: poolSchema }).meta({ title: 'WorkshopWithPool' });
-export const learnerRowSchema = z.strictObject({
-  id: z.string(), name: z.string(), lesson: z.string().nullable(), step: z.string().nullable(),
-  lessonTitle: z.string().nullable(), stepTitle: z.string().nullable(),
-  checksPassed: z.number().int(), checksVerified: z.number().int(), quizAnswered: z.number().int(),
-  joinedAt: iso, lastActivityAt: iso, lastProgressAt: iso.nullable(),
-  sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']),
-  stuck: z.boolean(),
-}).meta({ title: 'LearnerRow' });
+export const learnerRowSchema = z
+  .strictObject({
+    id: z.string(),
+    name: z.string(),
+    lesson: z.string().nullable(),
+    step: z.string().nullable(),
+    lessonTitle: z.string().nullable(),
+    stepTitle: z.string().nullable(),
+    checksPassed: z.number().int(),
+    checksVerified: z.number().int(),
+    quizAnswered: z.number().int(),
+    joinedAt: iso,
+    lastActivityAt: iso,
+    lastProgressAt: iso.nullable(),
+    sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']),
+    stuck: z.boolean(),
+  })
+  .meta({ title: 'LearnerRow' });
 export const messageSchema = z.strictObject({ id: z.number().int(), text: z.string(), at: iso });
-export const capacitySchema = z.strictObject({
-  measuredAt: iso,
-  sample: z.strictObject({ source: z.enum(['pool', 'probe']), engines: z.number().int(), idleMemoryBytes: z.number(), idleDiskBytes: z.number().nullable() }),
-  host: z.strictObject({
-    cpus: z.number().int(), memoryTotalBytes: z.number(), memoryAvailableBytes: z.number(), reserveBytes: z.number(), diskFreeBytes: z.number(),
-    machines: z.array(z.strictObject({ name: z.string(), cpus: z.number().int(), memoryTotalBytes: z.number(), memoryAvailableBytes: z.number(), diskFreeBytes: z.number().nullable() })).optional()
-      .describe('where nodes run on other machines (a remote Incus, each member of a cluster): the figures above are their sums'),
-  }),
-  shape: z.strictObject({ nodesPerLearner: z.number().int(), limits: z.strictObject({ memoryBytes: z.number(), nanoCpus: z.number(), pids: z.number().int() }), diskBytesPerNode: z.number() }),
-  now: z.strictObject({ sandboxes: z.number().int(), poolReady: z.number().int(), seated: z.number().int() }),
-  fits: z.strictObject({ idleMemory: z.number().int(), disk: z.number().int().nullable(), serverCap: z.number().int(), memoryLimit: z.number().int() }),
-  more: z.number().int(), holds: z.number().int(), enough: z.boolean(),
-  pool: poolSchema,
-}).meta({ title: 'Capacity' });
-export const learnerViewSchema = z.strictObject({ id: z.string(), code: z.string(), title: z.string(), lessons: z.array(z.string()), startsAt: iso, endsAt: iso, state }).meta({ title: 'LearnerWorkshop' });
+export const capacitySchema = z
+  .strictObject({
+    measuredAt: iso,
+    sample: z.strictObject({ source: z.enum(['pool', 'probe']), engines: z.number().int(), idleMemoryBytes: z.number(), idleDiskBytes: z.number().nullable() }),
+    host: z.strictObject({
+      cpus: z.number().int(),
+      memoryTotalBytes: z.number(),
+      memoryAvailableBytes: z.number(),
+      reserveBytes: z.number(),
+      diskFreeBytes: z.number(),
+      machines: z
+        .array(
+          z.strictObject({
+            name: z.string(),
+            cpus: z.number().int(),
+            memoryTotalBytes: z.number(),
+            memoryAvailableBytes: z.number(),
+            diskFreeBytes: z.number().nullable(),
+          }),
+        )
+        .optional()
+        .describe('where nodes run on other machines (a remote Incus, each member of a cluster): the figures above are their sums'),
+    }),
+    shape: z.strictObject({
+      nodesPerLearner: z.number().int(),
+      limits: z.strictObject({ memoryBytes: z.number(), nanoCpus: z.number(), pids: z.number().int() }),
+      diskBytesPerNode: z.number(),
+    }),
+    now: z.strictObject({ sandboxes: z.number().int(), poolReady: z.number().int(), seated: z.number().int() }),
+    fits: z.strictObject({ idleMemory: z.number().int(), disk: z.number().int().nullable(), serverCap: z.number().int(), memoryLimit: z.number().int() }),
+    more: z.number().int(),
+    holds: z.number().int(),
+    enough: z.boolean(),
+    pool: poolSchema,
+  })
+  .meta({ title: 'Capacity' });
+export const learnerViewSchema = z
+  .strictObject({ id: z.string(), code: z.string(), title: z.string(), lessons: z.array(z.string()), startsAt: iso, endsAt: iso, state })
+  .meta({ title: 'LearnerWorkshop' });
 export const resetSchema = z.strictObject({ sandbox: z.literal('ready'), ms: z.number() });
 
 // ---- errors ----
@@ -105,103 +180,199 @@ const JOINING = errors({ 404: ['JOIN_CODE_INVALID'], 429: ['RATE_LIMITED'] });
 
 export const workshopRoutes = contract({
   'POST /api/workshops': {
-    summary: 'Create a workshop (instructor): 201 with its 6-letter code and join link', auth: 'admin', body: createBody, maxBody: 64 * 1024,
-    responses: { 201: fullSchema }, errors: errors(BODY, { 401: ['UNAUTHORIZED'] }),
+    summary: 'Create a workshop (instructor): 201 with its 6-letter code and join link',
+    auth: 'admin',
+    body: createBody,
+    maxBody: 64 * 1024,
+    responses: { 201: fullSchema },
+    errors: errors(BODY, { 401: ['UNAUTHORIZED'] }),
   },
-  'GET /api/workshops': { summary: 'List workshops', auth: 'admin', responses: { 200: z.strictObject({ workshops: z.array(workshopSchema) }) }, errors: { 401: ['UNAUTHORIZED'] } },
+  'GET /api/workshops': {
+    summary: 'List workshops',
+    auth: 'admin',
+    responses: { 200: z.strictObject({ workshops: z.array(workshopSchema) }) },
+    errors: { 401: ['UNAUTHORIZED'] },
+  },
   'GET /api/workshops/:id': {
-    summary: 'A workshop with its learner rows and messages', auth: 'admin',
-    responses: { 200: fullSchema.extend({ learnerRows: z.array(learnerRowSchema), messages: z.array(messageSchema) }) }, errors: ADMIN,
+    summary: 'A workshop with its learner rows and messages',
+    auth: 'admin',
+    responses: { 200: fullSchema.extend({ learnerRows: z.array(learnerRowSchema), messages: z.array(messageSchema) }) },
+    errors: ADMIN,
   },
   'PATCH /api/workshops/:id': {
-    summary: 'Change title, startsAt (now, to start at once), endsAt, capacity, expectedLearners or stuckMinutes', auth: 'admin',
-    body: patchBody, maxBody: 64 * 1024, responses: { 200: fullSchema }, errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
+    summary: 'Change title, startsAt (now, to start at once), endsAt, capacity, expectedLearners or stuckMinutes',
+    auth: 'admin',
+    body: patchBody,
+    maxBody: 64 * 1024,
+    responses: { 200: fullSchema },
+    errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
   },
   'POST /api/workshops/:id/end': {
-    summary: 'End now: every learner sandbox is removed, the results stay (the reaper does the same at endsAt)', auth: 'admin',
-    responses: { 200: fullSchema }, errors: ADMIN,
+    summary: 'End now: every learner sandbox is removed, the results stay (the reaper does the same at endsAt)',
+    auth: 'admin',
+    responses: { 200: fullSchema },
+    errors: ADMIN,
   },
   'GET /api/workshops/:id/capacity': {
-    summary: 'How many learner sandboxes of this shape the host can hold, measured (refresh=1 measures again)', auth: 'admin',
-    query: z.object({ refresh: z.string().optional().describe('1: measure again') }), responses: { 200: capacitySchema }, errors: errors(ADMIN, ENGINE),
+    summary: 'How many learner sandboxes of this shape the host can hold, measured (refresh=1 measures again)',
+    auth: 'admin',
+    query: z.object({ refresh: z.string().optional().describe('1: measure again') }),
+    responses: { 200: capacitySchema },
+    errors: errors(ADMIN, ENGINE),
   },
   'POST /api/workshops/:id/prewarm': {
-    summary: 'Grow the warm pool toward the expected head count now (it also grows by itself from BERTH_WORKSHOP_PREWARM_MIN before the start)', auth: 'admin',
-    body: prewarmBody, maxBody: 64 * 1024, responses: { 200: z.strictObject({ pool: poolSchema }) }, errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
+    summary: 'Grow the warm pool toward the expected head count now (it also grows by itself from BERTH_WORKSHOP_PREWARM_MIN before the start)',
+    auth: 'admin',
+    body: prewarmBody,
+    maxBody: 64 * 1024,
+    responses: { 200: z.strictObject({ pool: poolSchema }) },
+    errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
   },
   'POST /api/workshops/:id/tickets': {
-    summary: 'A one-minute, single-use ticket: ?ticket= stands in for the admin header on events, results.csv and the instructor terminal', auth: 'admin',
-    responses: { 201: z.strictObject({ ticket: z.string(), expiresAt: iso }) }, errors: ADMIN,
+    summary: 'A one-minute, single-use ticket: ?ticket= stands in for the admin header on events, results.csv and the instructor terminal',
+    auth: 'admin',
+    responses: { 201: z.strictObject({ ticket: z.string(), expiresAt: iso }) },
+    errors: ADMIN,
   },
   'POST /api/workshops/:id/messages': {
-    summary: "Broadcast a message to every learner (pushed on their session's events stream)", auth: 'admin',
-    body: messageBody, maxBody: 64 * 1024, responses: { 201: messageSchema }, errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
+    summary: "Broadcast a message to every learner (pushed on their session's events stream)",
+    auth: 'admin',
+    body: messageBody,
+    maxBody: 64 * 1024,
+    responses: { 201: messageSchema },
+    errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
   },
   'GET /api/workshops/:id/messages': {
-    summary: 'The broadcasts so far', auth: 'admin', query: after,
-    responses: { 200: z.strictObject({ messages: z.array(messageSchema) }) }, errors: ADMIN,
+    summary: 'The broadcasts so far',
+    auth: 'admin',
+    query: after,
+    responses: { 200: z.strictObject({ messages: z.array(messageSchema) }) },
+    errors: ADMIN,
   },
   'GET /api/workshops/:id/learners/:learner': {
-    summary: 'One learner: their row (with lessonTitle, stepTitle), every check and quiz answer (correct as judged by the server)', auth: 'admin',
+    summary: 'One learner: their row (with lessonTitle, stepTitle), every check and quiz answer (correct as judged by the server)',
+    auth: 'admin',
     responses: {
       200: learnerRowSchema.extend({
         sessionId: z.string().nullable(),
-        checks: z.array(z.strictObject({ lesson: z.string(), checkId: z.string(), passed: z.boolean(), verified: z.boolean(), attempts: z.number().int(), firstPassedAt: z.number().nullable(), lastAt: z.number() })),
+        checks: z.array(
+          z.strictObject({
+            lesson: z.string(),
+            checkId: z.string(),
+            passed: z.boolean(),
+            verified: z.boolean(),
+            attempts: z.number().int(),
+            firstPassedAt: z.number().nullable(),
+            lastAt: z.number(),
+          }),
+        ),
         quiz: z.array(z.strictObject({ lesson: z.string(), question: z.string(), answer: z.string(), correct: z.boolean().nullable(), at: z.number() })),
       }),
     },
     errors: LEARNER,
   },
   'GET /api/workshops/:id/learners/:learner/tabs': {
-    summary: "The learner's nodes with their open terminal tabs (for the instructor terminal)", auth: 'admin',
-    responses: { 200: z.strictObject({ nodes: z.array(z.strictObject({ name: z.string(), tabs: z.array(z.string()) })) }) }, errors: LEARNER,
+    summary: "The learner's nodes with their open terminal tabs (for the instructor terminal)",
+    auth: 'admin',
+    responses: { 200: z.strictObject({ nodes: z.array(z.strictObject({ name: z.string(), tabs: z.array(z.string()) })) }) },
+    errors: LEARNER,
   },
   'POST /api/workshops/:id/learners/:learner/reset': {
-    summary: "Rebuild the learner's sandbox under the same session and token", auth: 'admin',
-    responses: { 200: resetSchema }, errors: errors(LEARNER, ENGINE, { 409: ['NO_SANDBOX', 'WORKSHOP_ENDED', 'CONFLICT'] }),
+    summary: "Rebuild the learner's sandbox under the same session and token",
+    auth: 'admin',
+    responses: { 200: resetSchema },
+    errors: errors(LEARNER, ENGINE, { 409: ['NO_SANDBOX', 'WORKSHOP_ENDED', 'CONFLICT'] }),
   },
   'POST /api/workshops/:id/learners/:learner/replay': {
-    summary: "Skip a learner to a step: their sandbox is rebuilt (unless fresh is false), then replayed as by their own Skip button", auth: 'admin',
-    body: learnerReplayBody, maxBody: 4 * 1024, responses: { 202: replaySchema },
-    errors: errors(LEARNER, BODY, ENGINE, { 404: ['LESSON_NOT_FOUND', 'STEP_NOT_FOUND'], 409: ['NO_SANDBOX', 'REPLAY_RUNNING', 'NODES_MISSING', 'WORKSHOP_ENDED', 'CONFLICT'] }),
+    summary: 'Skip a learner to a step: their sandbox is rebuilt (unless fresh is false), then replayed as by their own Skip button',
+    auth: 'admin',
+    body: learnerReplayBody,
+    maxBody: 4 * 1024,
+    responses: { 202: replaySchema },
+    errors: errors(LEARNER, BODY, ENGINE, {
+      404: ['LESSON_NOT_FOUND', 'STEP_NOT_FOUND'],
+      409: ['NO_SANDBOX', 'REPLAY_RUNNING', 'NODES_MISSING', 'WORKSHOP_ENDED', 'CONFLICT'],
+    }),
   },
-  'GET /api/workshops/:id/learners/:learner/replay': { summary: "The learner's last replay", auth: 'admin', responses: { 200: replaySchema }, errors: errors(LEARNER, { 404: ['REPLAY_NOT_FOUND'], 409: ['NO_SANDBOX'] }) },
+  'GET /api/workshops/:id/learners/:learner/replay': {
+    summary: "The learner's last replay",
+    auth: 'admin',
+    responses: { 200: replaySchema },
+    errors: errors(LEARNER, { 404: ['REPLAY_NOT_FOUND'], 409: ['NO_SANDBOX'] }),
+  },
   'GET /api/workshops/:id/learners/:learner/terminal': {
-    summary: "WebSocket (berth.v1): the learner's terminal tab, read-only (INPUT dropped) unless takeover=1; `as` is shown to the learner (\"as is watching / has taken over\"); credential: subprotocol bearer.<admin token> or ?ticket=",
-    auth: 'admin-subprotocol-or-ticket', upgrade: true,
-    query: terminalQuery.extend({ takeover: z.string().optional().describe('1: type into the tab'), as: z.string().optional().describe('the instructor name the learner sees'), ticket: z.string().optional() }),
-    responses: { 101: null }, errors: { 403: ['FORBIDDEN_ORIGIN'] },
+    summary:
+      'WebSocket (berth.v1): the learner\'s terminal tab, read-only (INPUT dropped) unless takeover=1; `as` is shown to the learner ("as is watching / has taken over"); credential: subprotocol bearer.<admin token> or ?ticket=',
+    auth: 'admin-subprotocol-or-ticket',
+    upgrade: true,
+    query: terminalQuery.extend({
+      takeover: z.string().optional().describe('1: type into the tab'),
+      as: z.string().optional().describe('the instructor name the learner sees'),
+      ticket: z.string().optional(),
+    }),
+    responses: { 101: null },
+    errors: { 403: ['FORBIDDEN_ORIGIN'] },
   },
   'GET /api/workshops/:id/results.csv': {
-    summary: 'Results, one CSV row per learner', auth: 'admin-or-ticket', query: z.object({ ticket: z.string().optional() }),
-    responses: { 200: { media: 'text/csv' } }, errors: ADMIN,
+    summary: 'Results, one CSV row per learner',
+    auth: 'admin-or-ticket',
+    query: z.object({ ticket: z.string().optional() }),
+    responses: { 200: { media: 'text/csv' } },
+    errors: ADMIN,
   },
   'GET /api/workshops/:id/events': {
-    summary: 'Server-sent events: snapshot, then learner rows, workshop and message events', auth: 'admin-or-ticket',
+    summary: 'Server-sent events: snapshot, then learner rows, workshop and message events',
+    auth: 'admin-or-ticket',
     doc: 'Server-Sent Events: `snapshot`, then `learner` rows `{name, lesson, step, checksPassed, checksVerified, lastActivityAt, sandbox, stuck}`, `workshop`, `message`',
-    query: z.object({ ticket: z.string().optional() }), responses: { 200: { media: 'text/event-stream' } }, errors: ADMIN,
+    query: z.object({ ticket: z.string().optional() }),
+    responses: { 200: { media: 'text/event-stream' } },
+    errors: ADMIN,
   },
   'GET /api/join/:code': {
-    summary: 'What a join code leads to: title, times, seats left (no token)', auth: 'none',
-    responses: { 200: learnerViewSchema.extend({ seatsLeft: z.number().int() }) }, errors: JOINING,
+    summary: 'What a join code leads to: title, times, seats left (no token)',
+    auth: 'none',
+    responses: { 200: learnerViewSchema.extend({ seatsLeft: z.number().int() }) },
+    errors: JOINING,
   },
   'POST /api/join': {
-    summary: 'Join a workshop with its code and a display name (no account); returns a session', auth: 'none', body: joinBody, maxBody: 64 * 1024,
-    responses: { 201: z.strictObject({ learner: z.strictObject({ id: z.string(), name: z.string(), key: z.string() }), workshop: learnerViewSchema, session: createdSchema }) },
-    errors: errors(BODY, JOINING, ENGINE, { 409: ['WORKSHOP_FULL', 'NAME_TAKEN', 'WORKSHOP_NOT_OPEN'], 410: ['WORKSHOP_ENDED'], 500: ['SANDBOX_FAILED'], 503: ['OUT_OF_CAPACITY', 'HOST_DISK_FULL'] }),
+    summary: 'Join a workshop with its code and a display name (no account); returns a session',
+    auth: 'none',
+    body: joinBody,
+    maxBody: 64 * 1024,
+    responses: {
+      201: z.strictObject({
+        learner: z.strictObject({ id: z.string(), name: z.string(), key: z.string() }),
+        workshop: learnerViewSchema,
+        session: createdSchema,
+      }),
+    },
+    errors: errors(BODY, JOINING, ENGINE, {
+      409: ['WORKSHOP_FULL', 'NAME_TAKEN', 'WORKSHOP_NOT_OPEN'],
+      410: ['WORKSHOP_ENDED'],
+      500: ['SANDBOX_FAILED'],
+      503: ['OUT_OF_CAPACITY', 'HOST_DISK_FULL'],
+    }),
   },
   'GET /api/sessions/:id/workshop': {
-    summary: "The learner's workshop and the broadcasts after ?after= (the site gets both pushed on events; this stays for other clients)", auth: 'session',
-    query: after, responses: { 200: z.strictObject({ workshop: learnerViewSchema, learner: z.strictObject({ id: z.string(), name: z.string() }), messages: z.array(messageSchema) }) },
+    summary: "The learner's workshop and the broadcasts after ?after= (the site gets both pushed on events; this stays for other clients)",
+    auth: 'session',
+    query: after,
+    responses: {
+      200: z.strictObject({ workshop: learnerViewSchema, learner: z.strictObject({ id: z.string(), name: z.string() }), messages: z.array(messageSchema) }),
+    },
     errors: errors(SESSION, { 404: ['NOT_IN_WORKSHOP'] }),
   },
   'POST /api/sessions/:id/workshop/reset': {
-    summary: 'A workshop learner rebuilds their own sandbox in place (same session and token), results kept', auth: 'session',
-    responses: { 200: resetSchema }, errors: errors(SESSION, ENGINE, { 404: ['NOT_IN_WORKSHOP'], 409: ['NO_SANDBOX', 'CONFLICT', 'WORKSHOP_ENDED'] }),
+    summary: 'A workshop learner rebuilds their own sandbox in place (same session and token), results kept',
+    auth: 'session',
+    responses: { 200: resetSchema },
+    errors: errors(SESSION, ENGINE, { 404: ['NOT_IN_WORKSHOP'], 409: ['NO_SANDBOX', 'CONFLICT', 'WORKSHOP_ENDED'] }),
   },
   'POST /api/sessions/:id/progress': {
-    summary: "Record a workshop learner's progress (lesson, step, checks passed, quiz answers); answers with the broadcasts after `after`", auth: 'session',
-    body: progressBody, maxBody: 64 * 1024,
+    summary: "Record a workshop learner's progress (lesson, step, checks passed, quiz answers); answers with the broadcasts after `after`",
+    auth: 'session',
+    body: progressBody,
+    maxBody: 64 * 1024,
     responses: { 200: z.strictObject({ recorded: z.boolean(), messages: z.array(messageSchema) }) },
     errors: errors(SESSION, BODY, ENGINE, { 404: ['LESSON_NOT_FOUND', 'CHECK_NOT_FOUND'] }),
   },

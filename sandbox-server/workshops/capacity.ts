@@ -51,9 +51,11 @@ export function hostFigures(machines: MachineResources[] | null, diskFreeHere: n
   if (!machines) return { cpus: availableParallelism(), memory: hostMemory(), diskFree: diskFreeHere, machines: null };
   const sum = (f: (m: MachineResources) => number) => machines.reduce((a, m) => a + f(m), 0);
   return {
-    cpus: sum((m) => m.cpus), memory: memoryOf(machines),
+    cpus: sum((m) => m.cpus),
+    memory: memoryOf(machines),
     // A machine that did not say how much room its pool has counts as none, not as unbounded.
-    diskFree: sum((m) => m.diskFree ?? 0), machines,
+    diskFree: sum((m) => m.diskFree ?? 0),
+    machines,
   };
 }
 
@@ -64,12 +66,16 @@ export class CapacityMeter {
   /** The machines' figures when nodes run on other machines (the last read), for roomFor, which cannot wait. */
   machines: MachineResources[] | null = null;
 
-  constructor(deps: CapacityDeps) { this.deps = deps; }
+  constructor(deps: CapacityDeps) {
+    this.deps = deps;
+  }
 
   /** An idle engine's footprint: from up to three warm pool engines, else from one probe started for the purpose. */
   async measure(refresh = false): Promise<Sample> {
     if (!refresh && this.sample && Date.now() - this.sample.at < SAMPLE_TTL_MS) return this.sample;
-    this.running ??= this.take().finally(() => { this.running = null; });
+    this.running ??= this.take().finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 
@@ -101,8 +107,11 @@ export class CapacityMeter {
       const measured = await Promise.allSettled(got.map(async (g) => (await provider.nodeDiskBytes?.(g.id, 'node1')) ?? null));
       const disk = measured.flatMap((m) => (m.status === 'fulfilled' && m.value !== null ? [m.value] : []));
       this.sample = {
-        at: Date.now(), source, nodes: got.length,
-        idleMemoryBytes: median(got.map((g) => g.mem)), idleDiskBytes: disk.length ? median(disk) : null,
+        at: Date.now(),
+        source,
+        nodes: got.length,
+        idleMemoryBytes: median(got.map((g) => g.mem)),
+        idleDiskBytes: disk.length ? median(disk) : null,
       };
       this.deps.log.info({ ...this.sample, memory: got.map((g) => g.mem) }, 'measured an idle learner engine');
       return this.sample;
@@ -123,21 +132,42 @@ export class CapacityMeter {
     const { manager, stateDir, serverLimits, maxSandboxes } = this.deps;
     this.machines = (await this.deps.provider.machines?.()) ?? null;
     // Nodes here: the provider's own pool where it has one (a local Incus), else the state folder's file system.
-    const diskHere = this.machines ? 0 : (await this.deps.provider.freeDiskBytes?.()) ?? (await freeDisk(stateDir));
+    const diskHere = this.machines ? 0 : ((await this.deps.provider.freeDiskBytes?.()) ?? (await freeDisk(stateDir)));
     const host = hostFigures(this.machines, diskHere);
     const { memory: mem, diskFree } = host;
     const poolReady = manager.poolStatus().ready;
     const f = fits({
-      sample: s, memoryTotal: mem.total, memoryAvailable: mem.available, diskFree, nodes: w.nodesPerLearner,
-      memoryLimit: w.limits.memoryBytes, poolReady, sandboxes: manager.count(), maxSandboxes,
+      sample: s,
+      memoryTotal: mem.total,
+      memoryAvailable: mem.available,
+      diskFree,
+      nodes: w.nodesPerLearner,
+      memoryLimit: w.limits.memoryBytes,
+      poolReady,
+      sandboxes: manager.count(),
+      maxSandboxes,
     });
     return {
       measuredAt: new Date(s.at).toISOString(),
       sample: { source: s.source, engines: s.nodes, idleMemoryBytes: s.idleMemoryBytes, idleDiskBytes: s.idleDiskBytes },
       host: {
-        cpus: host.cpus, memoryTotalBytes: mem.total, memoryAvailableBytes: mem.available, reserveBytes: f.reserve, diskFreeBytes: diskFree,
+        cpus: host.cpus,
+        memoryTotalBytes: mem.total,
+        memoryAvailableBytes: mem.available,
+        reserveBytes: f.reserve,
+        diskFreeBytes: diskFree,
         // Each machine's own figures where nodes run elsewhere (a remote Incus, each cluster member); the sums above.
-        ...(host.machines ? { machines: host.machines.map((m) => ({ name: m.name, cpus: m.cpus, memoryTotalBytes: m.memoryTotal, memoryAvailableBytes: m.memoryAvailable, diskFreeBytes: m.diskFree })) } : {}),
+        ...(host.machines
+          ? {
+              machines: host.machines.map((m) => ({
+                name: m.name,
+                cpus: m.cpus,
+                memoryTotalBytes: m.memoryTotal,
+                memoryAvailableBytes: m.memoryAvailable,
+                diskFreeBytes: m.diskFree,
+              })),
+            }
+          : {}),
       },
       shape: { nodesPerLearner: w.nodesPerLearner, limits: w.limits, diskBytesPerNode: serverLimits.diskBytes },
       now: { sandboxes: manager.count(), poolReady, seated },
@@ -173,7 +203,9 @@ export function fits(i: FitInput) {
   return {
     reserve,
     fits: {
-      idleMemory: byMemory, disk: byDisk, serverCap: byConfig,
+      idleMemory: byMemory,
+      disk: byDisk,
+      serverCap: byConfig,
       // The worst case: every learner node at its full memory limit at once.
       memoryLimit: Math.floor(Math.max(0, i.memoryTotal - reserve) / (i.memoryLimit * i.nodes)),
     },

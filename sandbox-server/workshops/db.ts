@@ -42,7 +42,15 @@ export type Learner = {
   seeded: string[];
 };
 
-export type CheckRecord = { lesson: string; checkId: string; passed: boolean; verified: boolean; attempts: number; firstPassedAt: number | null; lastAt: number };
+export type CheckRecord = {
+  lesson: string;
+  checkId: string;
+  passed: boolean;
+  verified: boolean;
+  attempts: number;
+  firstPassedAt: number | null;
+  lastAt: number;
+};
 export type QuizRecord = { lesson: string; question: string; answer: string; correct: boolean | null; at: number };
 export type Message = { id: number; text: string; at: number };
 
@@ -89,46 +97,107 @@ export function migrateWorkshops(db: DatabaseSync) {
 }
 
 const WorkshopRaw = z.object({
-  id: z.string(), code: z.string(), title: z.string(), lessons: z.string(), starts_at: z.number(), ends_at: z.number(),
-  capacity: z.number(), expected: z.number(), limits: z.string(), nodes_per_learner: z.number(), stuck_minutes: z.number(),
-  created_at: z.number(), prewarm_at: z.number().nullable(), ended_at: z.number().nullable(), end_reason: z.string().nullable(),
+  id: z.string(),
+  code: z.string(),
+  title: z.string(),
+  lessons: z.string(),
+  starts_at: z.number(),
+  ends_at: z.number(),
+  capacity: z.number(),
+  expected: z.number(),
+  limits: z.string(),
+  nodes_per_learner: z.number(),
+  stuck_minutes: z.number(),
+  created_at: z.number(),
+  prewarm_at: z.number().nullable(),
+  ended_at: z.number().nullable(),
+  end_reason: z.string().nullable(),
 });
 const LearnerRaw = z.object({
-  id: z.string(), workshop_id: z.string(), name: z.string(), name_key: z.string(), key_hash: z.string(),
-  session_id: z.string().nullable(), joined_at: z.number(), lesson: z.string().nullable(), step: z.string().nullable(),
-  last_progress_at: z.number().nullable(), last_activity_at: z.number(), keepalive_at: z.number().nullable(),
-  sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']), seeded: z.string(),
+  id: z.string(),
+  workshop_id: z.string(),
+  name: z.string(),
+  name_key: z.string(),
+  key_hash: z.string(),
+  session_id: z.string().nullable(),
+  joined_at: z.number(),
+  lesson: z.string().nullable(),
+  step: z.string().nullable(),
+  last_progress_at: z.number().nullable(),
+  last_activity_at: z.number(),
+  keepalive_at: z.number().nullable(),
+  sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']),
+  seeded: z.string(),
 });
 
 const toWorkshop = (raw: unknown): Workshop => {
   const r = WorkshopRaw.parse(raw);
   return {
-    id: r.id, code: r.code, title: r.title, lessons: z.array(z.string()).parse(JSON.parse(r.lessons)),
-    startsAt: r.starts_at, endsAt: r.ends_at, capacity: r.capacity, expected: r.expected,
+    id: r.id,
+    code: r.code,
+    title: r.title,
+    lessons: z.array(z.string()).parse(JSON.parse(r.lessons)),
+    startsAt: r.starts_at,
+    endsAt: r.ends_at,
+    capacity: r.capacity,
+    expected: r.expected,
     limits: z.object({ memoryBytes: z.number(), nanoCpus: z.number(), pids: z.number() }).parse(JSON.parse(r.limits)),
-    nodesPerLearner: r.nodes_per_learner, stuckMinutes: r.stuck_minutes, createdAt: r.created_at,
-    prewarmAt: r.prewarm_at, endedAt: r.ended_at, endReason: r.end_reason,
+    nodesPerLearner: r.nodes_per_learner,
+    stuckMinutes: r.stuck_minutes,
+    createdAt: r.created_at,
+    prewarmAt: r.prewarm_at,
+    endedAt: r.ended_at,
+    endReason: r.end_reason,
   };
 };
 const toLearner = (raw: unknown): Learner => {
   const r = LearnerRaw.parse(raw);
   return {
-    id: r.id, workshopId: r.workshop_id, name: r.name, nameKey: r.name_key, keyHash: r.key_hash, sessionId: r.session_id,
-    joinedAt: r.joined_at, lesson: r.lesson, step: r.step, lastProgressAt: r.last_progress_at, lastActivityAt: r.last_activity_at,
-    keepaliveAt: r.keepalive_at, sandbox: r.sandbox, seeded: z.array(z.string()).parse(JSON.parse(r.seeded)),
+    id: r.id,
+    workshopId: r.workshop_id,
+    name: r.name,
+    nameKey: r.name_key,
+    keyHash: r.key_hash,
+    sessionId: r.session_id,
+    joinedAt: r.joined_at,
+    lesson: r.lesson,
+    step: r.step,
+    lastProgressAt: r.last_progress_at,
+    lastActivityAt: r.last_activity_at,
+    keepaliveAt: r.keepalive_at,
+    sandbox: r.sandbox,
+    seeded: z.array(z.string()).parse(JSON.parse(r.seeded)),
   };
 };
 
 /** Typed queries over the workshop tables. Every write is one statement, so a crash leaves no half rows. */
 export class WorkshopDb {
   db: DatabaseSync;
-  constructor(db: DatabaseSync) { this.db = db; }
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
 
   insertWorkshop(w: Workshop) {
-    this.db.prepare(`INSERT INTO workshops (id, code, title, lessons, starts_at, ends_at, capacity, expected, limits,
+    this.db
+      .prepare(`INSERT INTO workshops (id, code, title, lessons, starts_at, ends_at, capacity, expected, limits,
       nodes_per_learner, stuck_minutes, created_at, prewarm_at, ended_at, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(w.id, w.code, w.title, JSON.stringify(w.lessons), w.startsAt, w.endsAt, w.capacity, w.expected, JSON.stringify(w.limits),
-        w.nodesPerLearner, w.stuckMinutes, w.createdAt, w.prewarmAt, w.endedAt, w.endReason);
+      .run(
+        w.id,
+        w.code,
+        w.title,
+        JSON.stringify(w.lessons),
+        w.startsAt,
+        w.endsAt,
+        w.capacity,
+        w.expected,
+        JSON.stringify(w.limits),
+        w.nodesPerLearner,
+        w.stuckMinutes,
+        w.createdAt,
+        w.prewarmAt,
+        w.endedAt,
+        w.endReason,
+      );
   }
 
   workshop(id: string): Workshop | undefined {
@@ -151,7 +220,15 @@ export class WorkshopDb {
   }
 
   updateWorkshop(id: string, p: Partial<Pick<Workshop, 'title' | 'startsAt' | 'endsAt' | 'capacity' | 'expected' | 'stuckMinutes' | 'prewarmAt'>>) {
-    const cols = { title: 'title', startsAt: 'starts_at', endsAt: 'ends_at', capacity: 'capacity', expected: 'expected', stuckMinutes: 'stuck_minutes', prewarmAt: 'prewarm_at' } as const;
+    const cols = {
+      title: 'title',
+      startsAt: 'starts_at',
+      endsAt: 'ends_at',
+      capacity: 'capacity',
+      expected: 'expected',
+      stuckMinutes: 'stuck_minutes',
+      prewarmAt: 'prewarm_at',
+    } as const;
     for (const [k, col] of Object.entries(cols)) {
       const v = p[k as keyof typeof p];
       if (v !== undefined) this.db.prepare(`UPDATE workshops SET ${col} = ? WHERE id = ?`).run(v, id);
@@ -164,13 +241,30 @@ export class WorkshopDb {
   }
 
   insertLearner(l: Learner) {
-    this.db.prepare(`INSERT INTO workshop_learners (id, workshop_id, name, name_key, key_hash, session_id, joined_at, lesson, step,
+    this.db
+      .prepare(`INSERT INTO workshop_learners (id, workshop_id, name, name_key, key_hash, session_id, joined_at, lesson, step,
       last_progress_at, last_activity_at, keepalive_at, sandbox, seeded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(l.id, l.workshopId, l.name, l.nameKey, l.keyHash, l.sessionId, l.joinedAt, l.lesson, l.step,
-        l.lastProgressAt, l.lastActivityAt, l.keepaliveAt, l.sandbox, JSON.stringify(l.seeded));
+      .run(
+        l.id,
+        l.workshopId,
+        l.name,
+        l.nameKey,
+        l.keyHash,
+        l.sessionId,
+        l.joinedAt,
+        l.lesson,
+        l.step,
+        l.lastProgressAt,
+        l.lastActivityAt,
+        l.keepaliveAt,
+        l.sandbox,
+        JSON.stringify(l.seeded),
+      );
   }
 
-  deleteLearner(id: string) { this.db.prepare('DELETE FROM workshop_learners WHERE id = ?').run(id); }
+  deleteLearner(id: string) {
+    this.db.prepare('DELETE FROM workshop_learners WHERE id = ?').run(id);
+  }
 
   learner(id: string): Learner | undefined {
     const r = this.db.prepare('SELECT * FROM workshop_learners WHERE id = ?').get(id);
@@ -193,14 +287,25 @@ export class WorkshopDb {
 
   /** Learners holding (or about to hold) a sandbox: what the capacity counts. */
   seated(workshopId: string): number {
-    const r = this.db.prepare("SELECT count(*) AS n FROM workshop_learners WHERE workshop_id = ? AND sandbox IN ('joining', 'ready', 'resetting')").get(workshopId) as { n: number };
+    const r = this.db
+      .prepare("SELECT count(*) AS n FROM workshop_learners WHERE workshop_id = ? AND sandbox IN ('joining', 'ready', 'resetting')")
+      .get(workshopId) as { n: number };
     return r.n;
   }
 
-  updateLearner(id: string, p: Partial<Pick<Learner, 'sessionId' | 'lesson' | 'step' | 'lastProgressAt' | 'lastActivityAt' | 'keepaliveAt' | 'sandbox' | 'seeded' | 'keyHash'>>) {
+  updateLearner(
+    id: string,
+    p: Partial<Pick<Learner, 'sessionId' | 'lesson' | 'step' | 'lastProgressAt' | 'lastActivityAt' | 'keepaliveAt' | 'sandbox' | 'seeded' | 'keyHash'>>,
+  ) {
     const cols = {
-      sessionId: 'session_id', lesson: 'lesson', step: 'step', lastProgressAt: 'last_progress_at', lastActivityAt: 'last_activity_at',
-      keepaliveAt: 'keepalive_at', sandbox: 'sandbox', keyHash: 'key_hash',
+      sessionId: 'session_id',
+      lesson: 'lesson',
+      step: 'step',
+      lastProgressAt: 'last_progress_at',
+      lastActivityAt: 'last_activity_at',
+      keepaliveAt: 'keepalive_at',
+      sandbox: 'sandbox',
+      keyHash: 'key_hash',
     } as const;
     for (const [k, col] of Object.entries(cols)) {
       const v = p[k as keyof typeof cols];
@@ -211,25 +316,35 @@ export class WorkshopDb {
 
   /** Workshops that ended while some of their learners still held a sandbox (a crash or an engine error mid-end). */
   endedWithSandboxes(): Workshop[] {
-    return this.db.prepare(`SELECT * FROM workshops w WHERE w.ended_at IS NOT NULL AND EXISTS (SELECT 1 FROM workshop_learners l
-      WHERE l.workshop_id = w.id AND l.session_id IS NOT NULL AND l.sandbox IN ('joining', 'ready', 'resetting'))`).all().map(toWorkshop);
+    return this.db
+      .prepare(`SELECT * FROM workshops w WHERE w.ended_at IS NOT NULL AND EXISTS (SELECT 1 FROM workshop_learners l
+      WHERE l.workshop_id = w.id AND l.session_id IS NOT NULL AND l.sandbox IN ('joining', 'ready', 'resetting'))`)
+      .all()
+      .map(toWorkshop);
   }
 
   /** After a restart nothing is joining or resetting any more: seats that never got a sandbox are freed. */
   recoverInterrupted(sessionExists: (id: string) => boolean) {
-    this.db.prepare(`DELETE FROM workshop_learners WHERE sandbox = 'joining' AND session_id IS NULL
+    this.db
+      .prepare(`DELETE FROM workshop_learners WHERE sandbox = 'joining' AND session_id IS NULL
       AND NOT EXISTS (SELECT 1 FROM workshop_checks c WHERE c.learner_id = workshop_learners.id)
-      AND NOT EXISTS (SELECT 1 FROM workshop_quiz q WHERE q.learner_id = workshop_learners.id)`).run();
-    for (const r of this.db.prepare("SELECT id, session_id FROM workshop_learners WHERE sandbox IN ('joining', 'resetting')").all() as { id: string; session_id: string | null }[]) {
+      AND NOT EXISTS (SELECT 1 FROM workshop_quiz q WHERE q.learner_id = workshop_learners.id)`)
+      .run();
+    for (const r of this.db.prepare("SELECT id, session_id FROM workshop_learners WHERE sandbox IN ('joining', 'resetting')").all() as {
+      id: string;
+      session_id: string | null;
+    }[]) {
       this.updateLearner(r.id, { sandbox: r.session_id && sessionExists(r.session_id) ? 'ready' : 'gone' });
     }
   }
 
   /** Records one check result. A check once passed stays passed; `verified` means the server ran it. Returns true if newly passed. */
   recordCheck(learnerId: string, lesson: string, checkId: string, passed: boolean, verified: boolean, at: number): boolean {
-    const before = this.db.prepare('SELECT passed, verified FROM workshop_checks WHERE learner_id = ? AND lesson = ? AND check_id = ?')
+    const before = this.db
+      .prepare('SELECT passed, verified FROM workshop_checks WHERE learner_id = ? AND lesson = ? AND check_id = ?')
       .get(learnerId, lesson, checkId) as { passed: number; verified: number } | undefined;
-    this.db.prepare(`INSERT INTO workshop_checks (learner_id, lesson, check_id, passed, verified, attempts, first_passed_at, last_at)
+    this.db
+      .prepare(`INSERT INTO workshop_checks (learner_id, lesson, check_id, passed, verified, attempts, first_passed_at, last_at)
       VALUES (?, ?, ?, ?, ?, 1, ?, ?)
       ON CONFLICT (learner_id, lesson, check_id) DO UPDATE SET passed = max(passed, excluded.passed),
         verified = max(verified, excluded.verified), attempts = attempts + 1,
@@ -239,21 +354,41 @@ export class WorkshopDb {
   }
 
   checks(learnerId: string): CheckRecord[] {
-    return (this.db.prepare('SELECT * FROM workshop_checks WHERE learner_id = ? ORDER BY lesson, first_passed_at, check_id').all(learnerId) as {
-      lesson: string; check_id: string; passed: number; verified: number; attempts: number; first_passed_at: number | null; last_at: number;
-    }[]).map((r) => ({ lesson: r.lesson, checkId: r.check_id, passed: !!r.passed, verified: !!r.verified, attempts: r.attempts, firstPassedAt: r.first_passed_at, lastAt: r.last_at }));
+    return (
+      this.db.prepare('SELECT * FROM workshop_checks WHERE learner_id = ? ORDER BY lesson, first_passed_at, check_id').all(learnerId) as {
+        lesson: string;
+        check_id: string;
+        passed: number;
+        verified: number;
+        attempts: number;
+        first_passed_at: number | null;
+        last_at: number;
+      }[]
+    ).map((r) => ({
+      lesson: r.lesson,
+      checkId: r.check_id,
+      passed: !!r.passed,
+      verified: !!r.verified,
+      attempts: r.attempts,
+      firstPassedAt: r.first_passed_at,
+      lastAt: r.last_at,
+    }));
   }
 
   /** Per learner of a workshop: checks passed, of them verified by the server, and quiz answers. */
   counts(workshopId: string): Map<string, { passed: number; verified: number; quiz: number }> {
     const out = new Map<string, { passed: number; verified: number; quiz: number }>();
     const get = (id: string) => out.get(id) ?? out.set(id, { passed: 0, verified: 0, quiz: 0 }).get(id)!;
-    for (const r of this.db.prepare(`SELECT c.learner_id AS id, sum(c.passed) AS passed, sum(c.verified) AS verified FROM workshop_checks c
-      JOIN workshop_learners l ON l.id = c.learner_id WHERE l.workshop_id = ? GROUP BY c.learner_id`).all(workshopId) as { id: string; passed: number; verified: number }[]) {
+    for (const r of this.db
+      .prepare(`SELECT c.learner_id AS id, sum(c.passed) AS passed, sum(c.verified) AS verified FROM workshop_checks c
+      JOIN workshop_learners l ON l.id = c.learner_id WHERE l.workshop_id = ? GROUP BY c.learner_id`)
+      .all(workshopId) as { id: string; passed: number; verified: number }[]) {
       Object.assign(get(r.id), { passed: r.passed, verified: r.verified });
     }
-    for (const r of this.db.prepare(`SELECT q.learner_id AS id, count(*) AS n FROM workshop_quiz q
-      JOIN workshop_learners l ON l.id = q.learner_id WHERE l.workshop_id = ? GROUP BY q.learner_id`).all(workshopId) as { id: string; n: number }[]) {
+    for (const r of this.db
+      .prepare(`SELECT q.learner_id AS id, count(*) AS n FROM workshop_quiz q
+      JOIN workshop_learners l ON l.id = q.learner_id WHERE l.workshop_id = ? GROUP BY q.learner_id`)
+      .all(workshopId) as { id: string; n: number }[]) {
       get(r.id).quiz = r.n;
     }
     return out;
@@ -261,17 +396,26 @@ export class WorkshopDb {
 
   /** Stores a quiz answer (the latest one counts); true if it is new or changed. */
   recordQuiz(learnerId: string, lesson: string, question: string, answer: string, correct: boolean | null, at: number): boolean {
-    const before = this.db.prepare('SELECT answer FROM workshop_quiz WHERE learner_id = ? AND lesson = ? AND question = ?').get(learnerId, lesson, question) as { answer: string } | undefined;
-    this.db.prepare(`INSERT INTO workshop_quiz (learner_id, lesson, question, answer, correct, at) VALUES (?, ?, ?, ?, ?, ?)
+    const before = this.db.prepare('SELECT answer FROM workshop_quiz WHERE learner_id = ? AND lesson = ? AND question = ?').get(learnerId, lesson, question) as
+      | { answer: string }
+      | undefined;
+    this.db
+      .prepare(`INSERT INTO workshop_quiz (learner_id, lesson, question, answer, correct, at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (learner_id, lesson, question) DO UPDATE SET answer = excluded.answer, correct = excluded.correct, at = excluded.at`)
       .run(learnerId, lesson, question, answer, correct === null ? null : correct ? 1 : 0, at);
     return before?.answer !== answer;
   }
 
   quiz(learnerId: string): QuizRecord[] {
-    return (this.db.prepare('SELECT * FROM workshop_quiz WHERE learner_id = ? ORDER BY lesson, question').all(learnerId) as {
-      lesson: string; question: string; answer: string; correct: number | null; at: number;
-    }[]).map((r) => ({ lesson: r.lesson, question: r.question, answer: r.answer, correct: r.correct === null ? null : !!r.correct, at: r.at }));
+    return (
+      this.db.prepare('SELECT * FROM workshop_quiz WHERE learner_id = ? ORDER BY lesson, question').all(learnerId) as {
+        lesson: string;
+        question: string;
+        answer: string;
+        correct: number | null;
+        at: number;
+      }[]
+    ).map((r) => ({ lesson: r.lesson, question: r.question, answer: r.answer, correct: r.correct === null ? null : !!r.correct, at: r.at }));
   }
 
   addMessage(workshopId: string, text: string, at: number): Message {

@@ -20,7 +20,10 @@ import { instructorTerminals } from './shadow.ts';
 import { type Attacher, createAttacher } from '../terminal/attach.ts';
 
 export type WorkshopDeps = {
-  config: Pick<Config, 'workshops' | 'stateDir' | 'limits' | 'maxSandboxes' | 'maxNodes' | 'poolSize' | 'idleMs' | 'reapIntervalMs' | 'allowedOrigins' | 'publicOrigin'>;
+  config: Pick<
+    Config,
+    'workshops' | 'stateDir' | 'limits' | 'maxSandboxes' | 'maxNodes' | 'poolSize' | 'idleMs' | 'reapIntervalMs' | 'allowedOrigins' | 'publicOrigin'
+  >;
   store: Store;
   manager: SandboxManager;
   provider: SandboxProvider;
@@ -42,14 +45,31 @@ export function createWorkshops({ config, store, manager, provider, lessons, rep
   const auth = new AdminAuth({ stateDir: config.stateDir, envHashes: wc.adminHashes, now });
   const capacity = new CapacityMeter({ provider, manager, stateDir: config.stateDir, serverLimits: config.limits, maxSandboxes: config.maxSandboxes, log });
   const service = new WorkshopService({
-    db: new WorkshopDb(store.db), store, manager, provider, lessons, capacity, log,
-    serverLimits: config.limits, maxNodes: config.maxNodes, basePoolSize: config.poolSize,
-    prewarmLeadMs: wc.prewarmLeadMs, idleMs: config.idleMs, now,
+    db: new WorkshopDb(store.db),
+    store,
+    manager,
+    provider,
+    lessons,
+    capacity,
+    log,
+    serverLimits: config.limits,
+    maxNodes: config.maxNodes,
+    basePoolSize: config.poolSize,
+    prewarmLeadMs: wc.prewarmLeadMs,
+    idleMs: config.idleMs,
+    now,
     forgetTerminals: (id) => history.forgetSession(id),
   });
   const routes: Workshops = {
-    service, auth, capacity, manager, lessons, replays, publicOrigin: config.publicOrigin,
-    joinFailures: new RateLimiter(wc.joinFailuresPerMin, 60_000, now), joins: new RateLimiter(wc.joinsPerMin, 60_000, now),
+    service,
+    auth,
+    capacity,
+    manager,
+    lessons,
+    replays,
+    publicOrigin: config.publicOrigin,
+    joinFailures: new RateLimiter(wc.joinFailuresPerMin, 60_000, now),
+    joins: new RateLimiter(wc.joinsPerMin, 60_000, now),
   };
   const feature: Feature = {
     mount: (app, { clientAddress, limitBody }) => mountWorkshops(app, routes, clientAddress, limitBody),
@@ -58,13 +78,23 @@ export function createWorkshops({ config, store, manager, provider, lessons, rep
     feed: (s, after, push) => service.learnerFeed(s, after, push),
   };
   const terminals = instructorTerminals({
-    service, auth, manager, provider, history, allowedOrigins: config.allowedOrigins, log,
+    service,
+    auth,
+    manager,
+    provider,
+    history,
+    allowedOrigins: config.allowedOrigins,
+    log,
     attacher: attacher ?? createAttacher({ provider, mode: 'exec', stateDir: config.stateDir, log }),
   });
   let timer: NodeJS.Timeout | undefined;
 
   return {
-    service, auth, capacity, feature, terminals,
+    service,
+    auth,
+    capacity,
+    feature,
+    terminals,
     /** First run: an instructor token; then the rows of a previous run, and the clock that starts and ends workshops. */
     start() {
       const first = auth.ensureOne();
@@ -72,14 +102,22 @@ export function createWorkshops({ config, store, manager, provider, lessons, rep
         // Written once to a file only root can read, never to the log (logs get copied, shipped and shared); only its
         // SHA-256 is kept in <state>/admin-tokens. More: npm run admin-token.
         const file = writeFirstToken(config.stateDir, first);
-        log.warn({ file }, `No instructor token was configured, so one was created: it is in ${file} (readable by this user only). Keep it elsewhere and delete the file.`);
+        log.warn(
+          { file },
+          `No instructor token was configured, so one was created: it is in ${file} (readable by this user only). Keep it elsewhere and delete the file.`,
+        );
       }
       service.recover();
       let ticking = false;
       const tick = () => {
         if (ticking) return;
         ticking = true;
-        service.tick().catch((err: unknown) => log.error({ err }, 'workshop tick failed')).finally(() => { ticking = false; });
+        service
+          .tick()
+          .catch((err: unknown) => log.error({ err }, 'workshop tick failed'))
+          .finally(() => {
+            ticking = false;
+          });
       };
       timer = setInterval(tick, Math.min(config.reapIntervalMs, 5000));
       timer.unref();

@@ -69,7 +69,11 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
     const b = await io.body();
     const w = svc.create({
       ...b,
-      limits: b.limits && { memoryBytes: b.limits.memory, nanoCpus: b.limits.cpus === undefined ? undefined : Math.round(b.limits.cpus * 1e9), pids: b.limits.pids },
+      limits: b.limits && {
+        memoryBytes: b.limits.memory,
+        nanoCpus: b.limits.cpus === undefined ? undefined : Math.round(b.limits.cpus * 1e9),
+        pids: b.limits.pids,
+      },
     });
     return io.json(201, full(c, w.id));
   });
@@ -151,19 +155,36 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
       let closed = false;
       const off = svc.subscribe(w.id, (e) => {
         // A listener that cannot keep up is cut off; its EventSource comes back and starts from a snapshot.
-        if (queue.length > 5000) { closed = true; stream.abort(); }
+        if (queue.length > 5000) {
+          closed = true;
+          stream.abort();
+        }
         queue.push(e);
         wake?.();
       });
-      stream.onAbort(() => { closed = true; off(); wake?.(); });
+      stream.onAbort(() => {
+        closed = true;
+        off();
+        wake?.();
+      });
       try {
         const now = svc.get(w.id);
-        await stream.writeSSE({ event: 'snapshot', data: JSON.stringify({ workshop: { ...full(c, w.id) }, learners: svc.rows(now), messages: svc.messages(now), serverTime: new Date().toISOString() }) });
+        await stream.writeSSE({
+          event: 'snapshot',
+          data: JSON.stringify({ workshop: { ...full(c, w.id) }, learners: svc.rows(now), messages: svc.messages(now), serverTime: new Date().toISOString() }),
+        });
         while (!closed) {
           if (!queue.length) {
             const quiet = await new Promise<boolean>((r) => {
-              const t = setTimeout(() => { wake = null; r(true); }, 15_000);
-              wake = () => { clearTimeout(t); wake = null; r(false); };
+              const t = setTimeout(() => {
+                wake = null;
+                r(true);
+              }, 15_000);
+              wake = () => {
+                clearTimeout(t);
+                wake = null;
+                r(false);
+              };
             });
             // A comment line keeps proxies from closing an idle stream.
             if (quiet && !closed) await stream.write(': keep-alive\n\n');
@@ -182,14 +203,24 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
   on('GET /api/join/:code', (c, io) => {
     const client = clientAddress(c);
     refuseGuessers(client);
-    try { return io.json(200, svc.preview(io.params().code)); } catch (err) { countFailure(err, client); throw err; }
+    try {
+      return io.json(200, svc.preview(io.params().code));
+    } catch (err) {
+      countFailure(err, client);
+      throw err;
+    }
   });
   on('POST /api/join', async (c, io) => {
     const client = clientAddress(c);
     refuseGuessers(client);
     if (!ws.joins.allow(client)) throw new ApiError(429, 'RATE_LIMITED', 'Too many joins from this address. Wait a minute and try again.');
     const body = await io.body();
-    try { return io.json(201, await svc.join(body, client)); } catch (err) { countFailure(err, client); throw err; }
+    try {
+      return io.json(201, await svc.join(body, client));
+    } catch (err) {
+      countFailure(err, client);
+      throw err;
+    }
   });
 
   // Join codes are short: an address that keeps guessing wrong ones is stopped for a minute.

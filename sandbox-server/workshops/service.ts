@@ -121,10 +121,21 @@ export class WorkshopService {
     if (nodes > this.deps.maxNodes) throw new ApiError(400, 'VALIDATION_FAILED', `nodesPerLearner: this server allows at most ${this.deps.maxNodes}.`);
     const limits = this.limitsFor(input.limits ?? {});
     const w: Workshop = {
-      id: newId(), code: this.newCode(), title: input.title, lessons: input.lessons, startsAt, endsAt: input.endsAt,
-      capacity: input.capacity, expected: Math.min(input.expectedLearners ?? input.capacity, input.capacity),
-      limits, nodesPerLearner: nodes, stuckMinutes: input.stuckMinutes ?? 10, createdAt: t,
-      prewarmAt: null, endedAt: null, endReason: null,
+      id: newId(),
+      code: this.newCode(),
+      title: input.title,
+      lessons: input.lessons,
+      startsAt,
+      endsAt: input.endsAt,
+      capacity: input.capacity,
+      expected: Math.min(input.expectedLearners ?? input.capacity, input.capacity),
+      limits,
+      nodesPerLearner: nodes,
+      stuckMinutes: input.stuckMinutes ?? 10,
+      createdAt: t,
+      prewarmAt: null,
+      endedAt: null,
+      endReason: null,
     };
     this.db.insertWorkshop(w);
     this.deps.log.info({ workshop: w.id, title: w.title, capacity: w.capacity, startsAt: iso(startsAt), endsAt: iso(w.endsAt) }, 'workshop created');
@@ -136,10 +147,18 @@ export class WorkshopService {
   limitsFor(l: Partial<WorkshopLimits>): WorkshopLimits {
     const s = this.deps.serverLimits;
     const out = { memoryBytes: l.memoryBytes ?? s.memoryBytes, nanoCpus: l.nanoCpus ?? s.nanoCpus, pids: l.pids ?? s.pids };
-    const over = ([['memory', out.memoryBytes, s.memoryBytes], ['cpus', out.nanoCpus, s.nanoCpus], ['pids', out.pids, s.pids]] as const)
-      .filter(([, v, max]) => v > max).map(([k]) => k);
+    const over = (
+      [
+        ['memory', out.memoryBytes, s.memoryBytes],
+        ['cpus', out.nanoCpus, s.nanoCpus],
+        ['pids', out.pids, s.pids],
+      ] as const
+    )
+      .filter(([, v, max]) => v > max)
+      .map(([k]) => k);
     if (over.length) throw new ApiError(400, 'VALIDATION_FAILED', `limits.${over.join(', limits.')}: above this server's per-node limit (BERTH_SANDBOX_*).`);
-    if (out.memoryBytes < 256 * 1024 ** 2) throw new ApiError(400, 'VALIDATION_FAILED', 'limits.memory: at least 256m (an idle learner engine needs about a third of that).');
+    if (out.memoryBytes < 256 * 1024 ** 2)
+      throw new ApiError(400, 'VALIDATION_FAILED', 'limits.memory: at least 256m (an idle learner engine needs about a third of that).');
     return out;
   }
 
@@ -171,26 +190,44 @@ export class WorkshopService {
 
   view(w: Workshop) {
     return {
-      id: w.id, code: w.code, title: w.title, lessons: w.lessons, startsAt: iso(w.startsAt), endsAt: iso(w.endsAt),
-      capacity: w.capacity, expectedLearners: w.expected, nodesPerLearner: w.nodesPerLearner, stuckMinutes: w.stuckMinutes,
+      id: w.id,
+      code: w.code,
+      title: w.title,
+      lessons: w.lessons,
+      startsAt: iso(w.startsAt),
+      endsAt: iso(w.endsAt),
+      capacity: w.capacity,
+      expectedLearners: w.expected,
+      nodesPerLearner: w.nodesPerLearner,
+      stuckMinutes: w.stuckMinutes,
       limits: { memoryBytes: w.limits.memoryBytes, cpus: w.limits.nanoCpus / 1e9, pids: w.limits.pids, diskBytes: this.deps.serverLimits.diskBytes },
-      state: this.state(w), createdAt: iso(w.createdAt), endedAt: w.endedAt === null ? null : iso(w.endedAt), endReason: w.endReason,
-      seated: this.db.seated(w.id), learners: this.db.learners(w.id).length,
+      state: this.state(w),
+      createdAt: iso(w.createdAt),
+      endedAt: w.endedAt === null ? null : iso(w.endedAt),
+      endReason: w.endReason,
+      seated: this.db.seated(w.id),
+      learners: this.db.learners(w.id).length,
     };
   }
 
   update(w: Workshop, p: { title?: string; startsAt?: number; endsAt?: number; capacity?: number; expectedLearners?: number; stuckMinutes?: number }) {
     if (w.endedAt !== null) throw new ApiError(409, 'WORKSHOP_ENDED', 'This workshop has ended; its results can be read but not changed.');
     const startsAt = p.startsAt ?? w.startsAt;
-    if ((p.endsAt ?? w.endsAt) <= Math.max(this.now(), startsAt)) throw new ApiError(400, 'VALIDATION_FAILED', 'endsAt must be after the start and in the future.');
+    if ((p.endsAt ?? w.endsAt) <= Math.max(this.now(), startsAt))
+      throw new ApiError(400, 'VALIDATION_FAILED', 'endsAt must be after the start and in the future.');
     const capacity = p.capacity ?? w.capacity;
     this.db.updateWorkshop(w.id, {
-      title: p.title, startsAt: p.startsAt, endsAt: p.endsAt, capacity: p.capacity, stuckMinutes: p.stuckMinutes,
+      title: p.title,
+      startsAt: p.startsAt,
+      endsAt: p.endsAt,
+      capacity: p.capacity,
+      stuckMinutes: p.stuckMinutes,
       expected: p.expectedLearners !== undefined || p.capacity !== undefined ? Math.min(p.expectedLearners ?? w.expected, capacity) : undefined,
     });
     const now = this.get(w.id);
     // Sessions live exactly as long as their workshop.
-    if (p.endsAt !== undefined) for (const l of this.db.learners(w.id)) if (l.sessionId && this.live(l)) this.deps.store.updateSession(l.sessionId, { expiresAt: now.endsAt });
+    if (p.endsAt !== undefined)
+      for (const l of this.db.learners(w.id)) if (l.sessionId && this.live(l)) this.deps.store.updateSession(l.sessionId, { expiresAt: now.endsAt });
     this.sendWorkshop(now);
     this.updatePool();
     return now;
@@ -207,10 +244,18 @@ export class WorkshopService {
     const since = Math.max(l.lastProgressAt ?? l.joinedAt, w.startsAt);
     const titles = l.lesson ? this.deps.lessons.titles?.(l.lesson, l.step) : null;
     return {
-      id: l.id, name: l.name, lesson: l.lesson, step: l.step,
-      lessonTitle: titles?.lesson ?? null, stepTitle: titles?.step ?? null,
-      checksPassed: c?.passed ?? 0, checksVerified: c?.verified ?? 0, quizAnswered: c?.quiz ?? 0,
-      joinedAt: iso(l.joinedAt), lastActivityAt: iso(l.lastActivityAt), lastProgressAt: l.lastProgressAt === null ? null : iso(l.lastProgressAt),
+      id: l.id,
+      name: l.name,
+      lesson: l.lesson,
+      step: l.step,
+      lessonTitle: titles?.lesson ?? null,
+      stepTitle: titles?.step ?? null,
+      checksPassed: c?.passed ?? 0,
+      checksVerified: c?.verified ?? 0,
+      quizAnswered: c?.quiz ?? 0,
+      joinedAt: iso(l.joinedAt),
+      lastActivityAt: iso(l.lastActivityAt),
+      lastProgressAt: l.lastProgressAt === null ? null : iso(l.lastProgressAt),
       sandbox: l.sandbox,
       stuck: running && l.sandbox === 'ready' && t - since >= w.stuckMinutes * 60_000,
     };
@@ -244,7 +289,10 @@ export class WorkshopService {
       await this.deps.provider.removeSandbox(s.id);
       this.deps.forgetTerminals?.(s.id);
       await this.deps.provider.createSandbox(s.id, s.nodes, { ...this.deps.serverLimits, ...w.limits });
-      if (this.get(w.id).endedAt !== null) { await this.deps.provider.removeSandbox(s.id); throw new ApiError(409, 'WORKSHOP_ENDED', 'The workshop ended during the reset.'); }
+      if (this.get(w.id).endedAt !== null) {
+        await this.deps.provider.removeSandbox(s.id);
+        throw new ApiError(409, 'WORKSHOP_ENDED', 'The workshop ended during the reset.');
+      }
       for (const lesson of l.seeded) {
         const files = this.deps.lessons.seedFiles(lesson);
         if (files.length) await this.deps.manager.seed(s.id, s.nodes, files);
@@ -277,17 +325,19 @@ export class WorkshopService {
       this.updatePool();
       // A few at a time: removal is engine work (containers, networks, loop disks), and the host has two cores.
       const queue = [...todo];
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        for (let l = queue.shift(); l; l = queue.shift()) {
-          try {
-            await this.deps.manager.remove(l.sessionId!, 'workshop-ended');
-          } catch (err) {
-            this.deps.log.error({ err, workshop: w.id, learner: l.id }, 'removing a learner sandbox at the end failed');
-            continue;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let l = queue.shift(); l; l = queue.shift()) {
+            try {
+              await this.deps.manager.remove(l.sessionId!, 'workshop-ended');
+            } catch (err) {
+              this.deps.log.error({ err, workshop: w.id, learner: l.id }, 'removing a learner sandbox at the end failed');
+              continue;
+            }
+            this.setSandbox(this.get(w.id), l.id, 'removed');
           }
-          this.setSandbox(this.get(w.id), l.id, 'removed');
-        }
-      }));
+        }),
+      );
       this.deps.manager.trimPool();
       this.sendWorkshop(this.get(w.id));
       this.deps.log.info({ workshop: w.id, reason, removed: todo.length, ms: Math.round(performance.now() - t0) }, 'workshop ended');
@@ -351,11 +401,24 @@ export class WorkshopService {
       learner = existing;
       this.db.updateLearner(learner.id, { sandbox: 'joining' });
     } else {
-      if (this.db.seated(w.id) >= w.capacity) throw new ApiError(409, 'WORKSHOP_FULL', `"${w.title}" is full (${w.capacity} learner${w.capacity === 1 ? '' : 's'}).`);
+      if (this.db.seated(w.id) >= w.capacity)
+        throw new ApiError(409, 'WORKSHOP_FULL', `"${w.title}" is full (${w.capacity} learner${w.capacity === 1 ? '' : 's'}).`);
       const t = this.now();
       learner = {
-        id: newId(), workshopId: w.id, name, nameKey: key, keyHash: hashToken(keyToken), sessionId: null, joinedAt: t,
-        lesson: w.lessons[0] ?? null, step: null, lastProgressAt: null, lastActivityAt: t, keepaliveAt: null, sandbox: 'joining', seeded: [],
+        id: newId(),
+        workshopId: w.id,
+        name,
+        nameKey: key,
+        keyHash: hashToken(keyToken),
+        sessionId: null,
+        joinedAt: t,
+        lesson: w.lessons[0] ?? null,
+        step: null,
+        lastProgressAt: null,
+        lastActivityAt: t,
+        keepaliveAt: null,
+        sandbox: 'joining',
+        seeded: [],
       };
       // The row is the seat: inserted before any await, so concurrent joins cannot overfill or share a name.
       this.db.insertLearner(learner);
@@ -393,16 +456,31 @@ export class WorkshopService {
     const t = this.now();
     this.db.updateLearner(learner.id, {
       // The key changes with each join; until this one succeeded the browser's old key stayed valid.
-      sessionId: created.id, sandbox: 'ready', lastActivityAt: t, keepaliveAt: null, keyHash: hashToken(keyToken),
+      sessionId: created.id,
+      sandbox: 'ready',
+      lastActivityAt: t,
+      keepaliveAt: null,
+      keyHash: hashToken(keyToken),
       seeded: [...new Set([...(existing?.seeded ?? []), ...(w.lessons[0] ? [w.lessons[0]] : [])])],
     });
-    if (existing) for (const lesson of existing.seeded.filter((x) => x !== w.lessons[0])) {
-      const files = this.deps.lessons.seedFiles(lesson);
-      if (files.length) await this.deps.manager.seed(created.id, created.nodes.map((n) => n.name), files).catch((err: unknown) => this.deps.log.warn({ err }, 'reseeding a returning learner failed'));
-    }
+    if (existing)
+      for (const lesson of existing.seeded.filter((x) => x !== w.lessons[0])) {
+        const files = this.deps.lessons.seedFiles(lesson);
+        if (files.length)
+          await this.deps.manager
+            .seed(
+              created.id,
+              created.nodes.map((n) => n.name),
+              files,
+            )
+            .catch((err: unknown) => this.deps.log.warn({ err }, 'reseeding a returning learner failed'));
+      }
     this.changed(w, learner.id);
     this.sendWorkshop(w);
-    this.deps.log.info({ workshop: w.id, learner: learner.id, session: created.id, ms: Math.round(performance.now() - t0), again: !!existing }, 'learner joined');
+    this.deps.log.info(
+      { workshop: w.id, learner: learner.id, session: created.id, ms: Math.round(performance.now() - t0), again: !!existing },
+      'learner joined',
+    );
     return {
       learner: { id: learner.id, name, key: keyToken },
       workshop: this.learnerView(w),
@@ -458,7 +536,12 @@ export class WorkshopService {
       if (files.length) await this.deps.manager.seed(s.id, s.nodes, files);
       this.db.updateLearner(l.id, { seeded: [...l.seeded, p.lesson] });
     }
-    this.db.updateLearner(l.id, { lesson: p.lesson, step: p.step ?? (p.lesson === l.lesson ? l.step : null), lastActivityAt: t, ...(progressed ? { lastProgressAt: t } : {}) });
+    this.db.updateLearner(l.id, {
+      lesson: p.lesson,
+      step: p.step ?? (p.lesson === l.lesson ? l.step : null),
+      lastActivityAt: t,
+      ...(progressed ? { lastProgressAt: t } : {}),
+    });
     this.changed(w, l.id);
     return { recorded: true, messages: this.messages(w, p.after ?? 0) };
   }
@@ -467,7 +550,11 @@ export class WorkshopService {
   judge(lesson: string, q: { id: string; answer: string | string[] }): boolean | null {
     const chosen = (Array.isArray(q.answer) ? q.answer : q.answer.split('|')).map(Number);
     if (!this.deps.lessons.answer || !chosen.length || chosen.some((n) => !Number.isInteger(n))) return null;
-    try { return this.deps.lessons.answer(lesson, q.id, chosen).correct; } catch { return null; }
+    try {
+      return this.deps.lessons.answer(lesson, q.id, chosen).correct;
+    } catch {
+      return null;
+    }
   }
 
   // ---- what a learner's page hears (sandboxes/session-feed.ts) ----
@@ -491,13 +578,16 @@ export class WorkshopService {
   async tabs(l: Learner) {
     const s = l.sessionId ? this.deps.store.getSession(l.sessionId) : undefined;
     if (!s || !this.live(l)) return [];
-    return Promise.all(s.nodes.map(async (node) => {
-      const r = await this.deps.provider.run(s.id, node, 'cd /tmp && for f in .berth-tab-*; do [ -S "$f" ] && echo "${f#.berth-tab-}"; done; true', { timeoutMs: 5000, maxOutput: 4096 })
-        .catch(() => ({ stdout: '' }));
-      const tabs = r.stdout.split('\n').filter((t) => /^[a-z0-9-]{1,16}$/i.test(t));
-      tabs.sort((a, b) => (Number(a) || 1e9) - (Number(b) || 1e9) || a.localeCompare(b));
-      return { name: node, tabs };
-    }));
+    return Promise.all(
+      s.nodes.map(async (node) => {
+        const r = await this.deps.provider
+          .run(s.id, node, 'cd /tmp && for f in .berth-tab-*; do [ -S "$f" ] && echo "${f#.berth-tab-}"; done; true', { timeoutMs: 5000, maxOutput: 4096 })
+          .catch(() => ({ stdout: '' }));
+        const tabs = r.stdout.split('\n').filter((t) => /^[a-z0-9-]{1,16}$/i.test(t));
+        tabs.sort((a, b) => (Number(a) || 1e9) - (Number(b) || 1e9) || a.localeCompare(b));
+        return { name: node, tabs };
+      }),
+    );
   }
 
   watchState(learnerId: string): WatchState {
@@ -508,8 +598,10 @@ export class WorkshopService {
   /** The instructor terminal (shadow.ts) opened (info) or closed (null) one of a learner's terminals. */
   watch(w: Workshop, learnerId: string, conn: string, info: { name: string; takeover: boolean } | null) {
     const open = this.watchers.get(learnerId) ?? new Map<string, { name: string; takeover: boolean }>();
-    if (info) open.set(conn, info); else open.delete(conn);
-    if (open.size) this.watchers.set(learnerId, open); else this.watchers.delete(learnerId);
+    if (info) open.set(conn, info);
+    else open.delete(conn);
+    if (open.size) this.watchers.set(learnerId, open);
+    else this.watchers.delete(learnerId);
     this.emit(w.id, { type: 'watch', data: { learner: learnerId, ...this.watchState(learnerId) } });
   }
 
@@ -550,7 +642,10 @@ export class WorkshopService {
     const t = this.now();
     for (const w of this.db.endedWithSandboxes()) await this.end(w, w.endReason === 'time' ? 'time' : 'instructor');
     for (const w of this.db.open()) {
-      if (t >= w.endsAt) { await this.end(w, 'time'); continue; }
+      if (t >= w.endsAt) {
+        await this.end(w, 'time');
+        continue;
+      }
       for (const l of this.db.learners(w.id)) this.reconcile(w, l, t);
       this.emitRows(w);
     }
@@ -561,7 +656,10 @@ export class WorkshopService {
   reconcile(w: Workshop, l: Learner, t: number) {
     if (!l.sessionId || this.busy.has(l.id) || (l.sandbox !== 'ready' && l.sandbox !== 'resetting')) return;
     const s = this.deps.store.getSession(l.sessionId);
-    if (!s) { this.db.updateLearner(l.id, { sandbox: 'gone' }); return; }
+    if (!s) {
+      this.db.updateLearner(l.id, { sandbox: 'gone' });
+      return;
+    }
     // Terminal input and exec touch the session; our own keep-alive touches are not the learner's doing.
     if (s.lastActivityAt > l.lastActivityAt && s.lastActivityAt !== l.keepaliveAt) this.db.updateLearner(l.id, { lastActivityAt: s.lastActivityAt });
     // During a workshop the instructor's clock rules, not the idle timeout: a learner listening for half an hour keeps their sandbox.
@@ -572,7 +670,9 @@ export class WorkshopService {
     if (s.expiresAt !== w.endsAt) this.deps.store.updateSession(s.id, { expiresAt: w.endsAt });
   }
 
-  live(l: Learner) { return l.sandbox === 'ready' || l.sandbox === 'resetting' || l.sandbox === 'joining'; }
+  live(l: Learner) {
+    return l.sandbox === 'ready' || l.sandbox === 'resetting' || l.sandbox === 'joining';
+  }
 
   setSandbox(w: Workshop, learnerId: string, state: SandboxState) {
     this.db.updateLearner(learnerId, { sandbox: state });
@@ -583,17 +683,23 @@ export class WorkshopService {
 
   subscribe(workshopId: string, fn: (e: WorkshopEvent) => void) {
     this.bus.on(workshopId, fn);
-    return () => { this.bus.off(workshopId, fn); };
+    return () => {
+      this.bus.off(workshopId, fn);
+    };
   }
 
-  emit(workshopId: string, e: WorkshopEvent) { this.bus.emit(workshopId, e); }
+  emit(workshopId: string, e: WorkshopEvent) {
+    this.bus.emit(workshopId, e);
+  }
 
   changed(w: Workshop, learnerId: string) {
     const l = this.db.learner(learnerId);
     if (l) this.send(w, this.row(w, l));
   }
 
-  emitRows(w: Workshop) { for (const r of this.rows(w)) this.send(w, r); }
+  emitRows(w: Workshop) {
+    for (const r of this.rows(w)) this.send(w, r);
+  }
 
   /** The workshop's header (state, seats, warm engines) to listeners, when it changed. */
   sendWorkshop(w: Workshop) {

@@ -38,8 +38,17 @@ function firstBytes(stream: Duplex, n: number, ms: number): Promise<Buffer> {
   return new Promise((resolve) => {
     const got: Buffer[] = [];
     let size = 0;
-    const done = () => { clearTimeout(timer); stream.off('data', onData); stream.pause(); resolve(Buffer.concat(got)); };
-    const onData = (b: Buffer) => { got.push(b); size += b.length; if (size >= n) done(); };
+    const done = () => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.pause();
+      resolve(Buffer.concat(got));
+    };
+    const onData = (b: Buffer) => {
+      got.push(b);
+      size += b.length;
+      if (size >= n) done();
+    };
     const timer = setTimeout(done, ms);
     stream.on('data', onData);
   });
@@ -47,7 +56,12 @@ function firstBytes(stream: Duplex, n: number, ms: number): Promise<Buffer> {
 
 /** The name the learner's banner shows: what the instructor typed, cleaned, or a neutral default. */
 export function instructorName(raw: string | null): string {
-  const name = (raw ?? '').normalize('NFC').replace(/[\p{Cc}\p{Cf}<>]/gu, '').trim().replace(/\s+/g, ' ').slice(0, 40);
+  const name = (raw ?? '')
+    .normalize('NFC')
+    .replace(/[\p{Cc}\p{Cf}<>]/gu, '')
+    .trim()
+    .replace(/\s+/g, ' ')
+    .slice(0, 40);
   return name || 'Your instructor';
 }
 
@@ -57,7 +71,7 @@ export function instructorTerminals(deps: ShadowDeps) {
 
   async function attach({ ws, req, url, ids: [workshopId, learnerId], early, release }: Opening) {
     const admin = deps.auth.check(tokenFromProtocols(req.headers['sec-websocket-protocol'])) || deps.auth.useTicket(url.searchParams.get('ticket'), workshopId);
-    if (!admin) return fail(ws, 'UNAUTHORIZED', 'An instructor token (or a ticket) is needed to open a learner\'s terminal.', CLOSE.BAD_TOKEN);
+    if (!admin) return fail(ws, 'UNAUTHORIZED', "An instructor token (or a ticket) is needed to open a learner's terminal.", CLOSE.BAD_TOKEN);
     let session: SessionRow | undefined;
     let name = '';
     try {
@@ -95,10 +109,13 @@ export function instructorTerminals(deps: ShadowDeps) {
     ws.send(status({ state: 'watching', learner: name, takeover, cols, rows }));
     // The same path as the learner's own tab (direct on the dtach socket, or exec): a watcher attaches with
     // no redraw and no size; take-over redraws at the learner's size.
-    shell = await deps.attacher.open({ sandboxId: sid, node, tab, cols, rows, role: takeover ? 'takeover' : 'watch' }, {
-      alive,
-      onWaiting: () => ws.send(output(Buffer.from('\r\n(waiting for the learner to open this terminal)\r\n'))),
-    });
+    shell = await deps.attacher.open(
+      { sandboxId: sid, node, tab, cols, rows, role: takeover ? 'takeover' : 'watch' },
+      {
+        alive,
+        onWaiting: () => ws.send(output(Buffer.from('\r\n(waiting for the learner to open this terminal)\r\n'))),
+      },
+    );
     if (!shell) return;
     if (!alive()) return shell.end();
     deps.log.info({ workshop: workshopId, learner: learnerId, node, tab, takeover, attach: shell.how }, 'instructor terminal opened');
@@ -114,7 +131,10 @@ export function instructorTerminals(deps: ShadowDeps) {
     // over (releasing them earlier lost what an instructor typed right after "take over").
     release();
     relay({
-      ws, tty: { stream: shell.stream, write: shell.write, resize: async () => {} }, early, readOnly: !takeover,
+      ws,
+      tty: { stream: shell.stream, write: shell.write, resize: async () => {} },
+      early,
+      readOnly: !takeover,
       replay: deps.history.replay(`${sid}/${node}/${tab}`),
       onInput: () => deps.manager.touch(sid),
       onBytes: () => {},
@@ -126,8 +146,10 @@ export function instructorTerminals(deps: ShadowDeps) {
 
   /** Rows and columns of the learner's shell for this tab, read from its pty; null if it has none yet. */
   async function learnerSize(sandboxId: string, node: string, sock: string) {
-    const r = await deps.provider.run(sandboxId, node,
-      `p=$(pgrep -o -f '^dtach -n ${sock} ') && c=$(pgrep -o -P "$p") && stty -F "/proc/$c/fd/0" size`, { timeoutMs: 5000, maxOutput: 1024 });
+    const r = await deps.provider.run(sandboxId, node, `p=$(pgrep -o -f '^dtach -n ${sock} ') && c=$(pgrep -o -P "$p") && stty -F "/proc/$c/fd/0" size`, {
+      timeoutMs: 5000,
+      maxOutput: 1024,
+    });
     const m = /^(\d+) (\d+)\s*$/.exec(r.stdout);
     return r.exitCode === 0 && m ? { rows: Number(m[1]), cols: Number(m[2]) } : null;
   }

@@ -25,10 +25,15 @@ export async function burst(ctx: Ctx) {
       if (r.status !== status) throw new Error(`${init?.method ?? 'GET'} ${path}: ${r.status} ${await r.text()}`);
       return (await r.json()) as T;
     };
-    const w = await call<{ id: string; code: string }>('/api/workshops', {
-      method: 'POST', token: admin,
-      json: { title: 'Bench burst', lessons: ['02-first-containers'], endsAt: new Date(Date.now() + 3600_000).toISOString(), capacity: n + 1 },
-    }, 201);
+    const w = await call<{ id: string; code: string }>(
+      '/api/workshops',
+      {
+        method: 'POST',
+        token: admin,
+        json: { title: 'Bench burst', lessons: ['02-first-containers'], endsAt: new Date(Date.now() + 3600_000).toISOString(), capacity: n + 1 },
+      },
+      201,
+    );
     workshop = w.id;
     ctx.log(`burst: pre-warming ${n + 1} engines`);
     const t0 = performance.now();
@@ -45,28 +50,42 @@ export async function burst(ctx: Ctx) {
     const solo = await learner('Solo');
     ctx.log(`burst: ${n} learners joining over ${ctx.flags.spreadS} s`);
     const began = performance.now();
-    const runs = await Promise.all(Array.from({ length: n }, async (_, i) => {
-      await sleep((i * ctx.flags.spreadS * 1000) / n);
-      return learner(`Learner ${i + 1}`);
-    }));
+    const runs = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        await sleep((i * ctx.flags.spreadS * 1000) / n);
+        return learner(`Learner ${i + 1}`);
+      }),
+    );
     const spanMs = performance.now() - began;
     const prompt = summarize(runs.map((r) => r.promptMs));
     const join = summarize(runs.map((r) => r.joinMs));
     const baselineIs = 'one learner joining alone into the same pre-warmed workshop';
     for (const p of ['p50', 'p95', 'max'] as const) {
       ctx.rows.push({
-        section: 'burst', what: `join → prompt, ${n} learners over ${ctx.flags.spreadS} s, ${p}`,
-        berth: ms(prompt[p]), baseline: ms(solo.promptMs), baselineIs, ratio: ratio(prompt[p], solo.promptMs),
+        section: 'burst',
+        what: `join → prompt, ${n} learners over ${ctx.flags.spreadS} s, ${p}`,
+        berth: ms(prompt[p]),
+        baseline: ms(solo.promptMs),
+        baselineIs,
+        ratio: ratio(prompt[p], solo.promptMs),
         ...(p === 'max' ? { target: `all ${n} reach a prompt`, met: runs.length === n } : {}),
       });
     }
     ctx.rows.push({
-      section: 'burst', what: `first join → last prompt (${n} learners)`, berth: ms(spanMs), baseline: `${ctx.flags.spreadS} s`,
-      baselineIs: 'the time over which the joins were spread', ratio: ratio(spanMs, ctx.flags.spreadS * 1000),
+      section: 'burst',
+      what: `first join → last prompt (${n} learners)`,
+      berth: ms(spanMs),
+      baseline: `${ctx.flags.spreadS} s`,
+      baselineIs: 'the time over which the joins were spread',
+      ratio: ratio(spanMs, ctx.flags.spreadS * 1000),
     });
     ctx.rows.push({
-      section: 'burst', what: `pre-warm ${n + 1} engines before the start`, berth: ms(prewarmMs), baseline: '–',
-      baselineIs: 'none: the instructor does this before the class arrives', ratio: null,
+      section: 'burst',
+      what: `pre-warm ${n + 1} engines before the start`,
+      berth: ms(prewarmMs),
+      baseline: '–',
+      baselineIs: 'none: the instructor does this before the class arrives',
+      ratio: null,
     });
     ctx.data.burst = { learners: n, spreadS: ctx.flags.spreadS, prewarmMs, solo, prompt, join, spanMs };
   } finally {

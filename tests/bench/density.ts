@@ -60,7 +60,10 @@ export async function density(ctx: Ctx) {
   try {
     ctx.log(`density: starting up to ${ceiling} idle sandboxes (stop when the p95 of the last ${window} creations doubles)`);
     for (let i = 0; i < ceiling; i++) {
-      if (hostMemory().available < MIN_FREE) { stopReason = `host memory available fell below ${mib(MIN_FREE)}`; break; }
+      if (hostMemory().available < MIN_FREE) {
+        stopReason = `host memory available fell below ${mib(MIN_FREE)}`;
+        break;
+      }
       const t0 = performance.now();
       try {
         sessions.push(await create(b));
@@ -73,7 +76,10 @@ export async function density(ctx: Ctx) {
       if (latencies.length >= 2 * window) {
         const first = summarize(latencies.slice(0, window)).p95;
         const last = summarize(latencies.slice(-window)).p95;
-        if (last > 2 * first) { stopReason = `creation p95 doubled (${ms(first)} → ${ms(last)})`; break; }
+        if (last > 2 * first) {
+          stopReason = `creation p95 doubled (${ms(first)} → ${ms(last)})`;
+          break;
+        }
       }
     }
     const count = sessions.length;
@@ -111,31 +117,99 @@ export async function density(ctx: Ctx) {
     const manyTotal = summarize(many.map((r) => r.totalMs));
 
     ctx.data.density = {
-      count, stopReason, window, creationMs: lat, creationSamplesMs: latencies.map((x) => round(x)),
-      memoryPerSandbox: { workingSet: ws, usage }, floorBusybox: floor,
-      host: { before, after, usedPerSandbox: hostPer }, idleCores, projectedByMemory: projected,
+      count,
+      stopReason,
+      window,
+      creationMs: lat,
+      creationSamplesMs: latencies.map((x) => round(x)),
+      memoryPerSandbox: { workingSet: ws, usage },
+      floorBusybox: floor,
+      host: { before, after, usedPerSandbox: hostPer },
+      idleCores,
+      projectedByMemory: projected,
       workload: { one, many, wallManyMs: wallMany },
     };
     const floorIs = 'an idle `busybox sleep` container, same engine and accounting';
     ctx.rows.push(
-      { section: 'density', what: `idle sandboxes started (${stopReason})`, berth: String(count), baseline: String(ceiling), baselineIs: 'the ceiling (--ceiling)', ratio: ratio(count, ceiling),
+      {
+        section: 'density',
+        what: `idle sandboxes started (${stopReason})`,
+        berth: String(count),
+        baseline: String(ceiling),
+        baselineIs: 'the ceiling (--ceiling)',
+        ratio: ratio(count, ceiling),
         // Only a stop below the target says the target was missed; a lower ceiling says nothing either way.
-        ...(count >= 100 || count < ceiling ? { target: '≥ 100 on 24 GiB', met: count >= 100 } : {}) },
-      { section: 'density', what: `creation latency p50 / p95 over ${count}`, berth: `${ms(lat.p50)} / ${ms(lat.p95)}`,
-        baseline: ms(firstWindow.p95), baselineIs: `p95 of the first ${window} creations`, ratio: ratio(lat.p95, firstWindow.p95) },
-      { section: 'density', what: 'memory per idle sandbox (cgroup working set, p50)', berth: mib(ws.p50), baseline: mib(floor.workingSet), baselineIs: floorIs, ratio: ratio(ws.p50, floor.workingSet) },
-      { section: 'density', what: 'memory per idle sandbox (cgroup usage incl. page cache, p50 / max)', berth: `${mib(usage.p50)} / ${mib(usage.max)}`, baseline: mib(floor.usage), baselineIs: floorIs, ratio: ratio(usage.p50, floor.usage) },
-      { section: 'density', what: `host memory used, per sandbox (${count} sandboxes: ${mib(before.used)} → ${mib(after.used)})`, berth: mib(hostPer), baseline: mib(ws.p50), baselineIs: 'cgroup working set per sandbox (p50)', ratio: ratio(hostPer, ws.p50) },
-      { section: 'density', what: 'idle sandboxes that would fit in host memory (projected from host memory used per sandbox)', berth: String(projected), baseline: mib(after.available), baselineIs: `host memory still available, less ${mib(MIN_FREE)} spare`, ratio: null,
-        target: '≥ 100 on 24 GiB', met: projected >= 100 },
-      { section: 'density', what: `CPU used by ${count} idle sandboxes together`, berth: `${round(idleCores * 100)}% of a core`, baseline: `${cpus().length} cores`, baselineIs: 'the host', ratio: ratio(idleCores, cpus().length) },
+        ...(count >= 100 || count < ceiling ? { target: '≥ 100 on 24 GiB', met: count >= 100 } : {}),
+      },
+      {
+        section: 'density',
+        what: `creation latency p50 / p95 over ${count}`,
+        berth: `${ms(lat.p50)} / ${ms(lat.p95)}`,
+        baseline: ms(firstWindow.p95),
+        baselineIs: `p95 of the first ${window} creations`,
+        ratio: ratio(lat.p95, firstWindow.p95),
+      },
+      {
+        section: 'density',
+        what: 'memory per idle sandbox (cgroup working set, p50)',
+        berth: mib(ws.p50),
+        baseline: mib(floor.workingSet),
+        baselineIs: floorIs,
+        ratio: ratio(ws.p50, floor.workingSet),
+      },
+      {
+        section: 'density',
+        what: 'memory per idle sandbox (cgroup usage incl. page cache, p50 / max)',
+        berth: `${mib(usage.p50)} / ${mib(usage.max)}`,
+        baseline: mib(floor.usage),
+        baselineIs: floorIs,
+        ratio: ratio(usage.p50, floor.usage),
+      },
+      {
+        section: 'density',
+        what: `host memory used, per sandbox (${count} sandboxes: ${mib(before.used)} → ${mib(after.used)})`,
+        berth: mib(hostPer),
+        baseline: mib(ws.p50),
+        baselineIs: 'cgroup working set per sandbox (p50)',
+        ratio: ratio(hostPer, ws.p50),
+      },
+      {
+        section: 'density',
+        what: 'idle sandboxes that would fit in host memory (projected from host memory used per sandbox)',
+        berth: String(projected),
+        baseline: mib(after.available),
+        baselineIs: `host memory still available, less ${mib(MIN_FREE)} spare`,
+        ratio: null,
+        target: '≥ 100 on 24 GiB',
+        met: projected >= 100,
+      },
+      {
+        section: 'density',
+        what: `CPU used by ${count} idle sandboxes together`,
+        berth: `${round(idleCores * 100)}% of a core`,
+        baseline: `${cpus().length} cores`,
+        baselineIs: 'the host',
+        ratio: ratio(idleCores, cpus().length),
+      },
     );
     if (one && many.length) {
       ctx.rows.push(
-        { section: 'density', what: `lesson workload (pull nginx, run + curl, build), ${many.length} at once: p50 / slowest`, berth: `${ms(manyTotal.p50)} / ${ms(manyTotal.max)}`,
-          baseline: ms(one.totalMs), baselineIs: 'the same workload in 1 sandbox alone', ratio: ratio(manyTotal.max, one.totalMs) },
-        { section: 'density', what: `  of which \`docker pull nginx\`, ${many.length} at once (slowest)`, berth: ms(Math.max(...many.map((r) => r.pullMs))),
-          baseline: ms(one.pullMs), baselineIs: 'the same pull in 1 sandbox alone', ratio: ratio(Math.max(...many.map((r) => r.pullMs)), one.pullMs) },
+        {
+          section: 'density',
+          what: `lesson workload (pull nginx, run + curl, build), ${many.length} at once: p50 / slowest`,
+          berth: `${ms(manyTotal.p50)} / ${ms(manyTotal.max)}`,
+          baseline: ms(one.totalMs),
+          baselineIs: 'the same workload in 1 sandbox alone',
+          ratio: ratio(manyTotal.max, one.totalMs),
+        },
+        {
+          section: 'density',
+          what: `  of which \`docker pull nginx\`, ${many.length} at once (slowest)`,
+          berth: ms(Math.max(...many.map((r) => r.pullMs))),
+          baseline: ms(one.pullMs),
+          baselineIs: 'the same pull in 1 sandbox alone',
+          ratio: ratio(Math.max(...many.map((r) => r.pullMs)), one.pullMs),
+        },
       );
     }
   } finally {

@@ -78,7 +78,9 @@ export async function pulls(ctx: Ctx) {
     const scratchDocker = hostDocker(scratch.host);
     const hostEngineVersion = (await scratchDocker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
     // The engine's own word for its mirror (rootless nodes and Incus nodes keep daemon.json in different places).
-    const mirror = (await exec(b.s, c, `docker info --format '{{range .RegistryConfig.Mirrors}}{{println .}}{{end}}' | head -1 | sed -E 's#^https?://##; s#/+$##'`)).stdout.trim();
+    const mirror = (
+      await exec(b.s, c, `docker info --format '{{range .RegistryConfig.Mirrors}}{{println .}}{{end}}' | head -1 | sed -E 's#^https?://##; s#/+$##'`)
+    ).stdout.trim();
     if (!mirror) throw new Error('the sandbox has no registry mirror configured');
     const reset = 'docker rm -f $(docker ps -aq) >/dev/null 2>&1; docker rmi -f $(docker images -aq) >/dev/null 2>&1; true';
     for (const image of ctx.flags.images) {
@@ -95,26 +97,77 @@ export async function pulls(ctx: Ctx) {
       const images = (await scratchDocker(['images', '-aq'])).stdout.trim().split('\n').filter(Boolean);
       if (images.length) await scratchDocker(['rmi', '-f', ...new Set(images)]);
       const hostEngine = (await scratchDocker(['pull', '-q', `127.0.0.1:${mirrorPort}/library/${image}`], { timeoutMs: 600_000 })).ms;
-      rows[image] = { coldMs: cold, warmMs: warm, coldByMirrorAddressMs: byMirror, warmByMirrorAddressMs: warmByMirror, hostFetchAndUnpackMs: host, hostManifestMs: manifest, hostEngineColdMs: hostEngine };
-      ctx.log(`pulls: ${image} cold ${ms(cold)} in the sandbox, ${ms(hostEngine)} on the host's Docker ${hostEngineVersion} (${ratio(cold, hostEngine)}×), ${ms(host)} fetch + unpack (${ratio(cold, host)}×)`);
+      rows[image] = {
+        coldMs: cold,
+        warmMs: warm,
+        coldByMirrorAddressMs: byMirror,
+        warmByMirrorAddressMs: warmByMirror,
+        hostFetchAndUnpackMs: host,
+        hostManifestMs: manifest,
+        hostEngineColdMs: hostEngine,
+      };
+      ctx.log(
+        `pulls: ${image} cold ${ms(cold)} in the sandbox, ${ms(hostEngine)} on the host's Docker ${hostEngineVersion} (${ratio(cold, hostEngine)}×), ${ms(host)} fetch + unpack (${ratio(cold, host)}×)`,
+      );
       const baselineIs = 'host fetches and unpacks the same layers from the mirror';
       const warmIs = 'host fetches the manifest from the mirror';
       ctx.rows.push(
-        { section: 'pulls', what: `\`docker pull ${image}\`, cold`, berth: ms(cold), baseline: ms(host), baselineIs, ratio: ratio(cold, host),
-          ...(image === 'nginx' ? { target: '< 2 s', met: cold < 2000 } : {}) },
-        { section: 'pulls', what: `\`docker pull ${image}\`, cold, against the host's own Docker`, berth: ms(cold), baseline: ms(hostEngine),
-          baselineIs: `an empty dockerd ${hostEngineVersion} on the host pulls the same image from the mirror`, ratio: ratio(cold, hostEngine),
-          ...(image === 'nginx' ? { target: '≤ 1.2×', met: cold <= 1.2 * hostEngine } : {}) },
-        { section: 'pulls', what: `\`docker pull ${image}\`, warm (already there)`, berth: ms(warm), baseline: ms(manifest), baselineIs: warmIs, ratio: ratio(warm, manifest) },
-        { section: 'pulls', what: `\`docker pull <mirror>/library/${image}\`, cold`, berth: ms(byMirror), baseline: ms(host), baselineIs, ratio: ratio(byMirror, host) },
-        { section: 'pulls', what: `\`docker pull <mirror>/library/${image}\`, warm`, berth: ms(warmByMirror), baseline: ms(manifest), baselineIs: warmIs, ratio: ratio(warmByMirror, manifest) },
+        {
+          section: 'pulls',
+          what: `\`docker pull ${image}\`, cold`,
+          berth: ms(cold),
+          baseline: ms(host),
+          baselineIs,
+          ratio: ratio(cold, host),
+          ...(image === 'nginx' ? { target: '< 2 s', met: cold < 2000 } : {}),
+        },
+        {
+          section: 'pulls',
+          what: `\`docker pull ${image}\`, cold, against the host's own Docker`,
+          berth: ms(cold),
+          baseline: ms(hostEngine),
+          baselineIs: `an empty dockerd ${hostEngineVersion} on the host pulls the same image from the mirror`,
+          ratio: ratio(cold, hostEngine),
+          ...(image === 'nginx' ? { target: '≤ 1.2×', met: cold <= 1.2 * hostEngine } : {}),
+        },
+        {
+          section: 'pulls',
+          what: `\`docker pull ${image}\`, warm (already there)`,
+          berth: ms(warm),
+          baseline: ms(manifest),
+          baselineIs: warmIs,
+          ratio: ratio(warm, manifest),
+        },
+        {
+          section: 'pulls',
+          what: `\`docker pull <mirror>/library/${image}\`, cold`,
+          berth: ms(byMirror),
+          baseline: ms(host),
+          baselineIs,
+          ratio: ratio(byMirror, host),
+        },
+        {
+          section: 'pulls',
+          what: `\`docker pull <mirror>/library/${image}\`, warm`,
+          berth: ms(warmByMirror),
+          baseline: ms(manifest),
+          baselineIs: warmIs,
+          ratio: ratio(warmByMirror, manifest),
+        },
       );
     }
 
     ctx.log('builds: a small Dockerfile, without and with cache');
     await exec(b.s, c, `${reset}; docker pull -q debian:12 >/dev/null && mkdir -p ~/bench-build`, { timeoutMs: 300_000 });
-    for (const [file, text] of [['Dockerfile', DOCKERFILE], ['app.sh', APP]]) {
-      const r = await b.s.api(`/api/sessions/${c.id}/files?path=${encodeURIComponent(`bench-build/${file}`)}`, { method: 'PUT', token: c.token, json: { content: text } });
+    for (const [file, text] of [
+      ['Dockerfile', DOCKERFILE],
+      ['app.sh', APP],
+    ]) {
+      const r = await b.s.api(`/api/sessions/${c.id}/files?path=${encodeURIComponent(`bench-build/${file}`)}`, {
+        method: 'PUT',
+        token: c.token,
+        json: { content: text },
+      });
       if (r.status >= 300) throw new Error(`writing ${file}: ${r.status} ${await r.text()}`);
     }
     const build = (flags: string) => timed(b, c, `cd ~/bench-build && docker build ${flags} -q -t bench-build .`);
@@ -139,7 +192,14 @@ export async function pulls(ctx: Ctx) {
     rows.build = { noCacheMs: noCache, cachedMs: cached, hostNoCacheMs: hostNoCache, hostCachedMs: hostCached };
     const baselineIs = 'the same build on the host engine';
     ctx.rows.push(
-      { section: 'builds', what: 'small Dockerfile, `--no-cache`', berth: ms(noCache), baseline: ms(hostNoCache), baselineIs, ratio: ratio(noCache, hostNoCache) },
+      {
+        section: 'builds',
+        what: 'small Dockerfile, `--no-cache`',
+        berth: ms(noCache),
+        baseline: ms(hostNoCache),
+        baselineIs,
+        ratio: ratio(noCache, hostNoCache),
+      },
       { section: 'builds', what: 'small Dockerfile, cached', berth: ms(cached), baseline: ms(hostCached), baselineIs, ratio: ratio(cached, hostCached) },
     );
   } finally {

@@ -63,8 +63,11 @@ export async function ready(ctx: Ctx) {
     for (const p of ['p50', 'p95', 'max'] as const) {
       const t = p === 'p50' ? targets[v.name] : undefined;
       ctx.rows.push({
-        section: 'ready', what: `${v.name} session → prompt, ${p} (n=${v.berth.n})`,
-        berth: ms(v.berth[p]), baseline: ms(v.baseline[p]), baselineIs: '`docker run --rm busybox true` on the host engine',
+        section: 'ready',
+        what: `${v.name} session → prompt, ${p} (n=${v.berth.n})`,
+        berth: ms(v.berth[p]),
+        baseline: ms(v.baseline[p]),
+        baselineIs: '`docker run --rm busybox true` on the host engine',
         ratio: ratio(v.berth[p], v.baseline[p]),
         ...(t ? { target: t.text, met: v.berth[p] < t.ms } : {}),
       });

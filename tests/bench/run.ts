@@ -50,10 +50,18 @@ for (const section of (['site', 'ready', 'terminal', 'pulls', 'burst', 'density'
 }
 
 const results = {
-  machine: await machine(engine), provider: flags.provider, flags, durationS: (performance.now() - t0) / 1000,
-  rows: ctx.rows, notes: ctx.notes, data: ctx.data,
+  machine: await machine(engine),
+  provider: flags.provider,
+  flags,
+  durationS: (performance.now() - t0) / 1000,
+  rows: ctx.rows,
+  notes: ctx.notes,
+  data: ctx.data,
 };
 const files = writeResults(flags.out, results);
 console.log('\n' + readFileSync(files.md, 'utf8'));
 log(`wrote ${files.json} and ${files.md}`);
-if (failed.length) { log(`failed sections: ${failed.join(', ')}`); process.exit(1); }
+if (failed.length) {
+  log(`failed sections: ${failed.join(', ')}`);
+  process.exit(1);
+}

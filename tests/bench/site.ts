@@ -37,7 +37,14 @@ function closure(entries: string[], seen = new Set<string>()) {
   return seen;
 }
 
-const total = (files: Iterable<string>) => [...files].reduce((m, f) => { const s = sent(f); return { raw: m.raw + s.raw, gzip: m.gzip + s.gzip }; }, { raw: 0, gzip: 0 });
+const total = (files: Iterable<string>) =>
+  [...files].reduce(
+    (m, f) => {
+      const s = sent(f);
+      return { raw: m.raw + s.raw, gzip: m.gzip + s.gzip };
+    },
+    { raw: 0, gzip: 0 },
+  );
 
 /** One lesson page: its own JS and CSS, the terminal's chunks and the editor's (with the Dockerfile mode it opens on). */
 export function pageWeight(html: string) {
@@ -45,7 +52,10 @@ export function pageWeight(html: string) {
   const css = [...html.matchAll(/<link[^>]*rel="stylesheet"[^>]*href="\/_astro\/([^"]+)"/g)].map((m) => m[1]);
   const page = closure(scripts);
   const lazy = [...page].flatMap(dynamicImports);
-  const terminal = closure(lazy.filter((f) => f.includes('xterm')), new Set(page));
+  const terminal = closure(
+    lazy.filter((f) => f.includes('xterm')),
+    new Set(page),
+  );
   for (const f of page) terminal.delete(f);
   const editorEntry = lazy.filter((f) => /^editor\./.test(f));
   const editor = closure(editorEntry, new Set([...page, ...terminal]));
@@ -57,7 +67,13 @@ export function pageWeight(html: string) {
     for (const n of names) if (!editor.has(n) && /\.worker|\.ttf$/.test(n) && text.includes(n)) editor.add(n);
     for (const d of dynamicImports(f)) if (d.startsWith('dockerfile.')) for (const x of closure([d])) if (!page.has(x) && !terminal.has(x)) editor.add(x);
   }
-  return { js: total(page), css: total(css), terminal: total(terminal), editor: total(editor), files: { page: [...page], css, terminal: [...terminal], editor: [...editor] } };
+  return {
+    js: total(page),
+    css: total(css),
+    terminal: total(terminal),
+    editor: total(editor),
+    files: { page: [...page], css, terminal: [...terminal], editor: [...editor] },
+  };
 }
 
 export async function site(ctx: Ctx) {
@@ -73,10 +89,16 @@ export async function site(ctx: Ctx) {
   if (!worst.terminal.gzip || !worst.editor.gzip) throw new Error(`could not find the terminal or editor chunks of ${worst.page}`);
   const budget = `${kib(BUDGET_GZIP)} gzip`;
   const budgetIs = 'the page-JS budget (site/README.md)';
-  const row = (what: string, s: { raw: number; gzip: number }, target?: { text: string; met: boolean }) => ctx.rows.push({
-    section: 'site', what, berth: `${kib(s.gzip)} gzip (${kib(s.raw)} raw)`, baseline: budget, baselineIs: budgetIs,
-    ratio: ratio(s.gzip, BUDGET_GZIP), ...(target ? { target: target.text, met: target.met } : {}),
-  });
+  const row = (what: string, s: { raw: number; gzip: number }, target?: { text: string; met: boolean }) =>
+    ctx.rows.push({
+      section: 'site',
+      what,
+      berth: `${kib(s.gzip)} gzip (${kib(s.raw)} raw)`,
+      baseline: budget,
+      baselineIs: budgetIs,
+      ratio: ratio(s.gzip, BUDGET_GZIP),
+      ...(target ? { target: target.text, met: target.met } : {}),
+    });
   const heaviest = `heaviest of ${pages.length} lesson pages (${worst.page})`;
   row(`page JS, ${heaviest}`, worst.js, { text: '≤ 20 KiB gzip', met: worst.js.gzip <= BUDGET_GZIP });
   row('page CSS, same page', worst.css);

@@ -21,10 +21,31 @@ type Bulk = { seconds: number; bytesReceived: number; payloadBytes: number };
  *  provider's own client (`docker exec -it`, or `incus exec -t` becoming the learner as Berth's exec does). */
 function execArgv(ctx: Ctx, sessionId: string, shell = ['bash', '-l']) {
   if (ctx.provider.name === 'incus') {
-    return ['incus', 'exec', instanceName(sessionId, 'node1'), '-t', '--cwd', '/home/learner',
-      ...Object.entries({ ...INCUS_ENV, TERM: 'xterm-256color' }).flatMap(([k, v]) => ['--env', `${k}=${v}`]), '--', ...AS_LEARNER, ...shell];
+    return [
+      'incus',
+      'exec',
+      instanceName(sessionId, 'node1'),
+      '-t',
+      '--cwd',
+      '/home/learner',
+      ...Object.entries({ ...INCUS_ENV, TERM: 'xterm-256color' }).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
+      '--',
+      ...AS_LEARNER,
+      ...shell,
+    ];
   }
-  return ['docker', 'exec', '-it', '-u', 'learner', '-w', '/home/learner', ...LEARNER_ENV.flatMap((e) => ['-e', e]), containerName(sessionId, 'node1'), ...shell];
+  return [
+    'docker',
+    'exec',
+    '-it',
+    '-u',
+    'learner',
+    '-w',
+    '/home/learner',
+    ...LEARNER_ENV.flatMap((e) => ['-e', e]),
+    containerName(sessionId, 'node1'),
+    ...shell,
+  ];
 }
 
 // The shell holder Berth's terminal attaches to (terminal/upgrade.ts), here under a bare exec: it tells the
@@ -53,7 +74,7 @@ async function bulkVia(open: () => Promise<Transport>, bytes: number): Promise<B
   const t = await open();
   try {
     await waitForPrompt(t);
-    return { ...await measureBulk(t, bytes), payloadBytes: bytes };
+    return { ...(await measureBulk(t, bytes)), payloadBytes: bytes };
   } finally {
     await t.close();
   }
@@ -70,7 +91,8 @@ async function peerAvailable(ctx: Ctx): Promise<string | null> {
   try {
     await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'shellinabox'], {
       // policy-rc.d-style: the package's own service must not start; the benchmark runs its own on loopback.
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', RUNLEVEL: '1' }, timeoutMs: 300_000,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', RUNLEVEL: '1' },
+      timeoutMs: 300_000,
     });
   } catch (err) {
     return `apt-get install shellinabox failed: ${(err as Error).message.split('\n')[0]}`;
@@ -88,27 +110,38 @@ export async function terminal(ctx: Ctx) {
     const client = incus ? 'incus exec -t' : 'docker exec -it';
     // Berth's own exec with a TTY on this provider (the exec path of terminal/attach.ts).
     const incusClient = incus ? new IncusClient({ socketPath: process.env.INCUS_SOCKET ?? '/var/lib/incus/unix.socket' }) : null;
-    const openTty = (cmd: string[], size: { cols: number; rows: number }) => incusClient
-      ? incusTty(incusClient, instanceName(c.id, 'node1'), cmd, size)
-      : dockerTty(connect(ctx.engine).getContainer(containerName(c.id, 'node1')), cmd, size);
+    const openTty = (cmd: string[], size: { cols: number; rows: number }) =>
+      incusClient
+        ? incusTty(incusClient, instanceName(c.id, 'node1'), cmd, size)
+        : dockerTty(connect(ctx.engine).getContainer(containerName(c.id, 'node1')), cmd, size);
     let tab = 0;
     const ways: Way[] = [
       {
-        key: 'bare', name: `bare \`${client}\``,
+        key: 'bare',
+        name: `bare \`${client}\``,
         echo: async (n) => (await bare(ctx, execArgv(ctx, c.id), 'echo', n)).samplesMs!,
-        bulk: async (n) => { const k = await bare(ctx, execArgv(ctx, c.id), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
+        bulk: async (n) => {
+          const k = await bare(ctx, execArgv(ctx, c.id), 'bulk', n);
+          return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n };
+        },
       },
       {
-        key: 'bareDtach', name: 'bare exec + dtach (diagnostic)',
+        key: 'bareDtach',
+        name: 'bare exec + dtach (diagnostic)',
         echo: async (n) => (await bare(ctx, execArgv(ctx, c.id, DTACH), 'echo', n)).samplesMs!,
-        bulk: async (n) => { const k = await bare(ctx, execArgv(ctx, c.id, DTACH), 'bulk', n); return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n }; },
+        bulk: async (n) => {
+          const k = await bare(ctx, execArgv(ctx, c.id, DTACH), 'bulk', n);
+          return { seconds: k.seconds!, bytesReceived: k.bytesReceived!, payloadBytes: n };
+        },
       },
       {
-        key: 'engine', name: 'Berth\'s exec stream + dtach, no WebSocket (diagnostic)',
+        key: 'engine',
+        name: "Berth's exec stream + dtach, no WebSocket (diagnostic)",
         echo: (n) => echoVia(() => engineTransport(openTty, `bench-engine${++tab}`), n),
       },
       {
-        key: 'berth', name: `Berth WebSocket (${b.s.env.BERTH_TERMINAL_ATTACH ?? 'direct'} attach)`,
+        key: 'berth',
+        name: `Berth WebSocket (${b.s.env.BERTH_TERMINAL_ATTACH ?? 'direct'} attach)`,
         echo: (n) => echoVia(() => berthTransport(b.s.url, c.id, c.token, `bench${++tab}`), n),
         bulk: (n) => bulkVia(() => berthTransport(b.s.url, c.id, c.token, `bench${++tab}`), n),
       },
@@ -116,7 +149,12 @@ export async function terminal(ctx: Ctx) {
     let peerSkipped = ctx.flags.peer ? await peerAvailable(ctx) : 'skipped with --no-peer';
     if (!peerSkipped) {
       const command = `/usr/bin/env DOCKER_HOST=${ctx.engine} ${execArgv(ctx, c.id).join(' ')}`;
-      ways.push({ key: 'shellinabox', name: 'shellinabox (peer)', echo: (n) => echoVia(() => shellinabox(command), n), bulk: (n) => bulkVia(() => shellinabox(command), n) });
+      ways.push({
+        key: 'shellinabox',
+        name: 'shellinabox (peer)',
+        echo: (n) => echoVia(() => shellinabox(command), n),
+        bulk: (n) => bulkVia(() => shellinabox(command), n),
+      });
     }
 
     // Echo in interleaved rounds, every transport in turn in each: on a shared machine, load that comes and goes
@@ -127,7 +165,7 @@ export async function terminal(ctx: Ctx) {
       const n = Math.floor(keys / echoRounds) + (r < keys % echoRounds ? 1 : 0);
       for (const w of ways) {
         try {
-          samples[w.key].push(...await w.echo(n));
+          samples[w.key].push(...(await w.echo(n)));
         } catch (err) {
           if (w.key !== 'shellinabox') throw err;
           peerSkipped = `shellinabox failed: ${(err as Error).message}`;
@@ -148,7 +186,11 @@ export async function terminal(ctx: Ctx) {
     }
     if (peerSkipped) ctx.notes.push(`Terminal peer not measured: ${peerSkipped}.`);
 
-    const echo = Object.fromEntries(Object.entries(samples).filter(([, v]) => v.length).map(([k, v]) => [k, summarize(v)])) as Record<string, Summary>;
+    const echo = Object.fromEntries(
+      Object.entries(samples)
+        .filter(([, v]) => v.length)
+        .map(([k, v]) => [k, summarize(v)]),
+    ) as Record<string, Summary>;
     const bare0 = { echo: echo.bare, bulk: bulks.bare };
     const bareRate = bare0.bulk.payloadBytes / bare0.bulk.seconds;
     const baselineIs = `bare \`${client}\` on a pty, same node, same rounds`;
@@ -159,8 +201,11 @@ export async function terminal(ctx: Ctx) {
       const isBerth = key === 'berth';
       for (const p of ['p50', 'p99'] as const) {
         ctx.rows.push({
-          section: 'terminal', what: `${w.name}: keystroke echo ${p} (n=${echo[key].n})`,
-          berth: ms(echo[key][p]), baseline: ms(bare0.echo[p]), baselineIs,
+          section: 'terminal',
+          what: `${w.name}: keystroke echo ${p} (n=${echo[key].n})`,
+          berth: ms(echo[key][p]),
+          baseline: ms(bare0.echo[p]),
+          baselineIs,
           ratio: ratio(echo[key][p], bare0.echo[p]),
           ...(isBerth && p === 'p50' ? { target: '≤ 2× bare', met: echo[key].p50 <= 2 * bare0.echo.p50 } : {}),
         });
@@ -169,16 +214,24 @@ export async function terminal(ctx: Ctx) {
       if (!k) continue;
       const rate = k.payloadBytes / k.seconds;
       ctx.rows.push({
-        section: 'terminal', what: `${w.name}: bulk output, ${bulkMb} MB of \`yes\``,
-        berth: mbps(rate), baseline: mbps(bareRate), baselineIs: `bare \`${client}\` on a pty, same node`,
+        section: 'terminal',
+        what: `${w.name}: bulk output, ${bulkMb} MB of \`yes\``,
+        berth: mbps(rate),
+        baseline: mbps(bareRate),
+        baselineIs: `bare \`${client}\` on a pty, same node`,
         ratio: ratio(rate, bareRate),
         ...(isBerth ? { target: '≥ 0.5× bare', met: rate >= 0.5 * bareRate } : {}),
       });
     }
-    ctx.data.terminal = Object.fromEntries(Object.keys(echo).map((k) => [k, {
-      echoMs: echo[k],
-      ...(bulks[k] ? { bulk: { ...bulks[k], seconds: round(bulks[k].seconds), mbPerSecond: round(bulks[k].payloadBytes / bulks[k].seconds / 1e6) } } : {}),
-    }]));
+    ctx.data.terminal = Object.fromEntries(
+      Object.keys(echo).map((k) => [
+        k,
+        {
+          echoMs: echo[k],
+          ...(bulks[k] ? { bulk: { ...bulks[k], seconds: round(bulks[k].seconds), mbPerSecond: round(bulks[k].payloadBytes / bulks[k].seconds / 1e6) } } : {}),
+        },
+      ]),
+    );
     ctx.data.terminalEcho = { rounds: echoRounds, order: ways.map((w) => w.key), attach: b.s.env.BERTH_TERMINAL_ATTACH ?? 'direct' };
   } finally {
     await closeServer(b, ctx);

@@ -38,8 +38,10 @@ test.after.always(async () => {
   if (Object.keys(figures).length) writeFileSync(join(shots, 'figures.json'), JSON.stringify(figures, null, 2));
 });
 
-test.serial('the site\'s own TypeScript type-checks (the root tsconfig leaves site/ to Astro)', (t) => {
-  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'site', 'tsconfig.json'), '--noEmit'], { encoding: 'utf8' });
+test.serial("the site's own TypeScript type-checks (the root tsconfig leaves site/ to Astro)", (t) => {
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'site', 'tsconfig.json'), '--noEmit'], {
+    encoding: 'utf8',
+  });
   t.is(r.status, 0, r.stdout + r.stderr);
 });
 
@@ -66,7 +68,10 @@ test.serial('every lesson has a page with its steps, checks and questions, and t
     // Nor the quizzes' answers or explanations: the server judges them (issue 16, item 5/8).
     t.false(/data-correct|berth-quiz-explain/.test(html), `${l.id}: quiz answers in the page source`);
     for (const q of l.steps.flatMap((s) => s.quizzes)) {
-      t.true(html.includes(q.multiple ? 'Several answers are right: choose all that apply.' : 'One answer is right: choose one.'), `${l.id}: ${q.id} says single or multiple`);
+      t.true(
+        html.includes(q.multiple ? 'Several answers are right: choose all that apply.' : 'One answer is right: choose one.'),
+        `${l.id}: ${q.id} says single or multiple`,
+      );
     }
   }
 });
@@ -75,8 +80,11 @@ test.serial('every lesson has a page with its steps, checks and questions, and t
 
 const term = (page: Page, key = 'node1/1') => page.locator(`[data-panel="${key}"] .xterm-rows`);
 async function waitTerm(page: Page, re: RegExp, timeout = 30_000, key = 'node1/1') {
-  await page.waitForFunction(([sel, src]) => new RegExp(src).test(document.querySelector(sel)?.textContent ?? ''),
-    [`[data-panel="${key}"] .xterm-rows`, re.source] as const, { timeout, polling: 100 });
+  await page.waitForFunction(
+    ([sel, src]) => new RegExp(src).test(document.querySelector(sel)?.textContent ?? ''),
+    [`[data-panel="${key}"] .xterm-rows`, re.source] as const,
+    { timeout, polling: 100 },
+  );
 }
 const typeIn = async (page: Page, text: string) => {
   await page.locator('[data-panel="node1/1"] .xterm-helper-textarea').focus();
@@ -85,20 +93,24 @@ const typeIn = async (page: Page, text: string) => {
 async function shellPid(page: Page, tag: string): Promise<string> {
   await typeIn(page, `echo ${tag}-pid=$$\n`);
   await waitTerm(page, new RegExp(`${tag}-pid=\\d+`));
-  return /-pid=(\d+)/.exec(new RegExp(`${tag}-pid=\\d+`).exec(await term(page).textContent() ?? '')![0])![1];
+  return /-pid=(\d+)/.exec(new RegExp(`${tag}-pid=\\d+`).exec((await term(page).textContent()) ?? '')![0])![1];
 }
 const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`) });
 
 /** JS files the page fetched, with their size on disk and gzipped (the server sends them as built). */
 async function scriptsLoaded(page: Page) {
-  const names = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => p.endsWith('.js')));
+  const names = await page.evaluate(() =>
+    performance
+      .getEntriesByType('resource')
+      .map((e) => new URL(e.name).pathname)
+      .filter((p) => p.endsWith('.js')),
+  );
   return [...new Set(names)].map((p) => {
     const bytes = readFileSync(join(dist, p));
     return { path: p, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
   });
 }
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
-
 
 test.serial('a learner works through a lesson in the browser', async (t) => {
   server = await startServer({ BERTH_POOL_SIZE: '1' });
@@ -112,13 +124,24 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
   ctx = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1400, height: 900 },
     permissions: ['clipboard-read', 'clipboard-write'],
   });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
   const consoleErrors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   const base = server.url;
 
@@ -149,11 +172,14 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     t.is(await page.evaluate(() => document.activeElement?.textContent), 'Skip to the terminal');
     // page.evaluate has no timeout of its own, and Chromium reports no LCP entry at all for a page painted while
     // hidden: the wait gives up after 5 s (a figure, not a check) rather than hang the file until ava's timeout.
-    const paint = await page.evaluate(() => new Promise<{ fcp: number; lcp: number }>((ok) => {
-      const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1;
-      setTimeout(() => ok({ fcp, lcp: -1 }), 5000);
-      new PerformanceObserver((l) => ok({ fcp, lcp: l.getEntries().at(-1)!.startTime })).observe({ type: 'largest-contentful-paint', buffered: true });
-    }));
+    const paint = await page.evaluate(
+      () =>
+        new Promise<{ fcp: number; lcp: number }>((ok) => {
+          const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1;
+          setTimeout(() => ok({ fcp, lcp: -1 }), 5000);
+          new PerformanceObserver((l) => ok({ fcp, lcp: l.getEntries().at(-1)!.startTime })).observe({ type: 'largest-contentful-paint', buffered: true });
+        }),
+    );
     const shown = (ms: number) => (ms < 0 ? 'not reported' : ms.toFixed(0));
     figures.lessonFirstContentfulPaintMs = shown(paint.fcp);
     figures.lessonLargestContentfulPaintMs = shown(paint.lcp);
@@ -185,7 +211,10 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await timer.getByText('Time limit:').waitFor();
     const before2 = await timer.locator('[data-timer-text]').innerText();
     await page.getByRole('button', { name: 'Extend' }).click();
-    await page.getByRole('status').filter({ hasText: /Extended: the time limit is now/ }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Extended: the time limit is now/ })
+      .waitFor();
     await page.waitForTimeout(2500);
     t.is(await timer.getAttribute('data-limit'), 'lifetime', 'still the time limit after Extend');
     t.true(await timer.getByText('Time limit:').isVisible());
@@ -204,7 +233,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await page.keyboard.press('Control+v');
     await page.keyboard.press('Enter');
     await waitTerm(page, /pasted-5/);
-    t.false((await term(page).textContent() ?? '').includes('^V'), 'Ctrl+V pastes instead of sending ^V');
+    t.false(((await term(page).textContent()) ?? '').includes('^V'), 'Ctrl+V pastes instead of sending ^V');
     // Ctrl+Shift+C copies a selection as well; with nothing selected it copies nothing and sends nothing: the
     // line being typed survives it (a ^C would have abandoned it).
     await typeIn(page, 'echo shift-copy-$((6*7))\n');
@@ -217,7 +246,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     await page.keyboard.press('Control+Shift+c');
     await page.keyboard.press('Enter');
     await waitTerm(page, /kept-10/);
-    t.false((await term(page).textContent() ?? '').includes('^C'), 'Ctrl+Shift+C without a selection sends no interrupt');
+    t.false(((await term(page).textContent()) ?? '').includes('^C'), 'Ctrl+Shift+C without a selection sends no interrupt');
     t.is(await page.evaluate(() => navigator.clipboard.readText()), 'shift-copy-42', 'and copies nothing');
     // Screen-reader mode: xterm's accessibility tree appears, and goes when switched off.
     await page.getByLabel('Screen reader mode').check();
@@ -235,7 +264,10 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     figures.xtermJs = `${kb(xterm.reduce((m, s) => m + s.raw, 0))} raw, ${kb(xterm.reduce((m, s) => m + s.gzip, 0))} gzip`;
     t.log(`page JS: ${figures.pageJs}; xterm: ${figures.xtermJs}`);
     t.is(xterm.length, 1, 'xterm is its own chunk');
-    t.false(beforeEditor.some((s) => /monaco|editor/.test(s.path)), 'Monaco is not loaded before the editor tab opens');
+    t.false(
+      beforeEditor.some((s) => /monaco|editor/.test(s.path)),
+      'Monaco is not loaded before the editor tab opens',
+    );
     t.true(ownGzip <= BUDGET_GZIP, `page JS ${kb(ownGzip)} gzip exceeds the ${kb(BUDGET_GZIP)} budget`);
     // The server sends the build's precompressed copies, and lets browsers keep hashed files.
     const asset = await fetch(`${base}${xterm[0].path}`, { headers: { 'accept-encoding': 'br' } });
@@ -255,7 +287,10 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     const names = await page.locator('.file-tree > ul > li > button').allInnerTexts();
     const firstDot = names.findIndex((n) => n.trim().startsWith('.'));
     t.not(firstDot, -1, `the home folder's dotfiles are listed: ${names.join(', ')}`);
-    t.true(names.slice(firstDot).every((n) => n.trim().startsWith('.')), `dotfiles last: ${names.join(', ')}`);
+    t.true(
+      names.slice(firstDot).every((n) => n.trim().startsWith('.')),
+      `dotfiles last: ${names.join(', ')}`,
+    );
     t.true(((await page.getByRole('button', { name: 'site', exact: true }).boundingBox())?.height ?? 0) >= 24, 'tree rows ≥ 24 px');
     // Download the opened folder as a tar (token in a header, streamed by the server).
     const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download site/ (.tar)' }).click()]);
@@ -268,7 +303,10 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     const editorJs = (await scriptsLoaded(page)).filter((s) => !beforeEditor.some((b) => b.path === s.path));
     figures.editorJs = `${kb(editorJs.reduce((m, s) => m + s.raw, 0))} raw, ${kb(editorJs.reduce((m, s) => m + s.gzip, 0))} gzip in ${editorJs.length} files`;
     t.log(`opening the editor loads: ${figures.editorJs}`);
-    t.true(editorJs.some((s) => /\/editor\.[\w-]+\.js$/.test(s.path) && s.raw > 1_000_000), "Monaco arrives with the editor tab");
+    t.true(
+      editorJs.some((s) => /\/editor\.[\w-]+\.js$/.test(s.path) && s.raw > 1_000_000),
+      'Monaco arrives with the editor tab',
+    );
     await page.locator('.monaco-editor .view-lines').click();
     await page.keyboard.press('Control+End');
     await page.keyboard.type('\nLABEL berth.edited=monaco');
@@ -277,7 +315,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     {
       // The saved file ends with a newline although the editor's text did not (item 8).
       const st = await page.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? 'null') as { id: string; token: string }, `berth.session.${LESSON}`);
-      const f = await (await server.api(`/api/sessions/${st.id}/files?path=site/Dockerfile`, { token: st.token })).json() as { content: string };
+      const f = (await (await server.api(`/api/sessions/${st.id}/files?path=site/Dockerfile`, { token: st.token })).json()) as { content: string };
       t.true(f.content.endsWith('berth.edited=monaco\n'), 'saved with a final newline');
     }
     await shot(page, '04-editor');
@@ -309,7 +347,8 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
       w.portTimes = {};
       const iv = setInterval(() => {
         const now = performance.now();
-        if (w.portTimes.returned === undefined && /run-returned-42/.test(document.querySelector('[data-panel="node1/1"] .xterm-rows')?.textContent ?? '')) w.portTimes.returned = now;
+        if (w.portTimes.returned === undefined && /run-returned-42/.test(document.querySelector('[data-panel="node1/1"] .xterm-rows')?.textContent ?? ''))
+          w.portTimes.returned = now;
         if (w.portTimes.shown === undefined && document.querySelector('a[aria-label^="Open port 8082 on node1"]')) w.portTimes.shown = now;
         if (w.portTimes.returned !== undefined && w.portTimes.shown !== undefined) clearInterval(iv);
       }, 5);
@@ -323,9 +362,11 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     const pt = await page.evaluate(() => (window as unknown as { portTimes: { returned: number; shown: number } }).portTimes);
     // Negative: the port was in the bar before the docker command had printed its result.
     figures.runReturnedToPortShownMs = String(Math.round(pt.shown - pt.returned));
-    t.log(`docker run -p → port in the bar: ${figures.dockerRunToPortShownMs} ms (Run button), ${figures.typedDockerRunToPortShownMs} ms (typed); docker run returned → port shown: ${figures.runReturnedToPortShownMs} ms`);
+    t.log(
+      `docker run -p → port in the bar: ${figures.dockerRunToPortShownMs} ms (Run button), ${figures.typedDockerRunToPortShownMs} ms (typed); docker run returned → port shown: ${figures.runReturnedToPortShownMs} ms`,
+    );
     console.log(`FIGURE typedDockerRunToPortShownMs=${figures.typedDockerRunToPortShownMs} runReturnedToPortShownMs=${figures.runReturnedToPortShownMs}`);
-    t.is(await page.locator('.ports-bar').getAttribute('data-mode'), 'push', 'ports come from the engine\'s events, not a poll');
+    t.is(await page.locator('.ports-bar').getAttribute('data-mode'), 'push', "ports come from the engine's events, not a poll");
     await typeIn(page, 'docker rm -f mysite2\n');
     await page.getByRole('link', { name: /Open port 8082 on node1/ }).waitFor({ state: 'detached', timeout: 10_000 });
     const [preview] = await Promise.all([ctx.waitForEvent('page'), open.click()]);
@@ -442,7 +483,12 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     t.is(await built.getAttribute('data-state'), 'error');
     await shot(page, '08-server-down');
     server = await startServer({ BERTH_POOL_SIZE: '0', PORT: String(port) }, stateDir);
-    await page.getByRole('button', { name: 'Retry now' }).click().catch(() => { /* it may have reconnected already */ });
+    await page
+      .getByRole('button', { name: 'Retry now' })
+      .click()
+      .catch(() => {
+        /* it may have reconnected already */
+      });
     await page.getByRole('status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
     await page.locator('[data-panel="node1/1"] [data-banner]').waitFor({ state: 'hidden', timeout: 30_000 });
     t.is(await shellPid(page, 'restart'), pid, 'after a server restart the same shell is back');
@@ -500,7 +546,11 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
     t.deepEqual(await axe(page), [], 'home page, phone width, light');
     await page.setViewportSize({ width: 1400, height: 900 });
 
-    t.deepEqual(consoleErrors.filter((e) => !/Failed to load resource|WebSocket connection/.test(e)), [], 'no script errors');
+    t.deepEqual(
+      consoleErrors.filter((e) => !/Failed to load resource|WebSocket connection/.test(e)),
+      [],
+      'no script errors',
+    );
     t.log(JSON.stringify(figures));
   } catch (err) {
     await shot(page, 'failure').catch(() => {});
@@ -524,10 +574,21 @@ test.serial('skip to a step from the lesson page: a fresh sandbox is replayed to
   const own = await startServer({ BERTH_POOL_SIZE: '0' });
   const dir = mkdtempSync(join(tmpdir(), 'berth-chromium-skip-'));
   const browser = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
-  const page = browser.pages()[0] ?? await browser.newPage();
+  const page = browser.pages()[0] ?? (await browser.newPage());
   try {
     await page.goto(`${own.url}/lessons/${lesson}/`);
     const step = page.locator('[data-step="sizes"]');
@@ -541,16 +602,28 @@ test.serial('skip to a step from the lesson page: a fresh sandbox is replayed to
     // The state at the start of step 3: steps 1 and 2's checks pass, step 3's does not yet.
     const checkOf = (id: string) => page.locator(`[data-check-id="${id}"]`);
     await checkOf('sleeper-running').getByRole('button', { name: 'Check' }).click();
-    await t.notThrowsAsync(checkOf('sleeper-running').getByText(/^Passed\./).waitFor({ timeout: 30_000 }));
+    await t.notThrowsAsync(
+      checkOf('sleeper-running')
+        .getByText(/^Passed\./)
+        .waitFor({ timeout: 30_000 }),
+    );
     await checkOf('debian-pulled').getByRole('button', { name: 'Check' }).click();
-    await t.notThrowsAsync(checkOf('debian-pulled').getByText(/^Not yet\./).waitFor({ timeout: 30_000 }));
+    await t.notThrowsAsync(
+      checkOf('debian-pulled')
+        .getByText(/^Not yet\./)
+        .waitFor({ timeout: 30_000 }),
+    );
     await shot(page, '10-skipped');
     // Show me: the step's commands typed into the terminal; then its check passes.
     await step.getByRole('button', { name: 'Show me… (step 3: Images are small)' }).click();
     await page.getByRole('dialog', { name: 'Show me step 3?' }).getByRole('button', { name: 'Show me' }).click();
     await waitTerm(page, /debian\s+latest/, 180_000);
     await checkOf('debian-pulled').getByRole('button', { name: 'Check' }).click();
-    await t.notThrowsAsync(checkOf('debian-pulled').getByText(/^Passed\./).waitFor({ timeout: 30_000 }));
+    await t.notThrowsAsync(
+      checkOf('debian-pulled')
+        .getByText(/^Passed\./)
+        .waitFor({ timeout: 30_000 }),
+    );
   } catch (err) {
     await shot(page, 'failure-skip').catch(() => {});
     t.log(`server log tail: ${own.logs.join('').slice(-3000)}`);

@@ -33,11 +33,13 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-
 const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `workshop-${name}.png`) });
 const textOf = (page: Page, sel: string) => page.evaluate((s) => document.querySelector(s)?.textContent ?? '', sel);
 async function waitText(page: Page, sel: string, re: RegExp, timeout = 30_000) {
-  await page.waitForFunction(([s, src]) => new RegExp(src).test(document.querySelector(s)?.textContent ?? ''), [sel, re.source] as const, { timeout, polling: 100 });
+  await page.waitForFunction(([s, src]) => new RegExp(src).test(document.querySelector(s)?.textContent ?? ''), [sel, re.source] as const, {
+    timeout,
+    polling: 100,
+  });
 }
 
 test.serial('an instructor runs a workshop: create, a learner joins and passes a check, shadow, take over, end', async (t) => {
@@ -46,8 +48,18 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   t.truthy(token);
   adminToken = token!;
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   const errors: string[] = [];
   const instructorCtx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
@@ -112,7 +124,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   t.false(await lp.getByRole('button', { name: 'End sandbox' }).isVisible(), 'a workshop sandbox is not ended from the lesson');
   {
     const st = await lp.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? 'null') as { id: string; token: string }, `berth.session.${LESSON}`);
-    const v = await (await server.api(`/api/sessions/${st.id}`, { token: st.token })).json() as { idleExpiresAt: string | null };
+    const v = (await (await server.api(`/api/sessions/${st.id}`, { token: st.token })).json()) as { idleExpiresAt: string | null };
     t.is(v.idleExpiresAt, null, 'the server reports no idle limit for a workshop session');
   }
   t.deepEqual(await axe(lp), [], 'learner lesson page in a workshop');
@@ -142,13 +154,19 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   {
     const learnerId = await row.getAttribute('data-learner');
     const wid = new URL(ip.url()).searchParams.get('id');
-    const d = await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token: token! })).json() as { quiz: { quizId?: string; id?: string; correct: boolean | null }[] };
+    const d = (await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token: token! })).json()) as {
+      quiz: { quizId?: string; id?: string; correct: boolean | null }[];
+    };
     t.is(d.quiz.length, 1);
     t.is(d.quiz[0].correct, false, 'the server judged the answer');
     // A page cannot claim a right answer: the server judges what was chosen.
     const st = await lp.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? 'null') as { id: string; token: string }, `berth.session.${LESSON}`);
-    await server.api(`/api/sessions/${st.id}/progress`, { method: 'POST', token: st.token, json: { lesson: LESSON, quiz: [{ id: 'q-it-flags', answer: ['1'], correct: true }] } });
-    const d2 = await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token: token! })).json() as { quiz: { correct: boolean | null }[] };
+    await server.api(`/api/sessions/${st.id}/progress`, {
+      method: 'POST',
+      token: st.token,
+      json: { lesson: LESSON, quiz: [{ id: 'q-it-flags', answer: ['1'], correct: true }] },
+    });
+    const d2 = (await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token: token! })).json()) as { quiz: { correct: boolean | null }[] };
     t.is(d2.quiz[0].correct, false, 'a claimed "correct" is ignored');
   }
   await shot(ip, '02-dashboard-check');
@@ -184,7 +202,9 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   // The learner resets their own sandbox: a fresh engine under the same session, still in the workshop.
   await lp.getByRole('button', { name: 'Reset sandbox' }).click();
   await lp.getByRole('dialog').getByRole('button', { name: 'Reset sandbox' }).click();
-  await waitText(ip, '[data-learners] tbody', /resetting/, 15_000).catch(() => { /* may be over before the stream shows it */ });
+  await waitText(ip, '[data-learners] tbody', /resetting/, 15_000).catch(() => {
+    /* may be over before the stream shows it */
+  });
   await waitText(lp, '[data-panel="node1/1"] .xterm-rows', /learner@node1:~\$/, 60_000);
   await lp.locator('[data-panel="node1/1"] .xterm-helper-textarea').focus();
   await lp.keyboard.type('echo containers=$(docker ps -aq | wc -l)\n');
@@ -211,7 +231,10 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
 
   // The dashboard at phone width: no sideways scroll, no serious axe finding, in both themes (item 8).
   await ip.setViewportSize({ width: 390, height: 844 });
-  t.true(await ip.evaluate(() => document.documentElement.scrollWidth <= 390), `dashboard ${await ip.evaluate(() => document.documentElement.scrollWidth)} px wide at 390`);
+  t.true(
+    await ip.evaluate(() => document.documentElement.scrollWidth <= 390),
+    `dashboard ${await ip.evaluate(() => document.documentElement.scrollWidth)} px wide at 390`,
+  );
   t.deepEqual(await axe(ip), [], 'dashboard at phone width, light');
   await ip.getByRole('button', { name: 'Dark theme' }).click();
   t.deepEqual(await axe(ip), [], 'dashboard at phone width, dark');

@@ -29,7 +29,8 @@ export const METRICS_TOKEN = 'berth-unit-test-metrics-token-0123456789';
 /** Two lessons with no files (nothing is read from disk) and one check each. */
 // Only the fields the catalog reads are filled; the rest of the lesson type is the parser's business.
 const LESSONS = ['01-demo', '02-next'].map((id) => ({
-  id, files: [],
+  id,
+  files: [],
   steps: [{ checks: [{ id: 'c1', title: 'a file exists', node: 'node1', script: 'test -f done', fail: 'No file called done yet.' }] }],
 })) as unknown as Lesson[];
 
@@ -40,11 +41,22 @@ export type RequestInit2 = Omit<RequestInit, 'body'> & { token?: string; json?: 
 export function buildApp(env: Record<string, string> = {}) {
   // Nothing is written to the state folder: instructor tokens come from the environment hash.
   const config = loadConfig({
-    BERTH_POOL_SIZE: '0', BERTH_ADMIN_TOKEN_SHA256: hashToken(ADMIN_TOKEN), BERTH_STATE_DIR: joinPath(tmpdir(), 'berth-unit-no-state'), ...env,
+    BERTH_POOL_SIZE: '0',
+    BERTH_ADMIN_TOKEN_SHA256: hashToken(ADMIN_TOKEN),
+    BERTH_STATE_DIR: joinPath(tmpdir(), 'berth-unit-no-state'),
+    ...env,
   });
-  const clock: Clock = { t: Date.now(), now: () => clock.t, advance: (ms) => { clock.t += ms; } };
+  const clock: Clock = {
+    t: Date.now(),
+    now: () => clock.t,
+    advance: (ms) => {
+      clock.t += ms;
+    },
+  };
   const logs: { level: string; msg: string; o: object }[] = [];
-  const at = (level: string) => (o: object, msg: string) => { logs.push({ level, msg, o }); };
+  const at = (level: string) => (o: object, msg: string) => {
+    logs.push({ level, msg, o });
+  };
   const log = { info: at('info'), warn: at('warn'), error: at('error') };
 
   const provider = new FakeProvider();
@@ -52,19 +64,39 @@ export function buildApp(env: Record<string, string> = {}) {
   const lessons = catalogOf('/nonexistent', LESSONS);
   const metrics = createMetrics();
   const manager = new SandboxManager({
-    provider, store, limits: config.limits, poolSize: config.poolSize, maxSandboxes: config.maxSandboxes,
-    maxNodes: config.maxNodes, lifetimeMs: config.lifetimeMs, extendMs: config.extendMs, idleMs: config.idleMs,
-    execMaxOutput: config.execMaxOutput, seedFiles: (l) => lessons.seedFiles(l), now: clock.now,
+    provider,
+    store,
+    limits: config.limits,
+    poolSize: config.poolSize,
+    maxSandboxes: config.maxSandboxes,
+    maxNodes: config.maxNodes,
+    lifetimeMs: config.lifetimeMs,
+    extendMs: config.extendMs,
+    idleMs: config.idleMs,
+    execMaxOutput: config.execMaxOutput,
+    seedFiles: (l) => lessons.seedFiles(l),
+    now: clock.now,
   });
   const preview = createPreview({
-    manager, provider, keys: new PreviewKeys(store.secret('preview')), domain: config.previewDomain,
-    secureCookies: config.secureCookies, log,
+    manager,
+    provider,
+    keys: new PreviewKeys(store.secret('preview')),
+    domain: config.previewDomain,
+    secureCookies: config.secureCookies,
+    log,
   });
   const replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
   const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history: new History(), log, now: clock.now });
   const { service, capacity, auth } = workshops;
   const app = createApp({
-    manager, provider, lessons, metrics, log, preview, replays, fileMax: config.fileMax,
+    manager,
+    provider,
+    lessons,
+    metrics,
+    log,
+    preview,
+    replays,
+    fileMax: config.fileMax,
     sandboxFacts: { engine: 'rootless', ipvs: 'no' },
     createLimiter: new RateLimiter(config.createRatePerMin, 60_000, clock.now),
     // A test picks its client address with a header; a real server reads the socket (main.ts).
@@ -78,7 +110,10 @@ export function buildApp(env: Record<string, string> = {}) {
     if (init.token) headers.set('authorization', `Bearer ${init.token}`);
     if (init.client) headers.set('x-test-client', init.client);
     let body = init.body;
-    if (init.json !== undefined) { headers.set('content-type', 'application/json'); body = JSON.stringify(init.json); }
+    if (init.json !== undefined) {
+      headers.set('content-type', 'application/json');
+      body = JSON.stringify(init.json);
+    }
     return app.request(path, { ...init, headers, body });
   }
 
@@ -92,7 +127,8 @@ export function buildApp(env: Record<string, string> = {}) {
   /** A workshop that is running now (an hour long unless told otherwise), created by the instructor. */
   async function workshop(body: Record<string, unknown> = {}) {
     const r = await request('/api/workshops', {
-      method: 'POST', token: ADMIN_TOKEN,
+      method: 'POST',
+      token: ADMIN_TOKEN,
       json: { title: 'Unit class', lessons: ['01-demo'], endsAt: new Date(clock.t + 3_600_000).toISOString(), capacity: 5, ...body },
     });
     if (r.status !== 201) throw new Error(`workshop failed: ${r.status} ${await r.text()}`);

@@ -11,10 +11,29 @@ export type CertFiles = { cert: string; key: string; pem: string; fingerprint: s
 export function makeCert(dir: string, name: string, usage: 'clientAuth' | 'serverAuth' = 'clientAuth'): CertFiles {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp384r1', '-nodes', '-keyout', key, '-out', cert,
-    '-days', '2', '-subj', `/O=Berth tests/CN=${name}`, '-addext', `extendedKeyUsage=${usage}`,
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:secp384r1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      `/O=Berth tests/CN=${name}`,
+      '-addext',
+      `extendedKeyUsage=${usage}`,
+    ],
+    { stdio: 'ignore' },
+  );
   const pem = readFileSync(cert, 'utf8');
   return { cert, key, pem, fingerprint: new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase() };
 }

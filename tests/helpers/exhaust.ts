@@ -10,8 +10,9 @@ import { readdirSync, readFileSync } from 'node:fs';
  * count line once all are written (or after 60 s). `releaseInotify(tag)` ends them.
  */
 export function holdInotify(tag: string, { procs = 3, files = 4096, holdSeconds = 300 } = {}): string {
-  const perl = `alarm ${holdSeconds}; open(my $p, ">", $ARGV[1]); print $p "$$\\n"; close $p; my (@f, $e); while (1) { my $r = syscall(253); if ($r < 0) { $e = "$!"; last } push @f, $r } my $n = @f; syscall(3, pop @f); `
-    + `open(my $o, ">", "$ARGV[0].tmp"); print $o "$n $e\\n"; close $o; rename("$ARGV[0].tmp", $ARGV[0]); sleep ${holdSeconds}`;
+  const perl =
+    `alarm ${holdSeconds}; open(my $p, ">", $ARGV[1]); print $p "$$\\n"; close $p; my (@f, $e); while (1) { my $r = syscall(253); if ($r < 0) { $e = "$!"; last } push @f, $r } my $n = @f; syscall(3, pop @f); ` +
+    `open(my $o, ">", "$ARGV[0].tmp"); print $o "$n $e\\n"; close $o; rename("$ARGV[0].tmp", $ARGV[0]); sleep ${holdSeconds}`;
   const one = (i: number) => `(ulimit -n ${files} && exec setsid -f perl -e '${perl}' /tmp/${tag}-${i}.count /tmp/${tag}-${i}.pid) >/dev/null 2>&1 &`;
   const all = Array.from({ length: procs }, (_, i) => one(i)).join(' ');
   const countFiles = Array.from({ length: procs }, (_, i) => `/tmp/${tag}-${i}.count`).join(' ');
@@ -22,7 +23,8 @@ export function holdInotify(tag: string, { procs = 3, files = 4096, holdSeconds 
 export const releaseInotify = (tag: string) => `for p in /tmp/${tag}-*.pid; do kill $(cat $p) 2>/dev/null; done; rm -f /tmp/${tag}-*`;
 
 /** Opens `n` inotify instances in one process and closes them: prints "ok <n>", or "failed after <k>: <error>". */
-export const openInotify = (n = 16) => `perl -e 'for my $i (1..${n}) { if (syscall(253) < 0) { print "failed after ", $i - 1, ": $!\\n"; exit 1 } } print "ok ${n}\\n"'`;
+export const openInotify = (n = 16) =>
+  `perl -e 'for my $i (1..${n}) { if (syscall(253) < 0) { print "failed after ", $i - 1, ": $!\\n"; exit 1 } } print "ok ${n}\\n"'`;
 
 /**
  * A fork bomb that waits for SIGUSR1 before forking (so that the exec starting it has ended and needs no process
@@ -31,19 +33,22 @@ export const openInotify = (n = 16) => `perl -e 'for my $i (1..${n}) { if (sysca
  * "<children> <error>" to /tmp/<marker>.count and ends after `holdSeconds` at the latest.
  */
 export function forkBomb(marker: string, holdSeconds = 300): string {
-  const perl = `my $go; $SIG{USR1} = sub { $go = 1 }; $0 = "${marker}"; alarm ${holdSeconds}; sleep 1 until $go; pipe(my $r, my $w); my ($n, $e) = (0, ""); `
-    + `while (1) { my $p = fork(); if (!defined $p) { $e = "$!"; last } if (!$p) { $0 = "${marker}-child"; close $w; sysread($r, my $b, 1); exit 0 } $n++ } `
-    + `open(my $o, ">", "/tmp/${marker}.count"); print $o "$n $e\\n"; close $o; sleep ${holdSeconds}`;
+  const perl =
+    `my $go; $SIG{USR1} = sub { $go = 1 }; $0 = "${marker}"; alarm ${holdSeconds}; sleep 1 until $go; pipe(my $r, my $w); my ($n, $e) = (0, ""); ` +
+    `while (1) { my $p = fork(); if (!defined $p) { $e = "$!"; last } if (!$p) { $0 = "${marker}-child"; close $w; sysread($r, my $b, 1); exit 0 } $n++ } ` +
+    `open(my $o, ">", "/tmp/${marker}.count"); print $o "$n $e\\n"; close $o; sleep ${holdSeconds}`;
   return `setsid -f perl -e '${perl}' </dev/null >/dev/null 2>&1; echo started`;
 }
 
 /** Host pids of processes whose command line (as they set it) is exactly `name`: how the host finds what a test started in a node. */
 export function hostPidsNamed(name: string): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0].trim() === name ? [Number(d)] : [];
-    } catch {
-      return []; // ended meanwhile
-    }
-  });
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0].trim() === name ? [Number(d)] : [];
+      } catch {
+        return []; // ended meanwhile
+      }
+    });
 }

@@ -67,6 +67,8 @@ export class FakeProvider implements SandboxProvider {
 /** A held gate: `release()` lets every creation waiting on it finish. */
 export function heldGate() {
   let release!: () => void;
-  const promise = new Promise<void>((r) => { release = r; });
+  const promise = new Promise<void>((r) => {
+    release = r;
+  });
   return { promise, release };
 }

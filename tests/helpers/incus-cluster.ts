@@ -24,7 +24,10 @@ function cgroupMounts(): string {
     const point = pre.split(' ')[4];
     const [fstype, , superOpts] = post.split(' ');
     if (!point.startsWith('/sys/fs/cgroup/')) continue;
-    const opts = superOpts.split(',').filter((o) => o !== 'rw' && o !== 'ro').join(',');
+    const opts = superOpts
+      .split(',')
+      .filter((o) => o !== 'rw' && o !== 'ro')
+      .join(',');
     if (fstype === 'cgroup') out.push(`mkdir -p ${point} && mount -t cgroup -o ${opts || 'none'} cgroup ${point}`);
     if (fstype === 'cgroup2') out.push(`mkdir -p ${point} && mount -t cgroup2 cgroup2 ${point}`);
   }
@@ -34,7 +37,8 @@ function cgroupMounts(): string {
 function sh(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
   // daemonEnv: without npm's node_modules/.bin on PATH, where Astro's `nft` made incusd panic (daemon-env.ts).
   const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, env: daemonEnv(opts.env ?? process.env), timeout: opts.timeoutMs ?? 120_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().slice(-600)}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().slice(-600)}`);
   return r.stdout;
 }
 
@@ -72,7 +76,10 @@ export class IncusCluster {
     const va = `bc${this.id}a`;
     const vb = `bc${this.id}b`;
     sh('ip', ['link', 'add', va, 'netns', a.ns, 'type', 'veth', 'peer', 'name', vb, 'netns', b.ns]);
-    for (const [m, v] of [[a, va], [b, vb]] as const) {
+    for (const [m, v] of [
+      [a, va],
+      [b, vb],
+    ] as const) {
       sh('ip', ['-n', m.ns, 'addr', 'add', `${m.address}/30`, 'dev', v]);
       sh('ip', ['-n', m.ns, 'link', 'set', v, 'up']);
     }
@@ -82,9 +89,17 @@ export class IncusCluster {
     const t1 = performance.now();
     const pool = (size: string) => `storage_pools:\n- name: berth\n  driver: btrfs\n  config:\n    size: ${size}\n`;
     const root = '  devices:\n    root:\n      path: /\n      pool: berth\n      type: disk\n';
-    this.incus(a, ['admin', 'init', '--preseed'], `config:\n  core.https_address: ${a.address}:8443\n${pool(poolSize)}profiles:\n- name: default\n${root}- name: berth\n${root}cluster:\n  server_name: ${a.name}\n  enabled: true\n`);
+    this.incus(
+      a,
+      ['admin', 'init', '--preseed'],
+      `config:\n  core.https_address: ${a.address}:8443\n${pool(poolSize)}profiles:\n- name: default\n${root}- name: berth\n${root}cluster:\n  server_name: ${a.name}\n  enabled: true\n`,
+    );
     const token = this.incus(a, ['cluster', 'add', b.name, '--quiet']).trim();
-    this.incus(b, ['admin', 'init', '--preseed'], `cluster:\n  enabled: true\n  server_name: ${b.name}\n  server_address: ${b.address}:8443\n  cluster_token: ${token}\n  member_config:\n  - entity: storage-pool\n    name: berth\n    key: size\n    value: ${poolSize}\n`);
+    this.incus(
+      b,
+      ['admin', 'init', '--preseed'],
+      `cluster:\n  enabled: true\n  server_name: ${b.name}\n  server_address: ${b.address}:8443\n  cluster_token: ${token}\n  member_config:\n  - entity: storage-pool\n    name: berth\n    key: size\n    value: ${poolSize}\n`,
+    );
     this.log(`FIGURE cluster bootstrap + join: ${((performance.now() - t1) / 1000).toFixed(1)} s`);
     const t2 = performance.now();
     this.incus(a, ['image', 'import', image, '--alias', 'berth-learner']);
@@ -95,12 +110,16 @@ export class IncusCluster {
     const out = openSync(join(m.dir, 'incusd.out'), 'a');
     // The namespace's fresh /sys has no cgroups: mounted again (private to this mount namespace) before incusd.
     const child = spawn('ip', ['netns', 'exec', m.ns, 'sh', '-c', `${cgroupMounts()} && exec ${INCUSD} --group root --logfile ${join(m.dir, 'incusd.log')}`], {
-      detached: true, stdio: ['ignore', out, out], env: daemonEnv({ ...process.env, INCUS_DIR: m.dir }),
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: daemonEnv({ ...process.env, INCUS_DIR: m.dir }),
     });
     child.unref();
     let exited = false;
-    child.on('exit', () => { exited = true; });
-    for (const end = Date.now() + 60_000; ;) {
+    child.on('exit', () => {
+      exited = true;
+    });
+    for (const end = Date.now() + 60_000; ; ) {
       if ((await pingIncus(m.socket, 1000)) === 200) break;
       if (exited || Date.now() > end) throw new Error(`incusd ${m.name} did not answer: ${readFileSync(join(m.dir, 'incusd.out'), 'utf8').slice(-600)}`);
       await sleep(100);
@@ -122,7 +141,13 @@ export class IncusCluster {
    */
   async stop(): Promise<string[]> {
     const problems: string[] = [];
-    const step = async (what: string, f: () => unknown) => { try { await f(); } catch (err) { problems.push(`${what}: ${(err as Error).message}`); } };
+    const step = async (what: string, f: () => unknown) => {
+      try {
+        await f();
+      } catch (err) {
+        problems.push(`${what}: ${(err as Error).message}`);
+      }
+    };
     // Instance names from the members' own folders too: a daemon that died cannot list them.
     const names = new Set(this.members.flatMap((m) => (existsSync(join(m.dir, 'containers')) ? readdirSync(join(m.dir, 'containers')) : [])));
     const up: Member[] = [];
@@ -133,16 +158,29 @@ export class IncusCluster {
       });
       for (const n of names) {
         await step(`deleting ${n}`, () => {
-          try { this.incus(up[0], ['delete', '--force', n]); } catch (err) { if (!/not found/i.test((err as Error).message)) throw err; }
+          try {
+            this.incus(up[0], ['delete', '--force', n]);
+          } catch (err) {
+            if (!/not found/i.test((err as Error).message)) throw err;
+          }
         });
       }
     }
     for (const m of this.members) {
-      if (up.includes(m)) await step(`shutting down ${m.name}`, () => sh('ip', ['netns', 'exec', m.ns, 'incus', 'admin', 'shutdown', '--timeout', '30'], { env: { ...process.env, INCUS_DIR: m.dir }, timeoutMs: 45_000 }));
+      if (up.includes(m))
+        await step(`shutting down ${m.name}`, () =>
+          sh('ip', ['netns', 'exec', m.ns, 'incus', 'admin', 'shutdown', '--timeout', '30'], { env: { ...process.env, INCUS_DIR: m.dir }, timeoutMs: 45_000 }),
+        );
     }
     for (const m of this.members) {
       for (let i = 0; i < 50 && this.nsPids(m).length; i++) {
-        for (const pid of this.nsPids(m)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+        for (const pid of this.nsPids(m)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
         await sleep(100);
       }
       if (this.nsPids(m).length) problems.push(`${m.name}: processes left in ${m.ns}: ${this.nsPids(m).join(' ')}`);
@@ -154,7 +192,13 @@ export class IncusCluster {
           const dir = join('/sys/fs/cgroup', ctl, `${kind}.${n}`);
           if (!existsSync(dir)) continue;
           await step(`cgroup ${dir}`, () => {
-            for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+            for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+              try {
+                process.kill(Number(pid), 'SIGKILL');
+              } catch {
+                /* gone */
+              }
+            }
             spawnSync('find', [dir, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
           });
         }
@@ -163,9 +207,15 @@ export class IncusCluster {
     for (const m of this.members) {
       const img = join(m.dir, 'disks', 'berth.img');
       if (existsSync(img)) {
-        for (const dev of sh('losetup', ['-j', img]).split('\n').filter(Boolean).map((l) => l.split(':')[0])) await step(`detaching ${dev}`, () => sh('losetup', ['-d', dev]));
+        for (const dev of sh('losetup', ['-j', img])
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(':')[0]))
+          await step(`detaching ${dev}`, () => sh('losetup', ['-d', dev]));
       }
-      await step(`deleting ${m.ns}`, () => { if (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(m.ns)) sh('ip', ['netns', 'del', m.ns]); });
+      await step(`deleting ${m.ns}`, () => {
+        if (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(m.ns)) sh('ip', ['netns', 'del', m.ns]);
+      });
     }
     await step(`removing ${this.root}`, () => rmSync(this.root, { recursive: true, force: true }));
     return problems;

@@ -46,7 +46,8 @@ async function sweepWith(stateDir: string, make: (instance: string) => SandboxPr
 
 export function providerNodes(name: ProviderName, engine: string): ProviderNodes {
   if (name === 'incus') {
-    if (!existsSync(INCUS_SOCKET)) throw new Error(`--provider incus: no Incus socket at ${INCUS_SOCKET} (npm run runtime:up brings Incus up where it can run)`);
+    if (!existsSync(INCUS_SOCKET))
+      throw new Error(`--provider incus: no Incus socket at ${INCUS_SOCKET} (npm run runtime:up brings Incus up where it can run)`);
     const client = new IncusClient({ socketPath: INCUS_SOCKET });
     return {
       name,
@@ -67,7 +68,11 @@ export function providerNodes(name: ProviderName, engine: string): ProviderNodes
     nodePid: (id, node) => containerPid(docker, containerName(id, node)),
     sweep: (stateDir) => {
       const disksDir = join(stateDir, 'disks');
-      return sweepWith(stateDir, (instance) => new LocalDockerProvider({ docker: connect(engine), image: 'unused', instance, disks: existsSync(disksDir) ? new LoopDisks(disksDir) : null }));
+      return sweepWith(
+        stateDir,
+        (instance) =>
+          new LocalDockerProvider({ docker: connect(engine), image: 'unused', instance, disks: existsSync(disksDir) ? new LoopDisks(disksDir) : null }),
+      );
     },
   };
 }

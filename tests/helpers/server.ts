@@ -33,8 +33,11 @@ export async function startServer(extra: Record<string, string> = {}, reuseState
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DOCKER_HOST: await engineHost(),
-    PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info',
-    BERTH_STATE_DIR: stateDir, BERTH_POOL_SIZE: '0',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    BERTH_STATE_DIR: stateDir,
+    BERTH_POOL_SIZE: '0',
     BERTH_CREATE_RATE_PER_MIN: '1000',
     // The suites are written against the rootless Docker provider unless the run or the test names another
     // (the Incus suites, the lessons and the site e2e on Incus in tests/run.ts).
@@ -49,15 +52,26 @@ export async function startServer(extra: Record<string, string> = {}, reuseState
     const onLine = (b: Buffer) => {
       logs.push(b.toString());
       const m = /"port":(\d+)/.exec(b.toString());
-      if (m && b.toString().includes('Berth listening')) { clearTimeout(timer); ok(Number(m[1])); }
+      if (m && b.toString().includes('Berth listening')) {
+        clearTimeout(timer);
+        ok(Number(m[1]));
+      }
     };
     child.stdout!.on('data', onLine);
     child.stderr!.on('data', (b: Buffer) => logs.push(b.toString()));
-    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`server exited with ${code}:\n${logs.join('')}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`server exited with ${code}:\n${logs.join('')}`));
+    });
   });
   const url = `http://127.0.0.1:${port}`;
   return {
-    url, port, child, env, stateDir, logs,
+    url,
+    port,
+    child,
+    env,
+    stateDir,
+    logs,
     api: (path, init = {}) => {
       const headers = new Headers(init.headers);
       const token = init.token ?? (path === '/metrics' ? METRICS_TOKEN : undefined);
@@ -65,11 +79,12 @@ export async function startServer(extra: Record<string, string> = {}, reuseState
       if (init.json !== undefined) headers.set('content-type', 'application/json');
       return fetch(url + path, { ...init, headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body });
     },
-    stop: (signal = 'SIGTERM') => new Promise<void>((ok) => {
-      if (child.exitCode !== null || child.signalCode !== null) return ok();
-      child.once('exit', () => ok());
-      child.kill(signal);
-    }),
+    stop: (signal = 'SIGTERM') =>
+      new Promise<void>((ok) => {
+        if (child.exitCode !== null || child.signalCode !== null) return ok();
+        child.once('exit', () => ok());
+        child.kill(signal);
+      }),
   };
 }
 

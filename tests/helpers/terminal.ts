@@ -67,7 +67,10 @@ export function connectTerminal(url: string, token: string, opts: TermOptions = 
   const flushAck = () => {
     clearTimeout(ackTimer);
     ackTimer = undefined;
-    if (owed && ws.readyState === WebSocket.OPEN) { ws.send(encodeAck(owed)); owed = 0; }
+    if (owed && ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeAck(owed));
+      owed = 0;
+    }
   };
   const statuses: string[] = [];
   const subs = new Set<(b: Buffer) => void>();
@@ -79,7 +82,10 @@ export function connectTerminal(url: string, token: string, opts: TermOptions = 
   const notify = () => {
     if (scheduled || !waiters.size) return;
     scheduled = true;
-    setImmediate(() => { scheduled = false; for (const w of [...waiters]) w(); });
+    setImmediate(() => {
+      scheduled = false;
+      for (const w of [...waiters]) w();
+    });
   };
 
   ws.on('message', (b: Buffer) => {
@@ -91,59 +97,98 @@ export function connectTerminal(url: string, token: string, opts: TermOptions = 
     if (b[0] !== OP.OUTPUT) return;
     const data = b.subarray(1);
     total += data.length;
-    if (autoAck && !pageAck) ws.send(encodeAck(data.length)); else owed += data.length;
+    if (autoAck && !pageAck) ws.send(encodeAck(data.length));
+    else owed += data.length;
     for (const cb of subs) cb(data);
-    if (autoAck && pageAck) { if (owed >= PAGE_ACK_EVERY) flushAck(); else ackTimer ??= setTimeout(flushAck, 25); }
+    if (autoAck && pageAck) {
+      if (owed >= PAGE_ACK_EVERY) flushAck();
+      else ackTimer ??= setTimeout(flushAck, 25);
+    }
     if (!keepText) return;
     text += data.toString('utf8');
-    if (text.length > KEEP) { dropped += text.length - KEEP; text = text.slice(-KEEP); }
+    if (text.length > KEEP) {
+      dropped += text.length - KEEP;
+      text = text.slice(-KEEP);
+    }
     notify();
   });
-  const closed = new Promise<{ code: number }>((ok) => ws.on('close', (code) => { clearTimeout(ackTimer); ok({ code }); }));
+  const closed = new Promise<{ code: number }>((ok) =>
+    ws.on('close', (code) => {
+      clearTimeout(ackTimer);
+      ok({ code });
+    }),
+  );
   const opened = new Promise<void>((ok, fail) => {
     ws.on('open', () => ok());
     ws.on('error', (err) => fail(err));
-    ws.on('unexpected-response', (_req, res) => { fail(new Error(`HTTP ${res.statusCode}`)); ws.terminate(); });
+    ws.on('unexpected-response', (_req, res) => {
+      fail(new Error(`HTTP ${res.statusCode}`));
+      ws.terminate();
+    });
   });
   // A refused upgrade is the caller's to assert on (opened); it must not also surface as an unhandled rejection.
   opened.catch(() => {});
 
   /** Resolves with found() once it returns a string, re-checked on every frame. */
-  const until = (found: () => string | undefined, timeoutMs: number, what: () => string) => new Promise<string>((res, rej) => {
-    const check = () => {
-      const v = found();
-      if (v === undefined) return;
-      waiters.delete(check);
-      clearTimeout(timer);
-      res(v);
-    };
-    const timer = setTimeout(() => { waiters.delete(check); rej(new Error(what())); }, timeoutMs);
-    waiters.add(check);
-    check();
-  });
+  const until = (found: () => string | undefined, timeoutMs: number, what: () => string) =>
+    new Promise<string>((res, rej) => {
+      const check = () => {
+        const v = found();
+        if (v === undefined) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        res(v);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        rej(new Error(what()));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
 
   return {
-    ws, opened, statuses, output: () => text, mark: () => dropped + text.length, bytes: () => total,
+    ws,
+    opened,
+    statuses,
+    output: () => text,
+    mark: () => dropped + text.length,
+    bytes: () => total,
     send: (s) => ws.send(encodeInput(s)),
     resize: (c, r) => ws.send(encodeResize(c, r)),
-    onData: (cb) => { subs.add(cb); return () => subs.delete(cb); },
+    onData: (cb) => {
+      subs.add(cb);
+      return () => subs.delete(cb);
+    },
     waitFor: (re, o = {}) => {
       const { timeoutMs = 20_000, from = 0 } = typeof o === 'number' ? { timeoutMs: o } : o;
       if (!keepText) return Promise.reject(new Error('waitFor needs keepText'));
       // Each check reads only what arrived since the last one, plus an overlap for a match split across frames:
       // rescanning 200 kB on every check made a 200 MB test spend more CPU in the client than in the relay.
       let scanned = from;
-      return until(() => {
-        const end = dropped + text.length;
-        const hit = re.test(plain(since(Math.max(from, scanned - OVERLAP))));
-        scanned = end;
-        return hit ? text : undefined;
-      }, timeoutMs, () => `timed out waiting for ${re}; got: ${JSON.stringify(plain(since(from)).slice(-500))}`);
+      return until(
+        () => {
+          const end = dropped + text.length;
+          const hit = re.test(plain(since(Math.max(from, scanned - OVERLAP))));
+          scanned = end;
+          return hit ? text : undefined;
+        },
+        timeoutMs,
+        () => `timed out waiting for ${re}; got: ${JSON.stringify(plain(since(from)).slice(-500))}`,
+      );
     },
     waitForStatus: (re, timeoutMs = 20_000) =>
-      until(() => statuses.find((x) => re.test(x)), timeoutMs, () => `timed out waiting for status ${re}; got: ${JSON.stringify(statuses)}`),
-    closed, close: () => ws.close(),
-    setAutoAck: (on) => { autoAck = on; if (on) flushAck(); },
+      until(
+        () => statuses.find((x) => re.test(x)),
+        timeoutMs,
+        () => `timed out waiting for status ${re}; got: ${JSON.stringify(statuses)}`,
+      ),
+    closed,
+    close: () => ws.close(),
+    setAutoAck: (on) => {
+      autoAck = on;
+      if (on) flushAck();
+    },
   };
 }
 
@@ -151,14 +196,25 @@ const query = (o: { node?: string; tab?: string; cols?: number; rows?: number },
   new URLSearchParams({ node: o.node ?? 'node1', tab: o.tab ?? '1', cols: String(o.cols ?? 100), rows: String(o.rows ?? 30), ...extra });
 
 /** A learner's terminal on one node and tab; resolves once the upgrade succeeded. */
-export async function openTerminal(baseUrl: string, id: string, token: string, opts: TermOptions & { node?: string; tab?: string; cols?: number; rows?: number } = {}): Promise<TermClient> {
+export async function openTerminal(
+  baseUrl: string,
+  id: string,
+  token: string,
+  opts: TermOptions & { node?: string; tab?: string; cols?: number; rows?: number } = {},
+): Promise<TermClient> {
   const term = connectTerminal(`${baseUrl.replace(/^http/, 'ws')}/api/sessions/${id}/terminal?${query(opts)}`, token, opts);
   await term.opened;
   return term;
 }
 
 /** An instructor's view of a learner's tab (read-only unless takeover); not awaited, so a refusal can be asserted. */
-export function openShadow(baseUrl: string, workshopId: string, learnerId: string, token: string, opts: TermOptions & { node?: string; tab?: string; takeover?: boolean } = {}): TermClient {
+export function openShadow(
+  baseUrl: string,
+  workshopId: string,
+  learnerId: string,
+  token: string,
+  opts: TermOptions & { node?: string; tab?: string; takeover?: boolean } = {},
+): TermClient {
   const q = query(opts, opts.takeover ? { takeover: '1' } : {});
   return connectTerminal(`${baseUrl.replace(/^http/, 'ws')}/api/workshops/${workshopId}/learners/${learnerId}/terminal?${q}`, token, opts);
 }

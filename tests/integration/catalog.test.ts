@@ -7,7 +7,8 @@ import { engineHost } from '../helpers/server.ts';
 
 let host = '';
 const made: string[] = [];
-const docker = (...args: string[]) => execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const docker = (...args: string[]) =>
+  execFileSync('docker', args, { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const tag = randomBytes(3).toString('hex');
 
 function run(name: string, ...args: string[]): string {
@@ -20,15 +21,34 @@ function run(name: string, ...args: string[]): string {
 async function until<T>(f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    try { const v = await f(); if (v !== undefined) return v; } catch { /* not yet */ }
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > end) throw new Error('timed out');
     await new Promise((r) => setTimeout(r, 500));
   }
 }
-const httpText = (url: string) => until(async () => { const r = await fetch(url); return r.ok ? r.text() : undefined; });
+const httpText = (url: string) =>
+  until(async () => {
+    const r = await fetch(url);
+    return r.ok ? r.text() : undefined;
+  });
 
-test.before(async () => { host = await engineHost(); });
-test.after.always(() => { for (const n of made) { try { docker('rm', '-f', '-v', n); } catch { /* gone */ } } });
+test.before(async () => {
+  host = await engineHost();
+});
+test.after.always(() => {
+  for (const n of made) {
+    try {
+      docker('rm', '-f', '-v', n);
+    } catch {
+      /* gone */
+    }
+  }
+});
 
 test('hello-world prints its greeting; busybox and debian run commands', (t) => {
   t.regex(docker('run', '--rm', 'hello-world'), /Hello from Berth's hello-world image!/);
@@ -45,19 +65,43 @@ test('httpd says It works! and nginx shows its welcome page', async (t) => {
 
 test('redis answers PING', async (t) => {
   const ip = run('redis', 'redis');
-  const reply = await until(() => new Promise<string | undefined>((ok) => {
-    const s = createConnection(6379, ip, () => s.write('PING\r\n'));
-    s.on('data', (b) => { ok(b.toString()); s.end(); });
-    s.on('error', () => ok(undefined));
-  }));
+  const reply = await until(
+    () =>
+      new Promise<string | undefined>((ok) => {
+        const s = createConnection(6379, ip, () => s.write('PING\r\n'));
+        s.on('data', (b) => {
+          ok(b.toString());
+          s.end();
+        });
+        s.on('error', () => ok(undefined));
+      }),
+  );
   t.is(reply, '+PONG\r\n');
 });
 
-test('postgres and mysql (MariaDB) accept connections with the official images\' variables', async (t) => {
+test("postgres and mysql (MariaDB) accept connections with the official images' variables", async (t) => {
   run('postgres', '-e', 'POSTGRES_PASSWORD=pw', 'postgres');
   run('mysql', '-e', 'MYSQL_ROOT_PASSWORD=pw', '-e', 'MYSQL_DATABASE=shop', 'mysql');
-  t.is(await until(async () => { try { return docker('exec', `cat-postgres-${tag}`, 'psql', '-U', 'postgres', '-tAc', 'select 6*7'); } catch { return undefined; } }), '42');
-  t.is(await until(async () => { try { return docker('exec', `cat-mysql-${tag}`, 'mariadb', '-uroot', '-ppw', '-N', '-D', 'shop', '-e', 'select 6*7'); } catch { return undefined; } }), '42');
+  t.is(
+    await until(async () => {
+      try {
+        return docker('exec', `cat-postgres-${tag}`, 'psql', '-U', 'postgres', '-tAc', 'select 6*7');
+      } catch {
+        return undefined;
+      }
+    }),
+    '42',
+  );
+  t.is(
+    await until(async () => {
+      try {
+        return docker('exec', `cat-mysql-${tag}`, 'mariadb', '-uroot', '-ppw', '-N', '-D', 'shop', '-e', 'select 6*7');
+      } catch {
+        return undefined;
+      }
+    }),
+    '42',
+  );
   t.regex(docker('image', 'inspect', '-f', '{{index .Config.Labels "org.opencontainers.image.description"}}', 'mysql'), /MariaDB/);
 });
 
@@ -65,11 +109,45 @@ test('wordpress with mysql serves its install page', async (t) => {
   const net = `cat-net-${tag}`;
   docker('network', 'create', net);
   try {
-    run('wpdb', '--network', net, '--network-alias', 'db', '-e', 'MYSQL_ROOT_PASSWORD=pw', '-e', 'MYSQL_DATABASE=wordpress', '-e', 'MYSQL_USER=wp', '-e', 'MYSQL_PASSWORD=wp', 'mysql');
-    const ip = run('wp', '--network', net, '-e', 'WORDPRESS_DB_HOST=db', '-e', 'WORDPRESS_DB_USER=wp', '-e', 'WORDPRESS_DB_PASSWORD=wp', '-e', 'WORDPRESS_DB_NAME=wordpress', 'wordpress');
+    run(
+      'wpdb',
+      '--network',
+      net,
+      '--network-alias',
+      'db',
+      '-e',
+      'MYSQL_ROOT_PASSWORD=pw',
+      '-e',
+      'MYSQL_DATABASE=wordpress',
+      '-e',
+      'MYSQL_USER=wp',
+      '-e',
+      'MYSQL_PASSWORD=wp',
+      'mysql',
+    );
+    const ip = run(
+      'wp',
+      '--network',
+      net,
+      '-e',
+      'WORDPRESS_DB_HOST=db',
+      '-e',
+      'WORDPRESS_DB_USER=wp',
+      '-e',
+      'WORDPRESS_DB_PASSWORD=wp',
+      '-e',
+      'WORDPRESS_DB_NAME=wordpress',
+      'wordpress',
+    );
     t.regex(await httpText(`http://${ip}/wp-admin/install.php`), /WordPress/);
   } finally {
-    for (const n of [`cat-wp-${tag}`, `cat-wpdb-${tag}`]) { try { docker('rm', '-f', n); } catch { /* gone */ } }
+    for (const n of [`cat-wp-${tag}`, `cat-wpdb-${tag}`]) {
+      try {
+        docker('rm', '-f', n);
+      } catch {
+        /* gone */
+      }
+    }
     docker('network', 'rm', net);
   }
 });
@@ -84,7 +162,10 @@ test('every catalog image carries labels saying it is a local build and from whi
 });
 
 test('the registry mirror serves the catalog as library/<name>', async (t) => {
-  const r = await fetch('http://127.0.0.1:5000/v2/library/nginx/manifests/latest', { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+  const r = await fetch('http://127.0.0.1:5000/v2/library/nginx/manifests/latest', {
+    method: 'HEAD',
+    headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+  });
   t.is(r.status, 200);
   const tags = (await (await fetch('http://127.0.0.1:5000/v2/library/debian/tags/list')).json()) as { tags: string[] };
   t.true(tags.tags.includes('bookworm'));

@@ -46,7 +46,10 @@ test.before(() => {
   sh(['ip', 'netns', 'add', ns.host]);
   made.push(ns.host);
   sh(['ip', '-n', ns.host, 'link', 'set', 'lo', 'up']);
-  for (const [bridge, cidr] of [['bs-fwa', '10.250.1.1/24'], ['bs-fwb', '10.250.2.1/24']]) {
+  for (const [bridge, cidr] of [
+    ['bs-fwa', '10.250.1.1/24'],
+    ['bs-fwb', '10.250.2.1/24'],
+  ]) {
     sh(['ip', '-n', ns.host, 'link', 'add', bridge, 'type', 'bridge']);
     sh(['ip', '-n', ns.host, 'addr', 'add', cidr, 'dev', bridge]);
     sh(['ip', '-n', ns.host, 'link', 'set', bridge, 'up']);
@@ -76,7 +79,10 @@ it('without DOCKER-USER the rules go to the top of FORWARD, hold sandboxes in, a
     '-A FORWARD -o bs-+ -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
     '-A FORWARD -i bs-+ -j BERTH-EGRESS',
   ]);
-  t.regex(iptables('-S', 'BERTH-EGRESS'), /-A BERTH-EGRESS -d 127\.0\.0\.1\/32 -p tcp -m multiport --dports 80,443 -j ACCEPT\n-A BERTH-EGRESS -j REJECT --reject-with icmp-admin-prohibited\n$/);
+  t.regex(
+    iptables('-S', 'BERTH-EGRESS'),
+    /-A BERTH-EGRESS -d 127\.0\.0\.1\/32 -p tcp -m multiport --dports 80,443 -j ACCEPT\n-A BERTH-EGRESS -j REJECT --reject-with icmp-admin-prohibited\n$/,
+  );
   t.regex(iptables('-S', 'INPUT'), /^-A INPUT -i bs-\+ -j BERTH-INPUT$/m);
   // Another session's bridge and the host itself: refused by the firewall. The same bridge: still open.
   t.is(reach(ns.a, '10.250.2.2'), 'no route');
@@ -88,10 +94,13 @@ it('without DOCKER-USER the rules go to the top of FORWARD, hold sandboxes in, a
   t.is(iptables('-S'), before);
 });
 
-it('with DOCKER-USER the rules go there, ahead of Docker\'s own chains, and FORWARD keeps only Docker\'s jump', async (t) => {
+it("with DOCKER-USER the rules go there, ahead of Docker's own chains, and FORWARD keeps only Docker's jump", async (t) => {
   // A fresh start: what a host whose Docker made DOCKER-USER looks like.
   for (const chain of ['FORWARD', 'INPUT']) iptables('-F', chain);
-  for (const chain of ['BERTH-EGRESS', 'BERTH-INPUT']) { iptables('-F', chain); iptables('-X', chain); }
+  for (const chain of ['BERTH-EGRESS', 'BERTH-INPUT']) {
+    iptables('-F', chain);
+    iptables('-X', chain);
+  }
   iptables('-N', 'DOCKER-USER');
   iptables('-A', 'FORWARD', '-j', 'DOCKER-USER');
   t.is(reach(ns.a, '10.250.2.2'), 'refused');

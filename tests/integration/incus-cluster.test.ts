@@ -53,7 +53,10 @@ it('two members online; the server refuses the cluster, naming the socket and wh
   t.regex((await refusal(client)) ?? '', /^BERTH_INCUS_SOCKET: .* is a member of an Incus cluster of 2,.*firewall/);
   const machines = await provider.machines();
   t.deepEqual(machines?.map((m) => m.name).sort(), ['m1', 'm2']);
-  t.true(machines!.every((m) => m.cpus > 0 && m.memoryTotal > 0 && (m.diskFree ?? 0) > 0), JSON.stringify(machines));
+  t.true(
+    machines!.every((m) => m.cpus > 0 && m.memoryTotal > 0 && (m.diskFree ?? 0) > 0),
+    JSON.stringify(machines),
+  );
 });
 
 it('sessions until both members hold some: each session whole on one member, its nodes reaching each other', async (t) => {
@@ -65,13 +68,18 @@ it('sessions until both members hold some: each session whole on one member, its
     await provider.createSandbox(id, ['node1', 'node2'], limits);
     const [l1, l2] = [await location(id, 'node1'), await location(id, 'node2')];
     t.log(`FIGURE session ${i + 1} (2 nodes) created on ${l1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    t.is(l2, l1, 'node2 on node1\'s member');
+    t.is(l2, l1, "node2 on node1's member");
     on.set(l1, [...(on.get(l1) ?? []), id]);
   }
   t.deepEqual([...on.keys()].sort(), ['m1', 'm2'], 'the scheduler spread the sessions');
   // On each member: node2's engine from node1 over the session's bridge, as the lessons do it.
   for (const [member, ids] of on) {
-    const r = await provider.run(ids[0], 'node1', "for i in $(seq 100); do docker -H tcp://node2:2375 info --format '{{.Name}}' 2>/dev/null && exit; sleep 0.2; done; exit 1", opts);
+    const r = await provider.run(
+      ids[0],
+      'node1',
+      "for i in $(seq 100); do docker -H tcp://node2:2375 info --format '{{.Name}}' 2>/dev/null && exit; sleep 0.2; done; exit 1",
+      opts,
+    );
     t.is(r.stdout.trim(), 'node2', `${member}: ${r.stderr}`);
   }
   // A node added later joins its session's member.
@@ -87,9 +95,14 @@ it('a terminal on a node of each member, through member 1', async (t) => {
   for (const [member, id] of byMember) {
     const { stream } = await provider.openTty(id, 'node1', ['bash', '--noprofile', '--norc'], { cols: 80, rows: 24 });
     let seen = '';
-    stream.on('data', (b: Buffer) => { seen += b.toString('utf8'); });
+    stream.on('data', (b: Buffer) => {
+      seen += b.toString('utf8');
+    });
     stream.write(`echo "on-$((40 + 2))-$(hostname)"\r`);
-    await eventually(() => (/on-42-\S+/.test(seen) ? true : undefined), { timeoutMs: 60_000, what: `the terminal on ${member} (seen: ${JSON.stringify(seen.slice(-200))})` });
+    await eventually(() => (/on-42-\S+/.test(seen) ? true : undefined), {
+      timeoutMs: 60_000,
+      what: `the terminal on ${member} (seen: ${JSON.stringify(seen.slice(-200))})`,
+    });
     t.pass(`${member}: ${/on-42-\S+/.exec(seen)?.[0]}`);
     stream.destroy();
   }

@@ -36,10 +36,12 @@ const limits = loadConfig({ BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_PIDS: '102
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on('error', reject);
+    const s = createServer()
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      })
+      .on('error', reject);
   });
 }
 
@@ -74,7 +76,10 @@ test.before(async () => {
 test.after.always(async () => {
   for (const id of sessions) await provider?.removeSandbox(id).catch((err: unknown) => console.error(`removing ${id}: ${(err as Error).message}`));
   remote?.close();
-  if (trusted) await local.run('DELETE', `/1.0/certificates/${trusted}`).catch((err: unknown) => console.error(`untrusting the test certificate: ${(err as Error).message}`));
+  if (trusted)
+    await local
+      .run('DELETE', `/1.0/certificates/${trusted}`)
+      .catch((err: unknown) => console.error(`untrusting the test certificate: ${(err as Error).message}`));
   // An unset key is put back as unset ("" removes it).
   if (opened) await local.run('PATCH', '/1.0', { config: { [ADDRESS_KEY]: before ?? '' } });
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -90,7 +95,7 @@ it('the pinned server answers over HTTPS to the trusted client certificate', asy
   t.is(more.length, 0);
   t.is(m?.name, '127.0.0.1');
   t.true(m.cpus >= 1 && m.memoryAvailable > 0 && m.memoryAvailable <= m.memoryTotal, JSON.stringify(m));
-  t.true((m.diskFree ?? 0) > 0, 'free space in the profile\'s storage pool');
+  t.true((m.diskFree ?? 0) > 0, "free space in the profile's storage pool");
   t.log(`FIGURE machines() through the URL: ${JSON.stringify(m)}`);
 });
 
@@ -100,7 +105,10 @@ it('a session through the URL: two nodes, exec as the learner, node to node, mem
   const t0 = performance.now();
   await provider.createSandbox(id, ['node1', 'node2'], limits);
   t.log(`FIGURE create (2 nodes) through https://127.0.0.1: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
-  t.deepEqual((await provider.list()).map((s) => s.sandboxId), [id]);
+  t.deepEqual(
+    (await provider.list()).map((s) => s.sandboxId),
+    [id],
+  );
   const opts = { timeoutMs: 60_000, maxOutput: 65536 };
   const r = await provider.run(id, 'node1', "id -un; docker version --format '{{.Server.Version}}'; getent hosts node2 | cut -d' ' -f1", opts);
   t.is(r.exitCode, 0, r.stderr);
@@ -109,16 +117,24 @@ it('a session through the URL: two nodes, exec as the learner, node to node, mem
   t.regex(docker, /^\d+\./);
   t.is(node2, (await provider.nodeAddress(id, 'node2')) ?? 'no address');
   // As the lessons do it: node2's engine from node1 (its TCP listener may come up just after the ready file).
-  const reach = await provider.run(id, 'node1', "for i in $(seq 100); do docker -H tcp://node2:2375 info --format '{{.Name}}' 2>/dev/null && exit; sleep 0.2; done; exit 1", opts);
+  const reach = await provider.run(
+    id,
+    'node1',
+    "for i in $(seq 100); do docker -H tcp://node2:2375 info --format '{{.Name}}' 2>/dev/null && exit; sleep 0.2; done; exit 1",
+    opts,
+  );
   t.is(reach.stdout.trim(), 'node2', reach.stderr);
   const piped = await provider.run(id, 'node2', 'wc -c', { ...opts, stdin: Buffer.alloc(200_000, 97) });
   t.is(piped.stdout.trim(), '200000', 'stdin crosses the wss socket whole');
-  t.true(await provider.nodeMemory(id, 'node1') > 0, 'measured through the API, not this host\'s cgroups');
+  t.true((await provider.nodeMemory(id, 'node1')) > 0, "measured through the API, not this host's cgroups");
   // A figure, not a bound: one short command through each transport, interleaved so load falls on both alike.
   const viaSocket = new IncusProvider({ client: local, image: 'berth-learner', instance: 'unused' });
   const ms: Record<'socket' | 'https', number[]> = { socket: [], https: [] };
   for (let i = 0; i < 10; i++) {
-    for (const [kind, p] of [['socket', viaSocket], ['https', provider]] as const) {
+    for (const [kind, p] of [
+      ['socket', viaSocket],
+      ['https', provider],
+    ] as const) {
       const t1 = performance.now();
       await p.run(id, 'node1', 'true', opts);
       ms[kind].push(performance.now() - t1);
@@ -129,10 +145,15 @@ it('a session through the URL: two nodes, exec as the learner, node to node, mem
 
   const { stream, resize } = await provider.openTty(id, 'node1', ['bash', '--noprofile', '--norc'], { cols: 80, rows: 24 });
   let seen = '';
-  stream.on('data', (b: Buffer) => { seen += b.toString('utf8'); });
+  stream.on('data', (b: Buffer) => {
+    seen += b.toString('utf8');
+  });
   await resize(100, 30);
   stream.write('stty size; echo "tty-$((6 * 7))"\r');
-  await eventually(() => (seen.includes('tty-42') ? true : undefined), { timeoutMs: 60_000, what: `the terminal's echo (seen: ${JSON.stringify(seen.slice(-200))})` });
+  await eventually(() => (seen.includes('tty-42') ? true : undefined), {
+    timeoutMs: 60_000,
+    what: `the terminal's echo (seen: ${JSON.stringify(seen.slice(-200))})`,
+  });
   t.regex(seen, /30 100/, 'the resize reached the pty through the control socket');
   const ended = new Promise((resolve) => stream.once('end', resolve));
   stream.write('exit\r');
@@ -145,12 +166,16 @@ it('a wrong pinned server certificate is refused before anything is sent; an unt
   try {
     const err = await t.throwsAsync(wrong.get('/1.0/instances'));
     t.is((err as { code?: string }).code, 'DEPTH_ZERO_SELF_SIGNED_CERT', err!.message);
-  } finally { wrong.close(); }
+  } finally {
+    wrong.close();
+  }
   // The right pin with a certificate incusd does not trust: TLS completes, the API refuses.
   const untrusted = new IncusClient({ remote: remoteWith({ clientCert: stranger.pem, clientKey: readFileSync(stranger.key, 'utf8') }) });
   try {
     t.is((await untrusted.get<{ auth: string }>('/1.0')).auth, 'untrusted');
     const err = await t.throwsAsync(untrusted.get('/1.0/instances'), { instanceOf: IncusError });
     t.is((err as IncusError).status, 403);
-  } finally { untrusted.close(); }
+  } finally {
+    untrusted.close();
+  }
 });

@@ -23,10 +23,16 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeout ?? 120_000 });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b; });
-    child.stderr.on('data', (b: Buffer) => { stderr += b; });
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b;
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b;
+    });
     child.on('error', reject);
-    child.on('close', (code, signal) => (code === 0 ? resolve({ stdout }) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code ?? signal}: ${stderr.trim()}`))));
+    child.on('close', (code, signal) =>
+      code === 0 ? resolve({ stdout }) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code ?? signal}: ${stderr.trim()}`)),
+    );
   });
 }
 const skip = incusSkipReason();
@@ -46,7 +52,9 @@ async function incus(...args: string[]) {
  * children interfaces … does not exist"); that error is worth a retry, nothing else is. */
 async function incusRetrying(...args: string[]) {
   for (let i = 0; ; i++) {
-    try { return await incus(...args); } catch (e) {
+    try {
+      return await incus(...args);
+    } catch (e) {
       if (i >= 4 || !/bridge children interfaces/.test(String(e))) throw e;
       await sleep(500);
     }
@@ -73,9 +81,32 @@ test.before(async () => {
   gateway = `${subnet}.1`;
   // The shape the provider gives a session: static addresses, no DHCP and no DNS from Incus (Berth's own
   // responder serves the gateway), no IPv6, and Berth's firewall rather than Incus' per-bridge accepts.
-  await incusRetrying('network', 'create', bridge, `ipv4.address=${gateway}/24`, 'ipv4.nat=false', 'ipv4.dhcp=false', 'dns.mode=none', 'ipv6.address=none', 'ipv4.firewall=false');
+  await incusRetrying(
+    'network',
+    'create',
+    bridge,
+    `ipv4.address=${gateway}/24`,
+    'ipv4.nat=false',
+    'ipv4.dhcp=false',
+    'dns.mode=none',
+    'ipv6.address=none',
+    'ipv4.firewall=false',
+  );
   await incus('init', 'berth-learner', node, '-p', 'berth', '-c', 'limits.memory=512MiB', '-c', 'limits.cpu=1', '-c', 'limits.processes=1000');
-  await incus('config', 'device', 'add', node, 'eth0', 'nic', 'nictype=bridged', `parent=${bridge}`, 'name=eth0', `ipv4.address=${subnet}.10`, 'security.ipv4_filtering=true', 'security.mac_filtering=true');
+  await incus(
+    'config',
+    'device',
+    'add',
+    node,
+    'eth0',
+    'nic',
+    'nictype=bridged',
+    `parent=${bridge}`,
+    'name=eth0',
+    `ipv4.address=${subnet}.10`,
+    'security.ipv4_filtering=true',
+    'security.mac_filtering=true',
+  );
   const env = join(mkdtempSync(join(tmpdir(), 'berth-it-')), 'node.env');
   writeFileSync(env, `BERTH_NODE=node1\nBERTH_ADDR=${subnet}.10/24\nBERTH_GATEWAY=${gateway}\nBERTH_DNS=${gateway}\n`);
   await incus('file', 'push', env, `${node}/etc/berth/node.env`);
@@ -102,17 +133,31 @@ serial('a learner node starts, and its rootful Docker uses cgroupfs v1 with no w
   await incus('start', node);
   // Readiness as the provider reads it: the file API, no exec.
   for (let i = 0; ; i++) {
-    const ok = await run('incus', ['query', `/1.0/instances/${node}/files?path=/run/berth-ready`]).then(() => true, () => false);
+    const ok = await run('incus', ['query', `/1.0/instances/${node}/files?path=/run/berth-ready`]).then(
+      () => true,
+      () => false,
+    );
     if (ok) break;
     if (i > 300) t.fail(`no /run/berth-ready after 60 s: ${await incus('console', node, '--show-log').catch((e) => String(e))}`);
     await sleep(200);
   }
   t.log(`incus start → engine ready: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
-  const info = JSON.parse(await inNode("docker info --format '{{json .}}'")) as { CgroupDriver: string; CgroupVersion: string; Driver: string; Warnings: string[] | null; MemTotal: number; NCPU: number; ServerVersion: string };
+  const info = JSON.parse(await inNode("docker info --format '{{json .}}'")) as {
+    CgroupDriver: string;
+    CgroupVersion: string;
+    Driver: string;
+    Warnings: string[] | null;
+    MemTotal: number;
+    NCPU: number;
+    ServerVersion: string;
+  };
   t.is(info.CgroupDriver, 'cgroupfs');
   t.is(info.CgroupVersion, '1');
   t.is(info.Driver, 'overlay2');
-  t.deepEqual((info.Warnings ?? []).filter((w) => /memory|swap|cpu|limit|oom/i.test(w)), []);
+  t.deepEqual(
+    (info.Warnings ?? []).filter((w) => /memory|swap|cpu|limit|oom/i.test(w)),
+    [],
+  );
   t.regex(info.ServerVersion, /^26\./);
   // lxcfs: Docker sees the node's limits, not the host's.
   t.is(info.MemTotal, 512 * 1024 * 1024);
@@ -161,7 +206,7 @@ serial('the node reaches a host service through a proxy device and the DNS port 
     t.is((await inNode('curl -s --max-time 10 --retry 5 --retry-all-errors http://127.0.0.1:8099/')).trim(), 'berth-ok');
     // Berth's DNS responder listens on the gateway: UDP 53 gets through.
     await inNode(`echo berth-dns > /dev/udp/${gateway}/53`);
-    const [msg] = await Promise.race([got, sleep(10_000).then(() => [Buffer.from('timeout')])]) as [Buffer];
+    const [msg] = (await Promise.race([got, sleep(10_000).then(() => [Buffer.from('timeout')])])) as [Buffer];
     t.is(msg.toString().trim(), 'berth-dns');
     // Any other port of the host on the gateway address (the Berth API, say) is refused.
     const blocked = await inNode(`curl -s --max-time 5 http://${gateway}:${apiPort}/ && echo reached || echo blocked`);
@@ -175,20 +220,46 @@ serial('the node reaches a host service through a proxy device and the DNS port 
 });
 
 function spawnOk(cmd: string, args: string[]) {
-  try { execFileSync(cmd, args, { stdio: 'ignore' }); return true; } catch { return false; }
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-serial('the host engine\'s default bridge still works with Incus up', async (t) => {
+serial("the host engine's default bridge still works with Incus up", async (t) => {
   t.regex(execFileSync('ip', ['-4', 'addr', 'show', 'docker0'], { encoding: 'utf8' }), /inet \d+\.\d+\.\d+\.\d+\//);
   const host = (await ensureEngine()).host;
   const docker = (...args: string[]) => run('docker', args, { env: { ...process.env, DOCKER_HOST: host }, timeout: 60_000 }).then((r) => r.stdout.trim());
   const web = `berth-it-web-${id}`;
   try {
-    await docker('run', '-d', '--rm', '--name', web, '--network', 'bridge', 'busybox', 'sh', '-c', 'mkdir /w && echo berth-bridge-ok > /w/index.html && httpd -f -p 80 -h /w');
+    await docker(
+      'run',
+      '-d',
+      '--rm',
+      '--name',
+      web,
+      '--network',
+      'bridge',
+      'busybox',
+      'sh',
+      '-c',
+      'mkdir /w && echo berth-bridge-ok > /w/index.html && httpd -f -p 80 -h /w',
+    );
     const ip = await docker('inspect', '-f', '{{.NetworkSettings.IPAddress}}', web);
     t.regex(ip, /^\d+\.\d+\.\d+\.\d+$/);
     // busybox nc, not wget: the static busybox's wget crashes in getaddrinfo without glibc's NSS modules.
-    const got = await docker('run', '--rm', '--network', 'bridge', 'busybox', 'sh', '-c', `for i in 1 2 3 4 5; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 80 | tail -n 1 | grep . && exit 0; sleep 0.5; done; exit 1`);
+    const got = await docker(
+      'run',
+      '--rm',
+      '--network',
+      'bridge',
+      'busybox',
+      'sh',
+      '-c',
+      `for i in 1 2 3 4 5; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 80 | tail -n 1 | grep . && exit 0; sleep 0.5; done; exit 1`,
+    );
     t.is(got, 'berth-bridge-ok');
   } finally {
     await docker('rm', '-f', web).catch(() => {});

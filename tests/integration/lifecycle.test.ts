@@ -16,7 +16,10 @@ function instanceOf(stateDir: string): string {
 /** Containers of one sandbox, or of every sandbox of one server's state folder. */
 function berthContainers(host: string, which: { sandbox: string } | { instance: string }): string[] {
   const filter = 'sandbox' in which ? ['--filter', `label=berth.sandbox=${which.sandbox}`] : ['--filter', `label=berth.instance=${which.instance}`];
-  return execFileSync('docker', ['ps', '-aq', ...filter], { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+  return execFileSync('docker', ['ps', '-aq', ...filter], { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .filter(Boolean);
 }
 
 test.serial('a sandbox past its idle timeout is removed', async (t) => {
@@ -28,8 +31,10 @@ test.serial('a sandbox past its idle timeout is removed', async (t) => {
     // the engine is asked until the node is gone (bounded), not slept on.
     const host = await engineHost();
     // Fails the test with this description if the node is still there after 30 s.
-    await eventually(() => (berthContainers(host, { sandbox: c.id }).length === 0 ? true : undefined),
-      { timeoutMs: 30_000, what: 'the reaper to remove the idle sandbox' });
+    await eventually(() => (berthContainers(host, { sandbox: c.id }).length === 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'the reaper to remove the idle sandbox',
+    });
     t.is((await s.api(`/api/sessions/${c.id}`, { token: c.token })).status, 404);
   } finally {
     await s.stop();
@@ -43,8 +48,10 @@ test.serial('kill -9 the server: a restart adopts live sessions and removes the 
   const drop = await createSession(s1);
   await exec(s1, keep, 'echo adopted > /home/learner/mark');
   // The pool refills, so that a pool sandbox exists at the moment of the crash.
-  await eventually(async () => (/berth_sandboxes\{state="pool-ready"\} 1/.test(await (await s1.api('/metrics')).text()) ? true : undefined),
-    { timeoutMs: 60_000, what: 'a ready pool sandbox' });
+  await eventually(async () => (/berth_sandboxes\{state="pool-ready"\} 1/.test(await (await s1.api('/metrics')).text()) ? true : undefined), {
+    timeoutMs: 60_000,
+    what: 'a ready pool sandbox',
+  });
   await s1.api(`/api/sessions/${drop.id}`, { method: 'DELETE', token: drop.token });
   await s1.stop('SIGKILL');
   const s2 = await startServer({ BERTH_POOL_SIZE: '0' }, s1.stateDir);

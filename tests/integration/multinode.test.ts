@@ -17,7 +17,10 @@ test.after.always(async () => {
 const on = (node: string, cmd: string) => exec(s, c, cmd, { node, timeoutMs: 120_000 });
 
 test.serial('swarm init on node1, join from node2 and node3, three Ready nodes, tasks on all three', async (t) => {
-  t.deepEqual(c.nodes.map((n) => n.name), ['node1', 'node2', 'node3']);
+  t.deepEqual(
+    c.nodes.map((n) => n.name),
+    ['node1', 'node2', 'node3'],
+  );
   const init = await on('node1', 'docker swarm init --advertise-addr $(hostname -i) >/dev/null && docker swarm join-token -q worker');
   t.is(init.exitCode, 0, init.stderr);
   const token = init.stdout.trim();
@@ -34,11 +37,21 @@ test.serial('swarm init on node1, join from node2 and node3, three Ready nodes, 
   }
   t.is(ls, 'node1 Ready\nnode2 Ready\nnode3 Ready\n');
 
-  const svc = await on('node1', 'docker service create --name pinger --replicas 3 busybox sleep 1d >/dev/null && docker service ps pinger --filter desired-state=running --format "{{.Node}} {{.CurrentState}}"');
+  const svc = await on(
+    'node1',
+    'docker service create --name pinger --replicas 3 busybox sleep 1d >/dev/null && docker service ps pinger --filter desired-state=running --format "{{.Node}} {{.CurrentState}}"',
+  );
   t.is(svc.exitCode, 0, svc.stderr);
   const rows = svc.stdout.trim().split('\n').sort();
-  t.deepEqual(rows.map((r) => r.split(' ')[0]), ['node1', 'node2', 'node3'], svc.stdout);
-  t.true(rows.every((r) => / Running /.test(r)), svc.stdout);
+  t.deepEqual(
+    rows.map((r) => r.split(' ')[0]),
+    ['node1', 'node2', 'node3'],
+    svc.stdout,
+  );
+  t.true(
+    rows.every((r) => / Running /.test(r)),
+    svc.stdout,
+  );
   // Each task really is a container in that node's own engine.
   for (const node of ['node2', 'node3']) {
     t.is((await on(node, 'docker ps --filter label=com.docker.swarm.service.name=pinger -q | wc -l')).stdout.trim(), '1', node);
@@ -46,12 +59,15 @@ test.serial('swarm init on node1, join from node2 and node3, three Ready nodes, 
 });
 
 test.serial('an overlay network carries a service to attachable containers on its own node and on the others', async (t) => {
-  const r = await on('node1', [
-    'docker network create -d overlay --attachable appnet >/dev/null',
-    // Virtual IPs need IPVS, which a rootless engine cannot set up: DNS round robin reaches the tasks.
-    'docker service create --name cache --network appnet --endpoint-mode dnsrr --constraint node.hostname==node1 redis >/dev/null',
-    'docker run --rm --network appnet redis redis-cli -h cache ping',
-  ].join(' && '));
+  const r = await on(
+    'node1',
+    [
+      'docker network create -d overlay --attachable appnet >/dev/null',
+      // Virtual IPs need IPVS, which a rootless engine cannot set up: DNS round robin reaches the tasks.
+      'docker service create --name cache --network appnet --endpoint-mode dnsrr --constraint node.hostname==node1 redis >/dev/null',
+      'docker run --rm --network appnet redis redis-cli -h cache ping',
+    ].join(' && '),
+  );
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout.trim(), 'PONG');
   // Across nodes the packets travel as VXLAN through each node's port forwarder (runtime/engine/overlay-fix.sh).
@@ -63,7 +79,7 @@ test.serial('an overlay network carries a service to attachable containers on it
   }
 });
 
-test.serial('node2\'s engine API answers inside the session and nowhere else', async (t) => {
+test.serial("node2's engine API answers inside the session and nowhere else", async (t) => {
   const inside = await on('node1', 'docker -H tcp://node2:2375 info --format "{{.Name}}"');
   t.is(inside.stdout.trim(), 'node2', inside.stderr);
   const other = await createSession(s);
@@ -71,7 +87,7 @@ test.serial('node2\'s engine API answers inside the session and nowhere else', a
     const ip = (await on('node2', 'hostname -i')).stdout.trim();
     t.regex(ip, /^\d+\.\d+\.\d+\.\d+$/);
     const probe = await exec(s, other, `curl -s -m 3 http://${ip}:2375/version >/dev/null; echo $?`);
-    t.not(probe.stdout.trim(), '0', 'another session cannot reach node2\'s engine API');
+    t.not(probe.stdout.trim(), '0', "another session cannot reach node2's engine API");
   } finally {
     await s.api(`/api/sessions/${other.id}`, { method: 'DELETE', token: other.token });
   }

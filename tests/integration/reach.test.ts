@@ -19,11 +19,16 @@ type Port = { node: string; port: number; container: string; image: string; shar
 const json = async <T>(r: Response) => (await r.json()) as T;
 
 /** GET with a chosen Host header (fetch cannot set one), no redirects followed. */
-function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((ok, fail) => {
     const req = request({ host: '127.0.0.1', port: s.port, path, headers }, (res) => {
       let body = '';
-      res.on('data', (b: Buffer) => { body += b; });
+      res.on('data', (b: Buffer) => {
+        body += b;
+      });
       res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('error', fail);
@@ -43,7 +48,10 @@ async function waitPort(port: number, node = 'node1'): Promise<Port> {
 
 async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, tries = 30): Promise<T> {
   let v = await f();
-  for (let i = 0; i < tries && !ok(v); i++) { await new Promise((r) => setTimeout(r, 500)); v = await f(); }
+  for (let i = 0; i < tries && !ok(v); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    v = await f();
+  }
   return v;
 }
 
@@ -57,7 +65,10 @@ test.serial('docker run -d -p 8080:80 httpd, then the page opens through the pre
   const path = `/p/${c.id}/node1/8080/`;
 
   // With the session's token: the page.
-  const page = await until(() => get(path, { authorization: `Bearer ${c.token}` }), (r) => r.status === 200);
+  const page = await until(
+    () => get(path, { authorization: `Bearer ${c.token}` }),
+    (r) => r.status === 200,
+  );
   t.is(page.status, 200, page.body);
   t.regex(page.body, /It works!/);
 
@@ -112,7 +123,7 @@ test.serial('a port nobody listens on answers 502 with a hint; the engine API po
   t.is((await get(`/p/${c.id}/node9/8080/`, { authorization: `Bearer ${c.token}` })).status, 404);
 });
 
-test.serial('sharing a port opens it to anyone, sandboxed away from Berth\'s origin', async (t) => {
+test.serial("sharing a port opens it to anyone, sandboxed away from Berth's origin", async (t) => {
   const path = `/p/${c.id}/node1/8080/`;
   const on = await s.api(`/api/sessions/${c.id}/ports/node1/8080/share`, { method: 'POST', token: c.token, json: { shared: true } });
   t.is(on.status, 200);
@@ -147,7 +158,10 @@ test.serial('a WebSocket app behind a published port works through the preview',
   const run = await exec(s, c, 'docker run -d --name echo -p 9000:9000 -v "$PWD/echo.js:/echo.js" node node /echo.js', { timeoutMs: 60_000 });
   t.is(run.exitCode, 0, run.stderr);
   const p = await waitPort(9000);
-  await until(() => get(`/p/${c.id}/node1/9000/`, { authorization: `Bearer ${c.token}` }), (r) => r.status === 200);
+  await until(
+    () => get(`/p/${c.id}/node1/9000/`, { authorization: `Bearer ${c.token}` }),
+    (r) => r.status === 200,
+  );
 
   // The path link's key opens the WebSocket too.
   const link = new URL(p.pathUrl);
@@ -170,7 +184,8 @@ test.serial('a WebSocket app behind a published port works through the preview',
 });
 
 test.serial('file API: write, read, list, create, delete, binary, and the workspace boundary', async (t) => {
-  const api = (path: string, init: Parameters<TestServer['api']>[1] = {}) => s.api(`/api/sessions/${c.id}/files?path=${encodeURIComponent(path)}`, { token: c.token, ...init });
+  const api = (path: string, init: Parameters<TestServer['api']>[1] = {}) =>
+    s.api(`/api/sessions/${c.id}/files?path=${encodeURIComponent(path)}`, { token: c.token, ...init });
 
   const w = await api('app/Dockerfile', { method: 'PUT', json: { content: 'FROM busybox\nCMD ["echo", "hi ü"]\n' } });
   t.is(w.status, 200);
@@ -192,7 +207,14 @@ test.serial('file API: write, read, list, create, delete, binary, and the worksp
   t.is((await api('app/sub/deeper', { method: 'POST', json: { type: 'dir' } })).status, 201);
   const dir = await json<{ type: string; path: string; entries: { name: string; type: string; size: number }[] }>(await api('app'));
   t.is(dir.type, 'dir');
-  t.deepEqual(dir.entries.map((e) => [e.name, e.type]), [['sub', 'dir'], ['blob.bin', 'file'], ['Dockerfile', 'file']]);
+  t.deepEqual(
+    dir.entries.map((e) => [e.name, e.type]),
+    [
+      ['sub', 'dir'],
+      ['blob.bin', 'file'],
+      ['Dockerfile', 'file'],
+    ],
+  );
 
   // The boundary: traversal, absolute paths elsewhere, and symlinks that point out are refused.
   for (const bad of ['../../etc/passwd', '/etc/passwd', 'app/../../learner2']) {
@@ -226,12 +248,20 @@ test.serial('nodes are added and removed at run time and reach each other by nam
   t.is(add.status, 201, await add.clone().text());
   t.deepEqual(await json(add), { name: 'node2' });
   const view = await json<{ nodes: { name: string }[] }>(await s.api(`/api/sessions/${c.id}`, { token: c.token }));
-  t.deepEqual(view.nodes.map((n) => n.name), ['node1', 'node2']);
+  t.deepEqual(
+    view.nodes.map((n) => n.name),
+    ['node1', 'node2'],
+  );
 
   const host = await exec(s, c, 'hostname', { node: 'node2' });
   t.is(host.stdout.trim(), 'node2');
   // The remote daemon lesson: node1's client drives node2's engine by name.
-  const made = await exec(s, c, 'docker -H tcp://node2:2375 run -d --name on-node2 busybox sleep 300 >/dev/null && docker -H tcp://node2:2375 ps --format "{{.Names}}"', { timeoutMs: 60_000 });
+  const made = await exec(
+    s,
+    c,
+    'docker -H tcp://node2:2375 run -d --name on-node2 busybox sleep 300 >/dev/null && docker -H tcp://node2:2375 ps --format "{{.Names}}"',
+    { timeoutMs: 60_000 },
+  );
   t.is(made.exitCode, 0, made.stderr);
   t.is(made.stdout.trim(), 'on-node2');
   t.is((await exec(s, c, 'docker ps --format "{{.Names}}"', { node: 'node2' })).stdout.trim(), 'on-node2');

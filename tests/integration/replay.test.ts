@@ -8,8 +8,12 @@ import { createSession, exec, startServer, type Created, type TestServer } from 
 
 const lessonsDir = join(import.meta.dirname, '..', '..', 'lessons');
 let s: TestServer;
-test.before(async () => { s = await startServer({ BERTH_LESSONS_DIR: lessonsDir }); });
-test.after.always(async () => { await s?.stop(); });
+test.before(async () => {
+  s = await startServer({ BERTH_LESSONS_DIR: lessonsDir });
+});
+test.after.always(async () => {
+  await s?.stop();
+});
 
 type View = { state: string; step: string; steps: { id: string; state: string; ms?: number }[]; failedAt?: string; problem?: string; ms?: number };
 
@@ -34,25 +38,35 @@ test.serial('skipping to a step replays the earlier ones; doing the step then pa
     const r = await s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token: c.token, json: { lesson: '01-why-containers', step: 'sizes' } });
     t.is(r.status, 202);
     const started = (await r.json()) as View;
-    t.deepEqual(started.steps.map((x) => x.id), ['first-container', 'process']);
+    t.deepEqual(
+      started.steps.map((x) => x.id),
+      ['first-container', 'process'],
+    );
     // One replay at a time.
     const again = await s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token: c.token, json: { lesson: '01-why-containers', step: 'sizes' } });
     if (again.status === 409) t.is(((await again.json()) as { error: { code: string } }).error.code, 'REPLAY_RUNNING');
     const v = await waitReplay(c);
     t.is(v.state, 'done', JSON.stringify(v));
-    t.deepEqual(v.steps.map((x) => x.state), ['done', 'done']);
+    t.deepEqual(
+      v.steps.map((x) => x.state),
+      ['done', 'done'],
+    );
     t.log(`replayed 2 steps of 01 in ${v.ms} ms`);
     // The earlier steps' state is there; the skipped-to step's own check fails until it is done.
     t.true(await check(c, '01-why-containers', 'first-ran'));
     t.true(await check(c, '01-why-containers', 'sleeper-running'));
     t.false(await check(c, '01-why-containers', 'debian-pulled'));
     // Show me: the step's commands, typed here through exec as the page would type them.
-    const ref = (await (await s.api(`/api/sessions/${c.id}/lessons/01-why-containers/steps/sizes/reference`, { token: c.token })).json()) as { commands: { node: string; text: string; interactive: boolean }[] };
+    const ref = (await (await s.api(`/api/sessions/${c.id}/lessons/01-why-containers/steps/sizes/reference`, { token: c.token })).json()) as {
+      commands: { node: string; text: string; interactive: boolean }[];
+    };
     t.deepEqual(ref.commands, [{ node: 'node1', text: 'docker pull debian\ndocker images', interactive: false }]);
     for (const cmd of ref.commands) t.is((await exec(s, c, cmd.text, { node: cmd.node, timeoutMs: 120_000 })).exitCode, 0);
     t.true(await check(c, '01-why-containers', 'debian-pulled'));
     // An exercise's reference is its solution.
-    const ex = (await (await s.api(`/api/sessions/${c.id}/lessons/01-why-containers/steps/keep-one-running/reference`, { token: c.token })).json()) as { commands: { text: string }[] };
+    const ex = (await (await s.api(`/api/sessions/${c.id}/lessons/01-why-containers/steps/keep-one-running/reference`, { token: c.token })).json()) as {
+      commands: { text: string }[];
+    };
     t.regex(ex.commands[0].text, /docker run -d --name timer/);
   } finally {
     await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
@@ -80,18 +94,24 @@ test.serial('replay errors are JSON with codes, and the token is checked', async
     const code = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
     const post = (json: unknown, token = c.token) => s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token, json });
     let r = await post({ lesson: '01-why-containers', step: 'nope' });
-    t.is(r.status, 404); t.is(await code(r), 'STEP_NOT_FOUND');
+    t.is(r.status, 404);
+    t.is(await code(r), 'STEP_NOT_FOUND');
     r = await post({ lesson: '99-nothing', step: 'x' });
-    t.is(r.status, 404); t.is(await code(r), 'LESSON_NOT_FOUND');
+    t.is(r.status, 404);
+    t.is(await code(r), 'LESSON_NOT_FOUND');
     r = await post({ lesson: '01-why-containers' });
-    t.is(r.status, 400); t.is(await code(r), 'VALIDATION_FAILED');
+    t.is(r.status, 400);
+    t.is(await code(r), 'VALIDATION_FAILED');
     r = await post({ lesson: '13-engine-architecture', step: 'remote' });
-    t.is(r.status, 409); t.is(await code(r), 'NODES_MISSING');
+    t.is(r.status, 409);
+    t.is(await code(r), 'NODES_MISSING');
     // A wrong token answers as an unknown session does (no oracle for which sessions exist).
     r = await post({ lesson: '01-why-containers', step: 'process' }, 'x'.repeat(43));
-    t.is(r.status, 404); t.is(await code(r), 'SESSION_NOT_FOUND');
+    t.is(r.status, 404);
+    t.is(await code(r), 'SESSION_NOT_FOUND');
     r = await s.api(`/api/sessions/${c.id}/lessons/01-why-containers/steps/nope/reference`, { token: c.token });
-    t.is(r.status, 404); t.is(await code(r), 'STEP_NOT_FOUND');
+    t.is(r.status, 404);
+    t.is(await code(r), 'STEP_NOT_FOUND');
   } finally {
     await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
   }
@@ -101,7 +121,9 @@ test.serial("an instructor skips a workshop learner's fresh sandbox to a step; l
   const admin = readFileSync(join(s.stateDir, 'first-admin-token'), 'utf8').trim();
   t.truthy(admin, 'the server wrote its first instructor token');
   const endsAt = new Date(Date.now() + 3600_000).toISOString();
-  const w = (await (await s.api('/api/workshops', { method: 'POST', token: admin, json: { title: 'Skip test', lessons: ['01-why-containers'], endsAt, capacity: 1 } })).json()) as { id: string; code: string };
+  const w = (await (
+    await s.api('/api/workshops', { method: 'POST', token: admin, json: { title: 'Skip test', lessons: ['01-why-containers'], endsAt, capacity: 1 } })
+  ).json()) as { id: string; code: string };
   try {
     const joined = await s.api('/api/join', { method: 'POST', json: { code: w.code, name: 'Ada' } });
     t.is(joined.status, 201);

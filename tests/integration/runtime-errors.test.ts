@@ -24,7 +24,11 @@ test('no engine and not root: says what to install instead of trying', (t) => {
   const script = `import { ensureEngine } from ${JSON.stringify(join(root, 'runtime/bootstrap/engine.ts'))};
     try { await ensureEngine(); console.log('UNEXPECTED'); } catch (e) { console.log(e.code + ': ' + e.message); }`;
   const env = { PATH: process.env.PATH ?? '', BERTH_STATE_DIR: state, HOME: state };
-  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { env, encoding: 'utf8', cwd: state });
+  const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], {
+    env,
+    encoding: 'utf8',
+    cwd: state,
+  });
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^ENGINE_UNAVAILABLE: No Docker engine answers/);
   t.regex(r.stdout, /Install Docker Engine/);
@@ -53,7 +57,10 @@ test('the mirror port taken by another program: a clear error, and the running m
     const err = await t.throwsAsync(startMirror({ host, port }));
     t.true(err instanceof MirrorError);
     t.regex(err!.message, new RegExp(`Port 127.0.0.1:${port} is already taken.*BERTH_MIRROR_PORT`));
-    const still = spawnSync('docker', ['inspect', '-f', '{{.State.Running}}', 'berth-mirror'], { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' });
+    const still = spawnSync('docker', ['inspect', '-f', '{{.State.Running}}', 'berth-mirror'], {
+      env: { ...process.env, DOCKER_HOST: host },
+      encoding: 'utf8',
+    });
     t.is(still.stdout.trim(), 'true');
     t.true((await fetch('http://127.0.0.1:5000/v2/')).ok, 'the mirror still answers on its own port');
   } finally {

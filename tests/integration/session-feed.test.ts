@@ -5,8 +5,12 @@ import test from 'ava';
 import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
 
 let s: TestServer;
-test.before(async () => { s = await startServer(); });
-test.after.always(async () => { await s?.stop(); });
+test.before(async () => {
+  s = await startServer();
+});
+test.after.always(async () => {
+  await s?.stop();
+});
 
 /** Reads server-sent events from a fetch body: `until(want, ms)` resolves true once `want` holds, false on time out. */
 function events(body: ReadableStream<Uint8Array>) {
@@ -35,7 +39,7 @@ function events(body: ReadableStream<Uint8Array>) {
   };
 }
 
-test.serial('a port published in the node is pushed on the session stream from the engine\'s events', async (t) => {
+test.serial("a port published in the node is pushed on the session stream from the engine's events", async (t) => {
   const c = await createSession(s);
   const ctl = new AbortController();
   try {
@@ -44,7 +48,13 @@ test.serial('a port published in the node is pushed on the session stream from t
     t.regex(res.headers.get('content-type') ?? '', /text\/event-stream/);
     const until = events(res.body!);
     let mode = '';
-    t.true(await until((e, d) => { if (e === 'hello') mode = (d as { ports: string }).ports; return e === 'ports'; }, 20_000), 'a first ports list');
+    t.true(
+      await until((e, d) => {
+        if (e === 'hello') mode = (d as { ports: string }).ports;
+        return e === 'ports';
+      }, 20_000),
+      'a first ports list',
+    );
     t.is(mode, 'push', 'the local provider follows the node engine');
     const r = await exec(s, c, 'docker run -d --name feedweb -p 8085:80 nginx >/dev/null', { timeoutMs: 120_000 });
     t.is(r.exitCode, 0, r.stderr);
@@ -104,13 +114,25 @@ test.serial('the workspace, or one folder of it, downloads as a tar', async (t) 
 test.serial('quiz answers are judged by the server, with explanations only for the chosen options', async (t) => {
   const ask = async (answer: number[]) => {
     const r = await s.api('/api/lessons/01-why-containers/quizzes/q-vm-cost/answer', { method: 'POST', json: { answer } });
-    return { status: r.status, body: await r.json() as { correct: boolean; chosenRight: number; chosenWrong: number; rightCount: number; explanations: { option: number; correct: boolean; html: string }[] } };
+    return {
+      status: r.status,
+      body: (await r.json()) as {
+        correct: boolean;
+        chosenRight: number;
+        chosenWrong: number;
+        rightCount: number;
+        explanations: { option: number; correct: boolean; html: string }[];
+      },
+    };
   };
   let a = await ask([0]);
   t.is(a.status, 200);
   t.false(a.body.correct);
   t.deepEqual([a.body.rightCount, a.body.chosenRight, a.body.chosenWrong], [2, 1, 0]);
-  t.deepEqual(a.body.explanations.map((e) => [e.option, e.correct]), [[0, true]]);
+  t.deepEqual(
+    a.body.explanations.map((e) => [e.option, e.correct]),
+    [[0, true]],
+  );
   t.regex(a.body.explanations[0].html, /guest OS/);
   a = await ask([1, 0]);
   t.true(a.body.correct);

@@ -43,8 +43,7 @@ async function dtachProcesses(s: TestServer, c: Created) {
 }
 
 /** Waits until the server's log has a line matching `re`. */
-const logged = (s: TestServer, re: RegExp, what: string) =>
-  eventually(() => (re.test(s.logs.join('')) ? true : undefined), { timeoutMs: 60_000, what });
+const logged = (s: TestServer, re: RegExp, what: string) => eventually(() => (re.test(s.logs.join('')) ? true : undefined), { timeoutMs: 60_000, what });
 
 for (const provider of ['docker', 'incus'] as const) {
   const available = provider === 'docker' || existsSync(INCUS_SOCKET);
@@ -81,7 +80,7 @@ for (const provider of ['docker', 'incus'] as const) {
       t.is(await lineAfter(again, 'echo "mark=$BERTH_MARK"', /\n\r?(mark=\S*)\r/), 'mark=kept-42', 'the same shell after a reconnect');
       let size2 = '';
       for (let i = 0; i < 20 && size2 !== '20 90'; i++) size2 = await lineAfter(again, 'stty size', /\n\r?(\d+ \d+)\r/);
-      t.is(size2, '20 90', 'the new tab\'s size reached the shell on attach');
+      t.is(size2, '20 90', "the new tab's size reached the shell on attach");
       // A paste much larger than one packet write arrives whole (dtach packets of 8 bytes, never split).
       const paste = `echo ${'x'.repeat(3000)} | wc -c\r`;
       const mark = again.mark();
@@ -104,7 +103,10 @@ for (const provider of ['docker', 'incus'] as const) {
     const sockPath = join(tmpdir(), `berth-host-${process.pid}-${provider}.sock`);
     rmSync(sockPath, { force: true });
     let connections = 0;
-    const host: Server = createServer((sock) => { connections++; sock.destroy(); });
+    const host: Server = createServer((sock) => {
+      connections++;
+      sock.destroy();
+    });
     await new Promise<void>((ok) => host.listen(sockPath, ok));
     const s = await startServer(SETTINGS[provider]);
     const c = await createSession(s);
@@ -115,7 +117,10 @@ for (const provider of ['docker', 'incus'] as const) {
       // the helper must not do.
       const pid = await providerNodes(provider, await engineHost()).nodePid(c.id, 'node1');
       await new Promise<void>((ok, fail) => {
-        const probe = connect(`/proc/${pid}/root/tmp/.berth-tab-7`, () => { probe.destroy(); ok(); });
+        const probe = connect(`/proc/${pid}/root/tmp/.berth-tab-7`, () => {
+          probe.destroy();
+          ok();
+        });
         probe.on('error', fail);
       });
       await eventually(() => (connections === 1 ? true : undefined), { what: 'the control connection' });
@@ -134,10 +139,19 @@ for (const provider of ['docker', 'incus'] as const) {
       t.teardown(() => rmSync(helperDir, { recursive: true, force: true }));
       const helper = await buildHelper(helperDir);
       t.truthy(helper, 'gcc builds the helper');
-      const cgroup = provider === 'docker'
-        ? (await dockerConnect(await engineHost()).getContainer(containerName(c.id, 'node1')).inspect()).Id
-        : `lxc.payload.${instanceName(c.id, 'node1')}`;
-      const wrongNode = await connectInNode(helper!, { pid, cgroup: provider === 'docker' ? '0'.repeat(64) : `lxc.payload.${instanceName('nosuchsession', 'node1')}` }, '/tmp/.berth-tab-7');
+      const cgroup =
+        provider === 'docker'
+          ? (
+              await dockerConnect(await engineHost())
+                .getContainer(containerName(c.id, 'node1'))
+                .inspect()
+            ).Id
+          : `lxc.payload.${instanceName(c.id, 'node1')}`;
+      const wrongNode = await connectInNode(
+        helper!,
+        { pid, cgroup: provider === 'docker' ? '0'.repeat(64) : `lxc.payload.${instanceName('nosuchsession', 'node1')}` },
+        '/tmp/.berth-tab-7',
+      );
       t.like(wrongNode, { code: 4 });
       const hostProcess = await connectInNode(helper!, { pid: process.pid, cgroup }, '/tmp/.berth-tab-7');
       t.like(hostProcess, { code: 4 });
@@ -160,22 +174,27 @@ for (const provider of ['docker', 'incus'] as const) {
     const admin = readFileSync(join(s.stateDir, 'first-admin-token'), 'utf8').trim();
     let workshopId = '';
     try {
-      const w = await (await s.api('/api/workshops', {
-        method: 'POST', token: admin,
-        json: { title: 'Attach', lessons: ['02-first-containers'], endsAt: new Date(Date.now() + 3_600_000).toISOString(), capacity: 1 },
-      })).json() as { id: string; code: string };
+      const w = (await (
+        await s.api('/api/workshops', {
+          method: 'POST',
+          token: admin,
+          json: { title: 'Attach', lessons: ['02-first-containers'], endsAt: new Date(Date.now() + 3_600_000).toISOString(), capacity: 1 },
+        })
+      ).json()) as { id: string; code: string };
       workshopId = w.id;
       const joined = await s.api('/api/join', { method: 'POST', json: { code: w.code, name: 'Ada' } });
       t.is(joined.status, 201, await joined.clone().text());
-      const ada = await joined.json() as { learner: { id: string }; session: { id: string; token: string } };
+      const ada = (await joined.json()) as { learner: { id: string }; session: { id: string; token: string } };
       const c = { id: ada.session.id, token: ada.session.token } as Created;
 
       const term = await openTerminal(s.url, c.id, c.token, { tab: '2' });
       await term.waitFor(PROMPT, 60_000);
       // The learner's tab must exist before watching it: its socket is there once the prompt showed, but the
       // condition is checked, not assumed.
-      await eventually(async () => ((await exec(s, c, 'test -S /tmp/.berth-tab-2 && echo yes', { timeoutMs: 30_000 })).stdout.trim() === 'yes' ? true : undefined),
-        { timeoutMs: 60_000, what: 'the learner\'s tab 2' });
+      await eventually(
+        async () => ((await exec(s, c, 'test -S /tmp/.berth-tab-2 && echo yes', { timeoutMs: 30_000 })).stdout.trim() === 'yes' ? true : undefined),
+        { timeoutMs: 60_000, what: "the learner's tab 2" },
+      );
       term.send('echo tab-2-seen-$((40+2))\r');
       await term.waitFor(/tab-2-seen-42/, 30_000);
 
@@ -198,7 +217,9 @@ for (const provider of ['docker', 'incus'] as const) {
       t.false(plain(term.output()).includes('ignored-2'), 'read-only: the watcher typed nothing');
       t.deepEqual((await dtachProcesses(s, c)).clients, [], 'watch and take-over attach directly too');
       t.regex(s.logs.join(''), /"attach":"direct".*instructor terminal opened/);
-      shadow.close(); takeover.close(); term.close();
+      shadow.close();
+      takeover.close();
+      term.close();
     } finally {
       if (workshopId) await s.api(`/api/workshops/${workshopId}/end`, { method: 'POST', token: admin });
       await s.stop();
@@ -212,7 +233,7 @@ for (const provider of ['docker', 'incus'] as const) {
       const term = await openTerminal(s.url, c.id, c.token);
       await term.waitFor(PROMPT, 60_000);
       t.is(await lineAfter(term, 'export BERTH_MARK=exec-$((6*7)); echo "exported=$BERTH_MARK"', /\n\r?(exported=\S*)\r/), 'exported=exec-42');
-      t.is((await dtachProcesses(s, c)).clients.length, 1, 'one dtach client, the terminal\'s');
+      t.is((await dtachProcesses(s, c)).clients.length, 1, "one dtach client, the terminal's");
       term.close();
       await term.closed;
       const again = await openTerminal(s.url, c.id, c.token);

@@ -9,7 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Resident memory of a process, or NaN once it has exited (a zombie has no VmRSS line). */
 const rssMiB = (pid: number) => {
-  try { return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024; } catch { return NaN; }
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+  } catch {
+    return NaN;
+  }
 };
 // Stated bound for the server process while 200 MB pass through one terminal.
 const RSS_BOUND_MIB = 300;
@@ -35,7 +39,9 @@ test('yes | head -c 200M: the shell pauses for a client that does not ack, and s
     t.true(term.bytes() - start - unackedSeen < 64 * 1024, 'nothing more arrives while the client is silent');
 
     let peak = 0;
-    const sampler = setInterval(() => { peak = Math.max(peak, rssMiB(s.child.pid!) || 0); }, 200);
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssMiB(s.child.pid!) || 0);
+    }, 200);
     term.setAutoAck(true);
     // A terminal that closes instead (the server gone, the relay giving up) fails here with the server's own words.
     const ended = await Promise.race([term.waitFor(/FLOW-42/, 240_000).then(() => 'done'), term.closed.then((c) => `terminal closed (${c.code})`)]);

@@ -5,8 +5,12 @@ import { createSession, exec, startServer, type TestServer } from '../helpers/se
 import { openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
 
 let s: TestServer;
-test.before(async () => { s = await startServer(); });
-test.after.always(async () => { await s?.stop(); });
+test.before(async () => {
+  s = await startServer();
+});
+test.after.always(async () => {
+  await s?.stop();
+});
 
 /** Types a command and returns the first capture of `re` in what the terminal printed after it. */
 async function lineAfter(term: TermClient, cmd: string, re: RegExp): Promise<string> {
@@ -36,7 +40,8 @@ test.serial('terminal round trip, resize reaches the TTY, reconnect returns the 
     t.is(await lineAfter(again, 'echo "mark=$BERTH_MARK"', /\n\r?(mark=\S*)\r/), 'mark=kept-42', 'the same shell after a reconnect');
     const tab2 = await openTerminal(s.url, c.id, c.token, { tab: '2' });
     t.is(await lineAfter(tab2, 'echo "tab2=${BERTH_MARK:-unset}"', /\n\r?(tab2=\S*)\r/), 'tab2=unset', 'a second tab is a different shell');
-    again.close(); tab2.close();
+    again.close();
+    tab2.close();
   } finally {
     await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
   }
@@ -105,11 +110,26 @@ test.serial('Ctrl-P Ctrl-Q typed in the web terminal detaches from docker run -i
 function upgradeStatus(port: number, id: string, token: string, origin: string): Promise<number> {
   return new Promise((ok, fail) => {
     const req = request({
-      host: '127.0.0.1', port, path: `/api/sessions/${id}/terminal`,
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': `berth.v1, bearer.${token}`, origin },
+      host: '127.0.0.1',
+      port,
+      path: `/api/sessions/${id}/terminal`,
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'sec-websocket-protocol': `berth.v1, bearer.${token}`,
+        origin,
+      },
     });
-    req.on('response', (res) => { res.resume(); ok(res.statusCode ?? 0); });
-    req.on('upgrade', (_res, socket) => { socket.destroy(); ok(101); });
+    req.on('response', (res) => {
+      res.resume();
+      ok(res.statusCode ?? 0);
+    });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      ok(101);
+    });
     req.on('error', fail);
     req.end();
   });

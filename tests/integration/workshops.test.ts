@@ -19,7 +19,16 @@ let admin = '';
 let host = '';
 
 type Joined = { learner: { id: string; name: string; key: string }; session: { id: string; token: string; expiresAt: string } };
-type Row = { id: string; name: string; lesson: string | null; step: string | null; checksPassed: number; checksVerified: number; sandbox: string; stuck: boolean };
+type Row = {
+  id: string;
+  name: string;
+  lesson: string | null;
+  step: string | null;
+  checksPassed: number;
+  checksVerified: number;
+  sandbox: string;
+  stuck: boolean;
+};
 
 const json = async <T>(r: Response, status: number): Promise<T> => {
   const text = await r.text();
@@ -32,7 +41,9 @@ const inAnHour = () => new Date(Date.now() + 3600_000).toISOString();
 
 function containersOf(sandbox: string): string[] {
   return execFileSync('docker', ['ps', '-aq', '--filter', `label=berth.sandbox=${sandbox}`], { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' })
-    .trim().split('\n').filter(Boolean);
+    .trim()
+    .split('\n')
+    .filter(Boolean);
 }
 
 /** A dashboard's view of the event stream, read with fetch (EventSource is a browser API) and a ticket. */
@@ -56,7 +67,11 @@ async function openEvents(workshopId: string) {
         const block = buf.slice(0, i);
         buf = buf.slice(i + 2);
         const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data: '))
+          .map((l) => l.slice(6))
+          .join('\n');
         if (!event) continue;
         const parsed = JSON.parse(data) as { learners?: Row[] } & Row;
         events.push({ event, data: parsed });
@@ -67,13 +82,22 @@ async function openEvents(workshopId: string) {
     }
   })().catch(() => {});
   return {
-    events, rows,
-    until: (pred: () => boolean, timeoutMs = 30_000) => new Promise<void>((ok, fail) => {
-      if (pred()) return ok();
-      const t = setTimeout(() => fail(new Error(`stream: condition not met in ${timeoutMs} ms; ${events.length} events`)), timeoutMs);
-      const prev = notify;
-      notify = () => { prev(); if (pred()) { clearTimeout(t); notify = prev; ok(); } };
-    }),
+    events,
+    rows,
+    until: (pred: () => boolean, timeoutMs = 30_000) =>
+      new Promise<void>((ok, fail) => {
+        if (pred()) return ok();
+        const t = setTimeout(() => fail(new Error(`stream: condition not met in ${timeoutMs} ms; ${events.length} events`)), timeoutMs);
+        const prev = notify;
+        notify = () => {
+          prev();
+          if (pred()) {
+            clearTimeout(t);
+            notify = prev;
+            ok();
+          }
+        };
+      }),
     close: () => ctrl.abort(),
   };
 }
@@ -84,7 +108,13 @@ const openShadow = (workshopId: string, learnerId: string, opts: { takeover?: bo
 
 async function createWorkshop(body: object) {
   return json<{ id: string; code: string; joinUrl: string; state: string; pool: { target: number; ready: number } }>(
-    await s.api('/api/workshops', { method: 'POST', token: admin, json: { title: 'Containers 101', lessons: [LESSON], endsAt: inAnHour(), capacity: 2, ...body } }), 201);
+    await s.api('/api/workshops', {
+      method: 'POST',
+      token: admin,
+      json: { title: 'Containers 101', lessons: [LESSON], endsAt: inAnHour(), capacity: 2, ...body },
+    }),
+    201,
+  );
 }
 
 const join = (code: string, name: string, key?: string) => s.api('/api/join', { method: 'POST', json: { code, name, ...(key ? { key } : {}) } });
@@ -143,8 +173,14 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
   const rows = async () => (await json<{ learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200)).learnerRows;
   // Fails the test with this description unless both rows turn stuck within 15 s.
   await eventually(async () => ((await rows()).every((x) => x.stuck) ? true : undefined), { timeoutMs: 15_000, what: 'both learners to show as stuck' });
-  await json(await s.api(`/api/sessions/${ada.session.id}/progress`, { method: 'POST', token: ada.session.token, json: { lesson: LESSON, step: 'background' } }), 200);
-  t.deepEqual((await rows()).map((x) => x.stuck), [false, true]);
+  await json(
+    await s.api(`/api/sessions/${ada.session.id}/progress`, { method: 'POST', token: ada.session.token, json: { lesson: LESSON, step: 'background' } }),
+    200,
+  );
+  t.deepEqual(
+    (await rows()).map((x) => x.stuck),
+    [false, true],
+  );
 
   // Bob leaves (his sandbox goes); from the same browser (his key) he comes back to a new sandbox, same row.
   t.is((await s.api(`/api/sessions/${bob.session.id}`, { method: 'DELETE', token: bob.session.token })).status, 204);
@@ -166,7 +202,13 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
   const ended = await json<{ state: string; endReason: string; learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200);
   t.is(ended.state, 'ended');
   t.is(ended.endReason, 'time');
-  t.deepEqual(ended.learnerRows.map((x) => [x.name, x.sandbox]), [['Ada Lovelace', 'removed'], ['Bob', 'removed']]);
+  t.deepEqual(
+    ended.learnerRows.map((x) => [x.name, x.sandbox]),
+    [
+      ['Ada Lovelace', 'removed'],
+      ['Bob', 'removed'],
+    ],
+  );
   t.deepEqual([...containersOf(ada.session.id), ...containersOf(bob.session.id)], []);
   t.is(await errorCode(await join(w.code, 'Dave')), 'WORKSHOP_ENDED');
   t.is((await s.api(`/api/sessions/${ada.session.id}`, { token: ada.session.token })).status, 404);
@@ -176,7 +218,10 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   t.timeout(20 * 60_000); // thirty engines pull debian at once on two cores
   const startsAt = new Date(Date.now() + 5 * 60_000).toISOString();
   const w = await createWorkshop({
-    title: 'Class of 30', capacity: CLASS, startsAt, stuckMinutes: 30,
+    title: 'Class of 30',
+    capacity: CLASS,
+    startsAt,
+    stuckMinutes: 30,
     limits: { memory: '512m', cpus: 1, pids: 1024 },
   });
   t.is(w.state, 'open', 'doors open before the start');
@@ -192,12 +237,19 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   t.is(pool.ready, CLASS, `the pool reached ${CLASS} ready engines`);
   t.log(`pre-warm: ${CLASS} engines ready in ${warmS.toFixed(1)} s`);
 
-  const cap = await json<{ holds: number; enough: boolean; sample: { source: string; idleMemoryBytes: number }; host: { memoryAvailableBytes: number }; fits: Record<string, number | null> }>(
-    await s.api(`/api/workshops/${w.id}/capacity`, { token: admin }), 200);
+  const cap = await json<{
+    holds: number;
+    enough: boolean;
+    sample: { source: string; idleMemoryBytes: number };
+    host: { memoryAvailableBytes: number };
+    fits: Record<string, number | null>;
+  }>(await s.api(`/api/workshops/${w.id}/capacity`, { token: admin }), 200);
   t.true(cap.enough);
   t.true(cap.holds >= CLASS);
   t.true(cap.sample.idleMemoryBytes > 8 * 2 ** 20 && cap.sample.idleMemoryBytes < 512 * 2 ** 20, 'a measured idle engine, in a plausible range');
-  t.log(`capacity: idle engine ${(cap.sample.idleMemoryBytes / 2 ** 20).toFixed(1)} MiB (${cap.sample.source}), MemAvailable ${(cap.host.memoryAvailableBytes / 2 ** 30).toFixed(1)} GiB, holds ${cap.holds}, fits ${JSON.stringify(cap.fits)}`);
+  t.log(
+    `capacity: idle engine ${(cap.sample.idleMemoryBytes / 2 ** 20).toFixed(1)} MiB (${cap.sample.source}), MemAvailable ${(cap.host.memoryAvailableBytes / 2 ** 30).toFixed(1)} GiB, holds ${cap.holds}, fits ${JSON.stringify(cap.fits)}`,
+  );
 
   const stream = await openEvents(w.id);
   await stream.until(() => stream.events.some((e) => e.event === 'snapshot'));
@@ -205,50 +257,84 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   // Thirty learners join at once.
   const tJoin = Date.now();
   const joinMs: number[] = [];
-  const learners = await Promise.all(Array.from({ length: CLASS }, async (_, i) => {
-    const t0 = Date.now();
-    const j = await json<Joined>(await join(w.code, `Learner ${String(i + 1).padStart(2, '0')}`), 201);
-    joinMs.push(Date.now() - t0);
-    return j;
-  }));
+  const learners = await Promise.all(
+    Array.from({ length: CLASS }, async (_, i) => {
+      const t0 = Date.now();
+      const j = await json<Joined>(await join(w.code, `Learner ${String(i + 1).padStart(2, '0')}`), 201);
+      joinMs.push(Date.now() - t0);
+      return j;
+    }),
+  );
   const joinS = (Date.now() - tJoin) / 1000;
   joinMs.sort((a, b) => a - b);
   t.log(`join: ${CLASS} learners in ${joinS.toFixed(2)} s (per join median ${joinMs[CLASS >> 1]} ms, max ${joinMs[CLASS - 1]} ms)`);
   t.true(joinS < 10, `${CLASS} joins took ${joinS} s`);
   t.is(new Set(learners.map((l) => l.session.id)).size, CLASS);
   // The workshop's own limits were applied to the warm engines.
-  const limit = await s.api(`/api/sessions/${learners[0].session.id}/exec`, { method: 'POST', token: learners[0].session.token, json: { cmd: 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes' } });
+  const limit = await s.api(`/api/sessions/${learners[0].session.id}/exec`, {
+    method: 'POST',
+    token: learners[0].session.token,
+    json: { cmd: 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes' },
+  });
   t.is((await json<{ stdout: string }>(limit, 200)).stdout.trim(), String(512 * 2 ** 20));
 
   // Start now; each learner runs hello-world, the server checks it, and the learner reports the step.
   await json(await s.api(`/api/workshops/${w.id}`, { method: 'PATCH', token: admin, json: { startsAt: new Date().toISOString() } }), 200);
   const tRun = Date.now();
   const runMs: number[] = [];
-  await Promise.all(learners.map(async (l) => {
-    const t0 = Date.now();
-    const r = await json<{ exitCode: number; stdout: string }>(await s.api(`/api/sessions/${l.session.id}/exec`, {
-      // hello-world for the class figure, then the step itself (its check demands debian, -i, -t and bash).
-      method: 'POST', token: l.session.token, json: { cmd: 'docker run --name hi hello-world && docker run -dit --name explorer debian bash >/dev/null', timeoutMs: 400_000 },
-    }), 200);
-    runMs.push(Date.now() - t0);
-    if (r.exitCode !== 0 || !r.stdout.includes("Hello from Berth's hello-world image!")) throw new Error(`hello-world failed for ${l.learner.name}: ${JSON.stringify(r)}`);
-    const check = await json<{ passed: boolean }>(await s.api(`/api/sessions/${l.session.id}/checks/explorer-exists`, { method: 'POST', token: l.session.token, json: { lesson: LESSON } }), 200);
-    if (!check.passed) throw new Error('explorer-exists did not pass');
-    await json(await s.api(`/api/sessions/${l.session.id}/progress`, { method: 'POST', token: l.session.token, json: { lesson: LESSON, step: 'interactive', quiz: [{ id: 'q1', answer: 'b', correct: true }] } }), 200);
-  }));
+  await Promise.all(
+    learners.map(async (l) => {
+      const t0 = Date.now();
+      const r = await json<{ exitCode: number; stdout: string }>(
+        await s.api(`/api/sessions/${l.session.id}/exec`, {
+          // hello-world for the class figure, then the step itself (its check demands debian, -i, -t and bash).
+          method: 'POST',
+          token: l.session.token,
+          json: { cmd: 'docker run --name hi hello-world && docker run -dit --name explorer debian bash >/dev/null', timeoutMs: 400_000 },
+        }),
+        200,
+      );
+      runMs.push(Date.now() - t0);
+      if (r.exitCode !== 0 || !r.stdout.includes("Hello from Berth's hello-world image!"))
+        throw new Error(`hello-world failed for ${l.learner.name}: ${JSON.stringify(r)}`);
+      const check = await json<{ passed: boolean }>(
+        await s.api(`/api/sessions/${l.session.id}/checks/explorer-exists`, { method: 'POST', token: l.session.token, json: { lesson: LESSON } }),
+        200,
+      );
+      if (!check.passed) throw new Error('explorer-exists did not pass');
+      await json(
+        await s.api(`/api/sessions/${l.session.id}/progress`, {
+          method: 'POST',
+          token: l.session.token,
+          json: { lesson: LESSON, step: 'interactive', quiz: [{ id: 'q1', answer: 'b', correct: true }] },
+        }),
+        200,
+      );
+    }),
+  );
   runMs.sort((a, b) => a - b);
-  t.log(`hello-world: ${CLASS} at once done in ${((Date.now() - tRun) / 1000).toFixed(1)} s (per learner median ${(runMs[CLASS >> 1] / 1000).toFixed(1)} s, max ${(runMs[CLASS - 1] / 1000).toFixed(1)} s)`);
+  t.log(
+    `hello-world: ${CLASS} at once done in ${((Date.now() - tRun) / 1000).toFixed(1)} s (per learner median ${(runMs[CLASS >> 1] / 1000).toFixed(1)} s, max ${(runMs[CLASS - 1] / 1000).toFixed(1)} s)`,
+  );
 
   // The dashboard stream shows every learner at the step with the server-verified check.
-  await stream.until(() => [...stream.rows.values()].filter((r) => r.step === 'interactive' && r.checksVerified === 1 && r.sandbox === 'ready').length === CLASS);
+  await stream.until(
+    () => [...stream.rows.values()].filter((r) => r.step === 'interactive' && r.checksVerified === 1 && r.sandbox === 'ready').length === CLASS,
+  );
   t.is(stream.rows.size, CLASS);
   t.true([...stream.rows.values()].every((r) => r.lesson === LESSON && !r.stuck));
 
   // Broadcast: on the stream, and in the learners' poll.
   await json(await s.api(`/api/workshops/${w.id}/messages`, { method: 'POST', token: admin, json: { text: 'Break in 5 minutes' } }), 201);
   await stream.until(() => stream.events.some((e) => e.event === 'message'));
-  const info = await json<{ messages: { id: number; text: string }[]; learner: { name: string } }>(await s.api(`/api/sessions/${learners[3].session.id}/workshop?after=0`, { token: learners[3].session.token }), 200);
-  t.deepEqual(info.messages.map((m) => m.text), ['Break in 5 minutes']);
+  const info = await json<{ messages: { id: number; text: string }[]; learner: { name: string } }>(
+    await s.api(`/api/sessions/${learners[3].session.id}/workshop?after=0`, { token: learners[3].session.token }),
+    200,
+  );
+  t.deepEqual(
+    info.messages.map((m) => m.text),
+    ['Break in 5 minutes'],
+  );
   t.is(info.learner.name, 'Learner 04');
 
   // Shadow: the instructor sees the learner's typing and cannot type; takeover can.
@@ -272,12 +358,20 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   t.true(shadow.statuses.some((x) => x.includes('"takeover":false')));
   const foreign = openShadow(w.id, ada.learner.id, { origin: 'http://evil.invalid' });
   await t.throwsAsync(foreign.opened, { message: /403/ });
-  shadow.ws.close(); takeover.ws.close(); term.close();
+  shadow.ws.close();
+  takeover.ws.close();
+  term.close();
 
   // Reset: the same session and token, a fresh engine.
   const bob = learners[1];
-  t.is((await json<{ sandbox: string }>(await s.api(`/api/workshops/${w.id}/learners/${bob.learner.id}/reset`, { method: 'POST', token: admin }), 200)).sandbox, 'ready');
-  const after = await json<{ stdout: string }>(await s.api(`/api/sessions/${bob.session.id}/exec`, { method: 'POST', token: bob.session.token, json: { cmd: 'docker ps -aq | wc -l; ls' } }), 200);
+  t.is(
+    (await json<{ sandbox: string }>(await s.api(`/api/workshops/${w.id}/learners/${bob.learner.id}/reset`, { method: 'POST', token: admin }), 200)).sandbox,
+    'ready',
+  );
+  const after = await json<{ stdout: string }>(
+    await s.api(`/api/sessions/${bob.session.id}/exec`, { method: 'POST', token: bob.session.token, json: { cmd: 'docker ps -aq | wc -l; ls' } }),
+    200,
+  );
   t.is(after.stdout.split('\n')[0], '0', 'the reset engine has no containers');
   stream.close();
 
@@ -290,8 +384,15 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   t.is(back.learnerRows.length, CLASS);
   t.is(back.learnerRows.filter((r) => r.checksVerified === 1 && r.step === 'interactive' && r.sandbox === 'ready').length, CLASS);
   t.is(back.messages.length, 1);
-  const still = await json<{ stdout: string }>(await s.api(`/api/sessions/${learners[5].session.id}/exec`, { method: 'POST', token: learners[5].session.token, json: { cmd: 'docker ps -a --format {{.Names}} | sort | paste -sd,' } }), 200);
-  t.is(still.stdout.trim(), 'explorer,hi', 'the learner\'s containers survived the restart');
+  const still = await json<{ stdout: string }>(
+    await s.api(`/api/sessions/${learners[5].session.id}/exec`, {
+      method: 'POST',
+      token: learners[5].session.token,
+      json: { cmd: 'docker ps -a --format {{.Names}} | sort | paste -sd,' },
+    }),
+    200,
+  );
+  t.is(still.stdout.trim(), 'explorer,hi', "the learner's containers survived the restart");
   t.is(await errorCode(await join(w.code, 'Learner 07')), 'NAME_TAKEN');
   t.is(await errorCode(await join(w.code, 'Latecomer')), 'WORKSHOP_FULL');
 
@@ -301,7 +402,10 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   const ended = await json<{ state: string }>(await s.api(`/api/workshops/${w.id}/end`, { method: 'POST', token: admin }), 200);
   t.log(`end: ${CLASS} sandboxes removed in ${((Date.now() - tEnd) / 1000).toFixed(1)} s`);
   t.is(ended.state, 'ended');
-  t.deepEqual(learners.flatMap((l) => containersOf(l.session.id)), []);
+  t.deepEqual(
+    learners.flatMap((l) => containersOf(l.session.id)),
+    [],
+  );
   await again.until(() => [...again.rows.values()].filter((r) => r.sandbox === 'removed').length === CLASS);
   again.close();
   t.is((await s.api(`/api/sessions/${learners[0].session.id}`, { token: learners[0].session.token })).status, 404);
@@ -309,7 +413,16 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   const lines = csv.trim().split('\r\n');
   t.is(lines.length, CLASS + 1);
   t.true(lines.slice(1).every((l) => l.includes(`"${LESSON}/explorer-exists"`) && l.includes('"interactive"') && l.endsWith('"removed"')));
-  const detail = await json<{ checks: { checkId: string; verified: boolean }[]; quiz: { answer: string }[] }>(await s.api(`/api/workshops/${w.id}/learners/${learners[9].learner.id}`, { token: admin }), 200);
-  t.deepEqual(detail.checks.map((c) => [c.checkId, c.verified]), [['explorer-exists', true]]);
-  t.deepEqual(detail.quiz.map((q) => q.answer), ['b']);
+  const detail = await json<{ checks: { checkId: string; verified: boolean }[]; quiz: { answer: string }[] }>(
+    await s.api(`/api/workshops/${w.id}/learners/${learners[9].learner.id}`, { token: admin }),
+    200,
+  );
+  t.deepEqual(
+    detail.checks.map((c) => [c.checkId, c.verified]),
+    [['explorer-exists', true]],
+  );
+  t.deepEqual(
+    detail.quiz.map((q) => q.answer),
+    ['b'],
+  );
 });

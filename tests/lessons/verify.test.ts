@@ -10,12 +10,20 @@ import { createSession, startServer, type TestServer } from '../helpers/server.t
 
 const dir = join(import.meta.dirname, '..', '..', 'lessons');
 // BERTH_VERIFY_ONLY=03,14 verifies just the lessons whose ids start with those prefixes (while writing one).
-const only = process.env.BERTH_VERIFY_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
+const only = process.env.BERTH_VERIFY_ONLY?.split(',')
+  .map((x) => x.trim())
+  .filter(Boolean);
 const lessons = loadLessons(dir).lessons.filter((l) => !only || only.some((p) => l.id.startsWith(p)));
 /** Unset or 1: every lesson; 0: none; else the lessons whose ids start with the listed prefixes. */
 function lessonsIn(value: string | undefined) {
   if (value === undefined || value === '1') return new Set(lessons.map((l) => l.id));
-  const prefixes = value === '0' ? [] : value.split(',').map((x) => x.trim()).filter(Boolean);
+  const prefixes =
+    value === '0'
+      ? []
+      : value
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
   return new Set(lessons.filter((l) => prefixes.some((p) => l.id.startsWith(p))).map((l) => l.id));
 }
 // BERTH_VERIFY_FAKES=0 leaves the fakes out (to time the lessons alone); a list tries only those lessons'.
@@ -29,10 +37,17 @@ const waiting: (() => void)[] = [];
 async function slot<T>(f: () => Promise<T>): Promise<T> {
   while (slots === 0) await new Promise<void>((r) => waiting.push(r));
   slots--;
-  try { return await f(); } finally { slots++; waiting.shift()?.(); }
+  try {
+    return await f();
+  } finally {
+    slots++;
+    waiting.shift()?.();
+  }
 }
 
-test.before(async () => { s = await startServer({ BERTH_LESSONS_DIR: dir }); });
+test.before(async () => {
+  s = await startServer({ BERTH_LESSONS_DIR: dir });
+});
 test.after.always(async () => {
   await s?.stop();
   mkdirSync(join(import.meta.dirname, '..', 'artifacts'), { recursive: true });
@@ -40,7 +55,9 @@ test.after.always(async () => {
   writeFileSync(join(import.meta.dirname, '..', 'artifacts', `lesson-report${suffix}.md`), formatReport(reports) + '\n');
 });
 
-test('there are lessons to verify', (t) => { t.true(lessons.length > 0); });
+test('there are lessons to verify', (t) => {
+  t.true(lessons.length > 0);
+});
 
 // The longest lessons start first (ava starts tests in the order they are declared, so they take the first
 // slots): with lesson 14's swarm fakes last, the run would end with one slot working alone for minutes.
@@ -52,20 +69,29 @@ for (const lesson of [...lessons].sort((a, b) => weight(b) - weight(a))) {
     t.timeout(30 * 60_000); // holds off AVA's quiet-period limit while the lesson waits for a slot
     return slot(async () => {
       t.timeout(30 * 60_000); // and restarts when the lesson starts, so waiting does not count
-    const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
-    try {
-      const report = await verifyLesson(lesson, dir, async (node, script, timeoutMs) => {
-        const r = await s.api(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) } });
-        if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
-        if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
-        return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
-      }, { skipFakes: !withFakes.has(lesson.id) });
-      reports.push(report);
-      t.log(formatReport([report]));
-      for (const st of report.steps) t.true(st.ok, `${lesson.id} › ${st.step}: ${st.problem ?? ''}`);
-    } finally {
-      await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-    }
+      const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
+      try {
+        const report = await verifyLesson(
+          lesson,
+          dir,
+          async (node, script, timeoutMs) => {
+            const r = await s.api(`/api/sessions/${c.id}/exec`, {
+              method: 'POST',
+              token: c.token,
+              json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) },
+            });
+            if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
+            if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
+            return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
+          },
+          { skipFakes: !withFakes.has(lesson.id) },
+        );
+        reports.push(report);
+        t.log(formatReport([report]));
+        for (const st of report.steps) t.true(st.ok, `${lesson.id} › ${st.step}: ${st.problem ?? ''}`);
+      } finally {
+        await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+      }
     });
   });
 }
@@ -79,39 +105,46 @@ const replayIds = lessonsIn(process.env.BERTH_VERIFY_REPLAY);
 const replayLessons = lessons.filter((l) => replayIds.has(l.id));
 for (const lesson of replayLessons) {
   const last = lesson.steps.at(-1)!;
-  test(`lesson ${lesson.id}: skipping to its last step through the server, then doing it, passes`, (t) => slot(async () => {
-    const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
-    const exec: Exec = async (node, script, timeoutMs) => {
-      const r = await s.api(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) } });
-      if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
-      if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
-      return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
-    };
-    try {
-      const t0 = performance.now();
-      const started = await s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token: c.token, json: { lesson: lesson.id, step: last.id } });
-      t.is(started.status, 202, await started.clone().text());
-      let v: { state: string; failedAt?: string; problem?: string; ms?: number; steps: { id: string; ms?: number }[] };
-      do {
-        await new Promise((ok) => setTimeout(ok, 1000));
-        v = (await (await s.api(`/api/sessions/${c.id}/replay`, { token: c.token })).json()) as typeof v;
-      } while (v.state === 'running');
-      t.is(v.state, 'done', `${lesson.id}: replay stopped at ${v.failedAt}: ${v.problem}`);
-      t.log(`${lesson.id}: replayed ${v.steps.length} steps in ${((v.ms ?? 0) / 1000).toFixed(1)} s (${v.steps.map((x) => `${x.id} ${((x.ms ?? 0) / 1000).toFixed(1)}`).join(', ')})`);
-      const done = await runActions(actionsFor(lesson, last, dir), exec, 300_000);
-      t.is(done.problem, undefined, `${lesson.id} › ${last.id} after the replay`);
-      for (const check of last.checks) {
-        let passed = false;
-        // The same moment a learner gives a service before clicking Check, as in the in-order run.
-        for (let i = 0; i < 10 && !passed; i++) {
-          passed = (await exec(check.node, check.script, 30_000)).exitCode === 0;
-          if (!passed) await new Promise((ok) => setTimeout(ok, 1000));
+  test(`lesson ${lesson.id}: skipping to its last step through the server, then doing it, passes`, (t) =>
+    slot(async () => {
+      const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
+      const exec: Exec = async (node, script, timeoutMs) => {
+        const r = await s.api(`/api/sessions/${c.id}/exec`, {
+          method: 'POST',
+          token: c.token,
+          json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) },
+        });
+        if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
+        if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
+        return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
+      };
+      try {
+        const t0 = performance.now();
+        const started = await s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token: c.token, json: { lesson: lesson.id, step: last.id } });
+        t.is(started.status, 202, await started.clone().text());
+        let v: { state: string; failedAt?: string; problem?: string; ms?: number; steps: { id: string; ms?: number }[] };
+        do {
+          await new Promise((ok) => setTimeout(ok, 1000));
+          v = (await (await s.api(`/api/sessions/${c.id}/replay`, { token: c.token })).json()) as typeof v;
+        } while (v.state === 'running');
+        t.is(v.state, 'done', `${lesson.id}: replay stopped at ${v.failedAt}: ${v.problem}`);
+        t.log(
+          `${lesson.id}: replayed ${v.steps.length} steps in ${((v.ms ?? 0) / 1000).toFixed(1)} s (${v.steps.map((x) => `${x.id} ${((x.ms ?? 0) / 1000).toFixed(1)}`).join(', ')})`,
+        );
+        const done = await runActions(actionsFor(lesson, last, dir), exec, 300_000);
+        t.is(done.problem, undefined, `${lesson.id} › ${last.id} after the replay`);
+        for (const check of last.checks) {
+          let passed = false;
+          // The same moment a learner gives a service before clicking Check, as in the in-order run.
+          for (let i = 0; i < 10 && !passed; i++) {
+            passed = (await exec(check.node, check.script, 30_000)).exitCode === 0;
+            if (!passed) await new Promise((ok) => setTimeout(ok, 1000));
+          }
+          t.true(passed, `${lesson.id} › ${last.id} › ${check.id} fails after skipping to the step and doing it`);
         }
-        t.true(passed, `${lesson.id} › ${last.id} › ${check.id} fails after skipping to the step and doing it`);
+        t.log(`${lesson.id}: skip to ${last.id} + do it: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      } finally {
+        await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
       }
-      t.log(`${lesson.id}: skip to ${last.id} + do it: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    } finally {
-      await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-    }
-  }));
+    }));
 }

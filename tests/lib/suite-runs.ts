@@ -76,7 +76,9 @@ export function mergeRuns(firstRun: RunResult, plan: RetryPlan, second?: RunResu
   if (plan.kind === 'file') {
     const flaky = first.failed.length
       ? first.failed.filter((t) => second.tap.passed.includes(t))
-      : failedAgain.length ? [] : ['(the whole file: it ended without naming a test, then passed)'];
+      : failedAgain.length
+        ? []
+        : ['(the whole file: it ended without naming a test, then passed)'];
     return { passed: second.tap.passed.length, failed: failedAgain, flaky };
   }
   const flaky = plan.titles.filter((t) => second.tap.passed.includes(t));

@@ -29,18 +29,38 @@ export type SuiteOptions = {
  *  apart from the host's even when both have that path. */
 function hostSocketIds(hostSock: string): string {
   const paths = [hostSock, '/var/run/docker.sock', '/run/containerd/containerd.sock', '/var/lib/incus/unix.socket', '/var/lib/incus/unix.socket.user'];
-  return [...new Set(paths.filter((p) => existsSync(p)).map((p) => statSync(p)).filter((s) => s.isSocket()).map((s) => `${s.dev}:${s.ino}`))].join(' ');
+  return [
+    ...new Set(
+      paths
+        .filter((p) => existsSync(p))
+        .map((p) => statSync(p))
+        .filter((s) => s.isSocket())
+        .map((s) => `${s.dev}:${s.ino}`),
+    ),
+  ].join(' ');
 }
 
 /** The MAC addresses of the host's own interfaces (loopback aside), as a regex alternation. */
 function hostMacs(): string {
-  const macs = readdirSync('/sys/class/net').map((n) => { try { return readFileSync(`/sys/class/net/${n}/address`, 'utf8').trim(); } catch { return ''; } })
+  const macs = readdirSync('/sys/class/net')
+    .map((n) => {
+      try {
+        return readFileSync(`/sys/class/net/${n}/address`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    })
     .filter((m) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(m) && m !== '00:00:00:00:00:00');
   return [...new Set(macs)].join('|') || 'no-host-mac';
 }
 
 /** /proc/net/route's little-endian hex gateway as a dotted quad. */
-const dotted = (hex: string) => hex.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.');
+const dotted = (hex: string) =>
+  hex
+    .match(/../g)!
+    .reverse()
+    .map((b) => parseInt(b, 16))
+    .join('.');
 
 export function escapeSuite(opts: SuiteOptions = {}) {
   const serial = opts.unavailable ? test.serial.skip : test.serial;
@@ -70,11 +90,22 @@ export function escapeSuite(opts: SuiteOptions = {}) {
     await run(learner, 'docker pull -q busybox >/dev/null && docker tag busybox escape-box');
     const gateway = dotted(await run(learner, `awk '$2=="00000000" {print $3; exit}' /proc/net/route`));
     const otherip = await run(other, `ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -1`);
-    const root = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === '/')?.split(' ').at(-2) ?? '/dev/vda';
+    const root =
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .find((l) => l.split(' ')[4] === '/')
+        ?.split(' ')
+        .at(-2) ?? '/dev/vda';
     const hostsock = (await engineHost()).replace('unix://', '');
     vars = {
-      marker, hosthostname: hostname(), serverport: String(s.port), gateway, otherip, hostsock,
-      hostsockids: hostSocketIds(hostsock), hostmacs: hostMacs(),
+      marker,
+      hosthostname: hostname(),
+      serverport: String(s.port),
+      gateway,
+      otherip,
+      hostsock,
+      hostsockids: hostSocketIds(hostsock),
+      hostmacs: hostMacs(),
       rootdev: root.replace('/dev/', ''),
     };
   });
@@ -95,9 +126,12 @@ export function escapeSuite(opts: SuiteOptions = {}) {
     });
     it(`${c.id}: ${c.technique} — from a --privileged container`, async (t) => {
       const b64 = Buffer.from(fill(c.script, vars)).toString('base64');
-      const r = await exec(s, learner,
+      const r = await exec(
+        s,
+        learner,
         `echo ${b64} | base64 -d > /tmp/case.sh && docker run --rm --privileged -v /:/host -v /tmp/case.sh:/case.sh:ro escape-box sh /case.sh`,
-        { timeoutMs: 60_000 });
+        { timeoutMs: 60_000 },
+      );
       t.false(r.stdout.includes('ESCAPED'), r.stdout);
       // The privileged container itself must have started: otherwise the case proved nothing.
       t.false(/Error response from daemon|OCI runtime/.test(r.stderr), r.stderr);
@@ -116,7 +150,7 @@ export function escapeSuite(opts: SuiteOptions = {}) {
   });
 
   // The identity checks must be able to fail: the host's own socket and interfaces match themselves.
-  serial('the identity checks recognise the host\'s own socket and interfaces', (t) => {
+  serial("the identity checks recognise the host's own socket and interfaces", (t) => {
     const sock = vars.hostsock;
     t.true(vars.hostsockids.split(' ').includes(`${statSync(sock).dev}:${statSync(sock).ino}`));
     const out = execFileSync('sh', ['-c', fill(CASES.find((c) => c.id === 'host-netdev')!.script, vars)], { encoding: 'utf8' });

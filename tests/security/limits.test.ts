@@ -8,7 +8,9 @@ let s: TestServer;
 test.before(async () => {
   s = await startServer({ BERTH_SANDBOX_DISK: '1g', BERTH_SANDBOX_MEMORY: '768m', BERTH_SANDBOX_PIDS: '512' });
 });
-test.after.always(async () => { await s?.stop(); });
+test.after.always(async () => {
+  await s?.stop();
+});
 
 /** Echo round trips on a neighbour's terminal while `load` runs; returns the slowest in ms. */
 async function neighbourEcho(load: Promise<unknown>): Promise<number> {
@@ -18,7 +20,9 @@ async function neighbourEcho(load: Promise<unknown>): Promise<number> {
     await term.waitFor(/learner@node1\S*\$ /);
     let worst = 0;
     let done = false;
-    void load.finally(() => { done = true; });
+    void load.finally(() => {
+      done = true;
+    });
     for (let i = 0; !done && i < 40; i++) {
       const t0 = performance.now();
       term.send(`echo ping-${i}\r`);
@@ -39,13 +43,20 @@ test.serial('disk fill and inode exhaustion stop at the node disk, not the host'
   try {
     const df = await exec(s, c, 'df -B1 --output=size /home/learner | tail -1');
     t.true(Number(df.stdout.trim()) < 1.1 * 2 ** 30, `home is the 1 GiB node disk: ${df.stdout}`);
-    const fill = exec(s, c, 'dd if=/dev/zero of=/home/learner/fill bs=1M count=2048 2>&1 | grep -o "No space left on device"; df -h /home/learner | tail -1', { timeoutMs: 120_000 });
+    const fill = exec(s, c, 'dd if=/dev/zero of=/home/learner/fill bs=1M count=2048 2>&1 | grep -o "No space left on device"; df -h /home/learner | tail -1', {
+      timeoutMs: 120_000,
+    });
     const worst = await neighbourEcho(fill);
     const r = await fill;
     t.regex(r.stdout, /No space left on device/);
     t.log(`neighbour echo worst ${worst.toFixed(0)} ms during disk fill`);
     t.true(worst < 2000, `neighbour terminal stayed responsive (worst ${worst} ms)`);
-    const inodes = await exec(s, c, 'rm -f fill; mkdir -p many && cd many && for i in $(seq 1 80000); do : > f$i || { echo "stopped at $i"; break; }; done; df -i /home/learner | tail -1', { timeoutMs: 180_000 });
+    const inodes = await exec(
+      s,
+      c,
+      'rm -f fill; mkdir -p many && cd many && for i in $(seq 1 80000); do : > f$i || { echo "stopped at $i"; break; }; done; df -i /home/learner | tail -1',
+      { timeoutMs: 180_000 },
+    );
     t.regex(inodes.stdout, /stopped at \d+/);
     // The tmpfs places are bounded too.
     const tmp = await exec(s, c, 'dd if=/dev/zero of=/tmp/fill bs=1M count=400 2>&1 | grep -o "No space left on device"; rm -f /tmp/fill');
@@ -62,7 +73,12 @@ test.serial('a fork bomb is contained by the pids limit', async (t) => {
     // do so); until then it presses on the pids limit. Its copies exit at once, and the node's init must reap
     // them, or their zombies would hold the pids limit for good. The `sleep`, started first, keeps the exec
     // (and the neighbour measurement) going for the bomb's whole life.
-    const bomb = exec(s, c, `printf -v now '%(%s)T' -1; export END=$((now + 10)); sleep 12 & bash -c 'bomb() { printf -v n "%(%s)T" -1; if (( n < END )); then bomb | bomb & fi; }; bomb' 2>/dev/null; wait $!; true`, { timeoutMs: 60_000 });
+    const bomb = exec(
+      s,
+      c,
+      `printf -v now '%(%s)T' -1; export END=$((now + 10)); sleep 12 & bash -c 'bomb() { printf -v n "%(%s)T" -1; if (( n < END )); then bomb | bomb & fi; }; bomb' 2>/dev/null; wait $!; true`,
+      { timeoutMs: 60_000 },
+    );
     const worst = await neighbourEcho(bomb);
     t.log(`neighbour echo worst ${worst.toFixed(0)} ms during fork bomb`);
     t.true(worst < 2000, `neighbour terminal stayed responsive (worst ${worst} ms)`);

@@ -9,10 +9,15 @@ import { createSession, engineHost, exec, startServer, type TestServer } from '.
 let s: TestServer;
 // The allow-list names this machine's own host name: it resolves from the host's /etc/hosts, so no lookup
 // in this file leaves the machine.
-test.before(async () => { s = await startServer({ BERTH_EGRESS_ALLOW: hostname() }); });
-test.after.always(async () => { await s?.stop(); });
+test.before(async () => {
+  s = await startServer({ BERTH_EGRESS_ALLOW: hostname() });
+});
+test.after.always(async () => {
+  await s?.stop();
+});
 
-const inspect = async (id: string, fmt: string) => execFileSync('docker', ['inspect', '-f', fmt, `berth-${id}-node1`], { env: { ...process.env, DOCKER_HOST: await engineHost() }, encoding: 'utf8' }).trim();
+const inspect = async (id: string, fmt: string) =>
+  execFileSync('docker', ['inspect', '-f', fmt, `berth-${id}-node1`], { env: { ...process.env, DOCKER_HOST: await engineHost() }, encoding: 'utf8' }).trim();
 
 test.serial('a learner cannot reach the host (Berth API on the gateway address) or another sandbox', async (t) => {
   const a = await createSession(s);
@@ -24,14 +29,19 @@ test.serial('a learner cannot reach the host (Berth API on the gateway address) 
     // Control: from the host, b's engine API port answers, so a refusal below is the boundary, not a dead port.
     const fromHost = execFileSync('curl', ['-s', '-m', '3', `http://${bIp}:2375/_ping`], { encoding: 'utf8' });
     t.is(fromHost, 'OK');
-    const r = await exec(s, a, [
-      `curl -s -m 3 -o /dev/null -w '%{http_code}' http://${gateway}:${s.port}/healthz; echo " host:$?"`,
-      `curl -s -m 3 http://${bIp}:2375/_ping; echo " other:$?"`,
-      `timeout 10 docker -H tcp://${bIp}:2375 ps >/dev/null 2>&1; echo "docker-other:$?"`,
-    ].join('; '), { timeoutMs: 30_000 });
+    const r = await exec(
+      s,
+      a,
+      [
+        `curl -s -m 3 -o /dev/null -w '%{http_code}' http://${gateway}:${s.port}/healthz; echo " host:$?"`,
+        `curl -s -m 3 http://${bIp}:2375/_ping; echo " other:$?"`,
+        `timeout 10 docker -H tcp://${bIp}:2375 ps >/dev/null 2>&1; echo "docker-other:$?"`,
+      ].join('; '),
+      { timeoutMs: 30_000 },
+    );
     t.regex(r.stdout, /host:(7|28)\b/, `the host's API port must not answer: ${r.stdout}`);
     t.regex(r.stdout, /other:(7|28)\b/, `another sandbox must not answer: ${r.stdout}`);
-    t.regex(r.stdout, /docker-other:(1|124)\b/, "docker -H at another sandbox fails or times out");
+    t.regex(r.stdout, /docker-other:(1|124)\b/, 'docker -H at another sandbox fails or times out');
     t.false(r.stdout.includes('OK'));
   } finally {
     for (const c of [a, b]) await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });

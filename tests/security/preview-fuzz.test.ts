@@ -27,27 +27,57 @@ function scriptedUpstream(): Promise<{ server: Server; port: number; next: (byte
       sock.end(bytes);
     });
   });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => {
-    const a = server.address();
-    ok({ server, port: typeof a === 'object' && a ? a.port : 0, next: (b) => queue.push(b) });
-  }));
+  return new Promise((ok) =>
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      ok({ server, port: typeof a === 'object' && a ? a.port : 0, next: (b) => queue.push(b) });
+    }),
+  );
 }
 
 async function proxyServer(dir: string) {
   const store = new Store(join(dir, 'berth.db'));
   const t = Date.now();
-  store.insertSession({ id: SESSION, tokenHash: hashToken(TOKEN), lesson: null, nodes: ['node1'], createdAt: t, expiresAt: t + 3_600_000, lastActivityAt: t, client: '' });
+  store.insertSession({
+    id: SESSION,
+    tokenHash: hashToken(TOKEN),
+    lesson: null,
+    nodes: ['node1'],
+    createdAt: t,
+    expiresAt: t + 3_600_000,
+    lastActivityAt: t,
+    client: '',
+  });
   const provider = { nodeAddress: async () => '127.0.0.1' } as unknown as SandboxProvider;
   const manager = new SandboxManager({
-    provider, store, limits: { memoryBytes: 0, nanoCpus: 0, pids: 0, diskBytes: 0 }, poolSize: 0, maxSandboxes: 1, maxNodes: 1,
-    lifetimeMs: 3_600_000, extendMs: 0, idleMs: 3_600_000, execMaxOutput: 1024, seedFiles: () => [],
+    provider,
+    store,
+    limits: { memoryBytes: 0, nanoCpus: 0, pids: 0, diskBytes: 0 },
+    poolSize: 0,
+    maxSandboxes: 1,
+    maxNodes: 1,
+    lifetimeMs: 3_600_000,
+    extendMs: 0,
+    idleMs: 3_600_000,
+    execMaxOutput: 1024,
+    seedFiles: () => [],
   });
   const warnings: object[] = [];
-  const preview = createPreview({ manager, provider, keys: new PreviewKeys(Buffer.alloc(32, 1)), domain: null, secureCookies: false, log: { warn: (o) => warnings.push(o) } });
+  const preview = createPreview({
+    manager,
+    provider,
+    keys: new PreviewKeys(Buffer.alloc(32, 1)),
+    domain: null,
+    secureCookies: false,
+    log: { warn: (o) => warnings.push(o) },
+  });
   const server = createHttpServer((req, res) => {
     const target = preview.match(req);
     if (target) void preview.http(req, res, target);
-    else { res.writeHead(200); res.end('berth'); }
+    else {
+      res.writeHead(200);
+      res.end('berth');
+    }
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const a = server.address();
@@ -58,7 +88,9 @@ function get(port: number, path: string): Promise<{ status: number; headers: Inc
   return new Promise((ok, fail) => {
     const req = request({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${TOKEN}` }, timeout: 10_000 }, (res) => {
       let body = '';
-      res.on('data', (b: Buffer) => { body += b; });
+      res.on('data', (b: Buffer) => {
+        body += b;
+      });
       res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body }));
       res.on('error', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
@@ -72,7 +104,14 @@ function get(port: number, path: string): Promise<{ status: number; headers: Inc
 /** Small deterministic generator, so a failing case can be replayed. */
 function prng(seed: number) {
   let x = seed >>> 0;
-  return () => { x ^= x << 13; x >>>= 0; x ^= x >> 17; x ^= x << 5; x >>>= 0; return x / 0x100000000; };
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
 }
 
 /** An upstream and a proxy in front of it, both gone when the test ends. */
@@ -80,7 +119,12 @@ async function setup(t: ExecutionContext) {
   const dir = mkdtempSync(join(tmpdir(), 'berth-fuzz-'));
   const up = await scriptedUpstream();
   const px = await proxyServer(dir);
-  t.teardown(() => { up.server.close(); px.server.close(); px.store.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(() => {
+    up.server.close();
+    px.server.close();
+    px.store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   return { up, px, path: `/p/${SESSION}/node1/${up.port}/` };
 }
 

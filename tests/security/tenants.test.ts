@@ -14,7 +14,14 @@ let host: string;
 const sessions: Created[] = [];
 test.before(async () => {
   host = await engineHost();
-  s = await startServer({ BERTH_NODE_OPS_PER_MIN: '2', BERTH_TERMINALS_PER_SESSION: '2', BERTH_SESSION_LIFETIME_MIN: '60', BERTH_SESSION_EXTEND_MIN: '60', BERTH_SESSION_MAX_LIFETIME_MIN: '120', BERTH_JOINS_PER_MIN: '2' });
+  s = await startServer({
+    BERTH_NODE_OPS_PER_MIN: '2',
+    BERTH_TERMINALS_PER_SESSION: '2',
+    BERTH_SESSION_LIFETIME_MIN: '60',
+    BERTH_SESSION_EXTEND_MIN: '60',
+    BERTH_SESSION_MAX_LIFETIME_MIN: '120',
+    BERTH_JOINS_PER_MIN: '2',
+  });
 });
 test.after.always(async () => {
   for (const c of sessions) await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token }).catch(() => {});
@@ -30,18 +37,35 @@ const hostDocker = (...args: string[]) => execFileSync('docker', ['-H', host, ..
 
 test.serial('the registry mirror is read-only from a sandbox: no push, no upload, no delete; it routes nothing', async (t) => {
   const c = await session();
-  const mirror = (await exec(s, c, "jq -r '.\"insecure-registries\"[0]' ~/.config/docker/daemon.json")).stdout.trim();
+  const mirror = (await exec(s, c, 'jq -r \'."insecure-registries"[0]\' ~/.config/docker/daemon.json')).stdout.trim();
   t.regex(mirror, /^\d+\.\d+\.\d+\.\d+:5000$/, 'the node knows its mirror');
-  const before = (await exec(s, c, `curl -sI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://${mirror}/v2/library/busybox/manifests/latest | tr -d '\\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'`)).stdout.trim();
+  const before = (
+    await exec(
+      s,
+      c,
+      `curl -sI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://${mirror}/v2/library/busybox/manifests/latest | tr -d '\\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'`,
+    )
+  ).stdout.trim();
   t.regex(before, /^sha256:/, 'the mirror serves the catalog');
 
-  const push = await exec(s, c, `docker pull -q busybox >/dev/null && docker tag busybox ${mirror}/library/busybox:latest && docker push ${mirror}/library/busybox:latest 2>&1`, { timeoutMs: 60_000 });
+  const push = await exec(
+    s,
+    c,
+    `docker pull -q busybox >/dev/null && docker tag busybox ${mirror}/library/busybox:latest && docker push ${mirror}/library/busybox:latest 2>&1`,
+    { timeoutMs: 60_000 },
+  );
   t.not(push.exitCode, 0, `push refused: ${push.stdout}`);
   const upload = await exec(s, c, `curl -s -o /dev/null -w '%{http_code}' -X POST http://${mirror}/v2/library/busybox/blobs/uploads/`);
   t.false(/^2/.test(upload.stdout), `blob upload refused (${upload.stdout})`);
   const del = await exec(s, c, `curl -s -o /dev/null -w '%{http_code}' -X DELETE http://${mirror}/v2/library/busybox/manifests/${before}`);
   t.false(/^2/.test(del.stdout), `delete refused (${del.stdout})`);
-  const after = (await exec(s, c, `curl -sI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://${mirror}/v2/library/busybox/manifests/latest | tr -d '\\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'`)).stdout.trim();
+  const after = (
+    await exec(
+      s,
+      c,
+      `curl -sI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' http://${mirror}/v2/library/busybox/manifests/latest | tr -d '\\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'`,
+    )
+  ).stdout.trim();
   t.is(after, before, 'the catalog image is unchanged');
   t.is(hostDocker('exec', 'berth-mirror', 'cat', '/proc/sys/net/ipv4/ip_forward'), '0', 'the mirror forwards no packets between session networks');
 });
@@ -53,7 +77,10 @@ test.serial('each learner node is its own host uid and sub-id range', async (t) 
     t.is(r.exitCode, 0, r.stderr);
     // A rootless engine's containers share its user namespace: root there is the learner's uid, and ids from
     // 1 up are the node's sub-id range (the uid_map line whose inside id is 1).
-    const [uid, ...map] = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    const [uid, ...map] = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).map(Number));
     return { uid: uid[0], root: map.find((m) => m[0] === 0)?.[1], nested: map.find((m) => m[0] === 1)?.[1] ?? NaN };
   };
   const all = [await ids(a), await ids(b), await ids(b, 'node2')];
@@ -62,13 +89,16 @@ test.serial('each learner node is its own host uid and sub-id range', async (t) 
   t.is(build.exitCode, 0, build.stdout);
   t.is(new Set(all.map((x) => x.uid)).size, 3, `learner uids differ: ${JSON.stringify(all)}`);
   t.is(new Set(all.map((x) => x.nested)).size, 3, 'nested containers map to different host ranges');
-  for (const x of all) t.is(x.root, x.uid, 'root of a nested container is the learner\'s own uid');
+  for (const x of all) t.is(x.root, x.uid, "root of a nested container is the learner's own uid");
   for (const x of all) {
     t.true(x.uid >= 40_000 && x.uid < 55_000, `learner uid ${x.uid} is in Berth's range`);
     t.true(x.nested >= 1_100_000_000 && x.nested < 2 ** 31, `nested range ${x.nested} is in Berth's range`);
   }
   // The container's uid is the host's: the outer container has no user namespace of its own.
-  const hostUids = hostDocker('top', `berth-${a.id}-node1`, '-o', 'pid,uid').split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[1]));
+  const hostUids = hostDocker('top', `berth-${a.id}-node1`, '-o', 'pid,uid')
+    .split('\n')
+    .slice(1)
+    .map((l) => Number(l.trim().split(/\s+/)[1]));
   t.true(hostUids.includes(all[0].uid), 'the learner uid is the host uid');
 });
 
@@ -77,7 +107,11 @@ const FILL_KEYS = `perl -e 'for my $i (1..100000) { my ($t, $d, $p) = ("user", "
 const HOLD_INOTIFY = `setsid nohup perl -e 'my (@f, $e); while (1) { my $r = syscall(253); if ($r < 0) { $e = "$!"; last } push @f, $r } open(my $o, ">", "/tmp/inotify-count"); print $o scalar(@f), " $e\\n"; close $o; sleep 600' >/dev/null 2>&1 & for i in $(seq 50); do [ -s /tmp/inotify-count ] && break; sleep 0.2; done; cat /tmp/inotify-count`;
 
 test.serial('one learner exhausting its key quota or inotify instances does not touch another', async (t) => {
-  if (process.arch !== 'x64') { t.log('syscall numbers are for x86_64'); t.pass(); return; }
+  if (process.arch !== 'x64') {
+    t.log('syscall numbers are for x86_64');
+    t.pass();
+    return;
+  }
   const [a, b] = [await session(), await session()];
   const keys = await exec(s, a, FILL_KEYS);
   t.regex(keys.stdout, /full after \d+: Disk quota exceeded/, 'learner A reached its key quota');
@@ -97,9 +131,10 @@ test.serial('limits one client cannot walk around: node churn, terminals, extend
   // Node add/remove: 2 a minute per session here; every attempt counts.
   const statuses: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const r = i === 0
-      ? await s.api(`/api/sessions/${c.id}/nodes`, { method: 'POST', token: c.token })
-      : await s.api(`/api/sessions/${c.id}/nodes/node2`, { method: 'DELETE', token: c.token });
+    const r =
+      i === 0
+        ? await s.api(`/api/sessions/${c.id}/nodes`, { method: 'POST', token: c.token })
+        : await s.api(`/api/sessions/${c.id}/nodes/node2`, { method: 'DELETE', token: c.token });
     statuses.push(r.status);
     if (r.status === 429) t.is(((await r.json()) as { error: { code: string } }).error.code, 'RATE_LIMITED');
   }
@@ -116,12 +151,14 @@ test.serial('limits one client cannot walk around: node churn, terminals, extend
   await one.closed;
   const again = await openTerminal(s.url, c.id, c.token, { tab: '3' });
   await again.waitFor(/\$ /);
-  again.close(); two.close();
+  again.close();
+  two.close();
 
   // Extends stop at the absolute cap (120 min from creation here), however often they are asked for.
   const created = Date.parse(((await (await s.api(`/api/sessions/${c.id}`, { token: c.token })).json()) as { createdAt: string }).createdAt);
   let last = 0;
-  for (let i = 0; i < 5; i++) last = Date.parse(((await (await s.api(`/api/sessions/${c.id}/extend`, { method: 'POST', token: c.token })).json()) as { expiresAt: string }).expiresAt);
+  for (let i = 0; i < 5; i++)
+    last = Date.parse(((await (await s.api(`/api/sessions/${c.id}/extend`, { method: 'POST', token: c.token })).json()) as { expiresAt: string }).expiresAt);
   t.true(last <= created + 120 * 60_000, `extends stop at the cap (${(last - created) / 60_000} min)`);
 
   // A stranger requesting the session's preview addresses does not keep it alive.
@@ -149,14 +186,24 @@ test.serial('a node caps its socket buffers', async (t) => {
   const c = await session();
   const pid = Number(hostDocker('inspect', '-f', '{{.State.Pid}}', `berth-${c.id}-node1`));
   const dir = memoryCgroupOf(pid);
-  if (!dir) { t.log('no cgroup v1 memory controller here: socket memory is charged to the memory limit'); t.pass(); return; }
+  if (!dir) {
+    t.log('no cgroup v1 memory controller here: socket memory is charged to the memory limit');
+    t.pass();
+    return;
+  }
   const cap = Number(readFileSync(`${dir}/memory.kmem.tcp.limit_in_bytes`, 'utf8'));
   t.true(cap > 0 && cap <= 256 * 1024 ** 2, `memory.kmem.tcp.limit_in_bytes is ${cap}`);
 });
 
-test.serial('joins are rate-limited per address; progress names only the lesson\'s own checks', async (t) => {
+test.serial("joins are rate-limited per address; progress names only the lesson's own checks", async (t) => {
   const admin = readFileSync(join(s.stateDir, 'first-admin-token'), 'utf8').trim();
-  const w = (await (await s.api('/api/workshops', { method: 'POST', token: admin, json: { title: 'Limits', lessons: ['01-why-containers'], endsAt: new Date(Date.now() + 3_600_000).toISOString(), capacity: 10 } })).json()) as { id: string; code: string };
+  const w = (await (
+    await s.api('/api/workshops', {
+      method: 'POST',
+      token: admin,
+      json: { title: 'Limits', lessons: ['01-why-containers'], endsAt: new Date(Date.now() + 3_600_000).toISOString(), capacity: 10 },
+    })
+  ).json()) as { id: string; code: string };
   t.teardown(() => s.api(`/api/workshops/${w.id}/end`, { method: 'POST', token: admin }));
   // Sent together, so the minute cannot roll over between them however slow a cold sandbox is.
   const joins = await Promise.all(['Ada', 'Bea', 'Cy'].map((name) => s.api('/api/join', { method: 'POST', json: { code: w.code, name } })));
@@ -171,8 +218,13 @@ test.serial('joins are rate-limited per address; progress names only the lesson\
   const shadow = openShadow(s.url, w.id, seat.learner.id, admin);
   const size = JSON.parse(await shadow.waitForStatus(/"state":"watching"/)) as { cols: number; rows: number };
   t.true(size.cols <= 1000 && size.rows <= 500, `the instructor's view is clamped (${size.cols}x${size.rows})`);
-  shadow.close(); term.close();
-  const bogus = await s.api(`/api/sessions/${learner.session.id}/progress`, { method: 'POST', token: learner.session.token, json: { lesson: '01-why-containers', checksPassed: ['no-such-check'] } });
+  shadow.close();
+  term.close();
+  const bogus = await s.api(`/api/sessions/${learner.session.id}/progress`, {
+    method: 'POST',
+    token: learner.session.token,
+    json: { lesson: '01-why-containers', checksPassed: ['no-such-check'] },
+  });
   t.is(bogus.status, 404);
   t.is(((await bogus.json()) as { error: { code: string } }).error.code, 'CHECK_NOT_FOUND');
 });

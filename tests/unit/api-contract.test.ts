@@ -18,18 +18,26 @@ import { ADMIN_TOKEN, buildApp, type Harness, type RequestInit2 } from '../helpe
 const ROUTES: Record<string, RouteDef> = { ...sessionRoutes, ...workshopRoutes };
 const MOUNTED = Object.keys(ROUTES).filter((k) => !ROUTES[k].upgrade);
 
-test('the app serves exactly the contract\'s routes (the WebSocket upgrades are served beside it)', (t) => {
+test("the app serves exactly the contract's routes (the WebSocket upgrades are served beside it)", (t) => {
   const h = buildApp();
   const served = new Set(h.app.routes.filter((r) => r.method !== 'ALL' && !r.path.includes('*')).map((r) => `${r.method} ${r.path}`));
   h.close();
   t.true(served.size > 40, `found ${served.size} routes`);
-  t.deepEqual([...served].filter((r) => !(r in ROUTES)), [], 'served but in no contract');
-  t.deepEqual(MOUNTED.filter((k) => !served.has(k)), [], 'in a contract but not served');
+  t.deepEqual(
+    [...served].filter((r) => !(r in ROUTES)),
+    [],
+    'served but in no contract',
+  );
+  t.deepEqual(
+    MOUNTED.filter((k) => !served.has(k)),
+    [],
+    'in a contract but not served',
+  );
 });
 
-test('the OpenAPI document is made from the contract: limits included (nodes at most 10, the terminal\'s cols and rows)', async (t) => {
+test("the OpenAPI document is made from the contract: limits included (nodes at most 10, the terminal's cols and rows)", async (t) => {
   const h = buildApp();
-  const doc = await (await h.request('/api/openapi.json')).json() as ReturnType<typeof openapiDocument>;
+  const doc = (await (await h.request('/api/openapi.json')).json()) as ReturnType<typeof openapiDocument>;
   h.close();
   t.deepEqual(doc, JSON.parse(JSON.stringify(openapiDocument([sessionRoutes, workshopRoutes]))));
   for (const key of Object.keys(ROUTES)) {
@@ -49,7 +57,10 @@ async function conforms(t: ExecutionContext, key: string, r: Response): Promise<
   const status = r.status;
   const reply = route.responses[status];
   if (reply !== undefined) {
-    if (reply === null) { t.is(await r.text(), '', `${key} ${status} has no body`); return undefined; }
+    if (reply === null) {
+      t.is(await r.text(), '', `${key} ${status} has no body`);
+      return undefined;
+    }
     if ('media' in reply) {
       t.true((r.headers.get('content-type') ?? '').startsWith(reply.media), `${key} ${status} is ${reply.media}`);
       await r.body?.cancel();
@@ -64,7 +75,10 @@ async function conforms(t: ExecutionContext, key: string, r: Response): Promise<
   const e = errorSchema.safeParse(JSON.parse(text));
   t.true(e.success, `${key} ${status} is not the API's error body: ${text}`);
   const code = e.data?.error.code ?? '';
-  t.true(status === 500 || (route.errors[status as 400]?.includes(code as 'INTERNAL') ?? false), `${key} answered ${status} ${code}, which its contract does not declare: ${text}`);
+  t.true(
+    status === 500 || (route.errors[status as 400]?.includes(code as 'INTERNAL') ?? false),
+    `${key} answered ${status} ${code}, which its contract does not declare: ${text}`,
+  );
   return undefined;
 }
 
@@ -78,44 +92,130 @@ const GOOD: Record<string, (x: Ctx) => Call> = {
   'GET /api/openapi.json': () => ({ path: '/api/openapi.json', status: 200 }),
   'GET /api/sandbox-facts': () => ({ path: '/api/sandbox-facts', status: 200 }),
   'POST /api/sessions': () => ({ path: '/api/sessions', init: { method: 'POST', json: { lesson: '01-demo', nodes: 1 } }, status: 201 }),
-  'POST /api/lessons/:lesson/quizzes/:quiz/answer': () => ({ path: '/api/lessons/01-demo/quizzes/q1/answer', init: { method: 'POST', json: { answer: [0] } }, status: 404 }),
+  'POST /api/lessons/:lesson/quizzes/:quiz/answer': () => ({
+    path: '/api/lessons/01-demo/quizzes/q1/answer',
+    init: { method: 'POST', json: { answer: [0] } },
+    status: 404,
+  }),
   'GET /api/sessions/:id': ({ s }) => ({ path: `/api/sessions/${s.id}`, init: { token: s.token }, status: 200 }),
   'POST /api/sessions/:id/extend': ({ s }) => ({ path: `/api/sessions/${s.id}/extend`, init: { method: 'POST', token: s.token }, status: 200 }),
-  'POST /api/sessions/:id/exec': ({ s }) => ({ path: `/api/sessions/${s.id}/exec`, init: { method: 'POST', token: s.token, json: { cmd: 'true', node: 'node1', timeoutMs: 1000 } }, status: 200 }),
-  'POST /api/sessions/:id/checks/:checkId': ({ s }) => ({ path: `/api/sessions/${s.id}/checks/c1`, init: { method: 'POST', token: s.token, json: { lesson: '01-demo' } }, status: 200 }),
+  'POST /api/sessions/:id/exec': ({ s }) => ({
+    path: `/api/sessions/${s.id}/exec`,
+    init: { method: 'POST', token: s.token, json: { cmd: 'true', node: 'node1', timeoutMs: 1000 } },
+    status: 200,
+  }),
+  'POST /api/sessions/:id/checks/:checkId': ({ s }) => ({
+    path: `/api/sessions/${s.id}/checks/c1`,
+    init: { method: 'POST', token: s.token, json: { lesson: '01-demo' } },
+    status: 200,
+  }),
   'GET /api/sessions/:id/replay': ({ s }) => ({ path: `/api/sessions/${s.id}/replay`, init: { token: s.token }, status: 404 }),
-  'POST /api/sessions/:id/replay': ({ s }) => ({ path: `/api/sessions/${s.id}/replay`, init: { method: 'POST', token: s.token, json: { lesson: '01-demo', step: 'nope' } }, status: 404 }),
-  'GET /api/sessions/:id/lessons/:lesson/steps/:step/reference': ({ s }) => ({ path: `/api/sessions/${s.id}/lessons/01-demo/steps/nope/reference`, init: { token: s.token }, status: 404 }),
+  'POST /api/sessions/:id/replay': ({ s }) => ({
+    path: `/api/sessions/${s.id}/replay`,
+    init: { method: 'POST', token: s.token, json: { lesson: '01-demo', step: 'nope' } },
+    status: 404,
+  }),
+  'GET /api/sessions/:id/lessons/:lesson/steps/:step/reference': ({ s }) => ({
+    path: `/api/sessions/${s.id}/lessons/01-demo/steps/nope/reference`,
+    init: { token: s.token },
+    status: 404,
+  }),
   'POST /api/sessions/:id/nodes': ({ s }) => ({ path: `/api/sessions/${s.id}/nodes`, init: { method: 'POST', token: s.token }, status: 201 }),
   'DELETE /api/sessions/:id/nodes/:node': ({ s }) => ({ path: `/api/sessions/${s.id}/nodes/node2`, init: { method: 'DELETE', token: s.token }, status: 204 }),
   'GET /api/sessions/:id/files': ({ s }) => ({ path: `/api/sessions/${s.id}/files?path=`, init: { token: s.token }, status: 200 }),
-  'PUT /api/sessions/:id/files': ({ s }) => ({ path: `/api/sessions/${s.id}/files?path=a.txt`, init: { method: 'PUT', token: s.token, json: { content: 'hi' } }, status: 200 }),
-  'POST /api/sessions/:id/files': ({ s }) => ({ path: `/api/sessions/${s.id}/files?path=dir`, init: { method: 'POST', token: s.token, json: { type: 'dir' } }, status: 201 }),
+  'PUT /api/sessions/:id/files': ({ s }) => ({
+    path: `/api/sessions/${s.id}/files?path=a.txt`,
+    init: { method: 'PUT', token: s.token, json: { content: 'hi' } },
+    status: 200,
+  }),
+  'POST /api/sessions/:id/files': ({ s }) => ({
+    path: `/api/sessions/${s.id}/files?path=dir`,
+    init: { method: 'POST', token: s.token, json: { type: 'dir' } },
+    status: 201,
+  }),
   'DELETE /api/sessions/:id/files': ({ s }) => ({ path: `/api/sessions/${s.id}/files?path=dir`, init: { method: 'DELETE', token: s.token }, status: 204 }),
   // FakeProvider cannot stream: the route says so with its declared 404.
   'GET /api/sessions/:id/archive': ({ s }) => ({ path: `/api/sessions/${s.id}/archive`, init: { token: s.token }, status: 404 }),
   'GET /api/sessions/:id/ports': ({ s }) => ({ path: `/api/sessions/${s.id}/ports`, init: { token: s.token }, status: 200 }),
   'GET /api/sessions/:id/events': ({ s }) => ({ path: `/api/sessions/${s.id}/events`, init: { token: s.token }, status: 200 }),
-  'POST /api/sessions/:id/ports/:node/:port/share': ({ s }) => ({ path: `/api/sessions/${s.id}/ports/node1/8080/share`, init: { method: 'POST', token: s.token, json: { shared: true } }, status: 200 }),
-  'POST /api/workshops': () => ({ path: '/api/workshops', init: { method: 'POST', token: ADMIN_TOKEN, json: { title: 'Another', lessons: ['01-demo'], endsAt: new Date(Date.now() + 7_200_000).toISOString(), capacity: 2, limits: { memory: '512m', cpus: 1, pids: 256 } } }, status: 201 }),
+  'POST /api/sessions/:id/ports/:node/:port/share': ({ s }) => ({
+    path: `/api/sessions/${s.id}/ports/node1/8080/share`,
+    init: { method: 'POST', token: s.token, json: { shared: true } },
+    status: 200,
+  }),
+  'POST /api/workshops': () => ({
+    path: '/api/workshops',
+    init: {
+      method: 'POST',
+      token: ADMIN_TOKEN,
+      json: {
+        title: 'Another',
+        lessons: ['01-demo'],
+        endsAt: new Date(Date.now() + 7_200_000).toISOString(),
+        capacity: 2,
+        limits: { memory: '512m', cpus: 1, pids: 256 },
+      },
+    },
+    status: 201,
+  }),
   'GET /api/workshops': () => ({ path: '/api/workshops', init: { token: ADMIN_TOKEN }, status: 200 }),
   'GET /api/join/:code': ({ w }) => ({ path: `/api/join/${w.code}`, status: 200 }),
   'POST /api/join': ({ w }) => ({ path: '/api/join', init: { method: 'POST', json: { code: w.code, name: 'Second learner' } }, status: 201 }),
   'GET /api/workshops/:id': ({ w }) => ({ path: `/api/workshops/${w.id}`, init: { token: ADMIN_TOKEN }, status: 200 }),
-  'PATCH /api/workshops/:id': ({ w }) => ({ path: `/api/workshops/${w.id}`, init: { method: 'PATCH', token: ADMIN_TOKEN, json: { title: 'Renamed', stuckMinutes: 5 } }, status: 200 }),
+  'PATCH /api/workshops/:id': ({ w }) => ({
+    path: `/api/workshops/${w.id}`,
+    init: { method: 'PATCH', token: ADMIN_TOKEN, json: { title: 'Renamed', stuckMinutes: 5 } },
+    status: 200,
+  }),
   'GET /api/workshops/:id/capacity': ({ w }) => ({ path: `/api/workshops/${w.id}/capacity`, init: { token: ADMIN_TOKEN }, status: 200 }),
-  'POST /api/workshops/:id/prewarm': ({ w }) => ({ path: `/api/workshops/${w.id}/prewarm`, init: { method: 'POST', token: ADMIN_TOKEN, json: { expectedLearners: 1 } }, status: 200 }),
+  'POST /api/workshops/:id/prewarm': ({ w }) => ({
+    path: `/api/workshops/${w.id}/prewarm`,
+    init: { method: 'POST', token: ADMIN_TOKEN, json: { expectedLearners: 1 } },
+    status: 200,
+  }),
   'POST /api/workshops/:id/tickets': ({ w }) => ({ path: `/api/workshops/${w.id}/tickets`, init: { method: 'POST', token: ADMIN_TOKEN }, status: 201 }),
-  'POST /api/workshops/:id/messages': ({ w }) => ({ path: `/api/workshops/${w.id}/messages`, init: { method: 'POST', token: ADMIN_TOKEN, json: { text: 'Hello' } }, status: 201 }),
+  'POST /api/workshops/:id/messages': ({ w }) => ({
+    path: `/api/workshops/${w.id}/messages`,
+    init: { method: 'POST', token: ADMIN_TOKEN, json: { text: 'Hello' } },
+    status: 201,
+  }),
   'GET /api/workshops/:id/messages': ({ w }) => ({ path: `/api/workshops/${w.id}/messages?after=0`, init: { token: ADMIN_TOKEN }, status: 200 }),
-  'POST /api/sessions/:id/progress': ({ learnerSession: l }) => ({ path: `/api/sessions/${l.id}/progress`, init: { method: 'POST', token: l.token, json: { lesson: '01-demo', checksPassed: ['c1'], quiz: [{ id: 'q1', answer: '0' }] } }, status: 200 }),
+  'POST /api/sessions/:id/progress': ({ learnerSession: l }) => ({
+    path: `/api/sessions/${l.id}/progress`,
+    init: { method: 'POST', token: l.token, json: { lesson: '01-demo', checksPassed: ['c1'], quiz: [{ id: 'q1', answer: '0' }] } },
+    status: 200,
+  }),
   'GET /api/sessions/:id/workshop': ({ learnerSession: l }) => ({ path: `/api/sessions/${l.id}/workshop?after=0`, init: { token: l.token }, status: 200 }),
-  'GET /api/workshops/:id/learners/:learner': ({ w, learner }) => ({ path: `/api/workshops/${w.id}/learners/${learner}`, init: { token: ADMIN_TOKEN }, status: 200 }),
-  'GET /api/workshops/:id/learners/:learner/tabs': ({ w, learner }) => ({ path: `/api/workshops/${w.id}/learners/${learner}/tabs`, init: { token: ADMIN_TOKEN }, status: 200 }),
-  'POST /api/workshops/:id/learners/:learner/reset': ({ w, learner }) => ({ path: `/api/workshops/${w.id}/learners/${learner}/reset`, init: { method: 'POST', token: ADMIN_TOKEN }, status: 200 }),
-  'POST /api/sessions/:id/workshop/reset': ({ learnerSession: l }) => ({ path: `/api/sessions/${l.id}/workshop/reset`, init: { method: 'POST', token: l.token }, status: 200 }),
-  'GET /api/workshops/:id/learners/:learner/replay': ({ w, learner }) => ({ path: `/api/workshops/${w.id}/learners/${learner}/replay`, init: { token: ADMIN_TOKEN }, status: 404 }),
-  'POST /api/workshops/:id/learners/:learner/replay': ({ w, learner }) => ({ path: `/api/workshops/${w.id}/learners/${learner}/replay`, init: { method: 'POST', token: ADMIN_TOKEN, json: { lesson: '01-demo', step: 'nope', fresh: false } }, status: 404 }),
+  'GET /api/workshops/:id/learners/:learner': ({ w, learner }) => ({
+    path: `/api/workshops/${w.id}/learners/${learner}`,
+    init: { token: ADMIN_TOKEN },
+    status: 200,
+  }),
+  'GET /api/workshops/:id/learners/:learner/tabs': ({ w, learner }) => ({
+    path: `/api/workshops/${w.id}/learners/${learner}/tabs`,
+    init: { token: ADMIN_TOKEN },
+    status: 200,
+  }),
+  'POST /api/workshops/:id/learners/:learner/reset': ({ w, learner }) => ({
+    path: `/api/workshops/${w.id}/learners/${learner}/reset`,
+    init: { method: 'POST', token: ADMIN_TOKEN },
+    status: 200,
+  }),
+  'POST /api/sessions/:id/workshop/reset': ({ learnerSession: l }) => ({
+    path: `/api/sessions/${l.id}/workshop/reset`,
+    init: { method: 'POST', token: l.token },
+    status: 200,
+  }),
+  'GET /api/workshops/:id/learners/:learner/replay': ({ w, learner }) => ({
+    path: `/api/workshops/${w.id}/learners/${learner}/replay`,
+    init: { token: ADMIN_TOKEN },
+    status: 404,
+  }),
+  'POST /api/workshops/:id/learners/:learner/replay': ({ w, learner }) => ({
+    path: `/api/workshops/${w.id}/learners/${learner}/replay`,
+    init: { method: 'POST', token: ADMIN_TOKEN, json: { lesson: '01-demo', step: 'nope', fresh: false } },
+    status: 404,
+  }),
   'GET /api/workshops/:id/results.csv': ({ w }) => ({ path: `/api/workshops/${w.id}/results.csv`, init: { token: ADMIN_TOKEN }, status: 200 }),
   'GET /api/workshops/:id/events': ({ w }) => ({ path: `/api/workshops/${w.id}/events`, init: { token: ADMIN_TOKEN }, status: 200 }),
   'POST /api/workshops/:id/end': ({ w }) => ({ path: `/api/workshops/${w.id}/end`, init: { method: 'POST', token: ADMIN_TOKEN }, status: 200 }),
@@ -133,7 +233,7 @@ function answers(h: Harness) {
   };
 }
 
-test('every route\'s real answers are the ones its contract declares', async (t) => {
+test("every route's real answers are the ones its contract declares", async (t) => {
   // A state folder that exists: the capacity route reads its free disk.
   const state = mkdtempSync(join(tmpdir(), 'berth-contract-'));
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
@@ -147,9 +247,13 @@ test('every route\'s real answers are the ones its contract declares', async (t)
   const w = await h.workshop();
   const j = await h.join(w.code, 'Ada');
   t.is(j.status, 201);
-  const joined = await j.json() as { learner: { id: string }; session: { id: string; token: string } };
+  const joined = (await j.json()) as { learner: { id: string }; session: { id: string; token: string } };
   const x: Ctx = { h, s, w, learner: joined.learner.id, learnerSession: joined.session };
-  t.deepEqual(MOUNTED.filter((k) => !(k in GOOD)), [], 'routes with no request in this walk');
+  t.deepEqual(
+    MOUNTED.filter((k) => !(k in GOOD)),
+    [],
+    'routes with no request in this walk',
+  );
   for (const [key, make] of Object.entries(GOOD)) {
     const call = make(x);
     const r = await h.request(call.path, call.init);
@@ -164,7 +268,7 @@ test('bad input to every route gets one of its declared JSON errors', async (t) 
   answers(h);
   const s = await h.session();
   const w = await h.workshop();
-  const j = await (await h.join(w.code, 'Ada')).json() as { learner: { id: string }; session: { id: string; token: string } };
+  const j = (await (await h.join(w.code, 'Ada')).json()) as { learner: { id: string }; session: { id: string; token: string } };
   const x: Ctx = { h, s, w, learner: j.learner.id, learnerSession: j.session };
   let checked = 0;
   for (const key of MOUNTED) {
@@ -193,9 +297,14 @@ test('bad input to every route gets one of its declared JSON errors', async (t) 
   h.close();
 });
 
-test('the terminal reads its tab and size with the contract\'s schema: the documented bounds are the enforced ones', (t) => {
+test("the terminal reads its tab and size with the contract's schema: the documented bounds are the enforced ones", (t) => {
   const closed: number[] = [];
-  const ws = { send: () => {}, close: (code: number) => { closed.push(code); } } as unknown as WebSocket;
+  const ws = {
+    send: () => {},
+    close: (code: number) => {
+      closed.push(code);
+    },
+  } as unknown as WebSocket;
   const size = (q: string) => tabAndSize(ws, new URL(`http://berth.invalid/api/sessions/x/terminal?${q}`));
   t.deepEqual(size(''), { tab: '1', cols: 80, rows: 24 });
   t.deepEqual(size('tab=a-1&cols=1000&rows=500'), { tab: 'a-1', cols: 1000, rows: 500 });

@@ -8,7 +8,7 @@ test('a session: 201 with an id, a 256-bit token, an expiry and its nodes', asyn
   const h = buildApp();
   const r = await h.request('/api/sessions', { method: 'POST', json: { nodes: 2 } });
   t.is(r.status, 201);
-  const body = await r.json() as { id: string; token: string; expiresAt: string; nodes: { name: string }[] };
+  const body = (await r.json()) as { id: string; token: string; expiresAt: string; nodes: { name: string }[] };
   t.deepEqual(Object.keys(body).sort(), ['expiresAt', 'id', 'nodes', 'token']);
   t.is(Buffer.from(body.token, 'base64url').length, 32);
   t.is(Date.parse(body.expiresAt), h.clock.t + h.config.lifetimeMs);
@@ -73,7 +73,7 @@ test('capacity: BERTH_MAX_SANDBOXES counts sessions and creations in flight; con
   t.is((await h.request('/api/sessions', { method: 'POST', json: {} })).status, 201);
 });
 
-test('auth: session routes need the session\'s own token', async (t) => {
+test("auth: session routes need the session's own token", async (t) => {
   const h = buildApp();
   const a = await h.session();
   const b = await h.session();
@@ -86,13 +86,17 @@ test('auth: session routes need the session\'s own token', async (t) => {
     t.is((await assertError(t, await h.request(path, { token }), 404, 'SESSION_NOT_FOUND')).message, unknown.message);
   }
   for (const sub of ['', '/exec', '/files', '/ports', '/nodes', '/extend']) {
-    const r = await h.request(`${path}${sub}`, { method: sub === '/exec' || sub === '/extend' || sub === '/nodes' ? 'POST' : 'GET', token: b.token, json: sub === '/exec' ? { cmd: 'id' } : undefined });
+    const r = await h.request(`${path}${sub}`, {
+      method: sub === '/exec' || sub === '/extend' || sub === '/nodes' ? 'POST' : 'GET',
+      token: b.token,
+      json: sub === '/exec' ? { cmd: 'id' } : undefined,
+    });
     await assertError(t, r, 404, 'SESSION_NOT_FOUND');
   }
   t.is(h.provider.runs.length, 0, 'no command ran for a refused request');
   const ok = await h.request(path, { token: a.token });
   t.is(ok.status, 200);
-  t.is((await ok.json() as { id: string }).id, a.id);
+  t.is(((await ok.json()) as { id: string }).id, a.id);
 });
 
 test('lifetime: an idle or expired session is 404 SESSION_NOT_FOUND; extend pushes the end out, never past one lifetime', async (t) => {
@@ -101,7 +105,7 @@ test('lifetime: an idle or expired session is 404 SESSION_NOT_FOUND; extend push
   h.clock.advance(20 * 60_000);
   const r = await h.request(`/api/sessions/${s.id}/extend`, { method: 'POST', token: s.token });
   t.is(r.status, 200);
-  const { expiresAt } = await r.json() as { expiresAt: string };
+  const { expiresAt } = (await r.json()) as { expiresAt: string };
   // 60 + 45 would be 105 minutes after creation; one lifetime from now (20 + 60) is the cap.
   t.is(Date.parse(expiresAt), h.clock.t + 60 * 60_000);
   h.clock.advance(30 * 60_000);
@@ -123,7 +127,14 @@ test('exec: body rules, node names, defaults handed to the engine', async (t) =>
   const h = buildApp();
   const s = await h.session();
   const exec = (json: unknown) => h.request(`/api/sessions/${s.id}/exec`, { method: 'POST', token: s.token, json });
-  for (const bad of [{}, { cmd: '' }, { cmd: 'id', timeoutMs: 50 }, { cmd: 'id', timeoutMs: 600_001 }, { cmd: 'id', shell: 'zsh' }, { cmd: 'x'.repeat(64 * 1024 + 1) }]) {
+  for (const bad of [
+    {},
+    { cmd: '' },
+    { cmd: 'id', timeoutMs: 50 },
+    { cmd: 'id', timeoutMs: 600_001 },
+    { cmd: 'id', shell: 'zsh' },
+    { cmd: 'x'.repeat(64 * 1024 + 1) },
+  ]) {
     await assertError(t, await exec(bad), 400, 'VALIDATION_FAILED');
   }
   await assertError(t, await exec({ cmd: 'id', node: 'node2' }), 404, 'NODE_NOT_FOUND');
@@ -135,7 +146,7 @@ test('exec: body rules, node names, defaults handed to the engine', async (t) =>
   t.like(h.provider.runs[0], { node: 'node1', cmd: 'id', opts: { timeoutMs: 30_000, maxOutput: h.config.execMaxOutput } });
 });
 
-test('checks: the exit code decides, the lesson\'s own messages answer, unknown ids are 404', async (t) => {
+test("checks: the exit code decides, the lesson's own messages answer, unknown ids are 404", async (t) => {
   const h = buildApp();
   const s = await h.session({ lesson: '01-demo' });
   const check = (id: string, lesson = '01-demo') => h.request(`/api/sessions/${s.id}/checks/${id}`, { method: 'POST', token: s.token, json: { lesson } });
@@ -154,7 +165,7 @@ test('nodes: added up to BERTH_MAX_NODES with distinct names under concurrency; 
   const add = () => h.request(`/api/sessions/${s.id}/nodes`, { method: 'POST', token: s.token });
   const results = await Promise.all([add(), add(), add()]);
   t.deepEqual(results.map((r) => r.status).toSorted(), [201, 201, 409]);
-  const names = await Promise.all(results.filter((r) => r.status === 201).map(async (r) => (await r.json() as { name: string }).name));
+  const names = await Promise.all(results.filter((r) => r.status === 201).map(async (r) => ((await r.json()) as { name: string }).name));
   t.deepEqual(names.toSorted(), ['node2', 'node3']);
   t.deepEqual(h.store.getSession(s.id)!.nodes, ['node1', 'node2', 'node3']);
   const del = (n: string) => h.request(`/api/sessions/${s.id}/nodes/${n}`, { method: 'DELETE', token: s.token });
@@ -172,13 +183,23 @@ test('files and ports: query and path parameters are checked before the engine i
   await assertError(t, await h.request(`${base}/files?node=node4`, { token: s.token }), 404, 'NODE_NOT_FOUND');
   await assertError(t, await h.request(`${base}/files`, { method: 'PUT', token: s.token, json: { content: 'x', encoding: 'hex' } }), 400, 'VALIDATION_FAILED');
   for (const port of ['0', '65536', 'http']) {
-    await assertError(t, await h.request(`${base}/ports/node1/${port}/share`, { method: 'POST', token: s.token, json: { shared: true } }), 400, 'VALIDATION_FAILED');
+    await assertError(
+      t,
+      await h.request(`${base}/ports/node1/${port}/share`, { method: 'POST', token: s.token, json: { shared: true } }),
+      400,
+      'VALIDATION_FAILED',
+    );
   }
-  await assertError(t, await h.request(`${base}/ports/node1/8080/share`, { method: 'POST', token: s.token, json: { shared: 'yes' } }), 400, 'VALIDATION_FAILED');
+  await assertError(
+    t,
+    await h.request(`${base}/ports/node1/8080/share`, { method: 'POST', token: s.token, json: { shared: 'yes' } }),
+    400,
+    'VALIDATION_FAILED',
+  );
   t.is(h.provider.runs.length, 0);
   const r = await h.request(`${base}/ports/node1/8080/share`, { method: 'POST', token: s.token, json: { shared: true } });
   t.is(r.status, 200);
-  t.true((await r.json() as { shared: boolean }).shared);
+  t.true(((await r.json()) as { shared: boolean }).shared);
   t.true(h.store.isShared(s.id, 'node1', 8080));
 });
 
@@ -187,7 +208,7 @@ test('unknown routes, health, OpenAPI and metrics', async (t) => {
   await assertError(t, await h.request('/api/nope'), 404, 'NOT_FOUND');
   await assertError(t, await h.request('/api/sessions', { method: 'GET' }), 404, 'NOT_FOUND');
   t.deepEqual(await (await h.request('/healthz')).json(), { ok: true });
-  const spec = await (await h.request('/api/openapi.json')).json() as { openapi: string; paths: Record<string, unknown> };
+  const spec = (await (await h.request('/api/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
   t.regex(spec.openapi, /^3\./);
   t.truthy(spec.paths['/api/sessions']);
   await h.request('/api/sessions', { method: 'POST', body: '{' });

@@ -5,14 +5,18 @@ import test from 'ava';
 import { ADMIN_TOKEN, assertError, buildApp, type Harness } from '../helpers/app-harness.ts';
 import { heldGate } from '../helpers/fake-provider.ts';
 
-type Joined = { learner: { id: string; name: string; key: string }; workshop: { id: string; state: string }; session: { id: string; token: string; expiresAt: string } };
+type Joined = {
+  learner: { id: string; name: string; key: string };
+  workshop: { id: string; state: string };
+  session: { id: string; token: string; expiresAt: string };
+};
 type Row = { id: string; name: string; stuck: boolean; sandbox: string; checksVerified: number; step: string | null };
 
 const iso = (h: Harness, ms: number) => new Date(h.clock.t + ms).toISOString();
 const rows = async (h: Harness, id: string) =>
-  (await (await h.request(`/api/workshops/${id}`, { token: ADMIN_TOKEN })).json() as { learnerRows: Row[] }).learnerRows;
+  ((await (await h.request(`/api/workshops/${id}`, { token: ADMIN_TOKEN })).json()) as { learnerRows: Row[] }).learnerRows;
 
-test('instructor routes need an admin token: none, a wrong one and a learner\'s session token are 401', async (t) => {
+test("instructor routes need an admin token: none, a wrong one and a learner's session token are 401", async (t) => {
   const h = buildApp();
   const s = await h.session();
   for (const token of [undefined, 'berth_admin_not-the-right-token-at-all', s.token]) {
@@ -33,9 +37,12 @@ test('create: 201 with a six-letter code from an alphabet without look-alikes, a
 
 test('create: invalid workshops are refused with the field named', async (t) => {
   const h = buildApp();
-  const create = (json: object) => h.request('/api/workshops', {
-    method: 'POST', token: ADMIN_TOKEN, json: { title: 'T', lessons: ['01-demo'], endsAt: iso(h, 3_600_000), capacity: 5, ...json },
-  });
+  const create = (json: object) =>
+    h.request('/api/workshops', {
+      method: 'POST',
+      token: ADMIN_TOKEN,
+      json: { title: 'T', lessons: ['01-demo'], endsAt: iso(h, 3_600_000), capacity: 5, ...json },
+    });
   const cases: [object, RegExp][] = [
     [{ endsAt: iso(h, -1000) }, /endsAt/],
     [{ startsAt: iso(h, 7_200_000) }, /endsAt/],
@@ -83,7 +90,7 @@ test('doors: joining opens 30 minutes before the start and closes at the end (41
   h.clock.advance(30 * 60_000);
   const r = await h.join(w.code, 'Early');
   t.is(r.status, 201);
-  const j = await r.json() as Joined;
+  const j = (await r.json()) as Joined;
   t.is(j.workshop.state, 'open');
   t.is(j.session.expiresAt, iso(h, 90 * 60_000), 'the session lasts exactly as long as the workshop');
   h.clock.advance(90 * 60_000);
@@ -142,10 +149,10 @@ test('a workshop with its own limits needs a provider that can apply them: 503, 
   t.is(h.provider.sandboxes.size, 0, 'the sandbox made for the join was removed');
 });
 
-test('returning learner: the same name with the browser\'s key gets a new sandbox once the old one is gone', async (t) => {
+test("returning learner: the same name with the browser's key gets a new sandbox once the old one is gone", async (t) => {
   const h = buildApp();
   const w = await h.workshop({ capacity: 1 });
-  const first = await (await h.join(w.code, 'Ada')).json() as Joined;
+  const first = (await (await h.join(w.code, 'Ada')).json()) as Joined;
   await assertError(t, await h.join(w.code, 'Ada', { key: first.learner.key }), 409, 'NAME_TAKEN');
   t.is((await h.request(`/api/sessions/${first.session.id}`, { method: 'DELETE', token: first.session.token })).status, 204);
   await h.service.tick();
@@ -154,7 +161,7 @@ test('returning learner: the same name with the browser\'s key gets a new sandbo
   await assertError(t, await h.join(w.code, 'Ada', { key: 'not-the-key' }), 409, 'NAME_TAKEN');
   const again = await h.join(w.code, 'Ada', { key: first.learner.key });
   t.is(again.status, 201);
-  const second = await again.json() as Joined;
+  const second = (await again.json()) as Joined;
   t.is(second.learner.id, first.learner.id);
   t.not(second.session.id, first.session.id);
   t.not(second.learner.key, first.learner.key, 'the key changes with each join');
@@ -164,7 +171,7 @@ test('returning learner: the same name with the browser\'s key gets a new sandbo
 test('stuck: a ready learner without progress for stuckMinutes while the workshop runs; progress clears it', async (t) => {
   const h = buildApp();
   const w = await h.workshop({ stuckMinutes: 10 });
-  const j = await (await h.join(w.code, 'Ada')).json() as Joined;
+  const j = (await (await h.join(w.code, 'Ada')).json()) as Joined;
   h.clock.advance(10 * 60_000 - 1);
   t.false((await rows(h, w.id))[0].stuck);
   h.clock.advance(1);
@@ -194,7 +201,7 @@ test('stuck: nobody is stuck before the start, and the clock counts from the sta
 test('server-run checks count as verified for a workshop learner; a session outside a workshop records nothing', async (t) => {
   const h = buildApp();
   const w = await h.workshop();
-  const j = await (await h.join(w.code, 'Ada')).json() as Joined;
+  const j = (await (await h.join(w.code, 'Ada')).json()) as Joined;
   h.provider.answer = () => ({ exitCode: 0 });
   const r = await h.request(`/api/sessions/${j.session.id}/checks/c1`, { method: 'POST', token: j.session.token, json: { lesson: '01-demo' } });
   t.like(await r.json(), { passed: true });
@@ -203,18 +210,25 @@ test('server-run checks count as verified for a workshop learner; a session outs
   const p = await h.request(`/api/sessions/${s.id}/progress`, { method: 'POST', token: s.token, json: { lesson: '01-demo' } });
   t.deepEqual(await p.json(), { recorded: false, messages: [] });
   await assertError(t, await h.request(`/api/sessions/${s.id}/workshop`, { token: s.token }), 404, 'NOT_IN_WORKSHOP');
-  await assertError(t, await h.request(`/api/sessions/${j.session.id}/progress`, { method: 'POST', token: j.session.token, json: { lesson: '99-missing' } }), 404, 'LESSON_NOT_FOUND');
+  await assertError(
+    t,
+    await h.request(`/api/sessions/${j.session.id}/progress`, { method: 'POST', token: j.session.token, json: { lesson: '99-missing' } }),
+    404,
+    'LESSON_NOT_FOUND',
+  );
 });
 
 test('broadcasts: learners read messages after a cursor; none after the end', async (t) => {
   const h = buildApp();
   const w = await h.workshop();
-  const j = await (await h.join(w.code, 'Ada')).json() as Joined;
+  const j = (await (await h.join(w.code, 'Ada')).json()) as Joined;
   const send = (text: string) => h.request(`/api/workshops/${w.id}/messages`, { method: 'POST', token: ADMIN_TOKEN, json: { text } });
-  const m1 = await (await send('Take a break')).json() as { id: number };
+  const m1 = (await (await send('Take a break')).json()) as { id: number };
   await send('Back at 11');
   const read = async (after: number) =>
-    (await (await h.request(`/api/sessions/${j.session.id}/workshop?after=${after}`, { token: j.session.token })).json() as { messages: { text: string }[] }).messages.map((m) => m.text);
+    (
+      (await (await h.request(`/api/sessions/${j.session.id}/workshop?after=${after}`, { token: j.session.token })).json()) as { messages: { text: string }[] }
+    ).messages.map((m) => m.text);
   t.deepEqual(await read(0), ['Take a break', 'Back at 11']);
   t.deepEqual(await read(m1.id), ['Back at 11']);
   await assertError(t, await send('   '), 400, 'VALIDATION_FAILED');
@@ -230,7 +244,10 @@ test('the end removes every learner sandbox and keeps the results; an ended work
   const r = await h.request(`/api/workshops/${w.id}/end`, { method: 'POST', token: ADMIN_TOKEN });
   t.like(await r.json(), { state: 'ended', endReason: 'instructor' });
   t.is(h.provider.sandboxes.size, 0);
-  t.deepEqual((await rows(h, w.id)).map((x) => x.sandbox), ['removed', 'removed', 'removed']);
+  t.deepEqual(
+    (await rows(h, w.id)).map((x) => x.sandbox),
+    ['removed', 'removed', 'removed'],
+  );
   await assertError(t, await h.request(`/api/workshops/${w.id}`, { method: 'PATCH', token: ADMIN_TOKEN, json: { capacity: 9 } }), 409, 'WORKSHOP_ENDED');
   const csv = await (await h.request(`/api/workshops/${w.id}/results.csv`, { token: ADMIN_TOKEN })).text();
   t.is(csv.trim().split('\n').length, 4, 'a header and three learners');
@@ -246,11 +263,12 @@ test('the clock ends a workshop at endsAt (tick), as the instructor would', asyn
   t.like(await (await h.request(`/api/workshops/${w.id}`, { token: ADMIN_TOKEN })).json(), { state: 'ended', endReason: 'time' });
 });
 
-test('tickets stand in for the admin header once, on one workshop\'s downloads and events only', async (t) => {
+test("tickets stand in for the admin header once, on one workshop's downloads and events only", async (t) => {
   const h = buildApp();
   const w = await h.workshop();
   const other = await h.workshop();
-  const ticket = async () => (await (await h.request(`/api/workshops/${w.id}/tickets`, { method: 'POST', token: ADMIN_TOKEN })).json() as { ticket: string }).ticket;
+  const ticket = async () =>
+    ((await (await h.request(`/api/workshops/${w.id}/tickets`, { method: 'POST', token: ADMIN_TOKEN })).json()) as { ticket: string }).ticket;
   const a = await ticket();
   t.is((await h.request(`/api/workshops/${w.id}/results.csv?ticket=${a}`)).status, 200);
   await assertError(t, await h.request(`/api/workshops/${w.id}/results.csv?ticket=${a}`), 401, 'UNAUTHORIZED');
@@ -266,11 +284,16 @@ test('tickets stand in for the admin header once, on one workshop\'s downloads a
 test('PATCH: capacity and end time change; sessions follow the new end; expected learners never exceed capacity', async (t) => {
   const h = buildApp();
   const w = await h.workshop({ capacity: 5, expectedLearners: 5 });
-  const j = await (await h.join(w.code, 'Ada')).json() as Joined;
+  const j = (await (await h.join(w.code, 'Ada')).json()) as Joined;
   const endsAt = iso(h, 2 * 3_600_000);
   const r = await h.request(`/api/workshops/${w.id}`, { method: 'PATCH', token: ADMIN_TOKEN, json: { capacity: 2, endsAt } });
   t.like(await r.json(), { capacity: 2, expectedLearners: 2, endsAt });
   t.is(h.store.getSession(j.session.id)!.expiresAt, Date.parse(endsAt));
-  await assertError(t, await h.request(`/api/workshops/${w.id}`, { method: 'PATCH', token: ADMIN_TOKEN, json: { endsAt: iso(h, -1) } }), 400, 'VALIDATION_FAILED');
+  await assertError(
+    t,
+    await h.request(`/api/workshops/${w.id}`, { method: 'PATCH', token: ADMIN_TOKEN, json: { endsAt: iso(h, -1) } }),
+    400,
+    'VALIDATION_FAILED',
+  );
   await assertError(t, await h.request('/api/workshops/nosuchworkshop', { token: ADMIN_TOKEN }), 404, 'WORKSHOP_NOT_FOUND');
 });

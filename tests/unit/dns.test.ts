@@ -16,10 +16,12 @@ test('parseQuery reads the question and refuses what is not a well-formed query'
   t.is(q.qtype, 28);
   t.is(q.id, 0x1234);
   t.is(parseQuery(Buffer.alloc(5)), null);
-  const reply = Buffer.from(query('a.b')); reply[2] |= 0x80;
+  const reply = Buffer.from(query('a.b'));
+  reply[2] |= 0x80;
   t.is(parseQuery(reply), null, 'a response is not a query');
   t.is(parseQuery(query('a.b').subarray(0, 16)), null, 'a truncated name');
-  const bad = Buffer.from(query('abc')); bad[12] = 0xc0;
+  const bad = Buffer.from(query('abc'));
+  bad[12] = 0xc0;
   t.is(parseQuery(bad), null, 'a compression pointer in the question');
 });
 
@@ -42,13 +44,23 @@ test('buildReply: the id, the question, and A records with a pointer to the name
 test('answer: allowed names resolve, their other types are empty, everything else is NXDOMAIN without a lookup', async (t) => {
   const allowed = new Set(['deb.debian.org']);
   const asked: string[] = [];
-  const resolve = async (n: string) => { asked.push(n); if (n === 'deb.debian.org') return ['192.0.2.7']; throw new Error('ENOTFOUND'); };
+  const resolve = async (n: string) => {
+    asked.push(n);
+    if (n === 'deb.debian.org') return ['192.0.2.7'];
+    throw new Error('ENOTFOUND');
+  };
   t.deepEqual(await answer(parseQuery(query('deb.debian.org'))!, allowed, resolve), { rcode: 0, addresses: ['192.0.2.7'], kind: 'allowed' });
   t.deepEqual(await answer(parseQuery(query('deb.debian.org', 28))!, allowed, resolve), { rcode: 0, addresses: [], kind: 'allowed' });
   t.deepEqual(await answer(parseQuery(query('docker.io'))!, allowed, resolve), { rcode: 3, addresses: [], kind: 'refused' });
   t.deepEqual(await answer(parseQuery(query('evil.deb.debian.org.attacker'))!, allowed, resolve), { rcode: 3, addresses: [], kind: 'refused' });
   t.deepEqual(asked, ['deb.debian.org'], 'names off the list are never looked up');
-  t.deepEqual(await answer(parseQuery(query('deb.debian.org'))!, allowed, async () => { throw new Error('down'); }), { rcode: 2, addresses: [], kind: 'failed' });
-  const notify = Buffer.from(query('deb.debian.org')); notify[2] = 0x20; // opcode 4
+  t.deepEqual(
+    await answer(parseQuery(query('deb.debian.org'))!, allowed, async () => {
+      throw new Error('down');
+    }),
+    { rcode: 2, addresses: [], kind: 'failed' },
+  );
+  const notify = Buffer.from(query('deb.debian.org'));
+  notify[2] = 0x20; // opcode 4
   t.is((await answer(parseQuery(notify)!, allowed, resolve)).rcode, 4);
 });

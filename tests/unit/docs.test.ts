@@ -9,8 +9,10 @@ import { withApiTable } from '../../sandbox-server/api-doc.ts';
 import { RUNTIME_ENV, readmePath, withTable } from '../../sandbox-server/config-doc.ts';
 
 const root = join(import.meta.dirname, '..', '..');
-const tracked = (...patterns: string[]) => execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', ...patterns], { cwd: root, encoding: 'utf8' })
-  .split('\n').filter((f) => f && existsSync(join(root, f)));
+const tracked = (...patterns: string[]) =>
+  execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', ...patterns], { cwd: root, encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f && existsSync(join(root, f)));
 
 test('the README configuration table matches the schemas (npm run docs:config rewrites it)', (t) => {
   const readme = readFileSync(readmePath, 'utf8');

@@ -16,7 +16,14 @@ test('input longer than 8 bytes is cut into packets of 8, the last one shorter',
   const b = push(Buffer.from(text));
   t.is(b.length, 3 * PACKET);
   const p = decode(b);
-  t.deepEqual(p.map((x) => [x.type, x.len]), [[MSG.PUSH, 8], [MSG.PUSH, 8], [MSG.PUSH, 1]]);
+  t.deepEqual(
+    p.map((x) => [x.type, x.len]),
+    [
+      [MSG.PUSH, 8],
+      [MSG.PUSH, 8],
+      [MSG.PUSH, 1],
+    ],
+  );
   t.is(Buffer.concat(p.map((x) => x.data)).toString(), text);
   t.is(push(Buffer.alloc(16, 0x41)).length, 2 * PACKET, 'an exact multiple of 8 adds no empty packet');
   t.is(push(Buffer.alloc(0)).length, 0);
@@ -30,10 +37,19 @@ test('WINCH and REDRAW carry a struct winsize: rows, then columns, native-endian
 
 test('attaching sends ATTACH then a redraw at the size, and a watcher ATTACH alone (no size, no redraw)', (t) => {
   const learner = decode(attach(REDRAW.WINCH, { cols: 120, rows: 30 }));
-  t.deepEqual(learner.map((p) => [p.type, p.len]), [[MSG.ATTACH, 0], [MSG.REDRAW, REDRAW.WINCH]]);
+  t.deepEqual(
+    learner.map((p) => [p.type, p.len]),
+    [
+      [MSG.ATTACH, 0],
+      [MSG.REDRAW, REDRAW.WINCH],
+    ],
+  );
   t.deepEqual({ cols: learner[1].cols, rows: learner[1].rows }, { cols: 120, rows: 30 });
   const watcher = decode(attach(REDRAW.NONE, { cols: 120, rows: 30 }));
-  t.deepEqual(watcher.map((p) => p.type), [MSG.ATTACH]);
+  t.deepEqual(
+    watcher.map((p) => p.type),
+    [MSG.ATTACH],
+  );
 });
 
 test('the writer keeps one write in flight, each whole packets and at most MAX_WRITE bytes, in order', async (t) => {
@@ -46,7 +62,10 @@ test('the writer keeps one write in flight, each whole packets and at most MAX_W
       writes.push(Buffer.from(b));
       inFlight++;
       most = Math.max(most, inFlight);
-      setImmediate(() => { inFlight--; cb(); });
+      setImmediate(() => {
+        inFlight--;
+        cb();
+      });
       return true;
     },
   } as unknown as Socket;
@@ -61,5 +80,9 @@ test('the writer keeps one write in flight, each whole packets and at most MAX_W
   t.true(writes.every((b) => b.length % PACKET === 0 && b.length <= MAX_WRITE && b.length > 0));
   const packets = decode(Buffer.concat(writes));
   t.is(Buffer.concat(packets.filter((p) => p.type === MSG.PUSH).map((p) => p.data)).toString('latin1'), paste.toString('latin1'));
-  t.is(packets.findIndex((p) => p.type === MSG.WINCH), 6250, 'the resize lands between the two pastes');
+  t.is(
+    packets.findIndex((p) => p.type === MSG.WINCH),
+    6250,
+    'the resize lands between the two pastes',
+  );
 });

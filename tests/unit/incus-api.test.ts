@@ -7,14 +7,21 @@ import { ApiError } from '../../sandbox-server/errors.ts';
 
 // Replies as incusd 6.0 sends them (captured from /var/lib/incus/unix.socket).
 const execOp = {
-  id: 'f3c1', class: 'websocket', status: 'Running', status_code: 103, err: '',
+  id: 'f3c1',
+  class: 'websocket',
+  status: 'Running',
+  status_code: 103,
+  err: '',
   metadata: { fds: { 0: 'aa', 1: 'bb', 2: 'cc', control: 'dd' }, command: ['bash'] },
 };
 
 test('parseEnvelope: sync metadata, async operations, and errors with the daemon status', (t) => {
   const sync = parseEnvelope(200, JSON.stringify({ type: 'sync', status: 'Success', status_code: 200, metadata: { name: 'x' } }));
   t.deepEqual(sync, { type: 'sync', status: 200, metadata: { name: 'x' } });
-  const a = parseEnvelope(202, JSON.stringify({ type: 'async', status: 'Operation created', status_code: 100, operation: '/1.0/operations/f3c1', metadata: execOp }));
+  const a = parseEnvelope(
+    202,
+    JSON.stringify({ type: 'async', status: 'Operation created', status_code: 100, operation: '/1.0/operations/f3c1', metadata: execOp }),
+  );
   t.is(a.type, 'async');
   if (a.type === 'async') t.deepEqual(execFds(a.operation), { 0: 'aa', 1: 'bb', 2: 'cc', control: 'dd' });
   const e = t.throws(() => parseEnvelope(404, JSON.stringify({ type: 'error', error: 'Instance not found', error_code: 404 })), { instanceOf: IncusError });
@@ -55,10 +62,29 @@ test('withRetry retries only the transient failures: bridge children, the exec a
   t.true(isTransient(new IncusError(500, 'Failed to retrieve PID of executing child process')));
   t.false(isTransient(new IncusError(500, 'Instance not found')));
   let n = 0;
-  t.is(await withRetry(async () => { if (++n < 3) throw new IncusError(500, 'Failed to retrieve PID of executing child process'); return 'ok'; }, 3, 1), 'ok');
+  t.is(
+    await withRetry(
+      async () => {
+        if (++n < 3) throw new IncusError(500, 'Failed to retrieve PID of executing child process');
+        return 'ok';
+      },
+      3,
+      1,
+    ),
+    'ok',
+  );
   t.is(n, 3);
   n = 0;
-  await t.throwsAsync(withRetry(async () => { n++; throw new IncusError(500, 'No space left'); }, 3, 1));
+  await t.throwsAsync(
+    withRetry(
+      async () => {
+        n++;
+        throw new IncusError(500, 'No space left');
+      },
+      3,
+      1,
+    ),
+  );
   t.is(n, 1);
 });
 
@@ -84,30 +110,56 @@ test('specs: labels as user.berth.* keys, limits, the isolation settings, and no
   t.is(net.config['ipv4.firewall'], 'false');
   t.is(net.config['user.berth.sandbox'], 'abc');
   const body = instanceBody({
-    sandboxId: 'abc', instance: 'i1', node: 'node2', image: 'berth-learner', profile: 'default', pool: 'berth', network: 'bs-abc',
-    limits: { memoryBytes: 2 * 1024 ** 3, nanoCpus: 1.5e9, pids: 2048, diskBytes: 8 * 1024 ** 3 }, mirrorPort: 5000,
+    sandboxId: 'abc',
+    instance: 'i1',
+    node: 'node2',
+    image: 'berth-learner',
+    profile: 'default',
+    pool: 'berth',
+    network: 'bs-abc',
+    limits: { memoryBytes: 2 * 1024 ** 3, nanoCpus: 1.5e9, pids: 2048, diskBytes: 8 * 1024 ** 3 },
+    mirrorPort: 5000,
   });
   t.is(body.name, 'berth-abc-node2');
   t.false('limits.cpu' in body.config, 'no cpuset pinning: a CFS quota only');
   t.like(body.config, {
-    'security.idmap.isolated': 'true', 'security.nesting': 'true', 'security.syscalls.intercept.mknod': 'true',
-    'security.syscalls.intercept.setxattr': 'true', 'limits.memory': '2048MiB', 'limits.cpu.allowance': '150ms/100ms',
-    'limits.processes': '2048', 'user.berth.node': 'node2', 'user.berth.role': 'node',
+    'security.idmap.isolated': 'true',
+    'security.nesting': 'true',
+    'security.syscalls.intercept.mknod': 'true',
+    'security.syscalls.intercept.setxattr': 'true',
+    'limits.memory': '2048MiB',
+    'limits.cpu.allowance': '150ms/100ms',
+    'limits.processes': '2048',
+    'user.berth.node': 'node2',
+    'user.berth.role': 'node',
   });
   // The mirror is on the node's loopback at a port no registry tutorial uses (5000 stays the learner's own).
-  t.like(body.devices, { root: { pool: 'berth', size: '8192MiB' }, eth0: { network: 'bs-abc' }, mirror: { bind: 'instance', listen: 'tcp:127.0.0.1:65000', connect: 'tcp:127.0.0.1:5000' } });
+  t.like(body.devices, {
+    root: { pool: 'berth', size: '8192MiB' },
+    eth0: { network: 'bs-abc' },
+    mirror: { bind: 'instance', listen: 'tcp:127.0.0.1:65000', connect: 'tcp:127.0.0.1:5000' },
+  });
 });
 
-test('node files: the init\'s env, dockerd on its socket with the mirror, hosts naming the session', (t) => {
+test("node files: the init's env, dockerd on its socket with the mirror, hosts naming the session", (t) => {
   const c = { node: 'node1', ip: '10.202.0.11', prefix: 26, gateway: '10.202.0.1', dns: '10.202.0.1', mirrorPort: 5000 };
   t.regex(nodeEnv(c), /^BERTH_NODE=node1\nBERTH_ADDR=10\.202\.0\.11\/26\nBERTH_GATEWAY=10\.202\.0\.1\nBERTH_DNS=10\.202\.0\.1\n$/);
   const d = JSON.parse(daemonJson(c));
-  t.deepEqual(d.hosts, ['unix:///var/run/docker.sock'], 'tcp 2375 is the init\'s, not a dockerd listener');
+  t.deepEqual(d.hosts, ['unix:///var/run/docker.sock'], "tcp 2375 is the init's, not a dockerd listener");
   t.deepEqual(d['registry-mirrors'], ['http://127.0.0.1:65000']);
-  t.is(hostsFile([{ node: 'node10', ip: '10.0.0.20' }, { node: 'node2', ip: '10.0.0.12' }]).split('\n').slice(2).join(' '), '10.0.0.12\tnode2 10.0.0.20\tnode10 ');
+  t.is(
+    hostsFile([
+      { node: 'node10', ip: '10.0.0.20' },
+      { node: 'node2', ip: '10.0.0.12' },
+    ])
+      .split('\n')
+      .slice(2)
+      .join(' '),
+    '10.0.0.12\tnode2 10.0.0.20\tnode10 ',
+  );
 });
 
-test('without Berth\'s DNS a node uses the host\'s upstream resolver, never the host\'s loopback one', (t) => {
+test("without Berth's DNS a node uses the host's upstream resolver, never the host's loopback one", (t) => {
   t.is(upstreamResolver('# generated\nnameserver 127.0.0.53\nnameserver 10.255.255.53\n'), '10.255.255.53');
   t.is(upstreamResolver('nameserver 127.0.0.1\nnameserver ::1\n'), null);
   t.is(upstreamResolver(''), null);

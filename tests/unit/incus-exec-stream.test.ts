@@ -59,7 +59,9 @@ test('backpressure: a reader that stops pulling pauses the websocket, and readin
   await new Promise((r) => setTimeout(r, 200));
   t.true(data.isPaused, 'paused past the readable high-water mark');
   let total = 0;
-  stream.on('data', (b: Buffer) => { total += b.length; });
+  stream.on('data', (b: Buffer) => {
+    total += b.length;
+  });
   await new Promise((r) => setTimeout(r, 200));
   t.is(total, 8 * 64 * 1024);
   t.false(data.isPaused);

@@ -17,7 +17,9 @@ function fakeIncus({ clustered, members = ['m1', 'm2'], scheduled = 'm2' }: { cl
   const instances = new Map<string, { location: string; config: Record<string, string> }>();
   const target = (path: string) => new URL(path, 'http://x').searchParams.get('target');
   const client = {
-    remote: false, origin: null, socketPath: '/fake',
+    remote: false,
+    origin: null,
+    socketPath: '/fake',
     async get(path: string) {
       log.push(`GET ${path}`);
       if (path === '/1.0') return { environment: { server_clustered: clustered } };
@@ -27,8 +29,13 @@ function fakeIncus({ clustered, members = ['m1', 'm2'], scheduled = 'm2' }: { cl
       if (path.startsWith('/1.0/profiles/')) return { devices: { root: { type: 'disk', path: '/', pool: 'berth' } } };
       if (path.startsWith('/1.0/instances?recursion=1')) {
         // As Incus applies a filter= of config keys ("config.k eq v and …").
-        const terms = (new URL(path, 'http://x').searchParams.get('filter') ?? '').split(' and ').filter(Boolean).map((x) => x.split(' eq '));
-        return [...instances].filter(([, i]) => terms.every(([k, v]) => i.config[k.replace(/^config\./, '')] === v)).map(([name, i]) => ({ name, status: 'Running', ...i }));
+        const terms = (new URL(path, 'http://x').searchParams.get('filter') ?? '')
+          .split(' and ')
+          .filter(Boolean)
+          .map((x) => x.split(' eq '));
+        return [...instances]
+          .filter(([, i]) => terms.every(([k, v]) => i.config[k.replace(/^config\./, '')] === v))
+          .map(([name, i]) => ({ name, status: 'Running', ...i }));
       }
       const m = /^\/1\.0\/instances\/([^/?]+)$/.exec(path);
       if (m) return { name: m[1], status: 'Stopped', ...instances.get(m[1]) };
@@ -39,13 +46,20 @@ function fakeIncus({ clustered, members = ['m1', 'm2'], scheduled = 'm2' }: { cl
       if (method === 'POST' && path.startsWith('/1.0/instances')) {
         // The scheduler takes a while: the other nodes must wait for its choice, not guess.
         if (!target(path)) await new Promise((r) => setTimeout(r, 20));
-        instances.set(body!.name!, { location: clustered ? target(path) ?? scheduled : 'none', config: body!.config ?? {} });
+        instances.set(body!.name!, { location: clustered ? (target(path) ?? scheduled) : 'none', config: body!.config ?? {} });
       }
       return {};
     },
-    async http(method: string, path: string) { log.push(`${method} ${path}`); return { status: 200, body: Buffer.from('') }; },
-    async writeFile() { /* files are not the subject */ },
-    async mkdir() { /* ditto */ },
+    async http(method: string, path: string) {
+      log.push(`${method} ${path}`);
+      return { status: 200, body: Buffer.from('') };
+    },
+    async writeFile() {
+      /* files are not the subject */
+    },
+    async mkdir() {
+      /* ditto */
+    },
   };
   return { client: client as unknown as IncusClient, log, instances };
 }
@@ -65,7 +79,10 @@ test('in a cluster: the bridge is defined on each member first, node1 is left to
   const creates = log.filter((l) => l.startsWith('POST /1.0/instances'));
   t.is(creates[0], 'POST /1.0/instances berth-s1-node1');
   t.deepEqual(creates.slice(1).sort(), ['POST /1.0/instances?target=m2 berth-s1-node2', 'POST /1.0/instances?target=m2 berth-s1-node3']);
-  t.deepEqual([...instances.values()].map((i) => i.location), ['m2', 'm2', 'm2']);
+  t.deepEqual(
+    [...instances.values()].map((i) => i.location),
+    ['m2', 'm2', 'm2'],
+  );
   // A node added later joins its session's member.
   await p.addNode('s1', 'node4', limits);
   t.is(log.filter((l) => l.startsWith('POST /1.0/instances')).at(-1), 'POST /1.0/instances?target=m2 berth-s1-node4');
@@ -81,26 +98,35 @@ test('in a cluster, a node1 that fails to be created fails the others too, none 
   }) as typeof client.run;
   const p = new IncusProvider({ client, image: 'berth-learner', instance: 'i1', mirrorPort: null });
   await t.throwsAsync(p.createSandbox('s2', ['node1', 'node2'], limits));
-  t.false(log.some((l) => l.includes('berth-s2-node2') && l.startsWith('POST /1.0/instances')), 'node2 was never placed blindly');
+  t.false(
+    log.some((l) => l.includes('berth-s2-node2') && l.startsWith('POST /1.0/instances')),
+    'node2 was never placed blindly',
+  );
 });
 
 test('on a single server: no member named, no pending networks, nodes created at once', async (t) => {
   const { client, log } = fakeIncus({ clustered: false });
   const p = new IncusProvider({ client, image: 'berth-learner', instance: 'i1', mirrorPort: null });
   await p.createSandbox('s3', ['node1', 'node2'], limits);
-  t.deepEqual(log.filter((l) => l.startsWith('POST')), ['POST /1.0/networks bs-s3', 'POST /1.0/instances berth-s3-node1', 'POST /1.0/instances berth-s3-node2']);
+  t.deepEqual(
+    log.filter((l) => l.startsWith('POST')),
+    ['POST /1.0/networks bs-s3', 'POST /1.0/instances berth-s3-node1', 'POST /1.0/instances berth-s3-node2'],
+  );
   t.false(log.some((l) => l.includes('target=')));
-  t.is(await p.machines(), null, 'a local single server: the host\'s own figures');
+  t.is(await p.machines(), null, "a local single server: the host's own figures");
 });
 
 test('capacity figures are summed over the machines; a machine without a pool figure adds no disk', (t) => {
   const GiB = 2 ** 30;
-  const f = hostFigures([
-    { name: 'm1', cpus: 2, memoryTotal: 24 * GiB, memoryAvailable: 20 * GiB, diskFree: 30 * GiB },
-    { name: 'm2', cpus: 4, memoryTotal: 32 * GiB, memoryAvailable: 30 * GiB, diskFree: null },
-  ], 0);
+  const f = hostFigures(
+    [
+      { name: 'm1', cpus: 2, memoryTotal: 24 * GiB, memoryAvailable: 20 * GiB, diskFree: 30 * GiB },
+      { name: 'm2', cpus: 4, memoryTotal: 32 * GiB, memoryAvailable: 30 * GiB, diskFree: null },
+    ],
+    0,
+  );
   t.deepEqual({ cpus: f.cpus, memory: f.memory, diskFree: f.diskFree }, { cpus: 6, memory: { total: 56 * GiB, available: 50 * GiB }, diskFree: 30 * GiB });
   t.is(hostFigures(null, 5 * GiB).machines, null);
   t.is(hostFigures(null, 5 * GiB).diskFree, 5 * GiB, 'free disk here as the caller measured it');
-  t.true(hostFigures(null, 0).memory.total > 0, 'this host\'s own /proc/meminfo');
+  t.true(hostFigures(null, 0).memory.total > 0, "this host's own /proc/meminfo");
 });

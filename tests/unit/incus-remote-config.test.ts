@@ -19,8 +19,10 @@ test.before(() => {
   client = makeCert(dir, 'client');
   server = makeCert(dir, 'server', 'serverAuth');
   env = {
-    BERTH_INCUS_URL: 'https://incus.example.org:8443', BERTH_INCUS_CLIENT_CERT: client.cert,
-    BERTH_INCUS_CLIENT_KEY: client.key, BERTH_INCUS_SERVER_CERT: server.cert,
+    BERTH_INCUS_URL: 'https://incus.example.org:8443',
+    BERTH_INCUS_CLIENT_CERT: client.cert,
+    BERTH_INCUS_CLIENT_KEY: client.key,
+    BERTH_INCUS_SERVER_CERT: server.cert,
   };
 });
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,8 +46,10 @@ test('config errors name the variable: the URL, a missing or unreadable file, a 
   const msg = bad({ BERTH_INCUS_CLIENT_CERT: notPem, BERTH_INCUS_CLIENT_KEY: client.cert });
   t.regex(msg, /BERTH_INCUS_CLIENT_CERT: not a PEM certificate/);
   t.regex(msg, /BERTH_INCUS_CLIENT_KEY: not a PEM private key/);
-  t.regex(t.throws(() => loadConfig({ BERTH_INCUS_SERVER_CERT: server.cert }), { instanceOf: ConfigError })!.message,
-    /BERTH_INCUS_SERVER_CERT: only used with BERTH_INCUS_URL/);
+  t.regex(
+    t.throws(() => loadConfig({ BERTH_INCUS_SERVER_CERT: server.cert }), { instanceOf: ConfigError })!.message,
+    /BERTH_INCUS_SERVER_CERT: only used with BERTH_INCUS_URL/,
+  );
 });
 
 test('the pin accepts exactly the pinned certificate, whatever name the server was reached by', (t) => {

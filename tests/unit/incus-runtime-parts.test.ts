@@ -24,7 +24,8 @@ test('pool size: half the free space, capped, and a clear shortfall when the hos
 
 test('profile: the four security settings and a root disk on the pool', (t) => {
   const y = profileYaml('p1');
-  for (const k of ['security.nesting', 'security.idmap.isolated', 'security.syscalls.intercept.mknod', 'security.syscalls.intercept.setxattr']) t.regex(y, new RegExp(`${k}: "true"`));
+  for (const k of ['security.nesting', 'security.idmap.isolated', 'security.syscalls.intercept.mknod', 'security.syscalls.intercept.setxattr'])
+    t.regex(y, new RegExp(`${k}: "true"`));
   t.regex(y, /root:\n {4}path: \/\n {4}pool: p1\n {4}type: disk/);
   t.notRegex(y, /usr:/);
   // With a shared /usr: read-only and idmapped (shift) for the node's own id range.
@@ -43,7 +44,10 @@ test('host facts: the Debian codename and the security archive come from the hos
 test('bookworm-backports is added once, on the mirror the host already uses', (t) => {
   const d = mkdtempSync(join(tmpdir(), 'berth-apt-'));
   mkdirSync(join(d, 'sources.list.d'));
-  writeFileSync(join(d, 'sources.list.d', 'debian.sources'), 'Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n');
+  writeFileSync(
+    join(d, 'sources.list.d', 'debian.sources'),
+    'Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n',
+  );
   t.true(ensureBackportsSource(() => {}, d).added);
   const written = readFileSync(join(d, 'sources.list.d', 'berth-bookworm-backports.sources'), 'utf8');
   t.regex(written, /URIs: http:\/\/mirror\.example\/debian\nSuites: bookworm-backports\n/);
@@ -55,7 +59,7 @@ test('BERTH_INCUS=0 skips Incus with a reason, whatever the host', async (t) => 
   t.is(incusSkipReason({ BERTH_INCUS: '0' }), 'BERTH_INCUS=0');
 });
 
-test('a dead daemon\'s log gist leads with the Go panic that killed it, not only the stack\'s last frames', (t) => {
+test("a dead daemon's log gist leads with the Go panic that killed it, not only the stack's last frames", (t) => {
   const log = [
     'time="…" level=warning msg="AppArmor support has been disabled"',
     'panic: runtime error: index out of range [1] with length 1',
@@ -73,8 +77,11 @@ test('a dead daemon\'s log gist leads with the Go panic that killed it, not only
   t.is(logGist('one\ntwo'), 'one\ntwo');
 });
 
-test('daemons get a PATH without npm\'s node_modules/.bin (where @vercel/nft shadows the system\'s nft)', (t) => {
-  const env = daemonEnv({ PATH: '/w/node_modules/.bin:/node_modules/.bin:/usr/lib/node_modules/npm/node_modules/@npmcli/run-script/lib/node-gyp-bin:/opt/x/bin:/usr/bin:/bin', HOME: '/root' });
+test("daemons get a PATH without npm's node_modules/.bin (where @vercel/nft shadows the system's nft)", (t) => {
+  const env = daemonEnv({
+    PATH: '/w/node_modules/.bin:/node_modules/.bin:/usr/lib/node_modules/npm/node_modules/@npmcli/run-script/lib/node-gyp-bin:/opt/x/bin:/usr/bin:/bin',
+    HOME: '/root',
+  });
   t.is(env.HOME, '/root');
   t.deepEqual(env.PATH!.split(':'), ['/opt/x/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/sbin']);
 });
@@ -86,7 +93,8 @@ test('shared kernel counts: raised to the target, never lowered, a missing one r
   writeFileSync(join(root, 'fs', 'file-max'), '9223372036854775807\n');
   const said: string[] = [];
   const r = liftSharedCounts({
-    root, log: (m) => said.push(m),
+    root,
+    log: (m) => said.push(m),
     counts: [
       { sysctl: 'fs.inotify.max_user_instances', target: 2147483647n, why: '' },
       { sysctl: 'fs.file-max', target: 1000n, why: '' },
@@ -96,7 +104,10 @@ test('shared kernel counts: raised to the target, never lowered, a missing one r
   t.deepEqual(r.raised, [{ sysctl: 'fs.inotify.max_user_instances', from: '128', to: '2147483647' }]);
   t.is(readFileSync(join(root, 'fs', 'inotify', 'max_user_instances'), 'utf8'), '2147483647\n');
   t.deepEqual(r.kept, [{ sysctl: 'fs.file-max', value: '9223372036854775807' }], 'a higher value (past 2^53 too) is left as it is');
-  t.deepEqual(r.failed.map((f) => [f.sysctl, f.reason]), [['user.max_uts_namespaces', 'ENOENT']]);
+  t.deepEqual(
+    r.failed.map((f) => [f.sysctl, f.reason]),
+    [['user.max_uts_namespaces', 'ENOENT']],
+  );
   t.regex(said.join('\n'), /raised shared kernel counts: fs\.inotify\.max_user_instances 128 → 2147483647/);
   t.regex(said.join('\n'), /could not raise .*user\.max_uts_namespaces: ENOENT/);
 });

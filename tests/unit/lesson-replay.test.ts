@@ -27,8 +27,14 @@ test('the plan for a step is every earlier step: run blocks on their nodes, veri
   const { dir, lesson } = setup();
   t.deepEqual(replayPlan(lesson, 'one', dir), []);
   const plan = replayPlan(lesson, 'four', dir);
-  t.deepEqual(plan.map((s) => s.id), ['one', 'two', 'three']);
-  t.deepEqual(plan.map((s) => s.actions.map((a) => `${a.node}:${a.script.trim()}`)), [['node1:make-a', 'node2:make-b'], ['node1:make-c'], ['node1:make-d']]);
+  t.deepEqual(
+    plan.map((s) => s.id),
+    ['one', 'two', 'three'],
+  );
+  t.deepEqual(
+    plan.map((s) => s.actions.map((a) => `${a.node}:${a.script.trim()}`)),
+    [['node1:make-a', 'node2:make-b'], ['node1:make-c'], ['node1:make-d']],
+  );
   t.throws(() => replayPlan(lesson, 'nope', dir), { instanceOf: RangeError });
 });
 
@@ -42,15 +48,26 @@ test('a replay runs the plan in order, reports each step, and stops at the first
   const { dir, lesson } = setup();
   const ran: string[] = [];
   const events: ReplayEvent[] = [];
-  const ok = await replay(replayPlan(lesson, 'four', dir), async (node, script) => {
-    ran.push(`${node}:${script.trim()}`);
-    return { exitCode: 0, stdout: '', stderr: '' };
-  }, { onEvent: (e) => events.push(e) });
+  const ok = await replay(
+    replayPlan(lesson, 'four', dir),
+    async (node, script) => {
+      ran.push(`${node}:${script.trim()}`);
+      return { exitCode: 0, stdout: '', stderr: '' };
+    },
+    { onEvent: (e) => events.push(e) },
+  );
   t.true(ok.ok);
   t.deepEqual(ran, ['node1:make-a', 'node2:make-b', 'node1:make-c', 'node1:make-d']);
-  t.deepEqual(events.map((e) => `${e.type}:${e.step}`), ['step-start:one', 'step-done:one', 'step-start:two', 'step-done:two', 'step-start:three', 'step-done:three']);
+  t.deepEqual(
+    events.map((e) => `${e.type}:${e.step}`),
+    ['step-start:one', 'step-done:one', 'step-start:two', 'step-done:two', 'step-start:three', 'step-done:three'],
+  );
 
-  const failed = await replay(replayPlan(lesson, 'four', dir), async (_node, script) => ({ exitCode: script.includes('make-b') ? 3 : 0, stdout: '', stderr: 'no b here' }));
+  const failed = await replay(replayPlan(lesson, 'four', dir), async (_node, script) => ({
+    exitCode: script.includes('make-b') ? 3 : 0,
+    stdout: '',
+    stderr: 'no b here',
+  }));
   t.false(failed.ok);
   t.is(failed.failedAt, 'one');
   t.regex(failed.problem!, /exited 3: no b here/);

@@ -13,8 +13,7 @@ const [checkHead, checkTail] = readOnlyCheck('@@CHECK@@').split('@@CHECK@@');
 
 const fm = `---\ntitle: Verify me\nsummary: A lesson for the verifier tests.\nduration: 5\nlevel: beginner\n---\n`;
 const check = (id: string, script = `test-${id}`) => `\n\`\`\`check\nid: ${id}\ntitle: The ${id} exists\nscript: ${script}\nfail: Make it.\n\`\`\`\n`;
-const src = fm + '\n## One {#one}\n\n```run\nmake-thing\n```\n' + check('thing') +
-  '\n## Exercise: Two {#two .exercise}\n' + check('other');
+const src = fm + '\n## One {#one}\n\n```run\nmake-thing\n```\n' + check('thing') + '\n## Exercise: Two {#two .exercise}\n' + check('other');
 
 function setup(source = src, files: Record<string, string> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'berth-verify-'));
@@ -37,10 +36,17 @@ function world(opts: { thingAlreadyThere?: boolean; leaky?: boolean } = {}) {
   const verbs = `command_not_found_handle() { case "$1" in make-*) touch "${w}/\${1#make-}";; test-*) test -e "${w}/\${1#test-}";; drop-*) rm -f "${w}/\${1#drop-}";; fail-*) return 1;; *) echo "$1: not found" >&2; return 127;; esac; }\n`;
   const exec = async (_node: string, sent: string) => {
     let script = sent;
-    if (script === SNAPSHOT) { ran.push('snapshot'); execFileSync('cp', ['-a', w, join(root, 'saved')]); return { exitCode: 0, stdout: '', stderr: '' }; }
+    if (script === SNAPSHOT) {
+      ran.push('snapshot');
+      execFileSync('cp', ['-a', w, join(root, 'saved')]);
+      return { exitCode: 0, stdout: '', stderr: '' };
+    }
     if (script === RESTORE) {
       ran.push('restore');
-      if (!opts.leaky) { execFileSync('rm', ['-rf', w]); execFileSync('cp', ['-a', join(root, 'saved'), w]); }
+      if (!opts.leaky) {
+        execFileSync('rm', ['-rf', w]);
+        execFileSync('cp', ['-a', join(root, 'saved'), w]);
+      }
       const diff = spawnSync('diff', ['-r', join(root, 'saved'), w], { encoding: 'utf8' }).stdout;
       return { exitCode: 0, stdout: diff, stderr: '' };
     }
@@ -59,7 +65,13 @@ function world(opts: { thingAlreadyThere?: boolean; leaky?: boolean } = {}) {
       ran.push(`round: ${/\( (\S+)/.exec(script)?.[1]}`);
       const saved = join(root, 'saved');
       script = script.replace(RESTORE, `${opts.leaky ? '' : `rm -rf ${w} && cp -a ${saved} ${w};`} diff -r ${saved} ${w}; true`);
-    } else ran.push(script.split('\n').filter((l) => l && !l.startsWith('__berth_rc')).join('; '));
+    } else
+      ran.push(
+        script
+          .split('\n')
+          .filter((l) => l && !l.startsWith('__berth_rc'))
+          .join('; '),
+      );
     const r = spawnSync('bash', ['-c', verbs + script], { encoding: 'utf8' });
     return { exitCode: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
   };
@@ -71,7 +83,10 @@ test('a good lesson verifies: each check fails before and passes after, the solu
   const w = world();
   const r = await verifyLesson(lesson, dir, w.exec, { settleTries: 1 });
   t.true(r.ok, JSON.stringify(r.steps.map((s) => s.problem)));
-  t.deepEqual(r.steps.map((s) => s.checks.map((c) => [c.id, c.before, c.after])), [[['thing', 'fail', 'pass']], [['other', 'fail', 'pass']]]);
+  t.deepEqual(
+    r.steps.map((s) => s.checks.map((c) => [c.id, c.before, c.after])),
+    [[['thing', 'fail', 'pass']], [['other', 'fail', 'pass']]],
+  );
   t.deepEqual(w.ran, ['test-thing', 'make-thing', 'test-thing', 'test-other', 'make-other', 'test-other']);
 });
 
@@ -110,18 +125,40 @@ test('fakes run on the state before the step, each after a restore; a fake that 
   const { dir, lesson } = setup(src, { 'fakes/thing.sh': fakes });
   const w = world();
   const r = await verifyLesson(lesson, dir, w.exec, { settleTries: 1 });
-  t.deepEqual(r.steps[0].checks[0].fakes.map((f) => [f.title, f.check]), [['made something else', 'fail'], ['made the thing itself', 'pass']]);
+  t.deepEqual(
+    r.steps[0].checks[0].fakes.map((f) => [f.title, f.check]),
+    [
+      ['made something else', 'fail'],
+      ['made the thing itself', 'pass'],
+    ],
+  );
   t.regex(r.steps[0].problem!, /thing: fake "made the thing itself" \(fakes\/thing.sh:5\) passes the check/);
-  t.deepEqual(w.ran, ['test-thing', 'snapshot', 'round: make-decoy', 'round: make-thing', 'make-thing', 'test-thing', 'test-other', 'make-other', 'test-other']);
+  t.deepEqual(w.ran, [
+    'test-thing',
+    'snapshot',
+    'round: make-decoy',
+    'round: make-thing',
+    'make-thing',
+    'test-thing',
+    'test-other',
+    'make-other',
+    'test-other',
+  ]);
   // The restore put the world back, so the step's own check still failed before and passes after.
   t.is(r.steps[0].checks[0].after, 'pass');
 });
 
 test('a fake that cannot run, or that leaves state behind, is reported', async (t) => {
   const { dir, lesson } = setup(src, { 'fakes/thing.sh': '# fake: broken\nfail-here\n' });
-  t.regex((await verifyLesson(lesson, dir, world().exec, { settleTries: 1 })).steps[0].problem!, /fake "broken".*the fake itself failed \(line 1 `fail-here` exited 1/);
+  t.regex(
+    (await verifyLesson(lesson, dir, world().exec, { settleTries: 1 })).steps[0].problem!,
+    /fake "broken".*the fake itself failed \(line 1 `fail-here` exited 1/,
+  );
   const leaky = setup(src, { 'fakes/thing.sh': '# fake: leaves a decoy\nmake-decoy\n' });
-  t.regex((await verifyLesson(leaky.lesson, leaky.dir, world({ leaky: true }).exec, { settleTries: 1 })).steps[0].problem!, /left state behind on node1: Only in .*: decoy/);
+  t.regex(
+    (await verifyLesson(leaky.lesson, leaky.dir, world({ leaky: true }).exec, { settleTries: 1 })).steps[0].problem!,
+    /left state behind on node1: Only in .*: decoy/,
+  );
 });
 
 test('a fake with an undo section runs it before the restore', async (t) => {

@@ -4,7 +4,14 @@ import { parsePublished } from '../../sandbox-server/engine/published.ts';
 import { appCookies, parseTarget, PreviewKeys, ticketFrom, withoutTicket } from '../../sandbox-server/preview/links.ts';
 
 test('path scheme: session, node, port and the rest of the path', (t) => {
-  t.like(parseTarget('berth:3000', '/p/abcd1234/node2/8080/css/a.css?x=1', null), { sessionId: 'abcd1234', node: 'node2', port: 8080, scheme: 'path', rest: '/css/a.css?x=1', base: '/p/abcd1234/node2/8080/' });
+  t.like(parseTarget('berth:3000', '/p/abcd1234/node2/8080/css/a.css?x=1', null), {
+    sessionId: 'abcd1234',
+    node: 'node2',
+    port: 8080,
+    scheme: 'path',
+    rest: '/css/a.css?x=1',
+    base: '/p/abcd1234/node2/8080/',
+  });
   t.like(parseTarget('berth:3000', '/p/abcd1234/node1/80', null), { rest: '/' });
   t.is(parseTarget('berth:3000', '/p/abcd1234/node1/99999/', null), null);
   t.is(parseTarget('berth:3000', '/api/sessions/x', null), null);
@@ -44,10 +51,15 @@ test('path keys open one port of one node of one session', (t) => {
   t.false(keys.pathKeyValid(key, 'abcd1234', 'node2', 8080));
   t.false(keys.pathKeyValid(key, 'other123', 'node1', 8080));
   t.false(keys.pathKeyValid(undefined, 'abcd1234', 'node1', 8080));
-  t.like(parseTarget('berth:3000', `/p/abcd1234.${key}/node1/8080/a.css`, null), { sessionId: 'abcd1234', key, base: `/p/abcd1234.${key}/node1/8080/`, rest: '/a.css' });
+  t.like(parseTarget('berth:3000', `/p/abcd1234.${key}/node1/8080/a.css`, null), {
+    sessionId: 'abcd1234',
+    key,
+    base: `/p/abcd1234.${key}/node1/8080/`,
+    rest: '/a.css',
+  });
 });
 
-test('the ticket is removed from the URL, other parameters stay; Berth\'s cookie is not forwarded', (t) => {
+test("the ticket is removed from the URL, other parameters stay; Berth's cookie is not forwarded", (t) => {
   t.is(withoutTicket('/a?berth_ticket=x.y&q=1'), '/a?q=1');
   t.is(withoutTicket('/a?berth_ticket=x.y'), '/a');
   t.is(withoutTicket('/a'), '/a');

@@ -5,16 +5,26 @@ import { FakeProvider } from '../helpers/fake-provider.ts';
 
 function manager(provider: FakeProvider) {
   const m = new SandboxManager({
-    provider, store: new Store(':memory:'), limits: { memoryBytes: 1 << 30, nanoCpus: 1e9, pids: 512, diskBytes: 1 << 30 },
-    poolSize: 0, maxSandboxes: 10, maxNodes: 5, lifetimeMs: 3_600_000, extendMs: 1_800_000, idleMs: 1_800_000, execMaxOutput: 65536,
+    provider,
+    store: new Store(':memory:'),
+    limits: { memoryBytes: 1 << 30, nanoCpus: 1e9, pids: 512, diskBytes: 1 << 30 },
+    poolSize: 0,
+    maxSandboxes: 10,
+    maxNodes: 5,
+    lifetimeMs: 3_600_000,
+    extendMs: 1_800_000,
+    idleMs: 1_800_000,
+    execMaxOutput: 65536,
     seedFiles: () => [{ path: 'lesson/hello.txt', content: Buffer.from('hi\n') }],
   });
   const errors: string[] = [];
-  m.listen((event, d) => { if (event === 'error') errors.push(`${d.reason}: ${(d.err as Error).message}`); });
+  m.listen((event, d) => {
+    if (event === 'error') errors.push(`${d.reason}: ${(d.err as Error).message}`);
+  });
   return { m, errors };
 }
 
-test('a failed unpack of the lesson files is tried again, and each failure is logged with tar\'s words', async (t) => {
+test("a failed unpack of the lesson files is tried again, and each failure is logged with tar's words", async (t) => {
   const provider = new FakeProvider();
   let tries = 0;
   provider.answer = (call) => (call.cmd.startsWith('tar -x') && ++tries === 1 ? { exitCode: 2, stderr: 'tar: short read' } : {});

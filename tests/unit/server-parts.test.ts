@@ -42,7 +42,13 @@ test('rate limiter allows the limit per window and then refuses', (t) => {
 
 test('seed archives extract with tar, owned by uid 1000, and refuse traversal', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-tar-'));
-  writeFileSync(join(dir, 'a.tar'), packFiles([{ path: 'site/index.html', content: Buffer.from('<h1>hi</h1>') }, { path: 'top.txt', content: Buffer.alloc(700, 'x') }]));
+  writeFileSync(
+    join(dir, 'a.tar'),
+    packFiles([
+      { path: 'site/index.html', content: Buffer.from('<h1>hi</h1>') },
+      { path: 'top.txt', content: Buffer.alloc(700, 'x') },
+    ]),
+  );
   const list = execFileSync('tar', ['-tvf', join(dir, 'a.tar')], { encoding: 'utf8' });
   t.regex(list, /1000\/1000 .* site\/index\.html/);
   execFileSync('tar', ['-xf', join(dir, 'a.tar'), '-C', dir]);
@@ -51,20 +57,32 @@ test('seed archives extract with tar, owned by uid 1000, and refuse traversal', 
   t.throws(() => packFiles([{ path: '../escape', content: Buffer.from('x') }]));
 });
 
-test('firewall rules: allow-list ends in a reject; open accepts; another session\'s bridge and host input are rejected', (t) => {
+test("firewall rules: allow-list ends in a reject; open accepts; another session's bridge and host input are rejected", (t) => {
   const allow = rules('allowlist', ['192.0.2.80']);
   const egress = allow.find((r) => r.chain === 'BERTH-EGRESS')!.rules;
   t.deepEqual(egress.at(-1), ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
   t.true(egress.some((r) => r.includes('192.0.2.80') && r.includes('80,443')));
-  t.deepEqual(rules('open', []).find((r) => r.chain === 'BERTH-EGRESS')!.rules.at(-1), ['-j', 'ACCEPT']);
+  t.deepEqual(
+    rules('open', [])
+      .find((r) => r.chain === 'BERTH-EGRESS')!
+      .rules.at(-1),
+    ['-j', 'ACCEPT'],
+  );
   // Routed into another sandbox bridge is rejected before any allowed egress; bridged (same bridge) is accepted ahead of the chain.
   const cross = egress.findIndex((r) => r.join(' ') === '-o bs-+ -j REJECT --reject-with icmp-admin-prohibited');
   t.true(cross >= 0 && cross < egress.findIndex((r) => r.includes('192.0.2.80')));
   t.true(bridgeRules.some((r) => r.join(' ') === '-i bs-+ -m physdev --physdev-is-bridged -j ACCEPT'));
-  t.false(rules('closed', ['192.0.2.80']).find((r) => r.chain === 'BERTH-EGRESS')!.rules.some((r) => r.includes('192.0.2.80')));
+  t.false(
+    rules('closed', ['192.0.2.80'])
+      .find((r) => r.chain === 'BERTH-EGRESS')!
+      .rules.some((r) => r.includes('192.0.2.80')),
+  );
   t.deepEqual(allow.find((r) => r.chain === 'BERTH-INPUT')!.rules.at(-1), ['-j', 'REJECT', '--reject-with', 'icmp-admin-prohibited']);
   // Berth's DNS responder on the gateways is the one host service sandboxes reach, unless egress is open.
-  const dnsIn = (p: 'allowlist' | 'open' | 'closed') => rules(p, []).find((r) => r.chain === 'BERTH-INPUT')!.rules.some((r) => r.join(' ') === '-p udp --dport 53 -j ACCEPT');
+  const dnsIn = (p: 'allowlist' | 'open' | 'closed') =>
+    rules(p, [])
+      .find((r) => r.chain === 'BERTH-INPUT')!
+      .rules.some((r) => r.join(' ') === '-p udp --dport 53 -j ACCEPT');
   t.true(dnsIn('allowlist'));
   t.true(dnsIn('closed'));
   t.false(dnsIn('open'));

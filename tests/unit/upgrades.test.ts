@@ -13,21 +13,37 @@ const request = (url: string, headers: Record<string, string> = {}) => ({ url, h
 function socket() {
   const s = new PassThrough();
   let written = '';
-  s.on('data', (b: Buffer) => { written += b; });
+  s.on('data', (b: Buffer) => {
+    written += b;
+  });
   return { s, text: () => written };
 }
 
 function logger() {
   const lines: { level: string; msg: string; o: object }[] = [];
-  return { lines, warn: (o: object, msg: string) => lines.push({ level: 'warn', msg, o }), error: (o: object, msg: string) => lines.push({ level: 'error', msg, o }) };
+  return {
+    lines,
+    warn: (o: object, msg: string) => lines.push({ level: 'warn', msg, o }),
+    error: (o: object, msg: string) => lines.push({ level: 'error', msg, o }),
+  };
 }
 
 test('an upgrade no route takes is a JSON 404; the first route that matches serves, with what it matched', async (t) => {
   const log = logger();
   const router = new UpgradeRouter(log);
   const served: string[] = [];
-  router.add({ match: (_req, url) => (url.pathname.startsWith('/a/') ? url.pathname.slice(3) : null), handle: (_r, _s, _h, m) => { served.push(`a:${m}`); } });
-  router.add({ match: (_req, url) => (url.pathname.startsWith('/a/x') ? 'never' : null), handle: () => { served.push('second'); } });
+  router.add({
+    match: (_req, url) => (url.pathname.startsWith('/a/') ? url.pathname.slice(3) : null),
+    handle: (_r, _s, _h, m) => {
+      served.push(`a:${m}`);
+    },
+  });
+  router.add({
+    match: (_req, url) => (url.pathname.startsWith('/a/x') ? 'never' : null),
+    handle: () => {
+      served.push('second');
+    },
+  });
   router.handle(request('/a/x?y=1'), socket().s, Buffer.alloc(0));
   t.deepEqual(served, ['a:x']);
 
@@ -43,8 +59,18 @@ test('an upgrade no route takes is a JSON 404; the first route that matches serv
 test('a route that throws or rejects costs its socket and is logged, never the process', async (t) => {
   const log = logger();
   const router = new UpgradeRouter(log);
-  router.add({ match: (_req, url) => (url.pathname === '/sync' ? true : null), handle: () => { throw new Error('sync'); } });
-  router.add({ match: (_req, url) => (url.pathname === '/async' ? true : null), handle: async () => { throw new Error('async'); } });
+  router.add({
+    match: (_req, url) => (url.pathname === '/sync' ? true : null),
+    handle: () => {
+      throw new Error('sync');
+    },
+  });
+  router.add({
+    match: (_req, url) => (url.pathname === '/async' ? true : null),
+    handle: async () => {
+      throw new Error('async');
+    },
+  });
   const a = socket();
   const b = socket();
   router.handle(request('/sync'), a.s, Buffer.alloc(0));
@@ -52,15 +78,23 @@ test('a route that throws or rejects costs its socket and is logged, never the p
   await new Promise((r) => setImmediate(r));
   t.true(a.s.destroyed);
   t.true(b.s.destroyed);
-  t.deepEqual(log.lines.map((l) => `${l.level} ${l.msg} ${(l.o as { err: Error }).err.message}`), ['error upgrade failed sync', 'error upgrade failed async']);
+  t.deepEqual(
+    log.lines.map((l) => `${l.level} ${l.msg} ${(l.o as { err: Error }).err.message}`),
+    ['error upgrade failed sync', 'error upgrade failed async'],
+  );
 });
 
 test('terminal endpoints: the path names the ids; a foreign Origin is refused (403) before any handshake', async (t) => {
   const log = logger();
   const opened: string[][] = [];
   const route = terminalEndpoint({
-    path: /^\/api\/things\/([a-z0-9]{4,40})\/terminal$/, name: 'thing terminal', allowedOrigins: new Set(['http://localhost:3000']), log,
-    open: async ({ ids }) => { opened.push(ids); },
+    path: /^\/api\/things\/([a-z0-9]{4,40})\/terminal$/,
+    name: 'thing terminal',
+    allowedOrigins: new Set(['http://localhost:3000']),
+    log,
+    open: async ({ ids }) => {
+      opened.push(ids);
+    },
   });
   const url = (p: string) => new URL(p, 'http://berth.invalid');
   t.deepEqual(route.match(request('/api/things/abcd1234/terminal'), url('/api/things/abcd1234/terminal?tab=2')), ['abcd1234']);
@@ -73,6 +107,9 @@ test('terminal endpoints: the path names the ids; a foreign Origin is refused (4
   const [head, body] = foreign.text().split('\r\n\r\n');
   t.regex(head, /^HTTP\/1\.1 403 Forbidden\r\n/);
   t.is(JSON.parse(body).error.code, 'FORBIDDEN_ORIGIN');
-  t.deepEqual(log.lines.map((l) => [l.level, l.msg, l.o]), [['warn', 'thing terminal upgrade from a foreign origin refused', { origin: 'https://evil.example' }]]);
+  t.deepEqual(
+    log.lines.map((l) => [l.level, l.msg, l.o]),
+    [['warn', 'thing terminal upgrade from a foreign origin refused', { origin: 'https://evil.example' }]],
+  );
   t.deepEqual(opened, [], 'no shell is opened for a refused origin');
 });

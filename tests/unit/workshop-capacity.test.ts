@@ -12,8 +12,15 @@ import { heldGate } from '../helpers/fake-provider.ts';
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 const base: FitInput = {
-  sample: { idleMemoryBytes: 40 * MiB, idleDiskBytes: null }, memoryTotal: 24 * GiB, memoryAvailable: 20 * GiB,
-  diskFree: 100 * GiB, nodes: 1, memoryLimit: 2 * GiB, poolReady: 0, sandboxes: 0, maxSandboxes: 1000,
+  sample: { idleMemoryBytes: 40 * MiB, idleDiskBytes: null },
+  memoryTotal: 24 * GiB,
+  memoryAvailable: 20 * GiB,
+  diskFree: 100 * GiB,
+  nodes: 1,
+  memoryLimit: 2 * GiB,
+  poolReady: 0,
+  sandboxes: 0,
+  maxSandboxes: 1000,
 };
 
 test('memory: what is available above the reserve (a tenth of memory, at least 1 GiB), per idle engine', (t) => {
@@ -64,8 +71,12 @@ test('the warm pool grows for a workshop from its prewarm lead, by its empty sea
   t.deepEqual(h.service.poolTarget(), { target: 1, extra: 0 }, 'ended workshops hold no seats');
 });
 
-test('free disk is the provider\'s (an Incus pool) where it says, else the state folder\'s; node disks are read without blocking', async (t) => {
-  const manager = { poolStatus: () => ({ target: 3, ready: 3, starting: 0 }), readyPoolIds: () => ['p1', 'p2', 'p3'], count: () => 3 } as unknown as SandboxManager;
+test("free disk is the provider's (an Incus pool) where it says, else the state folder's; node disks are read without blocking", async (t) => {
+  const manager = {
+    poolStatus: () => ({ target: 3, ready: 3, starting: 0 }),
+    readyPoolIds: () => ['p1', 'p2', 'p3'],
+    count: () => 3,
+  } as unknown as SandboxManager;
   const disks: Record<string, number> = { p1: 10 * MiB, p3: 30 * MiB };
   const nodeDiskBytes = async (id: string) => {
     if (!disks[id]) throw new Error('handed to a learner meanwhile');
@@ -73,15 +84,22 @@ test('free disk is the provider\'s (an Incus pool) where it says, else the state
   };
   const provider = { nodeMemory: async () => 40 * MiB, nodeDiskBytes } as unknown as SandboxProvider;
   const limits = { memoryBytes: GiB, nanoCpus: 1e9, pids: 512, diskBytes: 4 * GiB };
-  const meter = (p: SandboxProvider) => new CapacityMeter({ provider: p, manager, stateDir: tmpdir(), serverLimits: limits, maxSandboxes: 100, log: { info: () => {} } });
+  const meter = (p: SandboxProvider) =>
+    new CapacityMeter({ provider: p, manager, stateDir: tmpdir(), serverLimits: limits, maxSandboxes: 100, log: { info: () => {} } });
   const w = { nodesPerLearner: 1, limits, capacity: 10 } as unknown as Workshop;
-  const free = () => { const fs = statfsSync(tmpdir()); return fs.bavail * fs.bsize; };
+  const free = () => {
+    const fs = statfsSync(tmpdir());
+    return fs.bavail * fs.bsize;
+  };
   const before = free();
   const plain = await meter(provider).forWorkshop(w, 0);
   const after = free();
   t.is(plain.sample.idleDiskBytes, 30 * MiB, 'the median of the disks that answered');
   // Other writers on a shared machine move free space meanwhile: within a gigabyte of what statfs says around the call.
-  t.true(plain.host.diskFreeBytes >= Math.min(before, after) - GiB && plain.host.diskFreeBytes <= Math.max(before, after) + GiB, 'no pool: the state folder\'s file system');
+  t.true(
+    plain.host.diskFreeBytes >= Math.min(before, after) - GiB && plain.host.diskFreeBytes <= Math.max(before, after) + GiB,
+    "no pool: the state folder's file system",
+  );
   const pooled = await meter({ ...provider, freeDiskBytes: async () => 3 * GiB } as SandboxProvider).forWorkshop(w, 0);
   t.is(pooled.host.diskFreeBytes, 3 * GiB);
   // 3 GiB × 0.95 / 30 MiB = 97.28, plus the 3 warm engines.

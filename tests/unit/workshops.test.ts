@@ -38,7 +38,13 @@ test('tokens from the environment count, and none is made then; the file is re-r
   t.true(auth.check(added), 'a token added while running works at once');
   t.regex(readFileSync(join(d, TOKENS_FILE), 'utf8'), /second-instructor/);
   // Revoking: the line goes, the token stops working.
-  writeFileSync(join(d, TOKENS_FILE), readFileSync(join(d, TOKENS_FILE), 'utf8').split('\n').filter((l) => !l.includes(hashToken(added))).join('\n'));
+  writeFileSync(
+    join(d, TOKENS_FILE),
+    readFileSync(join(d, TOKENS_FILE), 'utf8')
+      .split('\n')
+      .filter((l) => !l.includes(hashToken(added)))
+      .join('\n'),
+  );
   appendFileSync(join(d, TOKENS_FILE), '# changed\n');
   t.false(auth.check(added));
 });
@@ -86,14 +92,39 @@ test('tables: migration is idempotent; a passed check stays passed; verified onl
   migrateWorkshops(db);
   const wdb = new WorkshopDb(db);
   const w: Workshop = {
-    id: 'w1', code: 'ABCDEF', title: 'T', lessons: ['01-x'], startsAt: 0, endsAt: 10, capacity: 2, expected: 2,
-    limits: { memoryBytes: 1, nanoCpus: 1, pids: 64 }, nodesPerLearner: 1, stuckMinutes: 10, createdAt: 0, prewarmAt: null, endedAt: null, endReason: null,
+    id: 'w1',
+    code: 'ABCDEF',
+    title: 'T',
+    lessons: ['01-x'],
+    startsAt: 0,
+    endsAt: 10,
+    capacity: 2,
+    expected: 2,
+    limits: { memoryBytes: 1, nanoCpus: 1, pids: 64 },
+    nodesPerLearner: 1,
+    stuckMinutes: 10,
+    createdAt: 0,
+    prewarmAt: null,
+    endedAt: null,
+    endReason: null,
   };
   wdb.insertWorkshop(w);
   t.deepEqual(wdb.byCode('ABCDEF'), w);
   const l: Learner = {
-    id: 'l1', workshopId: 'w1', name: 'Ada', nameKey: 'ada', keyHash: 'k', sessionId: 's1', joinedAt: 1, lesson: null, step: null,
-    lastProgressAt: null, lastActivityAt: 1, keepaliveAt: null, sandbox: 'ready', seeded: [],
+    id: 'l1',
+    workshopId: 'w1',
+    name: 'Ada',
+    nameKey: 'ada',
+    keyHash: 'k',
+    sessionId: 's1',
+    joinedAt: 1,
+    lesson: null,
+    step: null,
+    lastProgressAt: null,
+    lastActivityAt: 1,
+    keepaliveAt: null,
+    sandbox: 'ready',
+    seeded: [],
   };
   wdb.insertLearner(l);
   t.throws(() => wdb.insertLearner({ ...l, id: 'l2' }), { message: /UNIQUE/ }, 'one name per workshop');
@@ -101,7 +132,10 @@ test('tables: migration is idempotent; a passed check stays passed; verified onl
   t.true(wdb.recordCheck('l1', '01-x', 'c1', true, false, 3), 'reported pass');
   t.true(wdb.recordCheck('l1', '01-x', 'c1', true, true, 4), 'now verified');
   t.false(wdb.recordCheck('l1', '01-x', 'c1', false, true, 5), 'a later failure changes nothing');
-  t.deepEqual(wdb.checks('l1').map((c) => [c.passed, c.verified, c.attempts, c.firstPassedAt]), [[true, true, 4, 3]]);
+  t.deepEqual(
+    wdb.checks('l1').map((c) => [c.passed, c.verified, c.attempts, c.firstPassedAt]),
+    [[true, true, 4, 3]],
+  );
   t.true(wdb.recordQuiz('l1', '01-x', 'q', 'a', true, 6));
   t.false(wdb.recordQuiz('l1', '01-x', 'q', 'a', true, 7));
   t.deepEqual(wdb.counts('w1').get('l1'), { passed: 1, verified: 1, quiz: 1 });

@@ -20,9 +20,7 @@ export type Operation = {
   metadata: Record<string, unknown>;
 };
 
-export type Envelope =
-  | { type: 'sync'; status: number; metadata: unknown }
-  | { type: 'async'; operation: Operation };
+export type Envelope = { type: 'sync'; status: number; metadata: unknown } | { type: 'async'; operation: Operation };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -40,7 +38,11 @@ export function parseOperation(v: unknown): Operation {
 /** Reads one reply body; an error envelope (or a body that is not one) becomes an IncusError. */
 export function parseEnvelope(httpStatus: number, body: string): Envelope {
   let v: unknown;
-  try { v = JSON.parse(body); } catch { throw new IncusError(httpStatus >= 400 ? httpStatus : 502, `not JSON (HTTP ${httpStatus})`); }
+  try {
+    v = JSON.parse(body);
+  } catch {
+    throw new IncusError(httpStatus >= 400 ? httpStatus : 502, `not JSON (HTTP ${httpStatus})`);
+  }
   if (!isObject(v)) throw new IncusError(502, 'reply is not an object');
   if (v.type === 'error' || httpStatus >= 400) {
     const code = typeof v.error_code === 'number' && v.error_code ? v.error_code : httpStatus;

@@ -24,10 +24,16 @@ export type IncusRemote = { url: string; clientCert: string; clientKey: string; 
 export function pinnedTls(r: IncusRemote) {
   const pinned = new X509Certificate(r.serverCert).fingerprint256;
   return {
-    cert: r.clientCert, key: r.clientKey, ca: r.serverCert, rejectUnauthorized: true,
-    checkServerIdentity: (_host: string, peer: PeerCertificate) => peer.fingerprint256 === pinned
-      ? undefined
-      : Object.assign(new Error(`the Incus server's certificate (${peer.fingerprint256}) is not the pinned one (${pinned})`), { code: 'ERR_INCUS_CERT_MISMATCH' }),
+    cert: r.clientCert,
+    key: r.clientKey,
+    ca: r.serverCert,
+    rejectUnauthorized: true,
+    checkServerIdentity: (_host: string, peer: PeerCertificate) =>
+      peer.fingerprint256 === pinned
+        ? undefined
+        : Object.assign(new Error(`the Incus server's certificate (${peer.fingerprint256}) is not the pinned one (${pinned})`), {
+            code: 'ERR_INCUS_CERT_MISMATCH',
+          }),
   };
 }
 
@@ -47,10 +53,14 @@ export class IncusClient {
   }
 
   /** Whether incusd runs elsewhere: the host's own view (its cgroups, its bridges, its files) is not the nodes'. */
-  get remote() { return this.origin !== null; }
+  get remote() {
+    return this.origin !== null;
+  }
 
   /** Closes the kept-alive connections (a remote client only). */
-  close() { this.agent?.destroy(); }
+  close() {
+    this.agent?.destroy();
+  }
 
   private send(opts: HttpRequestOptions, onResponse: (res: IncomingMessage) => void) {
     if (!this.origin) return request({ ...opts, socketPath: this.socketPath }, onResponse);
@@ -62,20 +72,24 @@ export class IncusClient {
   http(method: string, path: string, { body, raw, headers = {}, timeoutMs = 60_000 }: RequestOptions = {}): Promise<{ status: number; body: Buffer }> {
     const payload = raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
     return new Promise((resolve, reject) => {
-      const req = this.send({
-        method, path,
-        headers: {
-          ...(payload ? { 'content-length': String(payload.length) } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...headers,
+      const req = this.send(
+        {
+          method,
+          path,
+          headers: {
+            ...(payload ? { 'content-length': String(payload.length) } : {}),
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...headers,
+          },
+          timeout: timeoutMs,
         },
-        timeout: timeoutMs,
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (b: Buffer) => chunks.push(b));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (b: Buffer) => chunks.push(b));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new IncusError(504, `${method} ${path}: no reply in ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end(payload);
@@ -116,7 +130,10 @@ export class IncusClient {
       ? new WebSocket(`${this.origin.replace(/^https:/, 'wss:')}${path}`, { perMessageDeflate: false, agent: this.agent })
       : new WebSocket(`ws+unix://${this.socketPath}:${path}`, { perMessageDeflate: false });
     return new Promise((resolve, reject) => {
-      ws.once('open', () => { ws.off('error', reject); resolve(ws); });
+      ws.once('open', () => {
+        ws.off('error', reject);
+        resolve(ws);
+      });
       ws.once('error', reject);
     });
   }
@@ -127,8 +144,11 @@ export class IncusClient {
       raw: Buffer.from(content),
       headers: {
         'content-type': 'application/octet-stream',
-        'x-incus-uid': String(uid), 'x-incus-gid': String(gid), 'x-incus-mode': mode.toString(8).padStart(4, '0'),
-        'x-incus-type': type, 'x-incus-write': 'overwrite',
+        'x-incus-uid': String(uid),
+        'x-incus-gid': String(gid),
+        'x-incus-mode': mode.toString(8).padStart(4, '0'),
+        'x-incus-type': type,
+        'x-incus-write': 'overwrite',
       },
     });
     parseEnvelope(res.status, res.body.toString('utf8'));

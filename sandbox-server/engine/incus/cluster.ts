@@ -15,9 +15,10 @@ export async function clusterMembers(client: IncusClient): Promise<Member[] | nu
 // The parts of the server that act on this host's own view of learner nodes. Each needs a member-side
 // counterpart (Incus network ACLs on the members, previews relayed through Incus, a mirror per member)
 // before nodes may run on another machine.
-const HOST_ONLY = 'these still act on this host only: the sandbox firewall and DNS responder (BERTH_EGRESS_POLICY; they keep learners '
-  + 'off their node\'s host and off other sessions), previews (they connect to node addresses routed on this host) and the registry '
-  + 'mirror (reached on the node host\'s loopback)';
+const HOST_ONLY =
+  'these still act on this host only: the sandbox firewall and DNS responder (BERTH_EGRESS_POLICY; they keep learners ' +
+  "off their node's host and off other sessions), previews (they connect to node addresses routed on this host) and the registry " +
+  "mirror (reached on the node host's loopback)";
 
 /**
  * Why the server must not run learner nodes through this client, or null when it may: nodes on another
@@ -30,8 +31,10 @@ export async function refusal(client: IncusClient): Promise<string | null> {
   if (client.remote) return REMOTE_REFUSAL;
   const members = await clusterMembers(client);
   if (members && members.length > 1) {
-    return `BERTH_INCUS_SOCKET: ${client.socketPath} is a member of an Incus cluster of ${members.length}, where nodes may be placed on other members; `
-      + `the server cannot run learner nodes there yet: ${HOST_ONLY}.`;
+    return (
+      `BERTH_INCUS_SOCKET: ${client.socketPath} is a member of an Incus cluster of ${members.length}, where nodes may be placed on other members; ` +
+      `the server cannot run learner nodes there yet: ${HOST_ONLY}.`
+    );
   }
   return null;
 }

@@ -41,7 +41,9 @@ export function isTransient(err: unknown): boolean {
 /** Runs `fn`, again after a short pause when it failed with a transient error (at most `tries` times). */
 export async function withRetry<T>(fn: () => Promise<T>, tries = 3, pauseMs = 200): Promise<T> {
   for (let i = 1; ; i++) {
-    try { return await fn(); } catch (err) {
+    try {
+      return await fn();
+    } catch (err) {
       if (i >= tries || !isTransient(err)) throw err;
       await new Promise((r) => setTimeout(r, pauseMs * i));
     }

@@ -14,7 +14,10 @@ import { isTransient, SOCKETS_FAILED, withRetry } from './errors.ts';
 
 // The node's dockerd listens on /var/run/docker.sock with the learner's group (node-files.ts), so no DOCKER_HOST.
 export const LEARNER_ENV: Record<string, string> = {
-  HOME: '/home/learner', USER: 'learner', LOGNAME: 'learner', LANG: 'C.UTF-8',
+  HOME: '/home/learner',
+  USER: 'learner',
+  LOGNAME: 'learner',
+  LANG: 'C.UTF-8',
   PATH: '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
 };
 // Incus can exec as uid 1000 itself, but liblxc then drops supplementary groups and the learner would lose
@@ -51,7 +54,10 @@ async function startExec(client: IncusClient, instance: string, body: object) {
 /** Collects a stream's data until its barrier or close. */
 function drain(ws: WebSocket, sink: Capped): Promise<void> {
   return new Promise((resolve) => {
-    ws.on('message', (data: Buffer, isBinary: boolean) => { if (isBarrier(isBinary)) resolve(); else sink.push(data); });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBarrier(isBinary)) resolve();
+      else sink.push(data);
+    });
     ws.once('close', () => resolve());
     ws.once('error', () => resolve());
   });
@@ -141,7 +147,8 @@ async function runOnce(client: IncusClient, instance: string, cmd: string, opts:
   // byte more than the cap of each stream, so that the cap below still tells a truncated output.
   const { id, ws } = await startExec(client, instance, {
     command: ['bash', '-c', ONCE, 'berth-once', once, String(opts.maxOutput + 1), ...AS_LEARNER, 'timeout', '-k', '2', String(secs), 'bash', '-c', cmd],
-    environment: LEARNER_ENV, interactive: false,
+    environment: LEARNER_ENV,
+    interactive: false,
   });
   const out = new Capped(opts.maxOutput);
   const err = new Capped(opts.maxOutput);
@@ -152,7 +159,12 @@ async function runOnce(client: IncusClient, instance: string, cmd: string, opts:
   stdin.send('');
   let timedOut = false;
   let guard: NodeJS.Timeout | undefined;
-  const stuck = new Promise<null>((resolve) => { guard = setTimeout(() => { timedOut = true; resolve(null); }, opts.timeoutMs + 5000); });
+  const stuck = new Promise<null>((resolve) => {
+    guard = setTimeout(() => {
+      timedOut = true;
+      resolve(null);
+    }, opts.timeoutMs + 5000);
+  });
   try {
     const op = await Promise.race([client.wait(id, opts.timeoutMs + 4000), stuck]);
     // The operation can finish before the last output messages are read from the sockets.
@@ -162,7 +174,11 @@ async function runOnce(client: IncusClient, instance: string, cmd: string, opts:
     const exitCode = finished ? execReturn(op.metadata) : -1;
     const elapsed = performance.now() - t0;
     if (exitCode === 255 && err.text().trim() === LOST) {
-      throw new ApiError(502, 'SANDBOX_FAILED', 'The command was started, but the engine lost it before it finished. Check its effect, then run it again if needed.');
+      throw new ApiError(
+        502,
+        'SANDBOX_FAILED',
+        'The command was started, but the engine lost it before it finished. Check its effect, then run it again if needed.',
+      );
     }
     // 124 is timeout(1)'s own code, 137 its kill after the grace period; a command may also exit 124 by itself.
     if (!finished || timedOut || ((exitCode === 124 || exitCode === 137) && elapsed >= opts.timeoutMs - 50)) {
@@ -186,14 +202,24 @@ export async function streamCommand(client: IncusClient, instance: string, cmd: 
   const out = new PassThrough();
   const data = ws['1'];
   data.on('message', (chunk: Buffer, isBinary: boolean) => {
-    if (isBarrier(isBinary)) { out.end(); return; }
-    if (!out.write(chunk)) { data.pause(); out.once('drain', () => data.resume()); }
+    if (isBarrier(isBinary)) {
+      out.end();
+      return;
+    }
+    if (!out.write(chunk)) {
+      data.pause();
+      out.once('drain', () => data.resume());
+    }
   });
   data.once('close', () => out.end());
   data.once('error', (e) => out.destroy(e));
-  ws['2'].on('message', () => { /* stderr is not part of the stream */ });
+  ws['2'].on('message', () => {
+    /* stderr is not part of the stream */
+  });
   ws['0'].send(''); // stdin: at its end at once
-  out.on('close', () => { for (const s of Object.values(ws)) s.close(); });
+  out.on('close', () => {
+    for (const s of Object.values(ws)) s.close();
+  });
   return out;
 }
 
@@ -207,17 +233,25 @@ export class ExecStream extends Duplex {
     this.data = data;
     this.control = control;
     data.on('message', (chunk: Buffer, isBinary: boolean) => {
-      if (isBarrier(isBinary)) { this.push(null); return; }
+      if (isBarrier(isBinary)) {
+        this.push(null);
+        return;
+      }
       if (!this.push(chunk)) data.pause();
     });
     data.once('close', () => this.push(null));
     data.once('error', (e) => this.destroy(e));
   }
 
-  override _read() { if (this.data.isPaused) this.data.resume(); }
+  override _read() {
+    if (this.data.isPaused) this.data.resume();
+  }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void) {
-    if (this.data.readyState !== this.data.OPEN) { cb(); return; } // the shell has exited; its end is reported by the read side
+    if (this.data.readyState !== this.data.OPEN) {
+      cb();
+      return;
+    } // the shell has exited; its end is reported by the read side
     this.data.send(chunk, { binary: true }, (e) => cb(e ?? null));
   }
 
@@ -237,13 +271,18 @@ export class ExecStream extends Duplex {
 export async function openTty(client: IncusClient, instance: string, cmd: string[], size: { cols: number; rows: number }) {
   for (let attempt = 1; ; attempt++) {
     const { id, ws } = await startExec(client, instance, {
-      command: [...AS_LEARNER, ...cmd], environment: { ...LEARNER_ENV, TERM: 'xterm-256color' }, interactive: true,
-      width: size.cols, height: size.rows,
+      command: [...AS_LEARNER, ...cmd],
+      environment: { ...LEARNER_ENV, TERM: 'xterm-256color' },
+      interactive: true,
+      width: size.cols,
+      height: size.rows,
     });
     const control = ws.control;
-    control?.on('error', () => { /* reported through the data socket */ });
+    control?.on('error', () => {
+      /* reported through the data socket */
+    });
     const stream = new ExecStream(ws['0'], control);
-    if (attempt < 3 && await attachFailed(client, id, ws['0'])) {
+    if (attempt < 3 && (await attachFailed(client, id, ws['0']))) {
       stream.destroy();
       await new Promise((r) => setTimeout(r, 200 * attempt));
       continue;
@@ -264,7 +303,10 @@ export async function openTty(client: IncusClient, instance: string, cmd: string
 function attachFailed(client: IncusClient, id: string, data: WebSocket): Promise<boolean> {
   return Promise.race([
     new Promise<boolean>((resolve) => data.once('message', () => resolve(false))),
-    client.wait(id, 1000).then(() => false, (e: unknown) => isTransient(e)),
+    client.wait(id, 1000).then(
+      () => false,
+      (e: unknown) => isTransient(e),
+    ),
     new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500)),
   ]);
 }

@@ -13,9 +13,7 @@ export const NODE_MIRROR_PORT = 65000;
 
 /** Read by the node's init: its name, fixed address, route and resolver. Shell KEY=value lines. */
 export function nodeEnv(c: NodeConfig): string {
-  return [
-    `BERTH_NODE=${c.node}`, `BERTH_ADDR=${c.ip}/${c.prefix}`, `BERTH_GATEWAY=${c.gateway}`, `BERTH_DNS=${c.dns}`, '',
-  ].join('\n');
+  return [`BERTH_NODE=${c.node}`, `BERTH_ADDR=${c.ip}/${c.prefix}`, `BERTH_GATEWAY=${c.gateway}`, `BERTH_DNS=${c.dns}`, ''].join('\n');
 }
 
 /**
@@ -26,15 +24,20 @@ export function nodeEnv(c: NodeConfig): string {
  * without TLS (15 s unless `"tls": false`), which every start would pay.
  */
 export function daemonJson(c: NodeConfig): string {
-  return `${JSON.stringify({
-    hosts: ['unix:///var/run/docker.sock'],
-    // The node's root is on btrfs, where dockerd would otherwise choose its btrfs driver: overlay2 is what
-    // the lessons show in `docker info` and what the layer-sharing lessons explain.
-    'storage-driver': 'overlay2',
-    ...(c.mirrorPort ? { 'registry-mirrors': [`http://127.0.0.1:${NODE_MIRROR_PORT}`] } : {}),
-    // Container logs count against the node's disk: bounded so a chatty container cannot fill it.
-    'log-driver': 'json-file', 'log-opts': { 'max-size': '10m', 'max-file': '2' },
-  }, null, 2)}\n`;
+  return `${JSON.stringify(
+    {
+      hosts: ['unix:///var/run/docker.sock'],
+      // The node's root is on btrfs, where dockerd would otherwise choose its btrfs driver: overlay2 is what
+      // the lessons show in `docker info` and what the layer-sharing lessons explain.
+      'storage-driver': 'overlay2',
+      ...(c.mirrorPort ? { 'registry-mirrors': [`http://127.0.0.1:${NODE_MIRROR_PORT}`] } : {}),
+      // Container logs count against the node's disk: bounded so a chatty container cannot fill it.
+      'log-driver': 'json-file',
+      'log-opts': { 'max-size': '10m', 'max-file': '2' },
+    },
+    null,
+    2,
+  )}\n`;
 }
 
 /** /etc/hosts naming every node of the session, so `node2` resolves in any of them without DNS. */

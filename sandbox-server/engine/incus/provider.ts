@@ -15,7 +15,21 @@ import { incusError, isNotFound, withRetry } from './errors.ts';
 import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { clusterMembers } from './cluster.ts';
-import { bridgeName, filterQuery, instanceBody, instanceName, KEY, networkBody, nodeIp, onMember, pendingNetworkBody, SUBNET_POOL, subnetAt, subnetIndexOf, type Subnet } from './spec.ts';
+import {
+  bridgeName,
+  filterQuery,
+  instanceBody,
+  instanceName,
+  KEY,
+  networkBody,
+  nodeIp,
+  onMember,
+  pendingNetworkBody,
+  SUBNET_POOL,
+  subnetAt,
+  subnetIndexOf,
+  type Subnet,
+} from './spec.ts';
 
 /** `location`: the cluster member holding the instance ("none" on a single server). */
 type InstanceInfo = { name: string; status: string; location?: string; config: Record<string, string> };
@@ -39,9 +53,8 @@ export type IncusProviderOptions = {
 const READY_FILE = '/run/berth-ready';
 
 /** While creating, "not found" is the image or the profile missing: the create failed, nothing the learner had is gone. */
-const createError = (err: unknown, what: string) => isNotFound(err)
-  ? new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err)
-  : incusError(err, what);
+const createError = (err: unknown, what: string) =>
+  isNotFound(err) ? new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err) : incusError(err, what);
 
 export class IncusProvider implements SandboxProvider {
   client: IncusClient;
@@ -71,17 +84,25 @@ export class IncusProvider implements SandboxProvider {
 
   /** The storage pool of the profile's root disk: a node's root device must name it to carry a size. */
   storagePool(): Promise<string | null> {
-    this.pool ??= this.client.get<{ devices?: Record<string, Record<string, string>> }>(`/1.0/profiles/${encodeURIComponent(this.profile)}`)
+    this.pool ??= this.client
+      .get<{ devices?: Record<string, Record<string, string>> }>(`/1.0/profiles/${encodeURIComponent(this.profile)}`)
       .then((p) => Object.values(p.devices ?? {}).find((d) => d.type === 'disk' && d.path === '/')?.pool ?? null)
-      .catch((err) => { this.pool = undefined; throw err; });
+      .catch((err) => {
+        this.pool = undefined;
+        throw err;
+      });
     return this.pool;
   }
 
   /** Whether incusd is a cluster member: placement and networks then take a member (asked once). */
   clustered(): Promise<boolean> {
-    this.cluster ??= this.client.get<{ environment?: { server_clustered?: boolean } }>('/1.0')
+    this.cluster ??= this.client
+      .get<{ environment?: { server_clustered?: boolean } }>('/1.0')
       .then((s) => s.environment?.server_clustered === true)
-      .catch((err) => { this.cluster = undefined; throw err; });
+      .catch((err) => {
+        this.cluster = undefined;
+        throw err;
+      });
     return this.cluster;
   }
 
@@ -89,7 +110,9 @@ export class IncusProvider implements SandboxProvider {
   // work for every learner's node and bridge on the host (a network's used_by, an instance's state). The same
   // test runs here again, so an incusd that ignored the filter would still give the right answer.
   async networks(): Promise<NetworkInfo[]> {
-    const all = await this.client.get<NetworkInfo[]>(`/1.0/networks?recursion=1&${filterQuery({ [`config.${KEY.managed}`]: '1', [`config.${KEY.instance}`]: this.instance })}`);
+    const all = await this.client.get<NetworkInfo[]>(
+      `/1.0/networks?recursion=1&${filterQuery({ [`config.${KEY.managed}`]: '1', [`config.${KEY.instance}`]: this.instance })}`,
+    );
     return all.filter((n) => n.config?.[KEY.managed] === '1' && n.config[KEY.instance] === this.instance);
   }
 
@@ -97,8 +120,13 @@ export class IncusProvider implements SandboxProvider {
     const match: Record<string, string> = { [`config.${KEY.managed}`]: '1', [`config.${KEY.role}`]: 'node', [`config.${KEY.instance}`]: this.instance };
     if (sandboxId !== undefined) match[`config.${KEY.sandbox}`] = sandboxId;
     const all = await this.client.get<InstanceInfo[]>(`/1.0/instances?recursion=1&${filterQuery(match)}`);
-    return all.filter((i) => i.config?.[KEY.managed] === '1' && i.config[KEY.role] === 'node' && i.config[KEY.instance] === this.instance
-      && (sandboxId === undefined || i.config[KEY.sandbox] === sandboxId));
+    return all.filter(
+      (i) =>
+        i.config?.[KEY.managed] === '1' &&
+        i.config[KEY.role] === 'node' &&
+        i.config[KEY.instance] === this.instance &&
+        (sandboxId === undefined || i.config[KEY.sandbox] === sandboxId),
+    );
   }
 
   /**
@@ -110,18 +138,23 @@ export class IncusProvider implements SandboxProvider {
   async allocateSubnet(): Promise<Subnet> {
     const names = new Set((await this.client.get<string[]>('/1.0/networks')).map((u) => decodeURIComponent(u.slice(u.lastIndexOf('/') + 1))));
     for (const name of this.addresses.keys()) if (!names.has(name)) this.addresses.delete(name);
-    await Promise.all([...names].filter((name) => !this.addresses.has(name)).map(async (name) => {
-      try {
-        const n = await this.client.get<NetworkInfo>(`/1.0/networks/${encodeURIComponent(name)}`);
-        this.addresses.set(name, subnetIndexOf(n.config?.['ipv4.address']));
-      } catch (err) {
-        if (!isNotFound(err)) throw err; // deleted meanwhile: its subnet is free
-      }
-    }));
+    await Promise.all(
+      [...names]
+        .filter((name) => !this.addresses.has(name))
+        .map(async (name) => {
+          try {
+            const n = await this.client.get<NetworkInfo>(`/1.0/networks/${encodeURIComponent(name)}`);
+            this.addresses.set(name, subnetIndexOf(n.config?.['ipv4.address']));
+          } catch (err) {
+            if (!isNotFound(err)) throw err; // deleted meanwhile: its subnet is free
+          }
+        }),
+    );
     const used = new Set([...this.reserved, ...[...this.addresses.values()].filter((i) => i !== null)]);
     if (used.size >= SUBNET_POOL.count) throw new ApiError(503, 'OUT_OF_CAPACITY', 'This Berth server has no room for another session right now.');
     let index: number;
-    do index = Math.floor(Math.random() * SUBNET_POOL.count); while (used.has(index));
+    do index = Math.floor(Math.random() * SUBNET_POOL.count);
+    while (used.has(index));
     this.reserved.add(index);
     return subnetAt(index);
   }
@@ -146,7 +179,11 @@ export class IncusProvider implements SandboxProvider {
     // A remote member's resolver is not in this host's resolv.conf: its bridge's dnsmasq on the gateway.
     if (this.dns || this.client.remote) return subnet.gateway;
     let text = '';
-    try { text = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none: the gateway */ }
+    try {
+      text = readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      /* none: the gateway */
+    }
     return upstreamResolver(text) ?? subnet.gateway;
   }
 
@@ -159,7 +196,7 @@ export class IncusProvider implements SandboxProvider {
       const subnet = await this.allocateSubnet();
       try {
         if (await this.clustered()) {
-          for (const m of await clusterMembers(this.client) ?? []) {
+          for (const m of (await clusterMembers(this.client)) ?? []) {
             await withRetry(() => this.client.run('POST', onMember('/1.0/networks', m.name), pendingNetworkBody(sandboxId)));
           }
         }
@@ -172,7 +209,9 @@ export class IncusProvider implements SandboxProvider {
       await this.serveDns(subnet);
       await this.startNodes(sandboxId, nodes, limits);
     } catch (err) {
-      await this.removeSandbox(sandboxId).catch(() => { /* the original error is the one to report */ });
+      await this.removeSandbox(sandboxId).catch(() => {
+        /* the original error is the one to report */
+      });
       throw createError(err, 'Creating the sandbox');
     }
   }
@@ -190,10 +229,18 @@ export class IncusProvider implements SandboxProvider {
     const [first, ...rest] = nodes;
     let placed!: (member: string) => void;
     let unplaced!: (err: unknown) => void;
-    const member = new Promise<string>((resolve, reject) => { placed = resolve; unplaced = reject; });
-    member.catch(() => { /* reported by node1's own start */ });
+    const member = new Promise<string>((resolve, reject) => {
+      placed = resolve;
+      unplaced = reject;
+    });
+    member.catch(() => {
+      /* reported by node1's own start */
+    });
     await Promise.all([
-      this.startNode(sandboxId, first, limits, nodes, null, placed).catch((err) => { unplaced(err); throw err; }),
+      this.startNode(sandboxId, first, limits, nodes, null, placed).catch((err) => {
+        unplaced(err);
+        throw err;
+      }),
       ...rest.map(async (n) => this.startNode(sandboxId, n, limits, nodes, await member)),
     ]);
   }
@@ -203,7 +250,7 @@ export class IncusProvider implements SandboxProvider {
       const found = await this.instances(sandboxId);
       const peers = found.map((i) => i.config[KEY.node]);
       // On the member of the session's other nodes (the first found; all are on one).
-      const member = (await this.clustered()) ? found[0]?.location ?? null : null;
+      const member = (await this.clustered()) ? (found[0]?.location ?? null) : null;
       await this.startNode(sandboxId, node, limits, [...peers, node], member);
       await this.writeHosts(sandboxId, peers, [...peers, node]);
     } catch (err) {
@@ -220,10 +267,21 @@ export class IncusProvider implements SandboxProvider {
     const name = instanceName(sandboxId, node);
     const ip = nodeIp(subnet, node);
     try {
-      await this.client.run('POST', onMember('/1.0/instances', member), instanceBody({
-        sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: await this.storagePool(),
-        network: bridgeName(sandboxId), limits, mirrorPort: this.mirrorPort,
-      }));
+      await this.client.run(
+        'POST',
+        onMember('/1.0/instances', member),
+        instanceBody({
+          sandboxId,
+          instance: this.instance,
+          node,
+          image: this.image,
+          profile: this.profile,
+          pool: await this.storagePool(),
+          network: bridgeName(sandboxId),
+          limits,
+          mirrorPort: this.mirrorPort,
+        }),
+      );
       if (onPlaced) onPlaced((await this.client.get<InstanceInfo>(`/1.0/instances/${name}`)).location ?? '');
       const config = { node, ip, prefix: subnet.prefix, gateway: subnet.gateway, dns: this.resolverFor(subnet), mirrorPort: this.mirrorPort };
       // Written while the node is stopped, so its init finds them on the first boot.
@@ -234,7 +292,9 @@ export class IncusProvider implements SandboxProvider {
       await withRetry(() => this.client.run('PUT', `/1.0/instances/${name}/state`, { action: 'start', timeout: 30 }));
       await this.waitReady(name);
     } catch (err) {
-      await this.deleteInstance(name).catch(() => { /* the original error is the one to report */ });
+      await this.deleteInstance(name).catch(() => {
+        /* the original error is the one to report */
+      });
       throw err;
     }
   }
@@ -255,8 +315,13 @@ export class IncusProvider implements SandboxProvider {
   async writeHosts(sandboxId: string, targets: string[], all: string[]) {
     const subnet = await this.subnetOf(sandboxId);
     const text = hostsFile(all.map((n) => ({ node: n, ip: nodeIp(subnet, n) })));
-    await Promise.all(targets.map((n) => this.client.writeFile(instanceName(sandboxId, n), '/etc/hosts', text)
-      .catch((err) => { if (!isNotFound(err)) throw err; })));
+    await Promise.all(
+      targets.map((n) =>
+        this.client.writeFile(instanceName(sandboxId, n), '/etc/hosts', text).catch((err) => {
+          if (!isNotFound(err)) throw err;
+        }),
+      ),
+    );
   }
 
   async deleteInstance(name: string) {
@@ -266,7 +331,11 @@ export class IncusProvider implements SandboxProvider {
       if (isNotFound(err)) return;
       if (!(err instanceof IncusError && /not running|already stopped/i.test(err.message))) throw err;
     }
-    try { await this.client.run('DELETE', `/1.0/instances/${name}`); } catch (err) { if (!isNotFound(err)) throw err; }
+    try {
+      await this.client.run('DELETE', `/1.0/instances/${name}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   async removeNode(sandboxId: string, node: string) {
@@ -283,10 +352,17 @@ export class IncusProvider implements SandboxProvider {
   async removeSandbox(sandboxId: string) {
     try {
       await Promise.all((await this.instances(sandboxId)).map((i) => this.deleteInstance(i.name)));
-      const subnet = await this.subnetOf(sandboxId).catch((err) => { if (isNotFound(err)) return null; throw err; });
+      const subnet = await this.subnetOf(sandboxId).catch((err) => {
+        if (isNotFound(err)) return null;
+        throw err;
+      });
       if (subnet) this.dns?.stop(subnet.gateway);
       // Removing a bridge races with its veths going away like creating one does (the same transient error).
-      try { await withRetry(() => this.client.run('DELETE', `/1.0/networks/${bridgeName(sandboxId)}`)); } catch (err) { if (!isNotFound(err)) throw err; }
+      try {
+        await withRetry(() => this.client.run('DELETE', `/1.0/networks/${bridgeName(sandboxId)}`));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
       this.subnets.delete(sandboxId);
     } catch (err) {
       throw incusError(err, 'Removing the sandbox');
@@ -337,7 +413,11 @@ export class IncusProvider implements SandboxProvider {
 
   /** Published ports pushed from the node's own engine (ports-watch.ts). */
   watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
-    return watchPorts((cmd) => this.streamOut(sandboxId, node, cmd), (cmd, opts) => this.run(sandboxId, node, cmd, opts), onPorts);
+    return watchPorts(
+      (cmd) => this.streamOut(sandboxId, node, cmd),
+      (cmd, opts) => this.run(sandboxId, node, cmd, opts),
+      onPorts,
+    );
   }
 
   /** The node's init as this host sees it; liblxc names the node's cgroup lxc.payload.<instance>. Null for a
@@ -360,8 +440,15 @@ export class IncusProvider implements SandboxProvider {
   /** Workshops tighten a pool node's limits in place: Incus applies config changes to a running node live. */
   async updateLimits(sandboxId: string, node: string, l: NodeLimits) {
     const { config } = instanceBody({
-      sandboxId, instance: this.instance, node, image: this.image, profile: this.profile, pool: null, network: '',
-      limits: { ...l, diskBytes: 0 }, mirrorPort: null,
+      sandboxId,
+      instance: this.instance,
+      node,
+      image: this.image,
+      profile: this.profile,
+      pool: null,
+      network: '',
+      limits: { ...l, diskBytes: 0 },
+      mirrorPort: null,
     });
     const limits = Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith('limits.')));
     // limits.cpu (cpuset pinning) is cleared where an older node still has it (spec.ts says why).
@@ -376,13 +463,15 @@ export class IncusProvider implements SandboxProvider {
   async nodeMemory(sandboxId: string, node: string): Promise<number> {
     const name = instanceName(sandboxId, node);
     try {
-      if (this.client.remote) throw new Error('the node\'s cgroup is on another machine');
+      if (this.client.remote) throw new Error("the node's cgroup is on another machine");
       const stat = await readFile(`/sys/fs/cgroup/memory/lxc.payload.${name}/memory.stat`, 'utf8');
       const get = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(stat)?.[1] ?? 0);
       return Math.max(0, get('total_rss') + get('total_cache') - get('total_inactive_file'));
     } catch {
       // Not a cgroup v1 host, or incusd elsewhere (remote, or the node on another member): Incus's own figure, page cache included.
-      const st = await this.client.get<{ memory?: { usage?: number } }>(`/1.0/instances/${name}/state`).catch((err) => { throw incusError(err, 'Measuring the node'); });
+      const st = await this.client.get<{ memory?: { usage?: number } }>(`/1.0/instances/${name}/state`).catch((err) => {
+        throw incusError(err, 'Measuring the node');
+      });
       return st.memory?.usage ?? 0;
     }
   }
@@ -394,22 +483,30 @@ export class IncusProvider implements SandboxProvider {
    */
   async machines(): Promise<MachineResources[] | null> {
     try {
-      const members = await this.clustered() ? await clusterMembers(this.client) : null;
+      const members = (await this.clustered()) ? await clusterMembers(this.client) : null;
       if (!members && !this.client.remote) return null;
       const online = members ? members.filter((m) => m.status === 'Online').map((m) => m.name) : [null];
       const pool = await this.storagePool();
-      return await Promise.all(online.map(async (member) => {
-        const r = await this.client.get<{ cpu?: { total?: number }; memory?: { total?: number; used?: number } }>(onMember('/1.0/resources', member));
-        const space = pool
-          ? (await this.client.get<{ space?: { total?: number; used?: number } }>(onMember(`/1.0/storage-pools/${encodeURIComponent(pool)}/resources`, member))).space
-          : undefined;
-        const total = r.memory?.total ?? 0;
-        return {
-          name: member ?? new URL(this.client.origin ?? 'https://incus').hostname, cpus: r.cpu?.total ?? 0,
-          memoryTotal: total, memoryAvailable: Math.max(0, total - (r.memory?.used ?? total)),
-          diskFree: space?.total ? Math.max(0, space.total - (space.used ?? 0)) : null,
-        };
-      }));
+      return await Promise.all(
+        online.map(async (member) => {
+          const r = await this.client.get<{ cpu?: { total?: number }; memory?: { total?: number; used?: number } }>(onMember('/1.0/resources', member));
+          const space = pool
+            ? (
+                await this.client.get<{ space?: { total?: number; used?: number } }>(
+                  onMember(`/1.0/storage-pools/${encodeURIComponent(pool)}/resources`, member),
+                )
+              ).space
+            : undefined;
+          const total = r.memory?.total ?? 0;
+          return {
+            name: member ?? new URL(this.client.origin ?? 'https://incus').hostname,
+            cpus: r.cpu?.total ?? 0,
+            memoryTotal: total,
+            memoryAvailable: Math.max(0, total - (r.memory?.used ?? total)),
+            diskFree: space?.total ? Math.max(0, space.total - (space.used ?? 0)) : null,
+          };
+        }),
+      );
     } catch (err) {
       throw incusError(err, 'Measuring the Incus machines');
     }
@@ -417,8 +514,9 @@ export class IncusProvider implements SandboxProvider {
 
   /** Host disk the node's root holds in the pool (btrfs qgroup usage, as Incus reports it); null when unknown. */
   async nodeDiskBytes(sandboxId: string, node: string): Promise<number | null> {
-    const st = await this.client.get<{ disk?: Record<string, { usage?: number }> }>(`/1.0/instances/${instanceName(sandboxId, node)}/state`)
-      .catch((err) => { throw incusError(err, 'Measuring the node'); });
+    const st = await this.client.get<{ disk?: Record<string, { usage?: number }> }>(`/1.0/instances/${instanceName(sandboxId, node)}/state`).catch((err) => {
+      throw incusError(err, 'Measuring the node');
+    });
     return st.disk?.root?.usage ?? null;
   }
 

@@ -61,7 +61,8 @@ export function nodeIp(subnet: Subnet, node: string): string {
 }
 
 /** A request path aimed at one cluster member (Incus's `target`), or left to Incus where no member is named. */
-export const onMember = (path: string, member?: string | null) => (member ? `${path}${path.includes('?') ? '&' : '?'}target=${encodeURIComponent(member)}` : path);
+export const onMember = (path: string, member?: string | null) =>
+  member ? `${path}${path.includes('?') ? '&' : '?'}target=${encodeURIComponent(member)}` : path;
 
 /**
  * In a cluster a managed network exists on every member: it is first defined on each (pending, with only
@@ -73,7 +74,9 @@ export type NetworkSpec = { sandboxId: string; instance: string; subnet: Subnet;
 
 export function networkBody({ sandboxId, instance, subnet, berthDns }: NetworkSpec) {
   return {
-    name: bridgeName(sandboxId), type: 'bridge', description: `Berth session ${sandboxId}`,
+    name: bridgeName(sandboxId),
+    type: 'bridge',
+    description: `Berth session ${sandboxId}`,
     config: {
       'ipv4.address': `${subnet.gateway}/${subnet.prefix}`,
       'ipv4.nat': 'true',
@@ -85,14 +88,24 @@ export function networkBody({ sandboxId, instance, subnet, berthDns }: NetworkSp
       // when Berth's own responder (engine/dns.ts) answers on the gateway, which needs UDP 53 there to itself.
       'ipv4.dhcp': 'false',
       'dns.mode': berthDns ? 'none' : 'managed',
-      [KEY.managed]: '1', [KEY.role]: 'sandbox-net', [KEY.instance]: instance, [KEY.sandbox]: sandboxId,
+      [KEY.managed]: '1',
+      [KEY.role]: 'sandbox-net',
+      [KEY.instance]: instance,
+      [KEY.sandbox]: sandboxId,
     },
   };
 }
 
 export type NodeSpec = {
-  sandboxId: string; instance: string; node: string; image: string; profile: string; pool: string | null;
-  network: string; limits: Limits; mirrorPort: number | null;
+  sandboxId: string;
+  instance: string;
+  node: string;
+  image: string;
+  profile: string;
+  pool: string | null;
+  network: string;
+  limits: Limits;
+  mirrorPort: number | null;
 };
 
 const mib = (bytes: number) => `${Math.max(1, Math.floor(bytes / 1024 / 1024))}MiB`;
@@ -100,7 +113,8 @@ const mib = (bytes: number) => `${Math.max(1, Math.floor(bytes / 1024 / 1024))}M
 export function instanceBody(s: NodeSpec) {
   const cpus = s.limits.nanoCpus / 1e9;
   return {
-    name: instanceName(s.sandboxId, s.node), type: 'container',
+    name: instanceName(s.sandboxId, s.node),
+    type: 'container',
     source: { type: 'image', alias: s.image },
     profiles: [s.profile],
     config: {
@@ -121,7 +135,11 @@ export function instanceBody(s: NodeSpec) {
       'limits.cpu.allowance': `${Math.round(cpus * 100)}ms/100ms`,
       'limits.processes': String(s.limits.pids),
       'boot.autostart': 'false',
-      [KEY.managed]: '1', [KEY.role]: 'node', [KEY.instance]: s.instance, [KEY.sandbox]: s.sandboxId, [KEY.node]: s.node,
+      [KEY.managed]: '1',
+      [KEY.role]: 'node',
+      [KEY.instance]: s.instance,
+      [KEY.sandbox]: s.sandboxId,
+      [KEY.node]: s.node,
     },
     devices: {
       ...(s.pool ? { root: { type: 'disk', path: '/', pool: s.pool, ...(s.limits.diskBytes > 0 ? { size: mib(s.limits.diskBytes) } : {}) } } : {}),
@@ -133,7 +151,9 @@ export function instanceBody(s: NodeSpec) {
       eth0: { type: 'nic', name: 'eth0', network: s.network },
       // The host's registry mirror (loopback only on the host) appears on the node's own loopback; the node
       // reaches nothing else of the host this way.
-      ...(s.mirrorPort ? { mirror: { type: 'proxy', listen: `tcp:127.0.0.1:${NODE_MIRROR_PORT}`, connect: `tcp:127.0.0.1:${s.mirrorPort}`, bind: 'instance' } } : {}),
+      ...(s.mirrorPort
+        ? { mirror: { type: 'proxy', listen: `tcp:127.0.0.1:${NODE_MIRROR_PORT}`, connect: `tcp:127.0.0.1:${s.mirrorPort}`, bind: 'instance' } }
+        : {}),
     },
   };
 }

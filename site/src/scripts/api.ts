@@ -13,8 +13,12 @@ export class ApiFailure extends Error {
     this.requestId = requestId;
   }
   /** The session is gone (expired, removed, or from a server that forgot it). */
-  get sessionGone() { return this.code === 'SESSION_NOT_FOUND' || this.code === 'UNAUTHORIZED'; }
-  get unreachable() { return this.code === 'NETWORK'; }
+  get sessionGone() {
+    return this.code === 'SESSION_NOT_FOUND' || this.code === 'UNAUTHORIZED';
+  }
+  get unreachable() {
+    return this.code === 'NETWORK';
+  }
 }
 
 export type Req = { token?: string; json?: unknown; signal?: AbortSignal };
@@ -33,13 +37,20 @@ export async function api<T>(method: string, path: string, { token, json, signal
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   let body: unknown;
-  try { body = text ? JSON.parse(text) : undefined; } catch { body = undefined; }
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
   if (!res.ok) {
     const e = isRecord(body) && isRecord(body.error) ? body.error : {};
     const code = typeof e.code === 'string' ? e.code : `HTTP_${res.status}`;
-    const message = typeof e.message === 'string' ? e.message
-      : res.status >= 502 ? 'The Berth server is not answering properly (a proxy in front of it reported an error).'
-        : `The server answered ${res.status}.`;
+    const message =
+      typeof e.message === 'string'
+        ? e.message
+        : res.status >= 502
+          ? 'The Berth server is not answering properly (a proxy in front of it reported an error).'
+          : `The server answered ${res.status}.`;
     throw new ApiFailure(res.status, code, message, typeof e.requestId === 'string' ? e.requestId : undefined);
   }
   if (body === undefined) throw new ApiFailure(res.status, 'BAD_RESPONSE', 'The server sent an answer this page cannot read.');

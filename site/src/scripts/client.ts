@@ -12,7 +12,9 @@ export type RouteKey = keyof Routes & string;
 type Responses<K extends RouteKey> = Routes[K]['responses'];
 
 /** What a route answers on success: the JSON of its success schema (nothing for a 204). */
-export type Reply<K extends RouteKey> = { [S in keyof Responses<K>]: Responses<K>[S] extends z.ZodType ? z.output<Responses<K>[S]> : Responses<K>[S] extends null ? undefined : never }[keyof Responses<K>];
+export type Reply<K extends RouteKey> = {
+  [S in keyof Responses<K>]: Responses<K>[S] extends z.ZodType ? z.output<Responses<K>[S]> : Responses<K>[S] extends null ? undefined : never;
+}[keyof Responses<K>];
 /** The body a route takes, as the page writes it (defaults may be left out). */
 export type Body<K extends RouteKey> = Routes[K] extends { body: z.ZodType } ? z.input<Routes[K]['body']> : undefined;
 export type Query<K extends RouteKey> = Routes[K] extends { query: z.ZodObject } ? { [q in keyof z.input<Routes[K]['query']>]?: string | number } : undefined;
@@ -34,6 +36,8 @@ export function routePath<K extends RouteKey>(key: K, where: Where<K>): string {
 export function call<K extends RouteKey>(key: K, o: CallOptions<K>): Promise<Reply<K>> {
   const method = key.slice(0, key.indexOf(' '));
   return api<Reply<K>>(method, routePath(key, o), {
-    token: o.token ?? undefined, json: o.body, signal: o.signal,
+    token: o.token ?? undefined,
+    json: o.body,
+    signal: o.signal,
   });
 }

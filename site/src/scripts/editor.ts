@@ -67,8 +67,15 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
   const saveBtn = q<HTMLButtonElement>('[data-act=save]');
   const nodeSel = q<HTMLSelectElement>('[data-node]');
   const editor = monaco.editor.create(q('[data-host]'), {
-    value: '', automaticLayout: true, theme: monacoTheme(), minimap: { enabled: false }, fontSize: 14,
-    scrollBeyondLastLine: false, tabSize: 2, ariaLabel: 'File editor', readOnly: true,
+    value: '',
+    automaticLayout: true,
+    theme: monacoTheme(),
+    minimap: { enabled: false },
+    fontSize: 14,
+    scrollBeyondLastLine: false,
+    tabSize: 2,
+    ariaLabel: 'File editor',
+    readOnly: true,
   });
   onThemeChange(() => monaco.editor.setTheme(monacoTheme()));
   let open: { node: string; path: string; saved: number } | null = null;
@@ -81,7 +88,10 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     downloadBtn.textContent = p ? `Download ${p.split('/').pop()}/ (.tar)` : 'Download workspace (.tar)';
   };
 
-  const say = (text: string, bad = false) => { msg.textContent = text; msg.dataset.bad = String(bad); };
+  const say = (text: string, bad = false) => {
+    msg.textContent = text;
+    msg.dataset.bad = String(bad);
+  };
   const readFile = (s: Session, p: string) => call('GET /api/sessions/:id/files', { params: { id: s.id }, query: { path: p, node }, token: s.token });
   const writeFile = (s: Session, p: string, on: string, content: string) =>
     call('PUT /api/sessions/:id/files', { params: { id: s.id }, query: { path: p, node: on }, token: s.token, body: { content } });
@@ -90,7 +100,10 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     return (err as Error).message;
   };
   const dirty = () => open !== null && editor.getModel()?.getAlternativeVersionId() !== open.saved;
-  editor.onDidChangeModelContent(() => { saveBtn.disabled = !dirty(); fileLabel.dataset.dirty = String(dirty()); });
+  editor.onDidChangeModelContent(() => {
+    saveBtn.disabled = !dirty();
+    fileLabel.dataset.dirty = String(dirty());
+  });
   editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyS, () => void save());
 
   async function listDir(p: string, into: HTMLUListElement) {
@@ -232,8 +245,14 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     await listDir('', tree);
   }
 
-  nodeSel.addEventListener('change', () => { node = nodeSel.value; void reload(); });
-  q('[data-act=refresh]').addEventListener('click', () => { setFolder(''); void reload(); });
+  nodeSel.addEventListener('change', () => {
+    node = nodeSel.value;
+    void reload();
+  });
+  q('[data-act=refresh]').addEventListener('click', () => {
+    setFolder('');
+    void reload();
+  });
   q('[data-act=new]').addEventListener('click', () => void newFile());
   downloadBtn.addEventListener('click', () => void download());
 
@@ -245,9 +264,11 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     say(`Packing ${what}…`);
     downloadBtn.disabled = true;
     try {
-      const res = await fetch(routePath('GET /api/sessions/:id/archive', { params: { id: s.id }, query: { path: folder, node } }), { headers: { authorization: `Bearer ${s.token}` } });
+      const res = await fetch(routePath('GET /api/sessions/:id/archive', { params: { id: s.id }, query: { path: folder, node } }), {
+        headers: { authorization: `Bearer ${s.token}` },
+      });
       if (!res.ok) {
-        const body = await res.json().catch(() => null) as { error?: { message?: string } } | null;
+        const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
         throw new Error(body?.error?.message ?? `the server answered ${res.status}`);
       }
       const blob = await res.blob();
@@ -268,7 +289,10 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
   saveBtn.addEventListener('click', () => void save());
 
   return {
-    shown: () => { editor.layout(); void reload(); },
+    shown: () => {
+      editor.layout();
+      void reload();
+    },
     sessionChanged: () => {
       if (!ctx.session()) {
         open = null;

@@ -11,8 +11,11 @@ export function startHomePage() {
     const s = summarize(shape, p);
     item.querySelector<HTMLProgressElement>('[data-bar]')!.value = s.stepsDone;
     const text = item.querySelector<HTMLElement>('[data-text]')!;
-    if (s.done) { item.dataset.state = 'done'; text.textContent = 'Done'; doneCount++; }
-    else if (s.started) {
+    if (s.done) {
+      item.dataset.state = 'done';
+      text.textContent = 'Done';
+      doneCount++;
+    } else if (s.started) {
       item.dataset.state = 'started';
       text.textContent = `${s.stepsDone} of ${s.steps} steps`;
       if (!resume || p.updatedAt > resume.at) resume = { shape, step: s.firstOpen?.id, at: p.updatedAt };

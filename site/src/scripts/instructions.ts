@@ -9,7 +9,10 @@ import type { Workbench } from './workbench.ts';
 
 export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Workbench) {
   let p: LessonProgress = loadProgress(shape.id);
-  const save = () => { saveProgress(shape.id, p); render(); };
+  const save = () => {
+    saveProgress(shape.id, p);
+    render();
+  };
 
   function render() {
     for (const step of shape.steps) {
@@ -22,13 +25,18 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
       box.checked = done;
       box.disabled = byChecks;
       const passed = step.checks.filter((c) => p.checks[c]).length;
-      el.querySelector('[data-step-status]')!.textContent = done ? 'Done ✓'
-        : step.checks.length ? `${passed} of ${step.checks.length} check${step.checks.length > 1 ? 's' : ''} passed` : '';
+      el.querySelector('[data-step-status]')!.textContent = done
+        ? 'Done ✓'
+        : step.checks.length
+          ? `${passed} of ${step.checks.length} check${step.checks.length > 1 ? 's' : ''} passed`
+          : '';
     }
     const s = summarize(shape, p);
     root.querySelector<HTMLProgressElement>('[data-progress-bar]')!.value = s.stepsDone;
-    root.querySelector('[data-progress-text]')!.textContent = `${s.stepsDone} of ${s.steps} steps done`
-      + (s.checks ? `, ${s.checksPassed} of ${s.checks} checks passed` : '') + (s.quizzes ? `, ${s.quizzesRight} of ${s.quizzes} questions right` : '');
+    root.querySelector('[data-progress-text]')!.textContent =
+      `${s.stepsDone} of ${s.steps} steps done` +
+      (s.checks ? `, ${s.checksPassed} of ${s.checks} checks passed` : '') +
+      (s.quizzes ? `, ${s.quizzesRight} of ${s.quizzes} questions right` : '');
   }
 
   // What a reload brings back: passed checks and answered questions.
@@ -41,8 +49,11 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
     for (const fs of root.querySelectorAll<HTMLFieldSetElement>('.berth-quiz')) {
       const a = p.quizzes[fs.dataset.quizId!];
       const inputs = [...fs.querySelectorAll<HTMLInputElement>('input')];
-      inputs.forEach((i, n) => { i.checked = !!a?.answer.includes(n); });
-      if (a) void judge(fs, a.answer, false); else resetQuiz(fs);
+      inputs.forEach((i, n) => {
+        i.checked = !!a?.answer.includes(n);
+      });
+      if (a) void judge(fs, a.answer, false);
+      else resetQuiz(fs);
     }
   }
 
@@ -64,7 +75,8 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
         pre.setAttribute('aria-label', 'Output of the check');
         result.append(pre);
       }
-      if (r.passed) p.checks[id] = true; else delete p.checks[id];
+      if (r.passed) p.checks[id] = true;
+      else delete p.checks[id];
       save();
       if (r.passed) wb.reportProgress({ step: stepOf(box), checksPassed: Object.keys(p.checks).filter((c) => p.checks[c]) });
     } catch (err) {
@@ -78,7 +90,10 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
   async function answer(fs: HTMLFieldSetElement) {
     const chosen = [...fs.querySelectorAll<HTMLInputElement>('input')].flatMap((i, n) => (i.checked ? [n] : []));
     const verdict = fs.querySelector<HTMLElement>('.quiz-verdict')!;
-    if (!chosen.length) { verdict.textContent = fs.dataset.multiple === 'true' ? 'Choose at least one answer first.' : 'Choose an answer first.'; return; }
+    if (!chosen.length) {
+      verdict.textContent = fs.dataset.multiple === 'true' ? 'Choose at least one answer first.' : 'Choose an answer first.';
+      return;
+    }
     const v = await judge(fs, chosen, true);
     if (!v) return;
     const id = fs.dataset.quizId!;
@@ -94,34 +109,47 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
   async function judge(fs: HTMLFieldSetElement, chosen: number[], asked: boolean): Promise<Verdict | null> {
     const verdict = fs.querySelector<HTMLElement>('.quiz-verdict')!;
     const button = fs.querySelector<HTMLButtonElement>('[data-action=answer]')!;
-    if (asked) { verdict.textContent = 'Checking your answer…'; button.disabled = true; }
+    if (asked) {
+      verdict.textContent = 'Checking your answer…';
+      button.disabled = true;
+    }
     let v: Verdict;
     try {
       v = await call('POST /api/lessons/:lesson/quizzes/:quiz/answer', { params: { lesson: shape.id, quiz: fs.dataset.quizId! }, body: { answer: chosen } });
     } catch (err) {
-      if (asked) verdict.textContent = err instanceof ApiFailure && err.unreachable ? 'Your answer could not be checked: the Berth server is not reachable. Try again once it is back.' : `Your answer could not be checked: ${(err as Error).message}`;
+      if (asked)
+        verdict.textContent =
+          err instanceof ApiFailure && err.unreachable
+            ? 'Your answer could not be checked: the Berth server is not reachable. Try again once it is back.'
+            : `Your answer could not be checked: ${(err as Error).message}`;
       return null;
     } finally {
       button.disabled = false;
     }
     const box = fs.querySelector<HTMLElement>('[data-explanations]')!;
-    box.replaceChildren(...v.explanations.map((e) => {
-      const d = document.createElement('div');
-      d.className = 'berth-quiz-explain';
-      d.dataset.correct = String(e.correct);
-      const mark = document.createElement('strong');
-      mark.textContent = e.correct ? 'Right choice: ' : 'Not this one: ';
-      const text = document.createElement('span');
-      text.innerHTML = e.html; // the lesson's own markdown, rendered by the lesson module on the server
-      d.append(mark, text);
-      return d;
-    }));
+    box.replaceChildren(
+      ...v.explanations.map((e) => {
+        const d = document.createElement('div');
+        d.className = 'berth-quiz-explain';
+        d.dataset.correct = String(e.correct);
+        const mark = document.createElement('strong');
+        mark.textContent = e.correct ? 'Right choice: ' : 'Not this one: ';
+        const text = document.createElement('span');
+        text.innerHTML = e.html; // the lesson's own markdown, rendered by the lesson module on the server
+        d.append(mark, text);
+        return d;
+      }),
+    );
     fs.dataset.state = v.correct ? 'right' : 'wrong';
     const missing = v.rightCount - v.chosenRight;
-    verdict.textContent = v.correct ? 'Right!'
-      : !v.multiple ? 'Not quite: read the explanation and try again.'
-        : v.chosenWrong === 0 ? `Partly right: ${v.chosenRight === 1 ? 'your choice is' : 'your choices are'} right, but ${missing === 1 ? 'one more answer is' : `${missing} more answers are`} right too. Choose all that apply.`
-          : v.chosenRight > 0 ? `Not quite: ${v.chosenRight} of your choices ${v.chosenRight === 1 ? 'is' : 'are'} right and ${v.chosenWrong} ${v.chosenWrong === 1 ? 'is' : 'are'} not. Try another combination.`
+    verdict.textContent = v.correct
+      ? 'Right!'
+      : !v.multiple
+        ? 'Not quite: read the explanation and try again.'
+        : v.chosenWrong === 0
+          ? `Partly right: ${v.chosenRight === 1 ? 'your choice is' : 'your choices are'} right, but ${missing === 1 ? 'one more answer is' : `${missing} more answers are`} right too. Choose all that apply.`
+          : v.chosenRight > 0
+            ? `Not quite: ${v.chosenRight} of your choices ${v.chosenRight === 1 ? 'is' : 'are'} right and ${v.chosenWrong} ${v.chosenWrong === 1 ? 'is' : 'are'} not. Try another combination.`
             : 'Not quite: none of your choices is right. Read the explanations and try another combination.';
     return v;
   }
@@ -133,11 +161,14 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
   }
 
   async function resetLesson() {
-    if (!(await confirmDialog({
-      title: 'Reset this lesson?',
-      text: 'Your progress in this lesson (steps, checks, answers) is cleared and a fresh sandbox replaces the current one.',
-      ok: 'Reset lesson',
-    }))) return;
+    if (
+      !(await confirmDialog({
+        title: 'Reset this lesson?',
+        text: 'Your progress in this lesson (steps, checks, answers) is cleared and a fresh sandbox replaces the current one.',
+        ok: 'Reset lesson',
+      }))
+    )
+      return;
     clearProgress(shape.id);
     p = loadProgress(shape.id);
     restore();
@@ -157,11 +188,20 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
       return;
     }
     switch (action?.dataset.action) {
-      case 'copy': void copy(action, cmd?.querySelector('code')?.textContent ?? ''); break;
-      case 'check': void check(action.closest<HTMLElement>('.berth-check')!, action); break;
-      case 'answer': void answer(action.closest<HTMLFieldSetElement>('.berth-quiz')!); break;
-      case 'reset-lesson': void resetLesson(); break;
-      case 'skip-to': case 'show-me': {
+      case 'copy':
+        void copy(action, cmd?.querySelector('code')?.textContent ?? '');
+        break;
+      case 'check':
+        void check(action.closest<HTMLElement>('.berth-check')!, action);
+        break;
+      case 'answer':
+        void answer(action.closest<HTMLFieldSetElement>('.berth-quiz')!);
+        break;
+      case 'reset-lesson':
+        void resetLesson();
+        break;
+      case 'skip-to':
+      case 'show-me': {
         const step = action.closest<HTMLElement>('[data-step]')!;
         const status = step.querySelector<HTMLElement>('[data-step-tools-status]')!;
         void (action.dataset.action === 'skip-to' ? skipTo : showMe)(wb, shape, step.dataset.step!, status);
@@ -173,13 +213,18 @@ export function startInstructions(root: HTMLElement, shape: LessonShape, wb: Wor
     const box = (e.target as HTMLElement).closest<HTMLInputElement>('[data-step-done]');
     if (!box) return;
     const step = box.closest<HTMLElement>('[data-step]')!.dataset.step!;
-    if (box.checked) p.steps[step] = true; else delete p.steps[step];
+    if (box.checked) p.steps[step] = true;
+    else delete p.steps[step];
     save();
     if (box.checked) wb.reportProgress({ step });
   });
   // Another tab of the same lesson changed the progress.
   window.addEventListener('storage', (e) => {
-    if (e.key === `berth.progress.${shape.id}`) { p = loadProgress(shape.id); restore(); render(); }
+    if (e.key === `berth.progress.${shape.id}`) {
+      p = loadProgress(shape.id);
+      restore();
+      render();
+    }
   });
 
   restore();
@@ -207,5 +252,7 @@ async function copy(button: HTMLButtonElement, text: string) {
   } catch {
     button.textContent = 'Copy failed';
   }
-  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+  setTimeout(() => {
+    button.textContent = 'Copy';
+  }, 1500);
 }

@@ -11,7 +11,9 @@ type Remembered = { name: string; key: string; workshop: string };
 
 const memory = (code: string) => `berth.workshop.${code}`;
 const parseRemembered = (v: unknown): Remembered | null =>
-  isRecord(v) && typeof v.name === 'string' && typeof v.key === 'string' && typeof v.workshop === 'string' ? { name: v.name, key: v.key, workshop: v.workshop } : null;
+  isRecord(v) && typeof v.name === 'string' && typeof v.key === 'string' && typeof v.workshop === 'string'
+    ? { name: v.name, key: v.key, workshop: v.workshop }
+    : null;
 const clean = (code: string) => code.toUpperCase().replace(/[^A-Z0-9]/g, '');
 
 export function startJoinPage() {
@@ -25,8 +27,9 @@ export function startJoinPage() {
     try {
       const w = await call('GET /api/join/:code', { params: { code } });
       const time = (iso: string) => new Date(iso).toLocaleString(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
-      preview.textContent = `“${w.title}”, ${time(w.startsAt)} – ${time(w.endsAt)}. `
-        + (w.state === 'ended' ? 'It has ended.' : w.seatsLeft > 0 ? `${w.seatsLeft} seat${w.seatsLeft === 1 ? '' : 's'} left.` : 'It is full.');
+      preview.textContent =
+        `“${w.title}”, ${time(w.startsAt)} – ${time(w.endsAt)}. ` +
+        (w.state === 'ended' ? 'It has ended.' : w.seatsLeft > 0 ? `${w.seatsLeft} seat${w.seatsLeft === 1 ? '' : 's'} left.` : 'It is full.');
     } catch (err) {
       preview.textContent = err instanceof ApiFailure ? err.message : 'Your instructor gives you a six-letter code.';
     }
@@ -42,7 +45,9 @@ export function startJoinPage() {
   } else {
     codeInput.focus();
   }
-  codeInput.addEventListener('change', () => { if (clean(codeInput.value).length >= 4) void show(clean(codeInput.value)); });
+  codeInput.addEventListener('change', () => {
+    if (clean(codeInput.value).length >= 4) void show(clean(codeInput.value));
+  });
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -58,14 +63,26 @@ export function startJoinPage() {
       writeJson(memory(code), { name: j.learner.name, key: j.learner.key, workshop: j.workshop.id } satisfies Remembered);
       const nodes = j.session.nodes.map((n) => n.name);
       for (const lesson of j.workshop.lessons) {
-        const s: Session = { id: j.session.id, token: j.session.token, lesson, expiresAt: j.session.expiresAt, nodes, tabs: nodes.map((n) => `${n}/1`), workshop: j.workshop.id, workshopCode: code };
+        const s: Session = {
+          id: j.session.id,
+          token: j.session.token,
+          lesson,
+          expiresAt: j.session.expiresAt,
+          nodes,
+          tabs: nodes.map((n) => `${n}/1`),
+          workshop: j.workshop.id,
+          workshopCode: code,
+        };
         saveSession(s);
       }
       location.assign(`/lessons/${encodeURIComponent(j.workshop.lessons[0])}/`);
     } catch (err) {
-      error.textContent = err instanceof ApiFailure
-        ? (err.code === 'NAME_TAKEN' ? `${err.message} (If that was you on another device, add something to your name.)` : err.message)
-        : 'Something went wrong in this page.';
+      error.textContent =
+        err instanceof ApiFailure
+          ? err.code === 'NAME_TAKEN'
+            ? `${err.message} (If that was you on another device, add something to your name.)`
+            : err.message
+          : 'Something went wrong in this page.';
       button.disabled = false;
       button.textContent = 'Join';
     }

@@ -6,14 +6,21 @@ import type { LessonShape } from './progress.ts';
 import { initSplit } from './split.ts';
 import { Workbench } from './workbench.ts';
 
-declare global { interface Window { berth?: { workbench: Workbench } } }
+declare global {
+  interface Window {
+    berth?: { workbench: Workbench };
+  }
+}
 
 export function startLessonPage() {
   const shape = JSON.parse(document.getElementById('lesson-data')!.textContent!) as LessonShape;
   const wb = new Workbench(document.getElementById('workbench')!, shape);
   startInstructions(document.getElementById('instructions')!, shape, wb);
   initSplit(document.querySelector<HTMLElement>('.lesson-layout')!, document.querySelector<HTMLElement>('[data-splitter]')!);
-  document.querySelector('[data-skip-terminal]')?.addEventListener('click', (e) => { e.preventDefault(); wb.focusTerminal(); });
+  document.querySelector('[data-skip-terminal]')?.addEventListener('click', (e) => {
+    e.preventDefault();
+    wb.focusTerminal();
+  });
   window.berth = { workbench: wb };
   wb.init();
   const sr = document.querySelector<HTMLInputElement>('[data-screen-reader]');
@@ -32,7 +39,11 @@ async function showSandboxNotes() {
   const notes = document.querySelectorAll<HTMLElement>('.berth-sandbox-note');
   if (!notes.length) return;
   let facts: Record<string, string>;
-  try { facts = await call('GET /api/sandbox-facts', {}); } catch { return; }
+  try {
+    facts = await call('GET /api/sandbox-facts', {});
+  } catch {
+    return;
+  }
   for (const n of notes) n.hidden = !Object.entries(n.dataset).every(([k, v]) => facts[k] === v);
   // Says which notes were chosen (and that they were), for styles and for the e2e.
   document.documentElement.dataset.sandboxEngine = facts.engine;

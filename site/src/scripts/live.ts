@@ -24,12 +24,22 @@ export function openFeed(s: Session, after: () => number, h: FeedHandlers) {
   async function run() {
     const mine = ++gen;
     ctl = new AbortController();
-    const retry = () => { if (mine === gen) again(); };
+    const retry = () => {
+      if (mine === gen) again();
+    };
     let res: Response;
     try {
-      res = await fetch(routePath('GET /api/sessions/:id/events', { params: { id: s.id }, query: { after: after() } }), { headers: { authorization: `Bearer ${s.token}`, accept: 'text/event-stream' }, signal: ctl.signal });
-    } catch { return retry(); }
-    if (res.status === 401 || res.status === 404) { if (!closed && mine === gen) h.gone(); return; }
+      res = await fetch(routePath('GET /api/sessions/:id/events', { params: { id: s.id }, query: { after: after() } }), {
+        headers: { authorization: `Bearer ${s.token}`, accept: 'text/event-stream' },
+        signal: ctl.signal,
+      });
+    } catch {
+      return retry();
+    }
+    if (res.status === 401 || res.status === 404) {
+      if (!closed && mine === gen) h.gone();
+      return;
+    }
     if (!res.ok || !res.body) return retry();
     attempt = 0;
     h.up(true);
@@ -51,11 +61,20 @@ export function openFeed(s: Session, after: () => number, h: FeedHandlers) {
           }
           if (!data) continue;
           if (mine !== gen) return;
-          if (event === 'gone') { if (!closed) h.gone(); return; }
-          try { h.on(event, JSON.parse(data)); } catch { /* one bad event must not end the stream */ }
+          if (event === 'gone') {
+            if (!closed) h.gone();
+            return;
+          }
+          try {
+            h.on(event, JSON.parse(data));
+          } catch {
+            /* one bad event must not end the stream */
+          }
         }
       }
-    } catch { /* dropped: retried below */ }
+    } catch {
+      /* dropped: retried below */
+    }
     retry();
   }
 
@@ -67,8 +86,20 @@ export function openFeed(s: Session, after: () => number, h: FeedHandlers) {
 
   void run();
   return {
-    close() { closed = true; clearTimeout(timer); gen++; ctl?.abort(); },
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      gen++;
+      ctl?.abort();
+    },
     /** Starts again (the node list changed, so the server must watch other engines). */
-    restart() { if (closed) return; clearTimeout(timer); gen++; ctl?.abort(); attempt = 0; void run(); },
+    restart() {
+      if (closed) return;
+      clearTimeout(timer);
+      gen++;
+      ctl?.abort();
+      attempt = 0;
+      void run();
+    },
   };
 }

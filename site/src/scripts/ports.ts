@@ -16,7 +16,9 @@ export class PortsBar {
 
   constructor(list: HTMLElement) {
     this.list = list;
-    document.addEventListener('visibilitychange', () => { if (!document.hidden && this.session) this.poll(); });
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && this.session) this.poll();
+    });
   }
 
   start(s: Session) {
@@ -45,7 +47,12 @@ export class PortsBar {
   }
 
   /** Asks now (after a command that may have published a port) instead of at the next tick. */
-  soon() { if (this.session && !this.pushed) { clearTimeout(this.timer); this.timer = setTimeout(() => this.poll(), 1200); } }
+  soon() {
+    if (this.session && !this.pushed) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.poll(), 1200);
+    }
+  }
 
   private async poll() {
     clearTimeout(this.timer);
@@ -81,7 +88,10 @@ export class PortsBar {
     const key = JSON.stringify(ports.map((p) => [p.node, p.port, p.image, p.shared]));
     if (key === this.shown) {
       // Same ports: only refresh the links (their tickets expire).
-      ports.forEach((p, i) => { const a = this.list.querySelectorAll('a')[i]; if (a) a.href = p.url; });
+      ports.forEach((p, i) => {
+        const a = this.list.querySelectorAll('a')[i];
+        if (a) a.href = p.url;
+      });
       return;
     }
     if (!ports.length) {
@@ -90,24 +100,26 @@ export class PortsBar {
       return;
     }
     this.shown = key;
-    this.list.replaceChildren(...ports.map((p) => {
-      const li = document.createElement('li');
-      li.className = 'port';
-      const label = document.createElement('span');
-      label.className = 'port-label';
-      label.textContent = `${p.node}:${p.port}`;
-      const img = document.createElement('span');
-      img.className = 'port-image';
-      img.textContent = p.image;
-      const a = document.createElement('a');
-      a.className = 'button';
-      a.href = p.url;
-      a.target = '_blank';
-      a.rel = 'noopener';
-      a.textContent = 'Open';
-      a.setAttribute('aria-label', `Open port ${p.port} on ${p.node} (${p.image}) in a new tab`);
-      li.append(label, img, a);
-      return li;
-    }));
+    this.list.replaceChildren(
+      ...ports.map((p) => {
+        const li = document.createElement('li');
+        li.className = 'port';
+        const label = document.createElement('span');
+        label.className = 'port-label';
+        label.textContent = `${p.node}:${p.port}`;
+        const img = document.createElement('span');
+        img.className = 'port-image';
+        img.textContent = p.image;
+        const a = document.createElement('a');
+        a.className = 'button';
+        a.href = p.url;
+        a.target = '_blank';
+        a.rel = 'noopener';
+        a.textContent = 'Open';
+        a.setAttribute('aria-label', `Open port ${p.port} on ${p.node} (${p.image}) in a new tab`);
+        li.append(label, img, a);
+        return li;
+      }),
+    );
   }
 }

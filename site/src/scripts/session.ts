@@ -28,7 +28,9 @@ function parse(v: unknown): Session | null {
   const nodes = Array.isArray(v.nodes) ? v.nodes.filter((n): n is string => typeof n === 'string' && /^node\d+$/.test(n)) : [];
   const tabs = Array.isArray(v.tabs) ? v.tabs.filter((t): t is string => typeof t === 'string' && TAB.test(t)) : [];
   return {
-    id: v.id, token: v.token, lesson: v.lesson,
+    id: v.id,
+    token: v.token,
+    lesson: v.lesson,
     expiresAt: typeof v.expiresAt === 'string' ? v.expiresAt : new Date(0).toISOString(),
     nodes: nodes.length ? nodes : ['node1'],
     tabs,

@@ -12,18 +12,27 @@ const POLL_MS = 1000;
 export async function skipTo(wb: Workbench, shape: LessonShape, stepId: string, status: HTMLElement) {
   const index = shape.steps.findIndex((s) => s.id === stepId);
   const before = shape.steps.slice(0, index);
-  if (!(await confirmDialog({
-    title: `Skip to step ${index + 1}?`,
-    text: before.length
-      ? `A fresh sandbox replaces the current one (everything in it is removed), then the commands of step${before.length > 1 ? `s 1–${index}` : ' 1'} run in it, so it is ready for "${shape.steps[index].title}". Your progress in the lesson is kept.`
-      : 'A fresh sandbox replaces the current one (everything in it is removed). Your progress in the lesson is kept.',
-    ok: 'Skip to this step',
-  }))) return;
+  if (
+    !(await confirmDialog({
+      title: `Skip to step ${index + 1}?`,
+      text: before.length
+        ? `A fresh sandbox replaces the current one (everything in it is removed), then the commands of step${before.length > 1 ? `s 1–${index}` : ' 1'} run in it, so it is ready for "${shape.steps[index].title}". Your progress in the lesson is kept.`
+        : 'A fresh sandbox replaces the current one (everything in it is removed). Your progress in the lesson is kept.',
+      ok: 'Skip to this step',
+    }))
+  )
+    return;
   status.textContent = 'Starting a fresh sandbox…';
   await wb.resetSandbox(false);
   const s = wb.session;
-  if (!s || wb.state !== 'ready') { status.textContent = 'The fresh sandbox did not start; see the workbench, then try again.'; return; }
-  if (!before.length) { status.textContent = 'Fresh sandbox ready: this is the first step.'; return; }
+  if (!s || wb.state !== 'ready') {
+    status.textContent = 'The fresh sandbox did not start; see the workbench, then try again.';
+    return;
+  }
+  if (!before.length) {
+    status.textContent = 'Fresh sandbox ready: this is the first step.';
+    return;
+  }
   try {
     let v = await call('POST /api/sessions/:id/replay', { params: { id: s.id }, token: s.token, body: { lesson: shape.id, step: stepId } });
     while (v.state === 'running') {
@@ -45,19 +54,31 @@ export async function skipTo(wb: Workbench, shape: LessonShape, stepId: string, 
 
 export async function showMe(wb: Workbench, shape: LessonShape, stepId: string, status: HTMLElement) {
   const index = shape.steps.findIndex((s) => s.id === stepId);
-  if (!(await confirmDialog({
-    title: `Show me step ${index + 1}?`,
-    text: 'The reference commands for this step are typed into your terminal and run there. Trying it yourself first teaches more.',
-    ok: 'Show me',
-  }))) return;
-  if (!(await wb.ensureSession()) || !wb.session) { status.textContent = 'Start the sandbox first.'; return; }
+  if (
+    !(await confirmDialog({
+      title: `Show me step ${index + 1}?`,
+      text: 'The reference commands for this step are typed into your terminal and run there. Trying it yourself first teaches more.',
+      ok: 'Show me',
+    }))
+  )
+    return;
+  if (!(await wb.ensureSession()) || !wb.session) {
+    status.textContent = 'Start the sandbox first.';
+    return;
+  }
   const s = wb.session;
   try {
-    const ref = await call('GET /api/sessions/:id/lessons/:lesson/steps/:step/reference', { params: { id: s.id, lesson: shape.id, step: stepId }, token: s.token });
+    const ref = await call('GET /api/sessions/:id/lessons/:lesson/steps/:step/reference', {
+      params: { id: s.id, lesson: shape.id, step: stepId },
+      token: s.token,
+    });
     for (const c of ref.commands) {
       await wb.runCommand(c.node, c.text, c.interactive);
       // A command that opens an interactive shell takes the keyboard: what follows would be typed into it.
-      if (c.interactive) { status.textContent = 'Typed. This command is interactive: carry on in the terminal.'; return; }
+      if (c.interactive) {
+        status.textContent = 'Typed. This command is interactive: carry on in the terminal.';
+        return;
+      }
     }
     status.textContent = ref.commands.length ? 'Typed into your terminal.' : 'This step has no commands to type.';
   } catch (err) {

@@ -9,7 +9,12 @@ export function initSplit(layout: HTMLElement, sep: HTMLElement) {
     const v = Math.round(Math.min(MAX, Math.max(MIN, pct)));
     layout.style.setProperty('--split', `${v}%`);
     sep.setAttribute('aria-valuenow', String(v));
-    if (remember) try { localStorage.setItem(KEY, String(v)); } catch { /* not remembered */ }
+    if (remember)
+      try {
+        localStorage.setItem(KEY, String(v));
+      } catch {
+        /* not remembered */
+      }
   };
   const stored = Number(localStorage.getItem(KEY));
   if (stored >= MIN && stored <= MAX) set(stored, false);
@@ -19,7 +24,10 @@ export function initSplit(layout: HTMLElement, sep: HTMLElement) {
     sep.setPointerCapture(e.pointerId);
     const box = layout.getBoundingClientRect();
     const move = (ev: PointerEvent) => set(((ev.clientX - box.left) / box.width) * 100);
-    const up = () => { sep.removeEventListener('pointermove', move); sep.removeEventListener('pointerup', up); };
+    const up = () => {
+      sep.removeEventListener('pointermove', move);
+      sep.removeEventListener('pointerup', up);
+    };
     sep.addEventListener('pointermove', move);
     sep.addEventListener('pointerup', up);
   });

@@ -9,11 +9,19 @@ export function readJson<T>(key: string, parse: (v: unknown) => T | null): T | n
 }
 
 export function writeJson(key: string, value: unknown): void {
-  try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* not remembered */ }
+  try {
+    localStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    /* not remembered */
+  }
 }
 
 export function removeKey(key: string): void {
-  try { localStorage.removeItem(key); } catch { /* nothing to remove */ }
+  try {
+    localStorage.removeItem(key);
+  } catch {
+    /* nothing to remove */
+  }
 }
 
 export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -25,9 +25,27 @@ export const TERM_THEMES: Record<Theme, Record<string, string>> = {
   dark: { background: '#0d0f13', foreground: '#e5e9f0', cursor: '#7cc4ff', selectionBackground: '#35506b' },
   // xterm's default palette is made for black; on a light background every colour needs 4.5:1 contrast.
   light: {
-    background: '#fbfcfd', foreground: '#1b2330', cursor: '#0b5f95', cursorAccent: '#fbfcfd', selectionBackground: '#c7dcef',
-    black: '#1b2330', red: '#b42318', green: '#17703a', yellow: '#8a6100', blue: '#0b5f95', magenta: '#8e3c97', cyan: '#0e6f80', white: '#5d6673',
-    brightBlack: '#566172', brightRed: '#a3261b', brightGreen: '#1a6b37', brightYellow: '#7a5200', brightBlue: '#1d5d9b', brightMagenta: '#7d2f86', brightCyan: '#0b5e6c', brightWhite: '#3f4652',
+    background: '#fbfcfd',
+    foreground: '#1b2330',
+    cursor: '#0b5f95',
+    cursorAccent: '#fbfcfd',
+    selectionBackground: '#c7dcef',
+    black: '#1b2330',
+    red: '#b42318',
+    green: '#17703a',
+    yellow: '#8a6100',
+    blue: '#0b5f95',
+    magenta: '#8e3c97',
+    cyan: '#0e6f80',
+    white: '#5d6673',
+    brightBlack: '#566172',
+    brightRed: '#a3261b',
+    brightGreen: '#1a6b37',
+    brightYellow: '#7a5200',
+    brightBlue: '#1d5d9b',
+    brightMagenta: '#7d2f86',
+    brightCyan: '#0b5e6c',
+    brightWhite: '#3f4652',
   },
 };
 
@@ -53,14 +71,29 @@ export class TerminalTab {
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder();
 
-  constructor(lib: Lib, opts: { host: HTMLElement; node: string; tab: string; theme: Theme; session: () => Session | null; onState: (t: TerminalTab, s: TermState) => void; screenReader?: boolean; onInput?: () => void }) {
+  constructor(
+    lib: Lib,
+    opts: {
+      host: HTMLElement;
+      node: string;
+      tab: string;
+      theme: Theme;
+      session: () => Session | null;
+      onState: (t: TerminalTab, s: TermState) => void;
+      screenReader?: boolean;
+      onInput?: () => void;
+    },
+  ) {
     this.node = opts.node;
     this.tab = opts.tab;
     this.host = opts.host;
     this.session = opts.session;
     this.onState = opts.onState;
     this.term = new lib.Terminal({
-      cursorBlink: true, fontSize: 14, scrollback: 5000, allowProposedApi: false,
+      cursorBlink: true,
+      fontSize: 14,
+      scrollback: 5000,
+      allowProposedApi: false,
       fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace",
       theme: TERM_THEMES[opts.theme],
     });
@@ -75,7 +108,10 @@ export class TerminalTab {
     }
     this.term.attachCustomKeyEventHandler((e) => this.key(e));
     this.term.options.screenReaderMode = opts.screenReader ?? false;
-    this.term.onData((d) => { opts.onInput?.(); this.sendBytes(this.encoder.encode(d)); });
+    this.term.onData((d) => {
+      opts.onInput?.();
+      this.sendBytes(this.encoder.encode(d));
+    });
     this.term.onBinary((d) => this.sendBytes(Uint8Array.from(d, (c) => c.charCodeAt(0))));
     this.term.onResize(({ cols, rows }) => this.sendFrame(OP.RESIZE, this.encoder.encode(JSON.stringify({ cols, rows }))));
     let frame = 0;
@@ -91,12 +127,20 @@ export class TerminalTab {
   /** Fits the terminal to its box; a hidden tab has no box and keeps its size until shown. */
   refit() {
     if (this.disposed || !this.host.offsetParent || this.host.clientWidth < 20) return;
-    try { this.fit.fit(); } catch { /* not measurable yet */ }
+    try {
+      this.fit.fit();
+    } catch {
+      /* not measurable yet */
+    }
   }
 
-  setTheme(theme: Theme) { this.term.options.theme = TERM_THEMES[theme]; }
+  setTheme(theme: Theme) {
+    this.term.options.theme = TERM_THEMES[theme];
+  }
 
-  setScreenReader(on: boolean) { this.term.options.screenReaderMode = on; }
+  setScreenReader(on: boolean) {
+    this.term.options.screenReaderMode = on;
+  }
 
   /**
    * VS Code's terminal keys: Ctrl/Cmd+C copies when text is selected and interrupts otherwise;
@@ -115,7 +159,10 @@ export class TerminalTab {
     const k = e.key.toLowerCase();
     if (k === 'c' && (e.shiftKey || this.term.hasSelection())) {
       const text = this.term.getSelection();
-      if (text) void navigator.clipboard?.writeText(text).catch(() => { /* no clipboard access: the context menu still works */ });
+      if (text)
+        void navigator.clipboard?.writeText(text).catch(() => {
+          /* no clipboard access: the context menu still works */
+        });
       // Copied text stays selected only when asked for explicitly, as in VS Code.
       if (!e.shiftKey) this.term.clearSelection();
       e.preventDefault();
@@ -126,7 +173,9 @@ export class TerminalTab {
     return true;
   }
 
-  focus() { this.term.focus(); }
+  focus() {
+    this.term.focus();
+  }
 
   /** Types text into the shell; held until the connection is ready. */
   type(text: string) {
@@ -139,7 +188,10 @@ export class TerminalTab {
     if (!s || this.disposed) return;
     clearTimeout(this.retryTimer);
     this.setState({ kind: 'connecting' });
-    const where = routePath('GET /api/sessions/:id/terminal', { params: { id: s.id }, query: { node: this.node, tab: this.tab, cols: this.term.cols, rows: this.term.rows } });
+    const where = routePath('GET /api/sessions/:id/terminal', {
+      params: { id: s.id },
+      query: { node: this.node, tab: this.tab, cols: this.term.cols, rows: this.term.rows },
+    });
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const ws = new WebSocket(`${scheme}://${location.host}${where}`, ['berth.v1', `bearer.${s.token}`]);
     ws.binaryType = 'arraybuffer';
@@ -147,7 +199,9 @@ export class TerminalTab {
     this.generation++;
     this.owed = 0;
     let opened = false;
-    ws.onopen = () => { opened = true; };
+    ws.onopen = () => {
+      opened = true;
+    };
     ws.onmessage = (ev) => this.onFrame(new Uint8Array(ev.data as ArrayBuffer));
     ws.onclose = (ev) => {
       if (this.ws !== ws || this.disposed) return;
@@ -189,12 +243,17 @@ export class TerminalTab {
       case OP.OUTPUT: {
         const n = body.length;
         const gen = this.generation;
-        this.term.write(body, () => { if (gen === this.generation) this.ack(n); });
+        this.term.write(body, () => {
+          if (gen === this.generation) this.ack(n);
+        });
         break;
       }
       case OP.STATUS: {
         const st = JSON.parse(this.decoder.decode(body)) as { state?: string };
-        if (st.state === 'exited') { this.setState({ kind: 'exited' }); break; }
+        if (st.state === 'exited') {
+          this.setState({ kind: 'exited' });
+          break;
+        }
         // The server replays the tab's recent output next: start from a clean screen so it is not doubled.
         if (st.state === 'reconnected') this.term.reset();
         this.setState({ kind: 'ready', reattached: st.state === 'reconnected' });
@@ -227,7 +286,9 @@ export class TerminalTab {
     this.sendFrame(OP.ACK, b);
   }
 
-  private sendBytes(data: Uint8Array) { this.sendFrame(OP.INPUT, data); }
+  private sendBytes(data: Uint8Array) {
+    this.sendFrame(OP.INPUT, data);
+  }
 
   private sendFrame(op: number, data: Uint8Array) {
     if (this.ws?.readyState !== WebSocket.OPEN) return;

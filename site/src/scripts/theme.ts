@@ -10,7 +10,9 @@ export function currentTheme(): Theme {
 }
 
 const listeners = new Set<(t: Theme) => void>();
-export function onThemeChange(f: (t: Theme) => void) { listeners.add(f); }
+export function onThemeChange(f: (t: Theme) => void) {
+  listeners.add(f);
+}
 
 function apply(t: Theme, button: HTMLButtonElement | null) {
   document.documentElement.dataset.theme = t;
@@ -24,7 +26,11 @@ export function initThemeToggle() {
   button.setAttribute('aria-pressed', String(currentTheme() === 'dark'));
   button.addEventListener('click', () => {
     const next: Theme = currentTheme() === 'dark' ? 'light' : 'dark';
-    try { localStorage.setItem('berth.theme', next); } catch { /* private mode: the choice lasts for this page */ }
+    try {
+      localStorage.setItem('berth.theme', next);
+    } catch {
+      /* private mode: the choice lasts for this page */
+    }
     apply(next, button);
   });
   media().addEventListener('change', () => {

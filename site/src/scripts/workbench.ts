@@ -19,7 +19,12 @@ type Action = { label: string; run: () => void; secondary?: boolean };
 type EditorHandle = { shown: () => void; sessionChanged: () => void };
 
 const STATUS: Record<WbState, string> = {
-  idle: 'No sandbox yet', starting: 'Starting…', ready: 'Ready', reconnecting: 'Reconnecting…', expired: 'Sandbox ended', error: 'Problem',
+  idle: 'No sandbox yet',
+  starting: 'Starting…',
+  ready: 'Ready',
+  reconnecting: 'Reconnecting…',
+  expired: 'Sandbox ended',
+  error: 'Problem',
 };
 const READY_TIMEOUT_MS = 60_000;
 /** The idle limit is shown only when it is this close and comes before the time limit. */
@@ -60,7 +65,9 @@ export class Workbench {
     this.ports = new PortsBar(root.querySelector('[data-ports]')!);
     this.workshop = new WorkshopView(root);
     this.wire();
-    onThemeChange((t) => { for (const term of this.terminals.values()) term.setTheme(t); });
+    onThemeChange((t) => {
+      for (const term of this.terminals.values()) term.setTheme(t);
+    });
   }
 
   /** Reattaches to the lesson's remembered sandbox, if there is one. */
@@ -91,7 +98,11 @@ export class Workbench {
 
   async check(checkId: string): Promise<S.CheckResult> {
     if (!this.session || this.state === 'idle' || this.state === 'expired' || this.state === 'starting') {
-      throw new ApiFailure(409, 'NO_SANDBOX', this.state === 'starting' ? 'The sandbox is still starting. Check again in a moment.' : 'Start the sandbox first, then do the step.');
+      throw new ApiFailure(
+        409,
+        'NO_SANDBOX',
+        this.state === 'starting' ? 'The sandbox is still starting. Check again in a moment.' : 'Start the sandbox first, then do the step.',
+      );
     }
     try {
       return await S.runCheck(this.session, checkId);
@@ -106,38 +117,55 @@ export class Workbench {
     const s = this.session;
     if (!s?.workshop) return;
     void fetch(routePath('POST /api/sessions/:id/progress', { params: { id: s.id } }), {
-      method: 'POST', headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ lesson: this.shape.id, ...body }),
-    }).catch(() => { /* the local copy is the learner's record */ });
+    }).catch(() => {
+      /* the local copy is the learner's record */
+    });
   }
 
   async resetSandbox(ask = true) {
-    if (ask && !(await confirmDialog({
-      title: 'Reset the sandbox?',
-      text: 'Everything in it (containers, images, volumes, files) is removed and a fresh sandbox starts. Your progress in the lesson is kept.',
-      ok: 'Reset sandbox',
-    }))) return;
+    if (
+      ask &&
+      !(await confirmDialog({
+        title: 'Reset the sandbox?',
+        text: 'Everything in it (containers, images, volumes, files) is removed and a fresh sandbox starts. Your progress in the lesson is kept.',
+        ok: 'Reset sandbox',
+      }))
+    )
+      return;
     const s = this.session;
     this.teardown();
     // A workshop's sandbox is rebuilt in place (same session and token): the learner stays in the workshop.
     if (s?.workshop) {
       const reset = async () => {
         this.setState('starting', { title: 'Resetting your sandbox…', text: 'A fresh Docker engine replaces the old one.' });
-        try { await S.resetWorkshopSandbox(s); } catch (err) { this.fail(err, () => void this.run(reset)); return false; }
+        try {
+          await S.resetWorkshopSandbox(s);
+        } catch (err) {
+          this.fail(err, () => void this.run(reset));
+          return false;
+        }
         return this.attach(s, true);
       };
       await this.run(reset);
       return;
     }
     S.forgetSession(this.shape.id);
-    if (s) await S.deleteSession(s).catch(() => { /* already gone, or the server is down: start() reports that */ });
+    if (s)
+      await S.deleteSession(s).catch(() => {
+        /* already gone, or the server is down: start() reports that */
+      });
     await this.run(() => this.start());
   }
 
   // ---- life cycle ----
 
   private run(f: () => Promise<boolean>): Promise<boolean> {
-    const p = f().finally(() => { if (this.busy === p) this.busy = undefined; });
+    const p = f().finally(() => {
+      if (this.busy === p) this.busy = undefined;
+    });
     this.busy = p;
     return p;
   }
@@ -164,7 +192,11 @@ export class Workbench {
         s.expiresAt = view.expiresAt;
         s.nodes = view.nodes.map((n) => n.name);
       } catch (err) {
-        if (err instanceof ApiFailure && err.sessionGone) { S.forgetSession(this.shape.id); this.expired(); return false; }
+        if (err instanceof ApiFailure && err.sessionGone) {
+          S.forgetSession(this.shape.id);
+          this.expired();
+          return false;
+        }
         this.fail(err, () => void this.run(() => this.attach(s, true)));
         return false;
       }
@@ -180,11 +212,16 @@ export class Workbench {
       lib = await this.lib;
     } catch {
       this.lib = undefined;
-      this.fail(new ApiFailure(0, 'NETWORK', 'The terminal could not be loaded. Check your connection and try again.'), () => void this.run(() => this.attach(s, true)));
+      this.fail(
+        new ApiFailure(0, 'NETWORK', 'The terminal could not be loaded. Check your connection and try again.'),
+        () => void this.run(() => this.attach(s, true)),
+      );
       return false;
     }
     this.syncTabs();
-    const ready = new Promise<boolean>((ok) => { this.firstReady = ok; });
+    const ready = new Promise<boolean>((ok) => {
+      this.firstReady = ok;
+    });
     for (const key of s.tabs) this.openTerminal(lib, key);
     this.select(this.terminals.has(this.active) ? this.active : s.tabs[0]);
     const timeout = setTimeout(() => this.firstReady?.(false), READY_TIMEOUT_MS);
@@ -192,7 +229,8 @@ export class Workbench {
     clearTimeout(timeout);
     if (this.session !== s) return false;
     if (!ok) {
-      if (this.state === 'starting') this.fail(new ApiFailure(504, 'TERMINAL_TIMEOUT', 'The terminal did not answer in time.'), () => void this.run(() => this.attach(s, true)));
+      if (this.state === 'starting')
+        this.fail(new ApiFailure(504, 'TERMINAL_TIMEOUT', 'The terminal did not answer in time.'), () => void this.run(() => this.attach(s, true)));
       return false;
     }
     this.readyAfterMs ??= performance.now() - this.startedAt;
@@ -209,9 +247,16 @@ export class Workbench {
     const panel = this.panelFor(key);
     const [node, tab] = key.split('/');
     const t = new TerminalTab(lib, {
-      host: panel.querySelector<HTMLElement>('[data-term-host]')!, node, tab, theme: currentTheme(),
-      session: () => this.session, onState: (term, st) => this.onTerminal(term, st),
-      screenReader: this.screenReader, onInput: () => { this.lastInput = Date.now(); },
+      host: panel.querySelector<HTMLElement>('[data-term-host]')!,
+      node,
+      tab,
+      theme: currentTheme(),
+      session: () => this.session,
+      onState: (term, st) => this.onTerminal(term, st),
+      screenReader: this.screenReader,
+      onInput: () => {
+        this.lastInput = Date.now();
+      },
     });
     this.terminals.set(key, t);
   }
@@ -247,7 +292,10 @@ export class Workbench {
         break;
       case 'failed':
         this.banner(banner, st.message, { label: 'Try again', run: () => t.connect() });
-        if (this.state === 'starting') { this.firstReady?.(false); this.firstReady = undefined; }
+        if (this.state === 'starting') {
+          this.firstReady?.(false);
+          this.firstReady = undefined;
+        }
         break;
     }
   }
@@ -281,12 +329,23 @@ export class Workbench {
     // A workshop's sandbox: the way forward is the workshop, never a private sandbox the instructor cannot see.
     void this.workshop.refresh(s).then((w) => {
       if (this.state !== 'expired' || this.session) return;
-      const back: Action = { label: w.state === 'ended' ? 'Back to the workshop page' : 'Rejoin the workshop', run: () => location.assign(this.workshop.joinUrl(s)) };
+      const back: Action = {
+        label: w.state === 'ended' ? 'Back to the workshop page' : 'Rejoin the workshop',
+        run: () => location.assign(this.workshop.joinUrl(s)),
+      };
       const own = privateStart('Practise on my own (not part of the workshop)', true);
       if (w.state === 'ended') {
-        this.setState('expired', { title: 'The workshop has ended', text: `${w.title ? `“${w.title}”` : 'Your workshop'} is over and its sandboxes were removed. Your progress in this lesson is kept in this browser.`, actions: [back, own] });
+        this.setState('expired', {
+          title: 'The workshop has ended',
+          text: `${w.title ? `“${w.title}”` : 'Your workshop'} is over and its sandboxes were removed. Your progress in this lesson is kept in this browser.`,
+          actions: [back, own],
+        });
       } else {
-        this.setState('expired', { title: 'Your workshop sandbox was removed', text: `${w.title ? `“${w.title}”` : 'Your workshop'} is still running. Rejoin with the same name from this browser to get a new sandbox; your results stay with the instructor.`, actions: [back, own] });
+        this.setState('expired', {
+          title: 'Your workshop sandbox was removed',
+          text: `${w.title ? `“${w.title}”` : 'Your workshop'} is still running. Rejoin with the same name from this browser to get a new sandbox; your results stay with the instructor.`,
+          actions: [back, own],
+        });
       }
     });
     this.setState('expired', { title: 'Your workshop sandbox has ended', text: 'Finding out whether the workshop is still running…', actions: [] });
@@ -294,9 +353,12 @@ export class Workbench {
 
   private fail(err: unknown, retry: () => void) {
     const e = err instanceof ApiFailure ? err : new ApiFailure(0, 'INTERNAL', (err as Error).message);
-    const title = e.unreachable ? 'Cannot reach the Berth server'
-      : e.code === 'RATE_LIMITED' ? 'Too many new sandboxes'
-        : e.code === 'OUT_OF_CAPACITY' ? 'No room for another sandbox'
+    const title = e.unreachable
+      ? 'Cannot reach the Berth server'
+      : e.code === 'RATE_LIMITED'
+        ? 'Too many new sandboxes'
+        : e.code === 'OUT_OF_CAPACITY'
+          ? 'No room for another sandbox'
           : 'The sandbox could not start';
     const text = `${e.message}${e.requestId ? ` (request ${e.requestId})` : ''}`;
     this.setState('error', { title, text, actions: [{ label: 'Try again', run: retry }] });
@@ -329,15 +391,22 @@ export class Workbench {
         else if (event === 'workshop') {
           const info = d as unknown as WorkshopInfo;
           this.workshop.show(s, info);
-          if (info.workshop.code && s.workshopCode !== info.workshop.code) { s.workshopCode = info.workshop.code; S.saveSession(s); }
+          if (info.workshop.code && s.workshopCode !== info.workshop.code) {
+            s.workshopCode = info.workshop.code;
+            S.saveSession(s);
+          }
         } else if (event === 'message') this.workshop.message(s, d as { id: number; text: string; at: string });
         else if (event === 'watch') this.workshop.watch(d as { watching: boolean; takeover: boolean; by: string[] });
       },
       gone: () => {
         if (this.session !== s) return;
-        S.fetchSession(s).catch((err) => { if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired(); });
+        S.fetchSession(s).catch((err) => {
+          if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired();
+        });
       },
-      up: (on) => { if (!on) this.ports.setPushed(false); },
+      up: (on) => {
+        if (!on) this.ports.setPushed(false);
+      },
     });
   }
 
@@ -369,13 +438,16 @@ export class Workbench {
       // The server is the judge of expiry: ask it every minute, and often when an end is near.
       if (now - this.lastPoll > (left < 2 * 60_000 ? 10_000 : 60_000) || (idle && this.lastInput > this.lastPoll)) {
         this.lastPoll = now;
-        S.fetchSession(s).then((v) => {
-          s.expiresAt = v.expiresAt;
-          this.idleEnd = v.idleExpiresAt ? Date.parse(v.idleExpiresAt) : undefined;
-          S.saveSession(s);
-        }, (err) => {
-          if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired();
-        });
+        S.fetchSession(s).then(
+          (v) => {
+            s.expiresAt = v.expiresAt;
+            this.idleEnd = v.idleExpiresAt ? Date.parse(v.idleExpiresAt) : undefined;
+            S.saveSession(s);
+          },
+          (err) => {
+            if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired();
+          },
+        );
       }
     };
     tick();
@@ -402,20 +474,32 @@ export class Workbench {
   /** Ends the sandbox for good (the lesson's progress stays): nothing keeps running until it times out. */
   private async endSandbox() {
     const s = this.session;
-    if (!s || !(await confirmDialog({
-      title: 'End this sandbox?',
-      text: 'Its containers, images, volumes and files are removed now. Your progress in the lesson is kept, and you can start a new sandbox later.',
-      ok: 'End sandbox',
-    }))) return;
+    if (
+      !s ||
+      !(await confirmDialog({
+        title: 'End this sandbox?',
+        text: 'Its containers, images, volumes and files are removed now. Your progress in the lesson is kept, and you can start a new sandbox later.',
+        ok: 'End sandbox',
+      }))
+    )
+      return;
     this.teardown();
     S.forgetSession(this.shape.id);
-    try { await S.deleteSession(s); } catch (err) {
+    try {
+      await S.deleteSession(s);
+    } catch (err) {
       if (!(err instanceof ApiFailure && err.sessionGone)) this.flash(`The server did not confirm the removal: ${(err as Error).message}`);
     }
-    this.setState('expired', { title: 'Sandbox ended', text: 'You ended it. Your progress in this lesson is kept.', actions: [{ label: 'Start a new sandbox', run: () => void this.run(() => this.start()) }] });
+    this.setState('expired', {
+      title: 'Sandbox ended',
+      text: 'You ended it. Your progress in this lesson is kept.',
+      actions: [{ label: 'Start a new sandbox', run: () => void this.run(() => this.start()) }],
+    });
   }
 
-  get screenReaderOn() { return this.screenReader; }
+  get screenReaderOn() {
+    return this.screenReader;
+  }
 
   setScreenReader(on: boolean) {
     this.screenReader = on;
@@ -430,14 +514,30 @@ export class Workbench {
       const btn = (e.target as HTMLElement).closest<HTMLElement>('[data-action]');
       if (!btn || !this.root.contains(btn)) return;
       switch (btn.dataset.action) {
-        case 'start': void this.ensureSession(); break;
-        case 'extend': void this.extend(); break;
-        case 'end-sandbox': void this.endSandbox(); break;
-        case 'close-tab': void this.closeTab(); break;
-        case 'remove-node': void this.removeNode(); break;
-        case 'reset-sandbox': void this.resetSandbox(); break;
-        case 'add-terminal': void this.addTerminal(); break;
-        case 'add-node': void this.addNode(); break;
+        case 'start':
+          void this.ensureSession();
+          break;
+        case 'extend':
+          void this.extend();
+          break;
+        case 'end-sandbox':
+          void this.endSandbox();
+          break;
+        case 'close-tab':
+          void this.closeTab();
+          break;
+        case 'remove-node':
+          void this.removeNode();
+          break;
+        case 'reset-sandbox':
+          void this.resetSandbox();
+          break;
+        case 'add-terminal':
+          void this.addTerminal();
+          break;
+        case 'add-node':
+          void this.addNode();
+          break;
       }
     });
     this.tablist.addEventListener('click', (e) => {
@@ -448,9 +548,21 @@ export class Workbench {
       const tabs = [...this.tablist.querySelectorAll<HTMLElement>('[role=tab]')];
       const i = tabs.indexOf(document.activeElement as HTMLElement);
       if (i < 0) return;
-      const to = e.key === 'ArrowRight' ? (i + 1) % tabs.length : e.key === 'ArrowLeft' ? (i - 1 + tabs.length) % tabs.length
-        : e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : -1;
-      if (e.key === 'Delete' && this.closable(tabs[i].dataset.tab!)) { e.preventDefault(); void this.closeTab(tabs[i].dataset.tab); return; }
+      const to =
+        e.key === 'ArrowRight'
+          ? (i + 1) % tabs.length
+          : e.key === 'ArrowLeft'
+            ? (i - 1 + tabs.length) % tabs.length
+            : e.key === 'Home'
+              ? 0
+              : e.key === 'End'
+                ? tabs.length - 1
+                : -1;
+      if (e.key === 'Delete' && this.closable(tabs[i].dataset.tab!)) {
+        e.preventDefault();
+        void this.closeTab(tabs[i].dataset.tab);
+        return;
+      }
       if (to < 0) return;
       e.preventDefault();
       tabs[to].focus();
@@ -490,14 +602,18 @@ export class Workbench {
     if (!this.editor && load) {
       const panel = this.panelFor('editor');
       panel.querySelector('[data-editor-note]')!.textContent = 'Loading the editor…';
-      this.editor = import('./editor.ts').then((m) => m.mountEditor(panel, {
-        session: () => (this.state === 'ready' || this.state === 'reconnecting' ? this.session : null),
-        ensureSession: () => this.ensureSession(),
-      }), () => {
-        this.editor = undefined;
-        panel.querySelector('[data-editor-note]')!.textContent = 'The editor could not be loaded. Check your connection, then open this tab again.';
-        return null;
-      });
+      this.editor = import('./editor.ts').then(
+        (m) =>
+          m.mountEditor(panel, {
+            session: () => (this.state === 'ready' || this.state === 'reconnecting' ? this.session : null),
+            ensureSession: () => this.ensureSession(),
+          }),
+        () => {
+          this.editor = undefined;
+          panel.querySelector('[data-editor-note]')!.textContent = 'The editor could not be loaded. Check your connection, then open this tab again.';
+          return null;
+        },
+      );
     }
     return this.editor;
   }
@@ -562,7 +678,10 @@ export class Workbench {
     const node = active.split('/')[0];
     const remove = q('remove-node');
     remove.hidden = !active || !this.removable(node);
-    if (!remove.hidden) { remove.textContent = `Remove ${node}`; remove.setAttribute('aria-label', `Remove ${node} from this sandbox`); }
+    if (!remove.hidden) {
+      remove.textContent = `Remove ${node}`;
+      remove.setAttribute('aria-label', `Remove ${node} from this sandbox`);
+    }
     q('end-sandbox').disabled = !live || !!this.session?.workshop;
     q('end-sandbox').hidden = !!this.session?.workshop;
   }
@@ -578,25 +697,36 @@ export class Workbench {
     this.terminals.delete(key);
     this.tablist.querySelector(`[data-tab="${key}"]`)?.remove();
     this.panelFor(key)?.remove();
-    if (s) { s.tabs = s.tabs.filter((t) => t !== key); S.saveSession(s); }
+    if (s) {
+      s.tabs = s.tabs.filter((t) => t !== key);
+      S.saveSession(s);
+    }
   }
 
   private async closeTab(key = this.active) {
     const s = this.session;
     if (!s || !this.closable(key)) return;
     const label = this.tabLabel(key);
-    if (!(await confirmDialog({
-      title: `Close terminal ${label}?`,
-      text: 'The shell in it ends, and whatever runs in that shell stops. Containers you started keep running.',
-      ok: 'Close terminal',
-    }))) return;
+    if (
+      !(await confirmDialog({
+        title: `Close terminal ${label}?`,
+        text: 'The shell in it ends, and whatever runs in that shell stops. Containers you started keep running.',
+        ok: 'Close terminal',
+      }))
+    )
+      return;
     const [node, tab] = key.split('/');
     const i = s.tabs.indexOf(key);
     this.dropTab(key);
     this.select(s.tabs[Math.max(0, i - 1)] ?? s.tabs[0], true);
     // The shell is held by dtach so that reloads reattach; closing the tab ends it for good.
-    await call('POST /api/sessions/:id/exec', { params: { id: s.id }, token: s.token, body: { node, cmd: `pkill -HUP -f '^dtach -n /tmp/.berth-tab-${tab} ' ; rm -f /tmp/.berth-tab-${tab}; true`, timeoutMs: 5000 } })
-      .catch(() => { /* the sandbox may be gone already: nothing left to end */ });
+    await call('POST /api/sessions/:id/exec', {
+      params: { id: s.id },
+      token: s.token,
+      body: { node, cmd: `pkill -HUP -f '^dtach -n /tmp/.berth-tab-${tab} ' ; rm -f /tmp/.berth-tab-${tab}; true`, timeoutMs: 5000 },
+    }).catch(() => {
+      /* the sandbox may be gone already: nothing left to end */
+    });
     this.flash(`Closed terminal ${label}.`);
   }
 
@@ -604,11 +734,14 @@ export class Workbench {
     const s = this.session;
     const node = this.active === 'editor' ? '' : this.active.split('/')[0];
     if (!s || !node || !this.removable(node)) return;
-    if (!(await confirmDialog({
-      title: `Remove ${node}?`,
-      text: `${node}'s Docker engine is removed with its containers, images and files. The other nodes keep running.`,
-      ok: `Remove ${node}`,
-    }))) return;
+    if (
+      !(await confirmDialog({
+        title: `Remove ${node}?`,
+        text: `${node}'s Docker engine is removed with its containers, images and files. The other nodes keep running.`,
+        ok: `Remove ${node}`,
+      }))
+    )
+      return;
     try {
       await call('DELETE /api/sessions/:id/nodes/:node', { params: { id: s.id, node }, token: s.token });
     } catch (err) {
@@ -661,8 +794,11 @@ export class Workbench {
       this.feed?.restart();
       this.flash(`${name} added: another Docker engine, reachable from the others by its name.`);
     } catch (err) {
-      this.flash(err instanceof ApiFailure && err.status === 404 && err.code === 'NOT_FOUND'
-        ? 'This server cannot add nodes.' : `Could not add a node: ${(err as Error).message}`);
+      this.flash(
+        err instanceof ApiFailure && err.status === 404 && err.code === 'NOT_FOUND'
+          ? 'This server cannot add nodes.'
+          : `Could not add a node: ${(err as Error).message}`,
+      );
     } finally {
       this.addingNode = false;
       button.removeAttribute('aria-busy');
@@ -743,7 +879,9 @@ export class Workbench {
   private flash(text: string, ms = 6000) {
     const el = this.root.querySelector<HTMLElement>('[data-status-text]')!;
     el.textContent = text;
-    setTimeout(() => { if (el.textContent === text) el.textContent = STATUS[this.state]; }, ms);
+    setTimeout(() => {
+      if (el.textContent === text) el.textContent = STATUS[this.state];
+    }, ms);
   }
 }
 

@@ -19,7 +19,9 @@ export class WorkshopView {
   private readonly root: HTMLElement;
   info: WorkshopInfo | undefined;
 
-  constructor(root: HTMLElement) { this.root = root; }
+  constructor(root: HTMLElement) {
+    this.root = root;
+  }
 
   show(s: Session, info: WorkshopInfo) {
     this.info = info;
@@ -32,7 +34,9 @@ export class WorkshopView {
     void s;
   }
 
-  lastSeen(s: Session) { return readJson(seenKey(s), (v) => (typeof v === 'number' ? v : null)) ?? 0; }
+  lastSeen(s: Session) {
+    return readJson(seenKey(s), (v) => (typeof v === 'number' ? v : null)) ?? 0;
+  }
 
   message(s: Session, m: Message) {
     if (m.id <= this.lastSeen(s)) return;
@@ -60,7 +64,12 @@ export class WorkshopView {
   watch(w: WatchState | null) {
     const el = this.root.querySelector<HTMLElement>('[data-watch]');
     if (!el) return;
-    if (!w?.watching) { el.hidden = true; el.textContent = ''; delete el.dataset.takeover; return; }
+    if (!w?.watching) {
+      el.hidden = true;
+      el.textContent = '';
+      delete el.dataset.takeover;
+      return;
+    }
     const who = w.by.length ? w.by.join(' and ') : 'Your instructor';
     el.textContent = w.takeover
       ? `${who} has taken over your terminal: what they type goes to your shell.`
@@ -81,7 +90,9 @@ export class WorkshopView {
       try {
         const p = await call('GET /api/join/:code', { params: { code } });
         return { state: p.state, title: p.title };
-      } catch { /* unreachable server: fall back to what the stream said */ }
+      } catch {
+        /* unreachable server: fall back to what the stream said */
+      }
     }
     return { state: this.info?.workshop.state ?? 'unknown', title: this.info?.workshop.title ?? '' };
   }

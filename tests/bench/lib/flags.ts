@@ -7,18 +7,18 @@ export type Section = (typeof SECTIONS)[number];
 
 export type Flags = {
   sections: Section[];
-  runs: number;        // ready time: runs per variant (warm, cold, 3-node) and of the baseline
-  pool: number;        // warm pool size for the warm variant
-  ceiling: number;     // density: most idle sandboxes to start
-  workload: number;    // density: sandboxes running the lesson workload at once
-  keys: number;        // terminal: keystrokes per echo measurement
-  echoRounds: number;  // terminal: interleaved rounds the keystrokes are split into, every transport in each
-  bulkMb: number;      // terminal: megabytes of output per throughput measurement
-  images: string[];    // pulls: catalog images to pull
-  peer: boolean;       // terminal: measure shellinabox as a peer (installs it with apt when missing)
-  learners: number;    // burst: learners joining a pre-warmed workshop
-  spreadS: number;     // burst: seconds over which they join
-  out: string;         // results file name (without extension) under tests/bench/results/
+  runs: number; // ready time: runs per variant (warm, cold, 3-node) and of the baseline
+  pool: number; // warm pool size for the warm variant
+  ceiling: number; // density: most idle sandboxes to start
+  workload: number; // density: sandboxes running the lesson workload at once
+  keys: number; // terminal: keystrokes per echo measurement
+  echoRounds: number; // terminal: interleaved rounds the keystrokes are split into, every transport in each
+  bulkMb: number; // terminal: megabytes of output per throughput measurement
+  images: string[]; // pulls: catalog images to pull
+  peer: boolean; // terminal: measure shellinabox as a peer (installs it with apt when missing)
+  learners: number; // burst: learners joining a pre-warmed workshop
+  spreadS: number; // burst: seconds over which they join
+  out: string; // results file name (without extension) under tests/bench/results/
   provider: ProviderName; // where the sandboxes run
 };
 
@@ -41,14 +41,31 @@ const HELP = `npm run bench -- [options]
 
 export function parseFlags(argv: string[]): Flags {
   const { values } = parseArgs({
-    args: argv, strict: true,
+    args: argv,
+    strict: true,
     options: {
-      quick: { type: 'boolean' }, only: { type: 'string' }, runs: { type: 'string' }, pool: { type: 'string' },
-      ceiling: { type: 'string' }, workload: { type: 'string' }, keys: { type: 'string' }, 'echo-rounds': { type: 'string' }, 'bulk-mb': { type: 'string' },
-      images: { type: 'string' }, 'no-peer': { type: 'boolean' }, learners: { type: 'string' }, 'spread-s': { type: 'string' }, out: { type: 'string' }, provider: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      only: { type: 'string' },
+      runs: { type: 'string' },
+      pool: { type: 'string' },
+      ceiling: { type: 'string' },
+      workload: { type: 'string' },
+      keys: { type: 'string' },
+      'echo-rounds': { type: 'string' },
+      'bulk-mb': { type: 'string' },
+      images: { type: 'string' },
+      'no-peer': { type: 'boolean' },
+      learners: { type: 'string' },
+      'spread-s': { type: 'string' },
+      out: { type: 'string' },
+      provider: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) { console.log(HELP); process.exit(0); }
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
   const q = !!values.quick;
   const int = (name: string, v: string | undefined, def: number, min: number) => {
     if (v === undefined) return def;
@@ -70,7 +87,10 @@ export function parseFlags(argv: string[]): Flags {
     keys: int('keys', values.keys, q ? 100 : 1000, 10),
     echoRounds: int('echo-rounds', values['echo-rounds'], q ? 2 : 5, 1),
     bulkMb: int('bulk-mb', values['bulk-mb'], q ? 5 : 100, 1),
-    images: (values.images ?? (q ? 'busybox' : 'nginx,redis,python')).split(',').map((s) => s.trim()).filter(Boolean),
+    images: (values.images ?? (q ? 'busybox' : 'nginx,redis,python'))
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     peer: !values['no-peer'],
     learners: int('learners', values.learners, q ? 3 : 30, 1),
     spreadS: int('spread-s', values['spread-s'], q ? 1 : 10, 0),

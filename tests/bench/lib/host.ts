@@ -22,11 +22,16 @@ export type CmdResult = { stdout: string; stderr: string; ms: number };
 export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CmdResult> {
   return new Promise((ok, fail) => {
     const t0 = performance.now();
-    const child = execFile(cmd, args, { env: opts.env ?? process.env, maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 600_000 }, (err, stdout, stderr) => {
-      const ms = performance.now() - t0;
-      if (err) fail(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-      else ok({ stdout, stderr, ms });
-    });
+    const child = execFile(
+      cmd,
+      args,
+      { env: opts.env ?? process.env, maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 600_000 },
+      (err, stdout, stderr) => {
+        const ms = performance.now() - t0;
+        if (err) fail(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+        else ok({ stdout, stderr, ms });
+      },
+    );
     if (opts.input !== undefined) child.stdin!.end(opts.input);
   });
 }
@@ -58,8 +63,13 @@ export function memoryCgroupOfPid(pid: number): { dir: string; v1: boolean } {
 /** Memory charged to the cgroup a process lives in (cgroup v1 memory controller or cgroup v2). */
 export function cgroupMemoryOfPid(pid: number): CgroupMemory {
   const { dir, v1 } = memoryCgroupOfPid(pid);
-  const s = Object.fromEntries(readFileSync(join(dir, 'memory.stat'), 'utf8').trim().split('\n')
-    .map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)])) as Record<string, number>;
+  const s = Object.fromEntries(
+    readFileSync(join(dir, 'memory.stat'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([k, v]) => [k, Number(v)]),
+  ) as Record<string, number>;
   if (v1) {
     const usage = Number(readFileSync(join(dir, 'memory.usage_in_bytes'), 'utf8'));
     // docker stats shows usage less inactive file pages; the same "working set" figure is given here.
@@ -100,8 +110,10 @@ export async function machine(engine: string) {
   const os = readFileSync('/etc/os-release', 'utf8').match(/^PRETTY_NAME="?([^"\n]*)/m)?.[1] ?? 'unknown';
   return {
     date: new Date().toISOString(),
-    os, kernel: release(),
-    cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown',
+    os,
+    kernel: release(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
     engine: `Docker ${server.stdout.trim()}`,
     node: process.version,
@@ -122,4 +134,3 @@ export async function freePort(): Promise<number> {
     });
   });
 }
-

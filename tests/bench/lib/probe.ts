@@ -19,16 +19,25 @@ function until(t: Transport, done: (seen: string) => boolean, timeoutMs: number,
     let seen = '';
     const off = t.onData((b) => {
       seen = (seen + b.toString('latin1')).slice(-4096);
-      if (done(seen)) { clearTimeout(timer); off(); ok(); }
+      if (done(seen)) {
+        clearTimeout(timer);
+        off();
+        ok();
+      }
     });
-    const timer = setTimeout(() => { off(); fail(new Error(`timed out waiting for ${what}; last output ${JSON.stringify(plain(seen).slice(-300))}`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      off();
+      fail(new Error(`timed out waiting for ${what}; last output ${JSON.stringify(plain(seen).slice(-300))}`));
+    }, timeoutMs);
   });
 }
 
 /** Waits until the terminal has been quiet for `quietMs`. */
 async function drain(t: Transport, quietMs = 50) {
   let last = performance.now();
-  const off = t.onData(() => { last = performance.now(); });
+  const off = t.onData(() => {
+    last = performance.now();
+  });
   while (performance.now() - last < quietMs) await sleep(quietMs / 2);
   off();
 }
@@ -43,7 +52,10 @@ export async function measureEcho(t: Transport, count: number): Promise<number[]
   const samples: number[] = [];
   await drain(t);
   for (let i = 0; i < count; i++) {
-    if (i && i % 50 === 0) { t.send('\x15'); await drain(t); } // Ctrl-U: keep the line short (not timed)
+    if (i && i % 50 === 0) {
+      t.send('\x15');
+      await drain(t);
+    } // Ctrl-U: keep the line short (not timed)
     const k = keys[i % keys.length];
     const echoed = until(t, (s) => s.includes(k), 10_000, `the echo of ${k}`);
     const t0 = performance.now();
@@ -63,12 +75,19 @@ export async function measureBulk(t: Transport, bytes: number): Promise<{ second
   let tail = '';
   let t0 = 0;
   const done = new Promise<number>((ok, fail) => {
-    const timer = setTimeout(() => { off(); fail(new Error(`bulk output did not finish; ${got} bytes arrived`)); }, 600_000);
+    const timer = setTimeout(() => {
+      off();
+      fail(new Error(`bulk output did not finish; ${got} bytes arrived`));
+    }, 600_000);
     const off = t.onData((b) => {
       got += b.length;
       // The typed line shows BENCH''END; only the output of echo joins it into the marker.
       tail = (tail + b.toString('latin1')).slice(-64);
-      if (tail.includes('BENCHEND')) { clearTimeout(timer); off(); ok(performance.now()); }
+      if (tail.includes('BENCHEND')) {
+        clearTimeout(timer);
+        off();
+        ok(performance.now());
+      }
     });
   });
   t0 = performance.now();
@@ -89,7 +108,10 @@ export async function berthTransport(baseUrl: string, id: string, token: string,
   return {
     send: (s) => term.send(s),
     onData: (cb) => term.onData(cb),
-    close: async () => { term.close(); await sleep(100); },
+    close: async () => {
+      term.close();
+      await sleep(100);
+    },
   };
 }
 
@@ -98,17 +120,31 @@ export async function berthTransport(baseUrl: string, id: string, token: string,
  * terminal/attach.ts), driven from this process with no WebSocket and no Berth server in between: a
  * diagnostic that splits the web layer's cost from the engine's and dtach's.
  */
-export async function engineTransport(openTty: (cmd: string[], size: { cols: number; rows: number }) => Promise<{ stream: Duplex }>, tab: string): Promise<Transport> {
+export async function engineTransport(
+  openTty: (cmd: string[], size: { cols: number; rows: number }) => Promise<{ stream: Duplex }>,
+  tab: string,
+): Promise<Transport> {
   const s = `/tmp/.berth-tab-${tab}`;
   const tty = await openTty(['bash', '-c', `[ -S ${s} ] || dtach -n ${s} -E -z bash -l; exec dtach -a ${s} -E -z -r winch`], { cols: 100, rows: 30 });
   const subs = new Set<(b: Buffer) => void>();
-  tty.stream.on('data', (b: Buffer) => { for (const cb of subs) cb(b); });
-  tty.stream.on('error', () => { /* closed below */ });
+  tty.stream.on('data', (b: Buffer) => {
+    for (const cb of subs) cb(b);
+  });
+  tty.stream.on('error', () => {
+    /* closed below */
+  });
   return {
     send: (x) => tty.stream.write(x),
-    onData: (cb) => { subs.add(cb); return () => subs.delete(cb); },
+    onData: (cb) => {
+      subs.add(cb);
+      return () => subs.delete(cb);
+    },
     // exit ends the shell and its dtach session, as the pty probe's exit does.
-    close: async () => { tty.stream.write('exit\r'); await sleep(100); tty.stream.destroy(); },
+    close: async () => {
+      tty.stream.write('exit\r');
+      await sleep(100);
+      tty.stream.destroy();
+    },
   };
 }
 
@@ -118,20 +154,36 @@ export async function engineTransport(openTty: (cmd: string[], size: { cols: num
  */
 export async function shellinabox(command: string): Promise<Transport & { pid: number }> {
   const port = await freePort();
-  const child: ChildProcess = spawn('shellinaboxd', ['--disable-ssl', '--localhost-only', '--port', String(port), '--quiet', '--no-beep',
-    '--service', `/:root:root:/:${command}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(
+    'shellinaboxd',
+    ['--disable-ssl', '--localhost-only', '--port', String(port), '--quiet', '--no-beep', '--service', `/:root:root:/:${command}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => { stderr += b; });
+  child.stderr!.on('data', (b: Buffer) => {
+    stderr += b;
+  });
   const url = `http://127.0.0.1:${port}/`;
   const post = async (body: string, signal?: AbortSignal) => {
-    const r = await fetch(url, { method: 'POST', body, signal, headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'cache-control': 'no-cache' } });
+    const r = await fetch(url, {
+      method: 'POST',
+      body,
+      signal,
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'cache-control': 'no-cache' },
+    });
     if (r.status !== 200) throw new Error(`shellinabox answered ${r.status}`);
     return r.text();
   };
   let session = '';
   for (let i = 0; ; i++) {
-    try { session = (JSON.parse(await post('width=100&height=30')) as { session: string }).session; break; } catch (err) {
-      if (i > 50 || child.exitCode !== null) { child.kill(); throw new Error(`shellinaboxd did not start: ${(err as Error).message} ${stderr}`); }
+    try {
+      session = (JSON.parse(await post('width=100&height=30')) as { session: string }).session;
+      break;
+    } catch (err) {
+      if (i > 50 || child.exitCode !== null) {
+        child.kill();
+        throw new Error(`shellinaboxd did not start: ${(err as Error).message} ${stderr}`);
+      }
       await sleep(100);
     }
   }
@@ -143,9 +195,14 @@ export async function shellinabox(command: string): Promise<Transport & { pid: n
     while (open) {
       try {
         const r = JSON.parse(await post(form(), abort.signal)) as { session?: string; data?: string };
-        if (r.data) { const b = Buffer.from(r.data, 'utf8'); for (const cb of subs) cb(b); }
+        if (r.data) {
+          const b = Buffer.from(r.data, 'utf8');
+          for (const cb of subs) cb(b);
+        }
         if (!r.session) open = false;
-      } catch { if (open) await sleep(50); }
+      } catch {
+        if (open) await sleep(50);
+      }
     }
   })();
   let pending = '';
@@ -155,12 +212,23 @@ export async function shellinabox(command: string): Promise<Transport & { pid: n
     const keys = Buffer.from(pending, 'utf8').toString('hex').toUpperCase();
     pending = '';
     inFlight = true;
-    post(form(`&keys=${keys}`)).catch(() => {}).finally(() => { inFlight = false; flush(); });
+    post(form(`&keys=${keys}`))
+      .catch(() => {})
+      .finally(() => {
+        inFlight = false;
+        flush();
+      });
   };
   return {
     pid: child.pid!,
-    send: (s) => { pending += s; flush(); },
-    onData: (cb) => { subs.add(cb); return () => subs.delete(cb); },
+    send: (s) => {
+      pending += s;
+      flush();
+    },
+    onData: (cb) => {
+      subs.add(cb);
+      return () => subs.delete(cb);
+    },
     close: async () => {
       open = false;
       abort.abort();

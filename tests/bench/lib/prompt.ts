@@ -11,12 +11,18 @@ export async function promptAfter(url: string, id: string, token: string, t0: nu
     // Subscribed before the socket opens, so no frame can arrive unseen.
     const promptMs = await new Promise<number>((ok, fail) => {
       const timer = setTimeout(() => fail(new Error(`no prompt within 60 s: ${JSON.stringify(plain(text))}`)), 60_000);
-      term.opened.catch((err: unknown) => { clearTimeout(timer); fail(err); });
+      term.opened.catch((err: unknown) => {
+        clearTimeout(timer);
+        fail(err);
+      });
       term.onData((data) => {
         const now = performance.now() - t0;
         if (Number.isNaN(firstByteMs)) firstByteMs = now;
         text += data.toString('utf8');
-        if (/learner@node1/.test(plain(text))) { clearTimeout(timer); ok(now); }
+        if (/learner@node1/.test(plain(text))) {
+          clearTimeout(timer);
+          ok(now);
+        }
       });
     });
     return { firstByteMs, promptMs };

@@ -23,7 +23,17 @@ export const mbps = (bytesPerSecond: number) => `${round(bytesPerSecond / 1e6)} 
 export const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? round(a / b) : null);
 
 export function markdown(results: { machine: Record<string, unknown>; flags: Record<string, unknown>; rows: Row[]; notes: string[]; durationS: number }) {
-  const m = results.machine as { date: string; os: string; kernel: string; cpus: number; cpuModel: string; memoryGiB: number; engine: string; commit: string; loadAverage1m5m15m: number[] };
+  const m = results.machine as {
+    date: string;
+    os: string;
+    kernel: string;
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    engine: string;
+    commit: string;
+    loadAverage1m5m15m: number[];
+  };
   const lines = [
     `# Berth benchmarks`,
     '',
@@ -33,7 +43,10 @@ export function markdown(results: { machine: Record<string, unknown>; flags: Rec
     '',
     '| section | what | Berth | baseline | ratio | baseline is | target | met |',
     '|---|---|---|---|---|---|---|---|',
-    ...results.rows.map((r) => `| ${r.section} | ${r.what} | ${r.berth} | ${r.baseline} | ${r.ratio === null ? '–' : `${r.ratio}×`} | ${r.baselineIs} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} |`),
+    ...results.rows.map(
+      (r) =>
+        `| ${r.section} | ${r.what} | ${r.berth} | ${r.baseline} | ${r.ratio === null ? '–' : `${r.ratio}×`} | ${r.baselineIs} | ${r.target ?? ''} | ${r.met === undefined ? '' : r.met ? 'yes' : '**no**'} |`,
+    ),
   ];
   if (results.notes.length) lines.push('', '## Notes', '', ...results.notes.map((n) => `- ${n}`));
   return lines.join('\n') + '\n';

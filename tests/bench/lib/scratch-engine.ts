@@ -40,12 +40,34 @@ export async function startScratchEngine(log: (m: string) => void = () => {}): P
     ip(['addr', 'add', '192.0.2.1/30', 'dev', tag]);
     ip(['link', 'set', tag, 'up']);
     const logFd = openSync(join(dir, 'dockerd.log'), 'a', 0o600);
-    child = spawn('dockerd', [
-      '--host', `unix://${sock}`, '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
-      '--containerd-namespace', tag, '--containerd-plugins-namespace', `${tag}-plugins`, '--storage-driver', 'overlay2',
-      '--bridge', tag, '--iptables=false', '--ip-forward=false', '--ip-masq=false',
-    ], { stdio: ['ignore', logFd, logFd], env: daemonEnv() });
-    child.on('exit', () => { exited = true; });
+    child = spawn(
+      'dockerd',
+      [
+        '--host',
+        `unix://${sock}`,
+        '--data-root',
+        join(dir, 'data'),
+        '--exec-root',
+        join(dir, 'exec'),
+        '--pidfile',
+        join(dir, 'dockerd.pid'),
+        '--containerd-namespace',
+        tag,
+        '--containerd-plugins-namespace',
+        `${tag}-plugins`,
+        '--storage-driver',
+        'overlay2',
+        '--bridge',
+        tag,
+        '--iptables=false',
+        '--ip-forward=false',
+        '--ip-masq=false',
+      ],
+      { stdio: ['ignore', logFd, logFd], env: daemonEnv() },
+    );
+    child.on('exit', () => {
+      exited = true;
+    });
     for (let i = 0; i < 600 && !exited; i++) {
       if (await ping(`unix://${sock}`)) {
         log(`scratch engine answering on ${sock} (bridge ${tag})`);

@@ -11,8 +11,11 @@ export function summarize(samples: number[]): Summary {
   const s = [...samples].sort((a, b) => a - b);
   return {
     n: s.length,
-    p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99),
-    max: s[s.length - 1] ?? NaN, min: s[0] ?? NaN,
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? NaN,
+    min: s[0] ?? NaN,
     mean: s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN,
   };
 }

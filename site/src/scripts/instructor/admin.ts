@@ -6,28 +6,39 @@ import { call, type CallOptions, type Reply, type RouteKey } from '../client.ts'
 const KEY = 'berth.instructorToken';
 
 export function adminToken(): string | null {
-  try { return sessionStorage.getItem(KEY) ?? localStorage.getItem(KEY); } catch { return null; }
+  try {
+    return sessionStorage.getItem(KEY) ?? localStorage.getItem(KEY);
+  } catch {
+    return null;
+  }
 }
 
 export function saveToken(token: string, remember: boolean) {
   try {
     sessionStorage.setItem(KEY, token);
-    if (remember) localStorage.setItem(KEY, token); else localStorage.removeItem(KEY);
-  } catch { /* private mode: the token lasts for this page */ }
+    if (remember) localStorage.setItem(KEY, token);
+    else localStorage.removeItem(KEY);
+  } catch {
+    /* private mode: the token lasts for this page */
+  }
 }
 
 export function forgetToken() {
-  try { sessionStorage.removeItem(KEY); localStorage.removeItem(KEY); } catch { /* nothing kept */ }
+  try {
+    sessionStorage.removeItem(KEY);
+    localStorage.removeItem(KEY);
+  } catch {
+    /* nothing kept */
+  }
 }
 
 /** An instructor route of the contract, with the admin token this page holds. */
 export const adminApi = <K extends RouteKey>(key: K, o: Omit<CallOptions<K>, 'token'>) => call(key, { ...o, token: adminToken() } as CallOptions<K>);
 
 /** A one-minute, single-use ticket: what EventSource, downloads and the terminal use instead of a header. */
-export const ticket = async (workshopId: string) =>
-  (await adminApi('POST /api/workshops/:id/tickets', { params: { id: workshopId } })).ticket;
+export const ticket = async (workshopId: string) => (await adminApi('POST /api/workshops/:id/tickets', { params: { id: workshopId } })).ticket;
 
-export const describe = (err: unknown) => err instanceof ApiFailure ? err.message : 'Something went wrong in this page.';
+export const describe = (err: unknown) => (err instanceof ApiFailure ? err.message : 'Something went wrong in this page.');
 
 export const isUnauthorized = (err: unknown) => err instanceof ApiFailure && err.code === 'UNAUTHORIZED';
 

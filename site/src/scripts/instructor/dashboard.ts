@@ -2,10 +2,7 @@
 // (GET /api/workshops/:id/events, opened with a one-minute ticket since EventSource sends no headers);
 // after a drop the page takes a new ticket and the stream starts again from a snapshot.
 import { confirmDialog } from '../dialog.ts';
-import {
-  adminApi, ago, describe, el, gib, isUnauthorized, mib, STATE_LABEL, ticket, when,
-  type LearnerRow, type Workshop,
-} from './admin.ts';
+import { adminApi, ago, describe, el, gib, isUnauthorized, mib, STATE_LABEL, ticket, when, type LearnerRow, type Workshop } from './admin.ts';
 import { tokenGate } from './gate.ts';
 import { ShadowTerminal } from './shadow.ts';
 
@@ -33,11 +30,18 @@ export function startDashboard() {
   };
   const act = (f: () => Promise<unknown>) => async () => {
     $('[data-error]').textContent = '';
-    try { await f(); } catch (err) { fail(err); }
+    try {
+      await f();
+    } catch (err) {
+      fail(err);
+    }
   };
 
   async function start() {
-    if (!id) { $('[data-error]').textContent = 'No workshop chosen: open one from the workshop list.'; return; }
+    if (!id) {
+      $('[data-error]').textContent = 'No workshop chosen: open one from the workshop list.';
+      return;
+    }
     wire();
     await connect();
     setInterval(render, 5000); // "3 min ago" ages even without events
@@ -48,7 +52,9 @@ export function startDashboard() {
     source?.close();
     setLive('Connecting…', false);
     let t: string;
-    try { t = await ticket(id); } catch (err) {
+    try {
+      t = await ticket(id);
+    } catch (err) {
       if (isUnauthorized(err)) return gate.refused();
       return retry();
     }
@@ -56,7 +62,11 @@ export function startDashboard() {
     source = es;
     es.addEventListener('snapshot', (e) => {
       attempt = 0;
-      const d = JSON.parse((e as MessageEvent<string>).data) as { workshop: Workshop; learners: LearnerRow[]; messages: { id: number; text: string; at: string }[] };
+      const d = JSON.parse((e as MessageEvent<string>).data) as {
+        workshop: Workshop;
+        learners: LearnerRow[];
+        messages: { id: number; text: string; at: string }[];
+      };
       rows.clear();
       for (const r of d.learners) rows.set(r.id, r);
       setWorkshop(d.workshop);
@@ -73,7 +83,12 @@ export function startDashboard() {
     es.addEventListener('workshop', (e) => setWorkshop({ ...workshop, ...JSON.parse((e as MessageEvent<string>).data) } as Workshop));
     es.addEventListener('message', (e) => $('[data-messages]').append(messageItem(JSON.parse((e as MessageEvent<string>).data))));
     // Tickets are single use, so the browser's own reconnect would be refused: take a new one instead.
-    es.onerror = () => { if (source === es) { es.close(); retry(); } };
+    es.onerror = () => {
+      if (source === es) {
+        es.close();
+        retry();
+      }
+    };
   }
 
   function retry() {
@@ -93,19 +108,24 @@ export function startDashboard() {
     workshop = w;
     document.title = `${w.title} · Berth instructor`;
     $('[data-title]').textContent = w.title;
-    $('[data-times]').textContent = `${when(w.startsAt)} – ${when(w.endsAt)} · ${w.lessons.length} lesson${w.lessons.length === 1 ? '' : 's'} · ${w.nodesPerLearner} node${w.nodesPerLearner === 1 ? '' : 's'} each`;
+    $('[data-times]').textContent =
+      `${when(w.startsAt)} – ${when(w.endsAt)} · ${w.lessons.length} lesson${w.lessons.length === 1 ? '' : 's'} · ${w.nodesPerLearner} node${w.nodesPerLearner === 1 ? '' : 's'} each`;
     const badge = $('[data-state-badge]');
     badge.textContent = STATE_LABEL[w.state];
     badge.dataset.state = w.state;
     $('[data-code]').textContent = w.code;
     const link = $<HTMLAnchorElement>('[data-join-link]');
-    if (w.joinUrl) { link.href = w.joinUrl; link.textContent = w.joinUrl; }
+    if (w.joinUrl) {
+      link.href = w.joinUrl;
+      link.textContent = w.joinUrl;
+    }
     $('[data-seated]').textContent = `${w.seated} / ${w.capacity}`;
     // After the end the code no longer lets anyone in: the results matter now, not the way in.
     $('[data-join-box]').hidden = w.state === 'ended';
     const over = $('[data-ended-note]');
     over.hidden = w.state !== 'ended';
-    if (w.state === 'ended') over.textContent = `This workshop ended${w.endedAt ? ` at ${when(w.endedAt)}` : ''}; its code ${w.code} no longer lets anyone join. The results below stay, and Export results saves them.`;
+    if (w.state === 'ended')
+      over.textContent = `This workshop ended${w.endedAt ? ` at ${when(w.endedAt)}` : ''}; its code ${w.code} no longer lets anyone join. The results below stay, and Export results saves them.`;
     if (w.pool) $('[data-pool]').textContent = `${w.pool.ready} ready${w.pool.starting ? `, ${w.pool.starting} starting` : ''} (target ${w.pool.target})`;
     const ended = w.state === 'ended';
     for (const sel of ['[data-start-now]', '[data-end]', '[data-prewarm]', '[data-broadcast] button']) $<HTMLButtonElement>(sel).disabled = ended;
@@ -117,24 +137,31 @@ export function startDashboard() {
   }
 
   // ---- the table ----
-  function schedule() { cancelAnimationFrame(frame); frame = requestAnimationFrame(render); }
+  function schedule() {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(render);
+  }
 
-  const value = (r: LearnerRow, k: SortKey): string | number => ({
-    name: r.name.toLocaleLowerCase(),
-    lesson: `${r.lesson ?? ''}\u0000${r.step ?? ''}`,
-    checks: r.checksPassed,
-    quiz: r.quizAnswered,
-    activity: Date.parse(r.lastActivityAt),
-    sandbox: r.sandbox,
-  })[k];
+  const value = (r: LearnerRow, k: SortKey): string | number =>
+    ({
+      name: r.name.toLocaleLowerCase(),
+      lesson: `${r.lesson ?? ''}\u0000${r.step ?? ''}`,
+      checks: r.checksPassed,
+      quiz: r.quizAnswered,
+      activity: Date.parse(r.lastActivityAt),
+      sandbox: r.sandbox,
+    })[k];
 
   function render() {
     const onlyStuck = $<HTMLInputElement>('[data-only-stuck]').checked;
     const all = [...rows.values()];
-    const shown = all.filter((r) => !onlyStuck || r.stuck).sort((a, b) => {
-      const x = value(a, sort.key); const y = value(b, sort.key);
-      return (x < y ? -1 : x > y ? 1 : a.name.localeCompare(b.name)) * sort.dir;
-    });
+    const shown = all
+      .filter((r) => !onlyStuck || r.stuck)
+      .sort((a, b) => {
+        const x = value(a, sort.key);
+        const y = value(b, sort.key);
+        return (x < y ? -1 : x > y ? 1 : a.name.localeCompare(b.name)) * sort.dir;
+      });
     const now = Date.now();
     $<HTMLTableElement>('[data-learners]').tBodies[0].replaceChildren(...shown.map((r) => row(r, now)));
     const stuck = all.filter((r) => r.stuck).length;
@@ -149,18 +176,42 @@ export function startDashboard() {
     (watch as HTMLButtonElement).disabled = !live;
     const reset = el('button', { type: 'button', 'aria-label': `Reset ${r.name}'s sandbox` }, 'Reset');
     (reset as HTMLButtonElement).disabled = !live;
-    reset.addEventListener('click', act(async () => {
-      if (!(await confirmDialog({ title: `Reset ${r.name}'s sandbox?`, text: 'Their engine is rebuilt from nothing: containers, images and files in it are lost. Their progress and their place in the workshop stay.', ok: 'Reset sandbox' }))) return;
-      await adminApi('POST /api/workshops/:id/learners/:learner/reset', { params: { id, learner: r.id } });
-    }));
-    const tr = el('tr', { 'data-learner': r.id, ...(r.stuck ? { class: 'stuck' } : {}) },
+    reset.addEventListener(
+      'click',
+      act(async () => {
+        if (
+          !(await confirmDialog({
+            title: `Reset ${r.name}'s sandbox?`,
+            text: 'Their engine is rebuilt from nothing: containers, images and files in it are lost. Their progress and their place in the workshop stay.',
+            ok: 'Reset sandbox',
+          }))
+        )
+          return;
+        await adminApi('POST /api/workshops/:id/learners/:learner/reset', { params: { id, learner: r.id } });
+      }),
+    );
+    const tr = el(
+      'tr',
+      { 'data-learner': r.id, ...(r.stuck ? { class: 'stuck' } : {}) },
       el('th', { scope: 'row' }, r.name, ...(r.stuck ? [' ', el('span', { class: 'badge stuck-badge' }, 'stuck')] : [])),
-      el('td', { title: r.lesson ? `${r.lesson}${r.step ? ` / ${r.step}` : ''}` : '' }, r.lesson ? `${r.lessonTitle ?? r.lesson}${r.step ? ` · ${r.stepTitle ?? r.step}` : ''}` : '–'),
-      el('td', { class: 'num' }, String(r.checksPassed), ...(r.checksPassed > r.checksVerified ? [el('span', { class: 'muted', title: 'reported by the page, not run by the server' }, ` (${r.checksPassed - r.checksVerified} self-reported)`)] : [])),
+      el(
+        'td',
+        { title: r.lesson ? `${r.lesson}${r.step ? ` / ${r.step}` : ''}` : '' },
+        r.lesson ? `${r.lessonTitle ?? r.lesson}${r.step ? ` · ${r.stepTitle ?? r.step}` : ''}` : '–',
+      ),
+      el(
+        'td',
+        { class: 'num' },
+        String(r.checksPassed),
+        ...(r.checksPassed > r.checksVerified
+          ? [el('span', { class: 'muted', title: 'reported by the page, not run by the server' }, ` (${r.checksPassed - r.checksVerified} self-reported)`)]
+          : []),
+      ),
       el('td', { class: 'num' }, String(r.quizAnswered)),
       el('td', { title: new Date(r.lastActivityAt).toLocaleString() }, ago(r.lastActivityAt, now)),
       el('td', { 'data-sandbox': r.sandbox }, SANDBOX_LABEL[r.sandbox]),
-      el('td', { class: 'actions' }, watch, reset));
+      el('td', { class: 'actions' }, watch, reset),
+    );
     return tr;
   }
 
@@ -189,22 +240,45 @@ export function startDashboard() {
       tabSel.value = list.includes(wantTab) ? wantTab : list[0];
     }
     let t: string;
-    try { t = await ticket(id); } catch (err) { return fail(err); }
-    shadow = new ShadowTerminal($('[data-shadow-term]'), (text) => { $('[data-shadow-status]').textContent = text; });
+    try {
+      t = await ticket(id);
+    } catch (err) {
+      return fail(err);
+    }
+    shadow = new ShadowTerminal($('[data-shadow-term]'), (text) => {
+      $('[data-shadow-status]').textContent = text;
+    });
     await shadow.open({
-      workshopId: id, learnerId: r.id, ticket: t, takeover, as: instructorName(),
-      node: $<HTMLSelectElement>('[data-shadow-node]').value, tab: $<HTMLSelectElement>('[data-shadow-tab]').value,
+      workshopId: id,
+      learnerId: r.id,
+      ticket: t,
+      takeover,
+      as: instructorName(),
+      node: $<HTMLSelectElement>('[data-shadow-node]').value,
+      tab: $<HTMLSelectElement>('[data-shadow-tab]').value,
     });
     panel.scrollIntoView({ block: 'nearest' });
   }
 
   const NAME_KEY = 'berth.instructor-name';
-  function instructorName() { return $<HTMLInputElement>('[data-instructor-name]').value.trim(); }
+  function instructorName() {
+    return $<HTMLInputElement>('[data-instructor-name]').value.trim();
+  }
 
   function wire() {
     const nameInput = $<HTMLInputElement>('[data-instructor-name]');
-    try { nameInput.value = localStorage.getItem(NAME_KEY) ?? ''; } catch { /* storage off: the field starts empty */ }
-    nameInput.addEventListener('change', () => { try { localStorage.setItem(NAME_KEY, nameInput.value.trim()); } catch { /* kept for this page only */ } });
+    try {
+      nameInput.value = localStorage.getItem(NAME_KEY) ?? '';
+    } catch {
+      /* storage off: the field starts empty */
+    }
+    nameInput.addEventListener('change', () => {
+      try {
+        localStorage.setItem(NAME_KEY, nameInput.value.trim());
+      } catch {
+        /* kept for this page only */
+      }
+    });
     for (const b of document.querySelectorAll<HTMLButtonElement>('[data-sort]')) {
       b.addEventListener('click', () => {
         const key = b.dataset.sort as SortKey;
@@ -216,52 +290,95 @@ export function startDashboard() {
     }
     $('[data-only-stuck]').addEventListener('change', render);
     // The second click: from watching to typing, and back.
-    $('[data-takeover]').addEventListener('click', () => { if (watching) void openShadow(watching, $('[data-takeover]').dataset.active !== 'true'); });
-    for (const sel of ['[data-shadow-node]', '[data-shadow-tab]']) $(sel).addEventListener('change', () => { if (watching) void openShadow(watching, $('[data-takeover]').dataset.active === 'true'); });
-    $('[data-shadow-close]').addEventListener('click', () => { shadow?.close(); shadow = undefined; watching = undefined; $('[data-shadow]').hidden = true; });
+    $('[data-takeover]').addEventListener('click', () => {
+      if (watching) void openShadow(watching, $('[data-takeover]').dataset.active !== 'true');
+    });
+    for (const sel of ['[data-shadow-node]', '[data-shadow-tab]'])
+      $(sel).addEventListener('change', () => {
+        if (watching) void openShadow(watching, $('[data-takeover]').dataset.active === 'true');
+      });
+    $('[data-shadow-close]').addEventListener('click', () => {
+      shadow?.close();
+      shadow = undefined;
+      watching = undefined;
+      $('[data-shadow]').hidden = true;
+    });
 
     $('[data-copy-link]').addEventListener('click', () => {
       const link = $<HTMLAnchorElement>('[data-join-link]').href;
-      void navigator.clipboard?.writeText(link).then(() => { $('[data-copy-link]').textContent = 'Copied'; setTimeout(() => { $('[data-copy-link]').textContent = 'Copy link'; }, 1500); });
+      void navigator.clipboard?.writeText(link).then(() => {
+        $('[data-copy-link]').textContent = 'Copied';
+        setTimeout(() => {
+          $('[data-copy-link]').textContent = 'Copy link';
+        }, 1500);
+      });
     });
-    $('[data-start-now]').addEventListener('click', act(async () => {
-      setWorkshop(await adminApi('PATCH /api/workshops/:id', { params: { id }, body: { startsAt: new Date().toISOString() } }));
-    }));
-    $('[data-prewarm]').addEventListener('click', act(async () => {
-      const r = await adminApi('POST /api/workshops/:id/prewarm', { params: { id }, body: {} });
-      if (workshop) setWorkshop({ ...workshop, pool: r.pool });
-    }));
-    $('[data-measure]').addEventListener('click', act(async () => {
-      const p = $('[data-capacity]');
-      p.textContent = 'Measuring an idle learner engine…';
-      const c = await adminApi('GET /api/workshops/:id/capacity', { params: { id }, query: { refresh: 1 } });
-      const machines = c.host.machines;
-      const where = machines ? `These ${machines.length} machine${machines.length === 1 ? '' : 's'} (${machines.map((m) => `${m.name}: ${gib(m.memoryAvailableBytes)} of ${gib(m.memoryTotalBytes)} free`).join(', ')}) hold` : 'This host holds';
-      p.textContent = `${where} about ${c.holds} learner sandbox${c.holds === 1 ? '' : 'es'} of this workshop's shape (${c.more} more now)`
-        + ` ${c.enough ? '— enough' : `— NOT enough for ${workshop?.capacity ?? '?'}`}. An idle engine uses ${mib(c.sample.idleMemoryBytes)}`
-        + ` (measured on ${c.sample.engines} ${c.sample.source === 'pool' ? 'warm' : 'probe'} engine${c.sample.engines === 1 ? '' : 's'});`
-        + ` ${gib(c.host.memoryAvailableBytes)} of ${gib(c.host.memoryTotalBytes)} available, ${gib(c.host.reserveBytes)} kept in reserve.`
-        + ` If every learner filled their memory limit, ${c.fits.memoryLimit} would fit.`;
-      if (workshop) setWorkshop({ ...workshop, pool: c.pool });
-    }));
-    $('[data-export]').addEventListener('click', act(async () => {
-      // A plain link cannot carry the header; a ticket can, and the browser then saves the file itself.
-      const t = await ticket(id);
-      const a = el('a', { href: `${base}/results.csv?ticket=${encodeURIComponent(t)}`, download: '' });
-      document.body.append(a);
-      a.click();
-      a.remove();
-    }));
-    $('[data-end]').addEventListener('click', act(async () => {
-      if (!(await confirmDialog({ title: 'End the workshop now?', text: 'Every learner sandbox is removed at once and nobody can join any more. The results stay here and in the CSV export.', ok: 'End workshop' }))) return;
-      setWorkshop(await adminApi('POST /api/workshops/:id/end', { params: { id } }));
-    }));
+    $('[data-start-now]').addEventListener(
+      'click',
+      act(async () => {
+        setWorkshop(await adminApi('PATCH /api/workshops/:id', { params: { id }, body: { startsAt: new Date().toISOString() } }));
+      }),
+    );
+    $('[data-prewarm]').addEventListener(
+      'click',
+      act(async () => {
+        const r = await adminApi('POST /api/workshops/:id/prewarm', { params: { id }, body: {} });
+        if (workshop) setWorkshop({ ...workshop, pool: r.pool });
+      }),
+    );
+    $('[data-measure]').addEventListener(
+      'click',
+      act(async () => {
+        const p = $('[data-capacity]');
+        p.textContent = 'Measuring an idle learner engine…';
+        const c = await adminApi('GET /api/workshops/:id/capacity', { params: { id }, query: { refresh: 1 } });
+        const machines = c.host.machines;
+        const where = machines
+          ? `These ${machines.length} machine${machines.length === 1 ? '' : 's'} (${machines.map((m) => `${m.name}: ${gib(m.memoryAvailableBytes)} of ${gib(m.memoryTotalBytes)} free`).join(', ')}) hold`
+          : 'This host holds';
+        p.textContent =
+          `${where} about ${c.holds} learner sandbox${c.holds === 1 ? '' : 'es'} of this workshop's shape (${c.more} more now)` +
+          ` ${c.enough ? '— enough' : `— NOT enough for ${workshop?.capacity ?? '?'}`}. An idle engine uses ${mib(c.sample.idleMemoryBytes)}` +
+          ` (measured on ${c.sample.engines} ${c.sample.source === 'pool' ? 'warm' : 'probe'} engine${c.sample.engines === 1 ? '' : 's'});` +
+          ` ${gib(c.host.memoryAvailableBytes)} of ${gib(c.host.memoryTotalBytes)} available, ${gib(c.host.reserveBytes)} kept in reserve.` +
+          ` If every learner filled their memory limit, ${c.fits.memoryLimit} would fit.`;
+        if (workshop) setWorkshop({ ...workshop, pool: c.pool });
+      }),
+    );
+    $('[data-export]').addEventListener(
+      'click',
+      act(async () => {
+        // A plain link cannot carry the header; a ticket can, and the browser then saves the file itself.
+        const t = await ticket(id);
+        const a = el('a', { href: `${base}/results.csv?ticket=${encodeURIComponent(t)}`, download: '' });
+        document.body.append(a);
+        a.click();
+        a.remove();
+      }),
+    );
+    $('[data-end]').addEventListener(
+      'click',
+      act(async () => {
+        if (
+          !(await confirmDialog({
+            title: 'End the workshop now?',
+            text: 'Every learner sandbox is removed at once and nobody can join any more. The results stay here and in the CSV export.',
+            ok: 'End workshop',
+          }))
+        )
+          return;
+        setWorkshop(await adminApi('POST /api/workshops/:id/end', { params: { id } }));
+      }),
+    );
     $<HTMLFormElement>('[data-broadcast]').addEventListener('submit', (e) => {
       e.preventDefault();
       const form = e.target as HTMLFormElement;
       const text = String(new FormData(form).get('text') ?? '').trim();
       if (!text) return;
-      void act(async () => { await adminApi('POST /api/workshops/:id/messages', { params: { id }, body: { text } }); form.reset(); })();
+      void act(async () => {
+        await adminApi('POST /api/workshops/:id/messages', { params: { id }, body: { text } });
+        form.reset();
+      })();
     });
   }
 

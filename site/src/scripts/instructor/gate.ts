@@ -19,7 +19,10 @@ export function tokenGate(onReady: () => void) {
   const ready = () => {
     gate.hidden = true;
     content.hidden = false;
-    if (!started) { started = true; onReady(); }
+    if (!started) {
+      started = true;
+      onReady();
+    }
   };
 
   gate.addEventListener('submit', async (e) => {
@@ -36,12 +39,19 @@ export function tokenGate(onReady: () => void) {
       show(isUnauthorized(err) ? 'The server refused this token.' : describe(err));
     }
   });
-  document.querySelector('[data-forget-token]')?.addEventListener('click', () => { forgetToken(); location.reload(); });
+  document.querySelector('[data-forget-token]')?.addEventListener('click', () => {
+    forgetToken();
+    location.reload();
+  });
 
   // Deferred, so that the caller's own setup (which holds on to what this returns) is complete first.
-  if (adminToken()) queueMicrotask(ready); else show();
+  if (adminToken()) queueMicrotask(ready);
+  else show();
   return {
     /** The saved token stopped working (revoked, or another server): ask again. */
-    refused() { forgetToken(); show('The server refused the saved token. Enter it again.'); },
+    refused() {
+      forgetToken();
+      show('The server refused the saved token. Enter it again.');
+    },
   };
 }

@@ -27,15 +27,27 @@ export class ShadowTerminal {
     if (this.closed) return;
     this.host.replaceChildren();
     const term = new lib.Terminal({
-      fontSize: 13, scrollback: 3000, cursorBlink: o.takeover, disableStdin: !o.takeover,
-      fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace", theme: TERM_THEMES[currentTheme()],
+      fontSize: 13,
+      scrollback: 3000,
+      cursorBlink: o.takeover,
+      disableStdin: !o.takeover,
+      fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace",
+      theme: TERM_THEMES[currentTheme()],
     });
     this.term = term;
     term.open(this.host);
     term.textarea?.setAttribute('aria-label', o.takeover ? 'Learner terminal (you are typing into it)' : 'Learner terminal (read-only)');
     const where = routePath('GET /api/workshops/:id/learners/:learner/terminal', {
       params: { id: o.workshopId, learner: o.learnerId },
-      query: { node: o.node, tab: o.tab, cols: term.cols, rows: term.rows, ticket: o.ticket, ...(o.takeover ? { takeover: '1' } : {}), ...(o.as ? { as: o.as } : {}) },
+      query: {
+        node: o.node,
+        tab: o.tab,
+        cols: term.cols,
+        rows: term.rows,
+        ticket: o.ticket,
+        ...(o.takeover ? { takeover: '1' } : {}),
+        ...(o.as ? { as: o.as } : {}),
+      },
     });
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const ws = new WebSocket(`${scheme}://${location.host}${where}`, ['berth.v1']);
@@ -46,7 +58,8 @@ export class ShadowTerminal {
     const frame = (op: number, body: Uint8Array) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       const b = new Uint8Array(body.length + 1);
-      b[0] = op; b.set(body, 1);
+      b[0] = op;
+      b.set(body, 1);
       ws.send(b);
     };
     if (o.takeover) term.onData((d) => frame(OP.INPUT, enc.encode(d)));
@@ -55,12 +68,21 @@ export class ShadowTerminal {
       const body = b.subarray(1);
       if (b[0] === OP.OUTPUT) {
         // Acknowledge once rendered, so the server's flow control sees a real reader.
-        term.write(body, () => { const a = new Uint8Array(4); new DataView(a.buffer).setUint32(0, body.length); frame(OP.ACK, a); });
+        term.write(body, () => {
+          const a = new Uint8Array(4);
+          new DataView(a.buffer).setUint32(0, body.length);
+          frame(OP.ACK, a);
+        });
       } else if (b[0] === OP.STATUS) {
         const s = JSON.parse(new TextDecoder().decode(body)) as { state: string; cols?: number; rows?: number; learner?: string };
         if (s.state === 'watching' && s.cols && s.rows) term.resize(s.cols, s.rows);
-        if (s.state === 'exited') this.status('The learner\'s shell in this tab ended.');
-        else this.status(o.takeover ? `Your keystrokes go to ${s.learner ?? 'the learner'}'s shell. They see that you have taken over.` : 'Watching. Nothing you type is sent. The learner sees that you are watching.');
+        if (s.state === 'exited') this.status("The learner's shell in this tab ended.");
+        else
+          this.status(
+            o.takeover
+              ? `Your keystrokes go to ${s.learner ?? 'the learner'}'s shell. They see that you have taken over.`
+              : 'Watching. Nothing you type is sent. The learner sees that you are watching.',
+          );
       } else if (b[0] === OP.ERROR) {
         const e = JSON.parse(new TextDecoder().decode(body)) as { message: string };
         this.status(e.message);

@@ -8,22 +8,34 @@ const pad = (n: number) => String(n).padStart(2, '0');
 const localInput = (d: Date) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 
 export function startWorkshopsPage() {
-  const gate = tokenGate(() => { void list(); prepareForm(); });
+  const gate = tokenGate(() => {
+    void list();
+    prepareForm();
+  });
 
   async function list() {
     const status = document.querySelector<HTMLElement>('[data-list-status]')!;
     const table = document.querySelector<HTMLTableElement>('[data-workshops]')!;
     try {
       const { workshops } = await adminApi('GET /api/workshops', {});
-      table.tBodies[0].replaceChildren(...workshops.map((w) => el('tr', { 'data-state': w.state },
-        el('td', {}, el('a', { href: `/instructor/workshop/?id=${encodeURIComponent(w.id)}` }, w.title)),
-        el('td', { class: 'code' }, w.code),
-        el('td', {}, STATE_LABEL[w.state]),
-        el('td', {}, when(w.startsAt)),
-        el('td', {}, when(w.endsAt)),
-        el('td', {}, `${w.seated} / ${w.capacity}${w.learners > w.seated ? ` (${w.learners} joined)` : ''}`))));
+      table.tBodies[0].replaceChildren(
+        ...workshops.map((w) =>
+          el(
+            'tr',
+            { 'data-state': w.state },
+            el('td', {}, el('a', { href: `/instructor/workshop/?id=${encodeURIComponent(w.id)}` }, w.title)),
+            el('td', { class: 'code' }, w.code),
+            el('td', {}, STATE_LABEL[w.state]),
+            el('td', {}, when(w.startsAt)),
+            el('td', {}, when(w.endsAt)),
+            el('td', {}, `${w.seated} / ${w.capacity}${w.learners > w.seated ? ` (${w.learners} joined)` : ''}`),
+          ),
+        ),
+      );
       table.hidden = workshops.length === 0;
-      status.textContent = workshops.length ? `${workshops.length} workshop${workshops.length === 1 ? '' : 's'}` : 'No workshops yet. Create the first one below.';
+      status.textContent = workshops.length
+        ? `${workshops.length} workshop${workshops.length === 1 ? '' : 's'}`
+        : 'No workshops yet. Create the first one below.';
     } catch (err) {
       if (isUnauthorized(err)) return gate.refused();
       status.textContent = describe(err);
@@ -49,12 +61,19 @@ export function startWorkshopsPage() {
       const f = new FormData(form);
       const num = (k: string) => (f.get(k) === '' || f.get(k) === null ? undefined : Number(f.get(k)));
       const lessons = f.getAll('lessons').map(String);
-      if (!lessons.length) { error.textContent = 'Pick at least one lesson.'; return; }
+      if (!lessons.length) {
+        error.textContent = 'Pick at least one lesson.';
+        return;
+      }
       const limits = { memory: String(f.get('memory') ?? '') || undefined, cpus: num('cpus'), pids: num('pids') };
       const body = {
-        title: String(f.get('title')), lessons,
-        startsAt: new Date(String(f.get('startsAt'))).toISOString(), endsAt: new Date(String(f.get('endsAt'))).toISOString(),
-        capacity: num('capacity'), expectedLearners: num('expectedLearners'), nodesPerLearner: num('nodesPerLearner'),
+        title: String(f.get('title')),
+        lessons,
+        startsAt: new Date(String(f.get('startsAt'))).toISOString(),
+        endsAt: new Date(String(f.get('endsAt'))).toISOString(),
+        capacity: num('capacity'),
+        expectedLearners: num('expectedLearners'),
+        nodesPerLearner: num('nodesPerLearner'),
         stuckMinutes: num('stuckMinutes'),
         ...(Object.values(limits).some((v) => v !== undefined) ? { limits } : {}),
       };
