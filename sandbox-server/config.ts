@@ -9,6 +9,18 @@ import { ConfigError } from './errors.ts';
 export { ConfigError };
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+/** A comma-separated setting's items, trimmed, empty ones left out. */
+const list = (value: string) =>
+  value
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+/** A comma-separated list of SHA-256 hex digests (token hashes), empty by default. */
+const sha256List = (message: string) =>
+  z
+    .string()
+    .default('')
+    .refine((s) => list(s).every((h) => /^[0-9a-f]{64}$/i.test(h)), message);
 const bytes = z.string().regex(/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/, 'a size such as 512m or 2g');
 
 export function parseBytes(s: string): number {
@@ -75,19 +87,9 @@ const schema = z.object({
     .describe(
       "how a terminal reaches its shell: direct (the server speaks dtach's protocol on the shell's socket in the node, through a small helper; exec where that cannot work) or exec (a `dtach -a` client in the node through the engine's exec stream)",
     ),
-  BERTH_METRICS_TOKEN_SHA256: z
-    .string()
-    .default('')
-    .refine(
-      (s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean)
-          .every((h) => /^[0-9a-f]{64}$/i.test(h)),
-      'comma-separated SHA-256 hex digests',
-    )
-    .describe('tokens that may read /metrics (Authorization: Bearer), as SHA-256 hex digests; instructor tokens may too'),
+  BERTH_METRICS_TOKEN_SHA256: sha256List('comma-separated SHA-256 hex digests').describe(
+    'tokens that may read /metrics (Authorization: Bearer), as SHA-256 hex digests; instructor tokens may too',
+  ),
   BERTH_SESSION_EXTEND_MIN: int(60, 1, 24 * 60).describe('minutes added by one extend'),
   BERTH_IDLE_TIMEOUT_MIN: z.coerce
     .number()
@@ -184,14 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   return {
     port: c.PORT,
     host: c.HOST,
-    allowedOrigins: new Set([
-      origin,
-      `http://127.0.0.1:${c.PORT}`,
-      `http://localhost:${c.PORT}`,
-      ...c.BERTH_EXTRA_ORIGINS.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ]),
+    allowedOrigins: new Set([origin, `http://127.0.0.1:${c.PORT}`, `http://localhost:${c.PORT}`, ...list(c.BERTH_EXTRA_ORIGINS)]),
     engineImage: c.BERTH_ENGINE_IMAGE,
     provider: c.BERTH_PROVIDER,
     incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE, remote: incusRemote(env, c.BERTH_INCUS_URL) },
@@ -213,9 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     nodeOpsPerMin: c.BERTH_NODE_OPS_PER_MIN,
     terminalsPerSession: c.BERTH_TERMINALS_PER_SESSION,
     terminalAttach: c.BERTH_TERMINAL_ATTACH,
-    metricsHashes: c.BERTH_METRICS_TOKEN_SHA256.split(',')
-      .map((x) => x.trim().toLowerCase())
-      .filter(Boolean),
+    metricsHashes: list(c.BERTH_METRICS_TOKEN_SHA256).map((x) => x.toLowerCase()),
     idleMs: c.BERTH_IDLE_TIMEOUT_MIN * 60_000,
     reapIntervalMs: c.BERTH_REAP_INTERVAL_S * 1000,
     createRatePerMin: c.BERTH_CREATE_RATE_PER_MIN,
@@ -230,9 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     trustProxy: c.BERTH_TRUST_PROXY === '1',
     logLevel: c.LOG_LEVEL,
     egressPolicy: c.BERTH_EGRESS_POLICY,
-    egressAllow: c.BERTH_EGRESS_ALLOW?.split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    egressAllow: c.BERTH_EGRESS_ALLOW === undefined ? undefined : list(c.BERTH_EGRESS_ALLOW),
     workshops: loadWorkshopConfig(env),
   };
 }
@@ -240,19 +231,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
 // ---- workshops ----
 
 const workshopSchema = z.object({
-  BERTH_ADMIN_TOKEN_SHA256: z
-    .string()
-    .default('')
-    .refine(
-      (s) =>
-        s
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean)
-          .every((h) => /^[0-9a-f]{64}$/i.test(h)),
-      'comma-separated SHA-256 hex digests of instructor tokens',
-    )
-    .describe('instructor (admin) tokens, as SHA-256 hex digests; besides these, <state>/admin-tokens is read'),
+  BERTH_ADMIN_TOKEN_SHA256: sha256List('comma-separated SHA-256 hex digests of instructor tokens').describe(
+    'instructor (admin) tokens, as SHA-256 hex digests; besides these, <state>/admin-tokens is read',
+  ),
   BERTH_WORKSHOP_PREWARM_MIN: z.coerce
     .number()
     .min(0)
@@ -284,9 +265,7 @@ export type WorkshopConfig = { adminHashes: string[]; prewarmLeadMs: number; joi
 export function loadWorkshopConfig(env: NodeJS.ProcessEnv): WorkshopConfig {
   const w = parse(workshopSchema, env);
   return {
-    adminHashes: w.BERTH_ADMIN_TOKEN_SHA256.split(',')
-      .map((x) => x.trim().toLowerCase())
-      .filter(Boolean),
+    adminHashes: list(w.BERTH_ADMIN_TOKEN_SHA256).map((x) => x.toLowerCase()),
     prewarmLeadMs: w.BERTH_WORKSHOP_PREWARM_MIN * 60_000,
     joinFailuresPerMin: w.BERTH_JOIN_FAILURES_PER_MIN,
     joinsPerMin: w.BERTH_JOINS_PER_MIN,

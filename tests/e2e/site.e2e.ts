@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { loadLessons } from '../../lessons/lib/index.ts';
 import { buildSite } from '../../site/build.ts';
 import { axe } from '../helpers/axe.ts';
+import { CHROMIUM } from '../helpers/chromium.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -122,18 +123,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
   }
   profile = mkdtempSync(join(tmpdir(), 'berth-chromium-'));
   ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    ...CHROMIUM,
     viewport: { width: 1400, height: 900 },
     permissions: ['clipboard-read', 'clipboard-write'],
   });
@@ -574,19 +564,8 @@ test.serial('skip to a step from the lesson page: a fresh sandbox is replayed to
   const own = await startServer({ BERTH_POOL_SIZE: '0' });
   const dir = mkdtempSync(join(tmpdir(), 'berth-chromium-skip-'));
   const browser = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
+    ...CHROMIUM,
     viewport: { width: 1400, height: 900 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
   });
   const page = browser.pages()[0] ?? (await browser.newPage());
   try {

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildSite } from '../../site/build.ts';
 import { axe } from '../helpers/axe.ts';
+import { CHROMIUM } from '../helpers/chromium.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -48,18 +49,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   t.truthy(token);
   adminToken = token!;
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    ...CHROMIUM,
   });
   const errors: string[] = [];
   const instructorCtx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });

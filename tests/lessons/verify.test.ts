@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { actionsFor, formatReport, loadLessons, runActions, verifyLesson, type LessonReport } from '../../lessons/lib/index.ts';
 import type { Exec } from '../../lessons/lib/replay.ts';
-import { createSession, startServer, type TestServer } from '../helpers/server.ts';
+import { type Created, createSession, startServer, type TestServer } from '../helpers/server.ts';
 
 const dir = join(import.meta.dirname, '..', '..', 'lessons');
 // BERTH_VERIFY_ONLY=03,14 verifies just the lessons whose ids start with those prefixes (while writing one).
@@ -45,6 +45,20 @@ async function slot<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The verifier's commands, sent through the server's exec route as a learner's page sends them. */
+const execIn =
+  (c: Created): Exec =>
+  async (node, script, timeoutMs) => {
+    const r = await s.api(`/api/sessions/${c.id}/exec`, {
+      method: 'POST',
+      token: c.token,
+      json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) },
+    });
+    if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
+    if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
+    return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
+  };
+
 test.before(async () => {
   s = await startServer({ BERTH_LESSONS_DIR: dir });
 });
@@ -71,21 +85,7 @@ for (const lesson of [...lessons].sort((a, b) => weight(b) - weight(a))) {
       t.timeout(30 * 60_000); // and restarts when the lesson starts, so waiting does not count
       const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
       try {
-        const report = await verifyLesson(
-          lesson,
-          dir,
-          async (node, script, timeoutMs) => {
-            const r = await s.api(`/api/sessions/${c.id}/exec`, {
-              method: 'POST',
-              token: c.token,
-              json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) },
-            });
-            if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
-            if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
-            return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
-          },
-          { skipFakes: !withFakes.has(lesson.id) },
-        );
+        const report = await verifyLesson(lesson, dir, execIn(c), { skipFakes: !withFakes.has(lesson.id) });
         reports.push(report);
         t.log(formatReport([report]));
         for (const st of report.steps) t.true(st.ok, `${lesson.id} › ${st.step}: ${st.problem ?? ''}`);
@@ -97,7 +97,8 @@ for (const lesson of [...lessons].sort((a, b) => weight(b) - weight(a))) {
 }
 
 // Skip to a step, proved: the in-order run above types each step with the replay module, so the state at
-// the start of its step N is what skipping to N builds (plus what checks and fakes read in between). This
+// the start of its step N is what skipping to N builds (checks only look, which the verifier proves for every
+// check it runs, and each fake's restore is compared with the state before it). This
 // test takes the checks and fakes away: on a fresh sandbox the server's own replay route brings the lesson
 // to the start of its last step, with nothing else run in between; the last step's commands then pass its
 // checks. BERTH_VERIFY_REPLAY=0 leaves it out; a list of prefixes runs it for those lessons only.
@@ -108,16 +109,7 @@ for (const lesson of replayLessons) {
   test(`lesson ${lesson.id}: skipping to its last step through the server, then doing it, passes`, (t) =>
     slot(async () => {
       const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
-      const exec: Exec = async (node, script, timeoutMs) => {
-        const r = await s.api(`/api/sessions/${c.id}/exec`, {
-          method: 'POST',
-          token: c.token,
-          json: { cmd: script, node, timeoutMs: Math.min(timeoutMs, 600_000) },
-        });
-        if (r.status === 408) return { exitCode: 124, stdout: '', stderr: 'timed out' };
-        if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
-        return (await r.json()) as { exitCode: number; stdout: string; stderr: string };
-      };
+      const exec = execIn(c);
       try {
         const t0 = performance.now();
         const started = await s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token: c.token, json: { lesson: lesson.id, step: last.id } });
