@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import { debianMirror, hashDir } from '../images/build.ts';
 import { IncusError } from './errors.ts';
+import { aptSourceFiles } from './packages.ts';
 import { incus } from './preseed.ts';
 
 export const IMAGE_ALIAS = 'berth-learner';
@@ -14,15 +15,8 @@ const SUITE = 'trixie';
 
 /** The security archive the host's apt uses, if any (never hard-coded: deployments bring their own). */
 export function securityMirror(aptDir = '/etc/apt'): string | undefined {
-  const files = [
-    join(aptDir, 'sources.list'),
-    ...(existsSync(join(aptDir, 'sources.list.d'))
-      ? readdirSync(join(aptDir, 'sources.list.d'))
-          .filter((f) => /\.(list|sources)$/.test(f))
-          .map((f) => join(aptDir, 'sources.list.d', f))
-      : []),
-  ];
-  for (const f of files.filter(existsSync)) {
+  const files = aptSourceFiles(aptDir);
+  for (const f of files) {
     const m = /^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s+)?)(\S*debian-security\S*)/m.exec(readFileSync(f, 'utf8'));
     if (m) return m[1];
   }

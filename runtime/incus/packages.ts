@@ -19,16 +19,20 @@ export function debianCodename(osRelease = '/etc/os-release'): string | null {
   return /^VERSION_CODENAME=(\S+)/m.exec(readFileSync(osRelease, 'utf8'))?.[1] ?? null;
 }
 
+/** The host's apt source files (sources.list and the .list/.sources files beside it) that exist. */
+export function aptSourceFiles(aptDir = '/etc/apt'): string[] {
+  const dir = join(aptDir, 'sources.list.d');
+  const listed = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => /\.(list|sources)$/.test(f))
+        .map((f) => join(dir, f))
+    : [];
+  return [join(aptDir, 'sources.list'), ...listed].filter(existsSync);
+}
+
 function aptSourcesMention(suite: string, aptDir = '/etc/apt'): boolean {
-  const files = [
-    join(aptDir, 'sources.list'),
-    ...(existsSync(join(aptDir, 'sources.list.d'))
-      ? readdirSync(join(aptDir, 'sources.list.d'))
-          .filter((f) => /\.(list|sources)$/.test(f))
-          .map((f) => join(aptDir, 'sources.list.d', f))
-      : []),
-  ];
-  return files.filter(existsSync).some((f) => new RegExp(`^(?!#).*\\b${suite}\\b`, 'm').test(readFileSync(f, 'utf8')));
+  const files = aptSourceFiles(aptDir);
+  return files.some((f) => new RegExp(`^(?!#).*\\b${suite}\\b`, 'm').test(readFileSync(f, 'utf8')));
 }
 
 function apt(args: string[]) {
