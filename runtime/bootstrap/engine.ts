@@ -85,6 +85,30 @@ async function waitFor(host: string, timeoutMs: number, isAlive: () => boolean):
   return false;
 }
 
+/**
+ * A dockerd that keeps everything under `dir` (socket, data, exec root, pid file) on overlay2, with containerd
+ * state in namespaces of its own (`namespace`, `<namespace>-plugins`), so that it never collides with another
+ * engine's containerd on the machine. The runtime's engine and the pull benchmark's scratch engine both start so.
+ */
+export function dockerdArgs(dir: string, namespace: string): string[] {
+  return [
+    '--host',
+    `unix://${join(dir, 'docker.sock')}`,
+    '--data-root',
+    join(dir, 'data'),
+    '--exec-root',
+    join(dir, 'exec'),
+    '--pidfile',
+    join(dir, 'dockerd.pid'),
+    '--containerd-namespace',
+    namespace,
+    '--containerd-plugins-namespace',
+    `${namespace}-plugins`,
+    '--storage-driver',
+    'overlay2',
+  ];
+}
+
 function startDockerd(dir: string, env: NodeJS.ProcessEnv): { sock: string; child: ReturnType<typeof spawn> } {
   const sock = join(dir, 'docker.sock');
   mkdirSync(join(dir, 'data'), { recursive: true });
@@ -93,21 +117,7 @@ function startDockerd(dir: string, env: NodeJS.ProcessEnv): { sock: string; chil
   const child = spawn(
     'dockerd',
     [
-      '--host',
-      `unix://${sock}`,
-      '--data-root',
-      join(dir, 'data'),
-      '--exec-root',
-      join(dir, 'exec'),
-      '--pidfile',
-      join(dir, 'dockerd.pid'),
-      // containerd's own state must not collide with another engine's containerd on the machine.
-      '--containerd-namespace',
-      'berth',
-      '--containerd-plugins-namespace',
-      'berth-plugins',
-      '--storage-driver',
-      'overlay2',
+      ...dockerdArgs(dir, 'berth'),
       // Every sandbox gets its own bridge network; the stock pools hold only ~30 of them.
       '--default-address-pool',
       `base=${env.BERTH_ADDRESS_POOL ?? '10.201.0.0/16'},size=26`,

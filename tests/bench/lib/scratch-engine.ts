@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { daemonEnv } from '../../../runtime/bootstrap/daemon-env.ts';
-import { ping, stateDir } from '../../../runtime/bootstrap/engine.ts';
+import { dockerdArgs, ping, stateDir } from '../../../runtime/bootstrap/engine.ts';
 
 export type ScratchEngine = { host: string; stop: () => Promise<void> };
 
@@ -43,20 +43,7 @@ export async function startScratchEngine(log: (m: string) => void = () => {}): P
     child = spawn(
       'dockerd',
       [
-        '--host',
-        `unix://${sock}`,
-        '--data-root',
-        join(dir, 'data'),
-        '--exec-root',
-        join(dir, 'exec'),
-        '--pidfile',
-        join(dir, 'dockerd.pid'),
-        '--containerd-namespace',
-        tag,
-        '--containerd-plugins-namespace',
-        `${tag}-plugins`,
-        '--storage-driver',
-        'overlay2',
+        ...dockerdArgs(dir, tag),
         '--bridge',
         tag,
         '--iptables=false',
