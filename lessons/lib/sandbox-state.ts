@@ -55,7 +55,7 @@ FNR == NR { B[$0] = 1; k = $1
   next }
 { k = $1
   if (k == "C") { cid[++nc] = $2; cname[nc] = $3; cst[nc] = $4 }
-  if (k == "I") { ntag[$2] = $3; nimg[$3] = 1; if ($2 == "<none>:<none>") dangling[$3] = 1 }
+  if (k == "I") { ntag[$2] = $3; nimg[$3] = 1 }
   if ((k == "V" || k == "N" || k == "SV") && !((k, (k == "SV" ? $3 : $2)) in bobj)) {
     if (k == "SV") print 1, "SVC", $3; if (k == "V") print 5, "DEL", "/volumes/" $2 "?force=1"; if (k == "N") print 6, "DEL", "/networks/" $2 }
   if (k == "S" && bsw == "inactive" && $2 != "inactive") print 2, "POST", "/swarm/leave?force=1"
@@ -79,7 +79,6 @@ END {
   # uses the image, which refuses a plain removal of its last tag. The engine may then drop the digests of the
   # image or the image itself; the second pass below pulls them back by digest.
   for (t in ntag) if (t != "<none>:<none>" && !(t in btag)) print 8, "DEL", "/images/" t ((ntag[t] in bimg) ? "?force=1" : "")
-  for (i in dangling) if (!(i in bimg)) print 9, "DEL", "/images/" i
   if (bh != nh) print 10, "HOME", "-"
 }
 `;
@@ -99,8 +98,8 @@ awk '${PLAN}' $d/before $d/now | sort -n -s -k1,1 | while read -r _ verb arg; do
 done
 # Second pass, on the state the plan left. Images: a digest lost (to the fake, or to untagging the fake's tag)
 # is pulled again by that digest, which also brings back an image the fake removed, and the image's tags are
-# put back on it; images the fake brought that a digest still holds are removed by id (the plan saw them
-# tagged). Why digests matter: a tag put back by hand has lost the digest a pull or push recorded, and later
+# put back on it; every image the fake brought is removed by id, whatever still names it (the plan removes
+# only tags). Why digests matter: a tag put back by hand has lost the digest a pull or push recorded, and later
 # steps read it (lesson 07 pulls by it).
 berth_state > $d/mid
 awk 'FNR == NR { if ($1 == "D" || $1 == "I") { b[$1 " " $2] = $3; ids[$3] = 1 } next }
