@@ -40,18 +40,10 @@ export async function startScratchEngine(log: (m: string) => void = () => {}): P
     ip(['addr', 'add', '192.0.2.1/30', 'dev', tag]);
     ip(['link', 'set', tag, 'up']);
     const logFd = openSync(join(dir, 'dockerd.log'), 'a', 0o600);
-    child = spawn(
-      'dockerd',
-      [
-        ...dockerdArgs(dir, tag),
-        '--bridge',
-        tag,
-        '--iptables=false',
-        '--ip-forward=false',
-        '--ip-masq=false',
-      ],
-      { stdio: ['ignore', logFd, logFd], env: daemonEnv() },
-    );
+    child = spawn('dockerd', [...dockerdArgs(dir, tag), '--bridge', tag, '--iptables=false', '--ip-forward=false', '--ip-masq=false'], {
+      stdio: ['ignore', logFd, logFd],
+      env: daemonEnv(),
+    });
     child.on('exit', () => {
       exited = true;
     });
