@@ -19,6 +19,9 @@ export class WarmPool {
   target: number;
   stopped = false;
   opts: PoolOptions;
+  /** Starts in flight, so that drain() can wait for them: a node still starting when the server stops would
+   * otherwise come up after the removal pass and stay behind, owned by nobody. */
+  private inFlight = new Set<Promise<void>>();
 
   constructor(opts: PoolOptions) {
     this.opts = opts;
@@ -57,27 +60,31 @@ export class WarmPool {
       this.starting++;
       const id = newId();
       const t0 = performance.now();
-      this.opts.provider.createSandbox(id, ['node1'], this.opts.limits).then(
-        () => {
-          this.starting--;
-          this.opts.onCreated?.(performance.now() - t0);
-          if (this.stopped) void this.opts.provider.removeSandbox(id);
-          else this.ready.push(id);
-          this.fill();
-        },
-        (err) => {
-          this.starting--;
-          this.opts.onError(err);
-          // Back off rather than spin when the engine keeps failing.
-          setTimeout(() => this.fill(), 5000).unref();
-        },
-      );
+      const start: Promise<void> = this.opts.provider
+        .createSandbox(id, ['node1'], this.opts.limits)
+        .then(
+          async () => {
+            this.starting--;
+            this.opts.onCreated?.(performance.now() - t0);
+            if (this.stopped) await this.opts.provider.removeSandbox(id).catch(this.opts.onError);
+            else this.ready.push(id);
+            this.fill();
+          },
+          (err) => {
+            this.starting--;
+            this.opts.onError(err);
+            // Back off rather than spin when the engine keeps failing.
+            setTimeout(() => this.fill(), 5000).unref();
+          },
+        )
+        .finally(() => this.inFlight.delete(start));
+      this.inFlight.add(start);
     }
   }
 
   async drain() {
     this.stopped = true;
     const ids = this.ready.splice(0);
-    await Promise.all(ids.map((id) => this.opts.provider.removeSandbox(id)));
+    await Promise.all([...ids.map((id) => this.opts.provider.removeSandbox(id)), ...this.inFlight]);
   }
 }
