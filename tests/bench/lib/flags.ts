@@ -15,6 +15,7 @@ export type Flags = {
   echoRounds: number; // terminal: interleaved rounds the keystrokes are split into, every transport in each
   bulkMb: number; // terminal: megabytes of output per throughput measurement
   images: string[]; // pulls: catalog images to pull
+  pullRounds: number; // pulls: cold pulls of each image, in the sandbox and on the host's Docker in turn
   peer: boolean; // terminal: measure shellinabox as a peer (installs it with apt when missing)
   learners: number; // burst: learners joining a pre-warmed workshop
   spreadS: number; // burst: seconds over which they join
@@ -33,6 +34,7 @@ const HELP = `npm run bench -- [options]
   --echo-rounds N    terminal: the keys in N rounds, each transport in turn in every round (5)
   --bulk-mb N        terminal: megabytes of output per throughput measurement (100)
   --images LIST      pulls: catalog images (nginx,redis,python)
+  --pull-rounds N    pulls: cold pulls of each image, sandbox and host's Docker in turn; medians (3)
   --no-peer          terminal: skip the shellinabox peer
   --learners N       burst: learners joining a pre-warmed workshop (30)
   --spread-s N       burst: seconds over which they join (10)
@@ -54,6 +56,7 @@ export function parseFlags(argv: string[]): Flags {
       'echo-rounds': { type: 'string' },
       'bulk-mb': { type: 'string' },
       images: { type: 'string' },
+      'pull-rounds': { type: 'string' },
       'no-peer': { type: 'boolean' },
       learners: { type: 'string' },
       'spread-s': { type: 'string' },
@@ -91,6 +94,7 @@ export function parseFlags(argv: string[]): Flags {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    pullRounds: int('pull-rounds', values['pull-rounds'], q ? 1 : 3, 1),
     peer: !values['no-peer'],
     learners: int('learners', values.learners, q ? 3 : 30, 1),
     spreadS: int('spread-s', values['spread-s'], q ? 1 : 10, 0),
