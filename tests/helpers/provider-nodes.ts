@@ -27,6 +27,8 @@ export type ProviderNodes = {
   nodePid: (sessionId: string, node: string) => Promise<number>;
   /** Removes every sandbox a benchmark server left behind, with Berth's own removal code. */
   sweep: (stateDir: string) => Promise<number>;
+  /** What the host holds of a sandbox (its containers or instances), looked up on the host, not through Berth. */
+  heldFor: (sandboxId: string) => Promise<string[]>;
 };
 
 const INCUS_SOCKET = process.env.INCUS_SOCKET ?? '/var/lib/incus/unix.socket';
@@ -59,6 +61,10 @@ export function providerNodes(name: ProviderName, engine: string): ProviderNodes
         return state.pid;
       },
       sweep: (stateDir) => sweepWith(stateDir, (instance) => new IncusProvider({ client, image: 'unused', instance })),
+      heldFor: async (id) => {
+        const prefix = `/1.0/instances/${instanceName(id, '')}`;
+        return (await client.get<string[]>('/1.0/instances')).filter((url) => url.startsWith(prefix));
+      },
     };
   }
   const docker = hostDocker(engine);
@@ -66,6 +72,7 @@ export function providerNodes(name: ProviderName, engine: string): ProviderNodes
     name,
     settings: { BERTH_PROVIDER: 'docker' },
     nodePid: (id, node) => containerPid(docker, containerName(id, node)),
+    heldFor: async (id) => (await docker(['ps', '-aq', '--filter', `label=berth.sandbox=${id}`])).stdout.split('\n').filter(Boolean),
     sweep: (stateDir) => {
       const disksDir = join(stateDir, 'disks');
       return sweepWith(

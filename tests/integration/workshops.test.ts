@@ -2,9 +2,9 @@
 // dashboard stream shows it, the instructor shadows and takes over a terminal, a restart keeps everything,
 // and the end removes every sandbox (checked with the engine) while the results stay.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
+import { type ProviderName, providerNodes } from '../helpers/provider-nodes.ts';
 import { engineHost, startServer, type TestServer } from '../helpers/server.ts';
 import { openShadow as openShadowAt, openTerminal, plain } from '../helpers/terminal.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -39,11 +39,9 @@ const errorCode = async (r: Response) => ((await r.json()) as { error: { code: s
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inAnHour = () => new Date(Date.now() + 3600_000).toISOString();
 
-function containersOf(sandbox: string): string[] {
-  return execFileSync('docker', ['ps', '-aq', '--filter', `label=berth.sandbox=${sandbox}`], { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .filter(Boolean);
+/** The sandbox's nodes as the host holds them (containers or Incus instances), not as Berth reports them. */
+function containersOf(sandbox: string): Promise<string[]> {
+  return providerNodes((process.env.BERTH_PROVIDER as ProviderName | undefined) ?? 'docker', host).heldFor(sandbox);
 }
 
 /** A dashboard's view of the event stream, read with fetch (EventSource is a browser API) and a ticket. */
@@ -167,7 +165,7 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
   t.is((await learnerShadow.closed).code, 4401, 'a learner token cannot open the instructor terminal');
   // Both still work after all that.
   for (const l of [ada, bob]) t.is((await s.api(`/api/sessions/${l.session.id}`, { token: l.session.token })).status, 200);
-  t.is(containersOf(ada.session.id).length, 1);
+  t.is((await containersOf(ada.session.id)).length, 1);
 
   // Stuck: no progress for stuckMinutes (3 s here); a report clears it. (The rule itself: tests/unit/api-workshops.test.ts.)
   const rows = async () => (await json<{ learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200)).learnerRows;
@@ -209,7 +207,7 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
       ['Bob', 'removed'],
     ],
   );
-  t.deepEqual([...containersOf(ada.session.id), ...containersOf(bob.session.id)], []);
+  t.deepEqual([...(await containersOf(ada.session.id)), ...(await containersOf(bob.session.id))], []);
   t.is(await errorCode(await join(w.code, 'Dave')), 'WORKSHOP_ENDED');
   t.is((await s.api(`/api/sessions/${ada.session.id}`, { token: ada.session.token })).status, 404);
 });
@@ -402,10 +400,7 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined within 10 s, hello-world ea
   const ended = await json<{ state: string }>(await s.api(`/api/workshops/${w.id}/end`, { method: 'POST', token: admin }), 200);
   t.log(`end: ${CLASS} sandboxes removed in ${((Date.now() - tEnd) / 1000).toFixed(1)} s`);
   t.is(ended.state, 'ended');
-  t.deepEqual(
-    learners.flatMap((l) => containersOf(l.session.id)),
-    [],
-  );
+  t.deepEqual((await Promise.all(learners.map((l) => containersOf(l.session.id)))).flat(), []);
   await again.until(() => [...again.rows.values()].filter((r) => r.sandbox === 'removed').length === CLASS);
   again.close();
   t.is((await s.api(`/api/sessions/${learners[0].session.id}`, { token: learners[0].session.token })).status, 404);
