@@ -137,8 +137,10 @@ await step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.t
     await suite(`${file} (incus)`, [file], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '03', BERTH_VERIFY_REPLAY: '0' });
     timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
     // The learner's page on Incus nodes (terminal, editor, previews, pushed ports, downloads) and a workshop
-    // (join, checks, shadow, take-over, end).
-    for (const page of ['tests/e2e/site.e2e.ts', 'tests/e2e/workshop.e2e.ts']) {
+    // (join, checks, shadow, take-over, end); and the server's own rules on the nodes learners get: isolation
+    // between sandboxes, bad input, idle reaping, and a crash followed by restart adoption that leaks nothing
+    // (the other integration suites run on the Docker provider above; the Incus-only ones run there too).
+    for (const page of ['tests/integration/sandbox.test.ts', 'tests/integration/lifecycle.test.ts', 'tests/e2e/site.e2e.ts', 'tests/e2e/workshop.e2e.ts']) {
       const t2 = performance.now();
       await suite(`${page} (incus)`, [page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() });
       timings.push([`${page} (incus)`, (performance.now() - t2) / 1000]);

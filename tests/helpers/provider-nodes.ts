@@ -9,7 +9,7 @@ import { connect } from '../../sandbox-server/engine/docker.ts';
 import { LoopDisks } from '../../sandbox-server/engine/disks.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
-import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
+import { instanceName, KEY } from '../../sandbox-server/engine/incus/spec.ts';
 import { LocalDockerProvider } from '../../sandbox-server/engine/local-docker.ts';
 import { containerName } from '../../sandbox-server/engine/node-spec.ts';
 import type { SandboxProvider } from '../../sandbox-server/engine/provider.ts';
@@ -19,6 +19,8 @@ import { containerPid, hostDocker, memoryCgroupOfPid } from '../bench/lib/host.t
 export const PROVIDERS = ['docker', 'incus'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
+export type Held = { sandbox: string } | { instance: string };
+
 export type ProviderNodes = {
   name: ProviderName;
   /** Server settings every server of this provider gets. */
@@ -27,8 +29,9 @@ export type ProviderNodes = {
   nodePid: (sessionId: string, node: string) => Promise<number>;
   /** Removes every sandbox a benchmark server left behind, with Berth's own removal code. */
   sweep: (stateDir: string) => Promise<number>;
-  /** What the host holds of a sandbox (its containers or instances), looked up on the host, not through Berth. */
-  heldFor: (sandboxId: string) => Promise<string[]>;
+  /** What the host holds (containers or instances) of one sandbox, or of every sandbox of one server's state
+   * folder (its instance id), looked up on the host, not through Berth. */
+  heldFor: (which: Held) => Promise<string[]>;
 };
 
 const INCUS_SOCKET = process.env.INCUS_SOCKET ?? '/var/lib/incus/unix.socket';
@@ -61,9 +64,10 @@ export function providerNodes(name: ProviderName, engine: string): ProviderNodes
         return state.pid;
       },
       sweep: (stateDir) => sweepWith(stateDir, (instance) => new IncusProvider({ client, image: 'unused', instance })),
-      heldFor: async (id) => {
-        const prefix = `/1.0/instances/${instanceName(id, '')}`;
-        return (await client.get<string[]>('/1.0/instances')).filter((url) => url.startsWith(prefix));
+      heldFor: async (which) => {
+        const [key, value] = 'sandbox' in which ? [KEY.sandbox, which.sandbox] : [KEY.instance, which.instance];
+        const all = await client.get<{ name: string; config: Record<string, string> }[]>('/1.0/instances?recursion=1');
+        return all.filter((i) => i.config[key] === value).map((i) => i.name);
       },
     };
   }
@@ -72,7 +76,10 @@ export function providerNodes(name: ProviderName, engine: string): ProviderNodes
     name,
     settings: { BERTH_PROVIDER: 'docker' },
     nodePid: (id, node) => containerPid(docker, containerName(id, node)),
-    heldFor: async (id) => (await docker(['ps', '-aq', '--filter', `label=berth.sandbox=${id}`])).stdout.split('\n').filter(Boolean),
+    heldFor: async (which) => {
+      const label = 'sandbox' in which ? `berth.sandbox=${which.sandbox}` : `berth.instance=${which.instance}`;
+      return (await docker(['ps', '-aq', '--filter', `label=${label}`])).stdout.split('\n').filter(Boolean);
+    },
     sweep: (stateDir) => {
       const disksDir = join(stateDir, 'disks');
       return sweepWith(
@@ -83,6 +90,9 @@ export function providerNodes(name: ProviderName, engine: string): ProviderNodes
     },
   };
 }
+
+/** The provider the test run was started with (BERTH_PROVIDER, docker by default), as tests/helpers/server.ts starts servers. */
+export const testProviderNodes = (engine: string) => providerNodes((process.env.BERTH_PROVIDER as ProviderName | undefined) ?? 'docker', engine);
 
 /** The memory limit (bytes) the kernel enforces on a node: its init's memory cgroup (v1), or memory.max (v2). */
 export function nodeMemoryLimit(pid: number): string {

@@ -1,8 +1,8 @@
 // Sandboxes end when they should and a crashed server leaks nothing.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { type Held, testProviderNodes } from '../helpers/provider-nodes.ts';
 import { createSession, engineHost, exec, startServer } from '../helpers/server.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -13,25 +13,19 @@ function instanceOf(stateDir: string): string {
   return value;
 }
 
-/** Containers of one sandbox, or of every sandbox of one server's state folder. */
-function berthContainers(host: string, which: { sandbox: string } | { instance: string }): string[] {
-  const filter = 'sandbox' in which ? ['--filter', `label=berth.sandbox=${which.sandbox}`] : ['--filter', `label=berth.instance=${which.instance}`];
-  return execFileSync('docker', ['ps', '-aq', ...filter], { env: { ...process.env, DOCKER_HOST: host }, encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .filter(Boolean);
-}
+/** Nodes the host holds (containers or Incus instances) of one sandbox, or of every sandbox of one server's state folder. */
+const berthContainers = async (host: string, which: Held) => testProviderNodes(host).heldFor(which);
 
 test.serial('a sandbox past its idle timeout is removed', async (t) => {
   const s = await startServer({ BERTH_IDLE_TIMEOUT_MIN: '0.05', BERTH_REAP_INTERVAL_S: '1' });
   try {
     const c = await createSession(s);
-    t.is(berthContainers(await engineHost(), { sandbox: c.id }).length, 1);
+    t.is((await berthContainers(await engineHost(), { sandbox: c.id })).length, 1);
     // Idle after 3 s (the API answers 404 from then on), removed by the reaper within the next second or so:
     // the engine is asked until the node is gone (bounded), not slept on.
     const host = await engineHost();
     // Fails the test with this description if the node is still there after 30 s.
-    await eventually(() => (berthContainers(host, { sandbox: c.id }).length === 0 ? true : undefined), {
+    await eventually(async () => ((await berthContainers(host, { sandbox: c.id })).length === 0 ? true : undefined), {
       timeoutMs: 30_000,
       what: 'the reaper to remove the idle sandbox',
     });
@@ -63,12 +57,12 @@ test.serial('kill -9 the server: a restart adopts live sessions and removes the 
       await exec(s2, keep, 'getent hosts docker.io; true');
       t.regex(await (await s2.api('/metrics')).text(), /berth_sandbox_dns_queries_total\{answer="refused"\} [1-9]/);
     }
-    t.deepEqual(berthContainers(host, { sandbox: drop.id }), []);
+    t.deepEqual(await berthContainers(host, { sandbox: drop.id }), []);
     // Only the adopted session's node is left: the old pool sandbox was removed.
     const instance = { instance: instanceOf(s1.stateDir) };
-    t.is(berthContainers(host, instance).length, 1);
+    t.is((await berthContainers(host, instance)).length, 1);
     await s2.api(`/api/sessions/${keep.id}`, { method: 'DELETE', token: keep.token });
-    t.deepEqual(berthContainers(host, instance), []);
+    t.deepEqual(await berthContainers(host, instance), []);
   } finally {
     await s2.stop();
   }

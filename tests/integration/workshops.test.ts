@@ -4,7 +4,7 @@
 import test from 'ava';
 import { readFileSync, statSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
-import { type ProviderName, providerNodes } from '../helpers/provider-nodes.ts';
+import { testProviderNodes } from '../helpers/provider-nodes.ts';
 import { engineHost, startServer, type TestServer } from '../helpers/server.ts';
 import { openShadow as openShadowAt, openTerminal, plain } from '../helpers/terminal.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -41,7 +41,7 @@ const inAnHour = () => new Date(Date.now() + 3600_000).toISOString();
 
 /** The sandbox's nodes as the host holds them (containers or Incus instances), not as Berth reports them. */
 function containersOf(sandbox: string): Promise<string[]> {
-  return providerNodes((process.env.BERTH_PROVIDER as ProviderName | undefined) ?? 'docker', host).heldFor(sandbox);
+  return testProviderNodes(host).heldFor({ sandbox });
 }
 
 /** A dashboard's view of the event stream, read with fetch (EventSource is a browser API) and a ticket. */
