@@ -10,6 +10,7 @@ import { join, relative, resolve } from 'node:path';
 import pino from 'pino';
 import { ensureEngine } from '../runtime/bootstrap/engine.ts';
 import { createApp } from './app.ts';
+import { createCore } from './core.ts';
 import { hashToken } from './auth.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { connect } from './engine/docker.ts';
@@ -23,17 +24,10 @@ import { IncusProvider } from './engine/incus/provider.ts';
 import { refusal, REMOTE_REFUSAL } from './engine/incus/cluster.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { Replays } from './replays.ts';
-import { SandboxManager } from './sandboxes/manager.ts';
 import { Store } from './store.ts';
-import { History } from './terminal/history.ts';
 import { createAttacher } from './terminal/attach.ts';
 import { learnerTerminals } from './terminal/upgrade.ts';
-import { PreviewKeys } from './preview/links.ts';
-import { createPreview } from './preview/proxy.ts';
 import { UpgradeRouter } from './upgrades.ts';
-import { createWorkshops } from './workshops/index.ts';
 import { sandboxFacts } from './sandbox-facts.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -92,64 +86,18 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   const lessonsDir = resolve(config.lessonsDir ?? join(root, 'lessons'));
   const lessons = await loadCatalog(lessonsDir, log);
 
-  const manager = new SandboxManager({
-    provider,
-    store,
-    limits: config.limits,
-    poolSize: config.poolSize,
-    maxSandboxes: config.maxSandboxes,
-    maxNodes: config.maxNodes,
-    lifetimeMs: config.lifetimeMs,
-    extendMs: config.extendMs,
-    idleMs: config.idleMs,
-    maxLifetimeMs: config.maxLifetimeMs,
-    nodeOpsPerMin: config.nodeOpsPerMin,
-    execMaxOutput: config.execMaxOutput,
-    seedFiles: (l) => lessons.seedFiles(l),
-  });
-  const history = new History();
-  const preview = createPreview({
-    manager,
-    provider,
-    keys: new PreviewKeys(store.secret('preview')),
-    domain: config.previewDomain,
-    secureCookies: config.secureCookies,
-    log,
-  });
-  const replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
-  manager.listen((event, d) => {
-    if (event === 'created') metrics.creation.observe({ kind: d.warm ? 'warm' : 'cold' }, (d.ms ?? 0) / 1000);
-    if (event === 'pool-created') metrics.creation.observe({ kind: 'pool' }, (d.ms ?? 0) / 1000);
-    if (event === 'removed') {
-      metrics.removed.inc({ reason: d.reason ?? 'deleted' });
-      history.forgetSession(d.id ?? '');
-      preview.forget(d.id ?? '');
-      replays.forget(d.id ?? '');
-    }
-    if (event === 'node-removed') preview.forget(d.id ?? '');
-    if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
-  });
+  // One way to a tab's shell for learners and instructors alike (terminal/attach.ts).
+  const attacher = createAttacher({ provider, mode: config.terminalAttach, stateDir: config.stateDir, log });
+  const { manager, history, preview, workshops, appDeps } = createCore({ config, provider, store, lessons, metrics, log, attacher });
   const recovered = await manager.recover();
   log.info(recovered, 'recovered sandboxes from a previous run');
   manager.startPool();
-  // One way to a tab's shell for learners and instructors alike (terminal/attach.ts).
-  const attacher = createAttacher({ provider, mode: config.terminalAttach, stateDir: config.stateDir, log });
-  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history, attacher, log });
   workshops.start();
 
   const siteDir = resolve(config.siteDir ?? join(root, 'site', 'dist'));
   const app = createApp({
-    manager,
-    provider,
-    lessons,
-    metrics,
-    log,
-    preview,
-    replays,
-    fileMax: config.fileMax,
-    features: [workshops.feature],
+    ...appDeps,
     sandboxFacts: sandboxFacts(providerKind),
-    createLimiter: new RateLimiter(config.createRatePerMin),
     metricsAuthorized: (token) => !!token && (config.metricsHashes.includes(hashToken(token)) || workshops.auth.check(token)),
     clientAddress: (c) => (config.trustProxy ? c.req.header('x-forwarded-for')?.split(',')[0].trim() : undefined) ?? getConnInfo(c).remote.address ?? 'unknown',
     serveSite: existsSync(siteDir)

@@ -1,26 +1,20 @@
-// The HTTP app (createApp) built around the real session manager, store, workshop feature (createWorkshops, as
-// main.ts makes it) and rate limiters, with an in-memory SQLite file, a clock the test moves, and FakeProvider
-// instead of an engine. Requests go
-// through app.request(): no socket, no root, no engine. What it can prove is the contract and the rules
-// (status codes, error bodies, auth, limits, workshop seating); never that a sandbox works.
+// The HTTP app (createApp) built around the real session manager, store, workshop feature and rate limiters, made
+// by createCore from the parsed configuration exactly as main.ts makes them, with an in-memory SQLite file, a clock
+// the test moves, and FakeProvider instead of an engine. Requests go through app.request(): no socket, no root, no
+// engine. What it can prove is the contract and the rules (status codes, error bodies, auth, limits, workshop
+// seating); never that a sandbox works.
 import type { ExecutionContext } from 'ava';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { createApp } from '../../sandbox-server/app.ts';
+import { createCore } from '../../sandbox-server/core.ts';
 import { hashToken } from '../../sandbox-server/auth.ts';
 import { loadConfig } from '../../sandbox-server/config.ts';
 import { catalogOf } from '../../sandbox-server/lesson-catalog.ts';
 import { createMetrics } from '../../sandbox-server/metrics.ts';
-import { PreviewKeys } from '../../sandbox-server/preview/links.ts';
-import { createPreview } from '../../sandbox-server/preview/proxy.ts';
-import { RateLimiter } from '../../sandbox-server/rate-limit.ts';
-import { SandboxManager } from '../../sandbox-server/sandboxes/manager.ts';
 import { Store } from '../../sandbox-server/store.ts';
-import { History } from '../../sandbox-server/terminal/history.ts';
-import { createWorkshops } from '../../sandbox-server/workshops/index.ts';
 import { FakeProvider } from './fake-provider.ts';
 import type { Lesson } from '../../lessons/lib/index.ts';
-import { Replays } from '../../sandbox-server/replays.ts';
 
 export const ADMIN_TOKEN = 'berth_admin_unit-test-token-0123456789abcdef';
 export const DEFAULT_CLIENT = '198.51.100.1';
@@ -63,46 +57,14 @@ export function buildApp(env: Record<string, string> = {}) {
   const store = new Store(':memory:');
   const lessons = catalogOf('/nonexistent', LESSONS);
   const metrics = createMetrics();
-  const manager = new SandboxManager({
-    provider,
-    store,
-    limits: config.limits,
-    poolSize: config.poolSize,
-    maxSandboxes: config.maxSandboxes,
-    maxNodes: config.maxNodes,
-    lifetimeMs: config.lifetimeMs,
-    extendMs: config.extendMs,
-    idleMs: config.idleMs,
-    execMaxOutput: config.execMaxOutput,
-    seedFiles: (l) => lessons.seedFiles(l),
-    now: clock.now,
-  });
-  const preview = createPreview({
-    manager,
-    provider,
-    keys: new PreviewKeys(store.secret('preview')),
-    domain: config.previewDomain,
-    secureCookies: config.secureCookies,
-    log,
-  });
-  const replays = new Replays({ lessons, log, exec: (s, cmd, node, timeoutMs) => manager.exec(s, cmd, node, timeoutMs) });
-  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history: new History(), log, now: clock.now });
+  const { manager, workshops, appDeps } = createCore({ config, provider, store, lessons, metrics, log, now: clock.now });
   const { service, capacity, auth } = workshops;
   const app = createApp({
-    manager,
-    provider,
-    lessons,
-    metrics,
-    log,
-    preview,
-    replays,
-    fileMax: config.fileMax,
+    ...appDeps,
     sandboxFacts: { engine: 'rootless', ipvs: 'no' },
-    createLimiter: new RateLimiter(config.createRatePerMin, 60_000, clock.now),
     // A test picks its client address with a header; a real server reads the socket (main.ts).
     clientAddress: (c) => c.req.header('x-test-client') ?? DEFAULT_CLIENT,
     metricsAuthorized: (token) => token === METRICS_TOKEN,
-    features: [workshops.feature],
   });
 
   function request(path: string, init: RequestInit2 = {}) {
