@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { ENGINE, SESSION, createdSchema, replaySchema, terminalQuery } from '../api.ts';
 import { parseBytes } from '../config.ts';
-import { contract, errors } from '../contract.ts';
+import { contract, errors, type RouteDef } from '../contract.ts';
 
 const iso = z.string().describe('an ISO 8601 time');
 const lessonId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,80}$/, 'a lesson id such as 02-first-containers');
@@ -177,6 +177,9 @@ const ADMIN = errors({ 401: ['UNAUTHORIZED'], 404: ['WORKSHOP_NOT_FOUND'] });
 const LEARNER = errors(ADMIN, { 404: ['LEARNER_NOT_FOUND'] });
 const BODY = errors({ 400: ['VALIDATION_FAILED'], 413: ['BODY_TOO_LARGE'] });
 const JOINING = errors({ 404: ['JOIN_CODE_INVALID'], 429: ['RATE_LIMITED'] });
+/** An instructor's change to a workshop: a JSON body of up to 64 KiB, refused with 409 once the workshop has ended. */
+const change = <B extends z.ZodType, R extends RouteDef['responses']>(summary: string, body: B, responses: R) =>
+  ({ summary, auth: 'admin', body, maxBody: 64 * 1024, responses, errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }) }) as const;
 
 export const workshopRoutes = contract({
   'POST /api/workshops': {
@@ -199,14 +202,9 @@ export const workshopRoutes = contract({
     responses: { 200: fullSchema.extend({ learnerRows: z.array(learnerRowSchema), messages: z.array(messageSchema) }) },
     errors: ADMIN,
   },
-  'PATCH /api/workshops/:id': {
-    summary: 'Change title, startsAt (now, to start at once), endsAt, capacity, expectedLearners or stuckMinutes',
-    auth: 'admin',
-    body: patchBody,
-    maxBody: 64 * 1024,
-    responses: { 200: fullSchema },
-    errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
-  },
+  'PATCH /api/workshops/:id': change('Change title, startsAt (now, to start at once), endsAt, capacity, expectedLearners or stuckMinutes', patchBody, {
+    200: fullSchema,
+  }),
   'POST /api/workshops/:id/end': {
     summary: 'End now: every learner sandbox is removed, the results stay (the reaper does the same at endsAt)',
     auth: 'admin',
@@ -220,28 +218,20 @@ export const workshopRoutes = contract({
     responses: { 200: capacitySchema },
     errors: errors(ADMIN, ENGINE),
   },
-  'POST /api/workshops/:id/prewarm': {
-    summary: 'Grow the warm pool toward the expected head count now (it also grows by itself from BERTH_WORKSHOP_PREWARM_MIN before the start)',
-    auth: 'admin',
-    body: prewarmBody,
-    maxBody: 64 * 1024,
-    responses: { 200: z.strictObject({ pool: poolSchema }) },
-    errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
-  },
+  'POST /api/workshops/:id/prewarm': change(
+    'Grow the warm pool toward the expected head count now (it also grows by itself from BERTH_WORKSHOP_PREWARM_MIN before the start)',
+    prewarmBody,
+    { 200: z.strictObject({ pool: poolSchema }) },
+  ),
   'POST /api/workshops/:id/tickets': {
     summary: 'A one-minute, single-use ticket: ?ticket= stands in for the admin header on events, results.csv and the instructor terminal',
     auth: 'admin',
     responses: { 201: z.strictObject({ ticket: z.string(), expiresAt: iso }) },
     errors: ADMIN,
   },
-  'POST /api/workshops/:id/messages': {
-    summary: "Broadcast a message to every learner (pushed on their session's events stream)",
-    auth: 'admin',
-    body: messageBody,
-    maxBody: 64 * 1024,
-    responses: { 201: messageSchema },
-    errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }),
-  },
+  'POST /api/workshops/:id/messages': change("Broadcast a message to every learner (pushed on their session's events stream)", messageBody, {
+    201: messageSchema,
+  }),
   'GET /api/workshops/:id/messages': {
     summary: 'The broadcasts so far',
     auth: 'admin',
