@@ -8,6 +8,7 @@ import { streamSSE } from 'hono/streaming';
 import type { PublishedPort, SandboxProvider } from '../engine/provider.ts';
 import type { SessionRow } from '../store.ts';
 import type { SandboxManager } from './manager.ts';
+import { EventQueue } from '../event-queue.ts';
 
 export type FeedEvent = { event: string; data: unknown };
 /** Subscribes a workshop learner's session to its workshop's events; null for a session outside one. */
@@ -34,25 +35,9 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
     const origin = new URL(c.req.url);
     const after = Number(c.req.query('after') ?? 0);
     return streamSSE(c, async (stream) => {
-      const queue: FeedEvent[] = [];
-      let wake: (() => void) | null = null;
-      let closed = false;
-      const push = (e: FeedEvent) => {
-        if (closed) return;
-        // A reader that cannot keep up is cut off; the page reconnects and starts from a fresh state.
-        if (queue.length > 1000) {
-          closed = true;
-          stream.abort();
-          return;
-        }
-        queue.push(e);
-        wake?.();
-      };
+      const queue = new EventQueue<FeedEvent>(stream, 1000);
+      const push = (e: FeedEvent) => queue.push(e);
       const stops: (() => void)[] = [];
-      stream.onAbort(() => {
-        closed = true;
-        wake?.();
-      });
 
       // ---- ports, from the learner engine's events ----
       const { provider } = deps;
@@ -98,36 +83,22 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       }
 
       try {
-        while (!closed) {
-          if (!queue.length) {
-            const quiet = await new Promise<boolean>((r) => {
-              const t = setTimeout(() => {
-                wake = null;
-                r(true);
-              }, KEEPALIVE_MS);
-              wake = () => {
-                clearTimeout(t);
-                wake = null;
-                r(false);
-              };
-            });
-            if (quiet && !closed) {
-              // The session may have ended without a word from the engine (removed, expired).
-              if (!deps.manager.get(s.id)) {
-                await stream.writeSSE({ event: 'gone', data: '{}' });
-                break;
-              }
-              await stream.write(': keep-alive\n\n');
-            }
+        for await (const e of queue.events(KEEPALIVE_MS)) {
+          if (e) {
+            await stream.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
             continue;
           }
-          const e = queue.shift()!;
-          await stream.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
+          // The session may have ended without a word from the engine (removed, expired).
+          if (!deps.manager.get(s.id)) {
+            await stream.writeSSE({ event: 'gone', data: '{}' });
+            break;
+          }
+          await stream.write(': keep-alive\n\n');
         }
       } catch (err) {
-        if (!closed) deps.log.error({ err, session: s.id }, 'session event stream failed');
+        if (!queue.isClosed) deps.log.error({ err, session: s.id }, 'session event stream failed');
       } finally {
-        closed = true;
+        queue.close();
         for (const stop of stops) stop();
       }
     });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { bearer } from '../auth.ts';
 import { mountContract } from '../contract.ts';
 import { ApiError } from '../errors.ts';
+import { EventQueue } from '../event-queue.ts';
 import type { LessonCatalog } from '../lesson-catalog.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import type { Replays } from '../replays.ts';
@@ -150,48 +151,19 @@ export function mountWorkshops(app: Hono<Env>, ws: Workshops, clientAddress: (c:
   on('GET /api/workshops/:id/events', (c, io) => {
     const w = svc.get(io.params().id);
     return streamSSE(c, async (stream) => {
-      const queue: WorkshopEvent[] = [];
-      let wake: (() => void) | null = null;
-      let closed = false;
-      const off = svc.subscribe(w.id, (e) => {
-        // A listener that cannot keep up is cut off; its EventSource comes back and starts from a snapshot.
-        if (queue.length > 5000) {
-          closed = true;
-          stream.abort();
-        }
-        queue.push(e);
-        wake?.();
-      });
-      stream.onAbort(() => {
-        closed = true;
-        off();
-        wake?.();
-      });
+      const queue = new EventQueue<WorkshopEvent>(stream, 5000);
+      const off = svc.subscribe(w.id, (e) => queue.push(e));
+      stream.onAbort(off);
       try {
         const now = svc.get(w.id);
         await stream.writeSSE({
           event: 'snapshot',
           data: JSON.stringify({ workshop: { ...full(c, w.id) }, learners: svc.rows(now), messages: svc.messages(now), serverTime: new Date().toISOString() }),
         });
-        while (!closed) {
-          if (!queue.length) {
-            const quiet = await new Promise<boolean>((r) => {
-              const t = setTimeout(() => {
-                wake = null;
-                r(true);
-              }, 15_000);
-              wake = () => {
-                clearTimeout(t);
-                wake = null;
-                r(false);
-              };
-            });
-            // A comment line keeps proxies from closing an idle stream.
-            if (quiet && !closed) await stream.write(': keep-alive\n\n');
-            continue;
-          }
-          const e = queue.shift()!;
-          await stream.writeSSE({ event: e.type, data: JSON.stringify(e.data) });
+        for await (const e of queue.events(15_000)) {
+          if (e) await stream.writeSSE({ event: e.type, data: JSON.stringify(e.data) });
+          // A comment line keeps proxies from closing an idle stream.
+          else await stream.write(': keep-alive\n\n');
         }
       } finally {
         off();
