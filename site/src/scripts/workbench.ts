@@ -513,32 +513,17 @@ export class Workbench {
     this.root.addEventListener('click', (e) => {
       const btn = (e.target as HTMLElement).closest<HTMLElement>('[data-action]');
       if (!btn || !this.root.contains(btn)) return;
-      switch (btn.dataset.action) {
-        case 'start':
-          void this.ensureSession();
-          break;
-        case 'extend':
-          void this.extend();
-          break;
-        case 'end-sandbox':
-          void this.endSandbox();
-          break;
-        case 'close-tab':
-          void this.closeTab();
-          break;
-        case 'remove-node':
-          void this.removeNode();
-          break;
-        case 'reset-sandbox':
-          void this.resetSandbox();
-          break;
-        case 'add-terminal':
-          void this.addTerminal();
-          break;
-        case 'add-node':
-          void this.addNode();
-          break;
-      }
+      const actions: Record<string, () => Promise<unknown>> = {
+        start: () => this.ensureSession(),
+        extend: () => this.extend(),
+        'end-sandbox': () => this.endSandbox(),
+        'close-tab': () => this.closeTab(),
+        'remove-node': () => this.removeNode(),
+        'reset-sandbox': () => this.resetSandbox(),
+        'add-terminal': () => this.addTerminal(),
+        'add-node': () => this.addNode(),
+      };
+      void actions[btn.dataset.action ?? '']?.();
     });
     this.tablist.addEventListener('click', (e) => {
       const tab = (e.target as HTMLElement).closest<HTMLElement>('[role=tab]');
