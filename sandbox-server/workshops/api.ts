@@ -177,6 +177,9 @@ const ADMIN = errors({ 401: ['UNAUTHORIZED'], 404: ['WORKSHOP_NOT_FOUND'] });
 const LEARNER = errors(ADMIN, { 404: ['LEARNER_NOT_FOUND'] });
 const BODY = errors({ 400: ['VALIDATION_FAILED'], 413: ['BODY_TOO_LARGE'] });
 const JOINING = errors({ 404: ['JOIN_CODE_INVALID'], 429: ['RATE_LIMITED'] });
+/** A workshop's download or stream that a browser opens by itself (no header): the admin token or ?ticket=. */
+const ticketed = (media: string) =>
+  ({ auth: 'admin-or-ticket', query: z.object({ ticket: z.string().optional() }), responses: { 200: { media } }, errors: ADMIN }) as const;
 /** An instructor's change to a workshop: a JSON body of up to 64 KiB, refused with 409 once the workshop has ended. */
 const change = <B extends z.ZodType, R extends RouteDef['responses']>(summary: string, body: B, responses: R) =>
   ({ summary, auth: 'admin', body, maxBody: 64 * 1024, responses, errors: errors(ADMIN, BODY, { 409: ['WORKSHOP_ENDED'] }) }) as const;
@@ -305,18 +308,12 @@ export const workshopRoutes = contract({
   },
   'GET /api/workshops/:id/results.csv': {
     summary: 'Results, one CSV row per learner',
-    auth: 'admin-or-ticket',
-    query: z.object({ ticket: z.string().optional() }),
-    responses: { 200: { media: 'text/csv' } },
-    errors: ADMIN,
+    ...ticketed('text/csv'),
   },
   'GET /api/workshops/:id/events': {
     summary: 'Server-sent events: snapshot, then learner rows, workshop and message events',
-    auth: 'admin-or-ticket',
     doc: 'Server-Sent Events: `snapshot`, then `learner` rows `{name, lesson, step, checksPassed, checksVerified, lastActivityAt, sandbox, stuck}`, `workshop`, `message`',
-    query: z.object({ ticket: z.string().optional() }),
-    responses: { 200: { media: 'text/event-stream' } },
-    errors: ADMIN,
+    ...ticketed('text/event-stream'),
   },
   'GET /api/join/:code': {
     summary: 'What a join code leads to: title, times, seats left (no token)',
