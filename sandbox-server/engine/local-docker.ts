@@ -11,8 +11,7 @@ import { BRIDGE_PREFIX } from './firewall.ts';
 import { capTcpMemory } from './tcp-memory.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
 import { containerName, ID_BLOCKS, idBlock, nodeCreateOptions, type Limits } from './node-spec.ts';
-import type { FoundSandbox, NodeLimits, PublishedPort, SandboxProvider } from './provider.ts';
-import { watchPorts } from './ports-watch.ts';
+import type { FoundSandbox, NodeLimits, SandboxProvider } from './provider.ts';
 
 const READY_LINE = 'berth: engine ready';
 
@@ -323,14 +322,5 @@ export class LocalDockerProvider implements SandboxProvider {
     } catch (err) {
       throw engineError(err, 'Running the command');
     }
-  }
-
-  /** Published ports pushed from the node's own engine (ports-watch.ts). */
-  watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
-    return watchPorts(
-      (cmd) => this.streamOut(sandboxId, node, cmd),
-      (cmd, opts) => this.run(sandboxId, node, cmd, opts),
-      onPorts,
-    );
   }
 }

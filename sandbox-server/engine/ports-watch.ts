@@ -4,23 +4,26 @@
 import { randomBytes } from 'node:crypto';
 import { parsePublished } from './published.ts';
 import type { RunOptions, ExecResult } from './exec.ts';
-import type { PublishedPort } from './provider.ts';
+import type { PublishedPort, SandboxProvider } from './provider.ts';
 
 const END_MARK = '@@berth-ports-end';
 
 type Stream = NodeJS.ReadableStream & { destroy(): void };
 
+/** A provider that can stream a command's output: every provider that has streamOut can be watched. */
+export type Watchable = Pick<SandboxProvider, 'run'> & Required<Pick<SandboxProvider, 'streamOut'>>;
+
 /**
- * Follows one node's engine through the provider's own streamOut and run; returns the function that stops.
+ * Follows the node's own engine (the learner's Docker) through the provider's streamOut and run: reports its
+ * published ports at once and again whenever one of its containers starts or stops, so the site is pushed the
+ * list instead of polling. Returns the function that stops.
  * A stream that ends while still wanted (the engine restarted, or an exec that Incus failed to attach) is
  * started again after a pause, so the page keeps being pushed; after five restarts in a row that brought
  * nothing it gives up (the node is gone, and the session's owner stops the watcher anyway).
  */
-export async function watchPorts(
-  streamOut: (cmd: string) => Promise<Stream>,
-  run: (cmd: string, opts: RunOptions) => Promise<ExecResult>,
-  onPorts: (ports: PublishedPort[]) => void,
-): Promise<() => void> {
+export async function watchPorts(provider: Watchable, sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void): Promise<() => void> {
+  const streamOut = (cmd: string): Promise<Stream> => provider.streamOut(sandboxId, node, cmd);
+  const run = (cmd: string, opts: RunOptions): Promise<ExecResult> => provider.run(sandboxId, node, cmd, opts);
   // A name of its own, so that stopping can end `docker events` inside the node (closing the stream
   // alone would leave it waiting there until its next write); the loop then ends with its pipe.
   const tag = `berth-events-${randomBytes(6).toString('hex')}`;

@@ -38,13 +38,8 @@ export interface SandboxProvider {
   sweep?(): Promise<number>;
   /** Published ports of a node's engine: host side of the node, as seen from the server. */
   nodeAddress(sandboxId: string, node: string): Promise<string | null>;
-  /**
-   * Follows the node's own engine (the learner's Docker): reports its published ports at once and again
-   * whenever one of its containers starts or stops, so the site is pushed the list instead of polling.
-   * Optional: a provider without it leaves the site polling. The returned function stops following.
-   */
-  watchPorts?(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void): Promise<() => void>;
-  /** Runs `cmd` as the learner and streams its stdout (binary-safe, no TTY), e.g. a tar of a folder. */
+  /** Runs `cmd` as the learner and streams its stdout (binary-safe, no TTY), e.g. a tar of a folder. Optional:
+   *  without it, archives cannot be downloaded and the site polls a node's ports (ports-watch.ts follows them with it). */
   streamOut?(sandboxId: string, node: string, cmd: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;
   /** Changes a running node's memory, CPU and process limits in place (workshops tighten warm pool nodes).
    *  Optional: without it a workshop cannot have limits of its own. */

@@ -1,6 +1,6 @@
 // GET /api/sessions/:id/events: what changes under a learner's page, pushed as server-sent events
-// instead of polled. `ports` when the node's own engine starts or stops a container (the provider's
-// optional watchPorts; without it the page keeps polling), and for a workshop learner `workshop`,
+// instead of polled. `ports` when the node's own engine starts or stops a container (engine/ports-watch.ts,
+// through the provider's optional streamOut; without it the page keeps polling), and for a workshop learner `workshop`,
 // `message` (broadcasts) and `watch` (the instructor watching or typing). The page reads it with
 // fetch (EventSource cannot send the Authorization header), so the token never sits in a URL.
 import type { Context, Hono } from 'hono';
@@ -9,6 +9,7 @@ import type { PublishedPort, SandboxProvider } from '../engine/provider.ts';
 import type { SessionRow } from '../store.ts';
 import type { SandboxManager } from './manager.ts';
 import { EventQueue } from '../event-queue.ts';
+import { watchPorts } from '../engine/ports-watch.ts';
 
 export type FeedEvent = { event: string; data: unknown };
 /** Subscribes a workshop learner's session to its workshop's events; null for a session outside one. */
@@ -42,7 +43,8 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       // ---- ports, from the learner engine's events ----
       const { provider } = deps;
       let mode: 'push' | 'poll' = 'poll';
-      if (provider.watchPorts) {
+      if (provider.streamOut) {
+        const watchable = { run: provider.run.bind(provider), streamOut: provider.streamOut.bind(provider) };
         const byNode = new Map<string, PublishedPort[]>();
         const send = () =>
           push({
@@ -57,7 +59,7 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
           });
         const watched = await Promise.allSettled(
           s.nodes.map((n) =>
-            provider.watchPorts!(s.id, n, (ports) => {
+            watchPorts(watchable, s.id, n, (ports) => {
               byNode.set(n, ports);
               // The first listing of every node makes one list; after that each change is sent as it comes.
               if (byNode.size === s.nodes.length) send();

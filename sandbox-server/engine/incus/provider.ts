@@ -7,8 +7,7 @@ import { ApiError } from '../../errors.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
-import { watchPorts } from '../ports-watch.ts';
-import type { FoundSandbox, MachineResources, NodeLimits, PublishedPort, SandboxProvider } from '../provider.ts';
+import type { FoundSandbox, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { incusError, isNotFound, withRetry } from './errors.ts';
@@ -409,15 +408,6 @@ export class IncusProvider implements SandboxProvider {
     } catch (err) {
       throw incusError(err, 'Running the command');
     }
-  }
-
-  /** Published ports pushed from the node's own engine (ports-watch.ts). */
-  watchPorts(sandboxId: string, node: string, onPorts: (ports: PublishedPort[]) => void) {
-    return watchPorts(
-      (cmd) => this.streamOut(sandboxId, node, cmd),
-      (cmd, opts) => this.run(sandboxId, node, cmd, opts),
-      onPorts,
-    );
   }
 
   /** The node's init as this host sees it; liblxc names the node's cgroup lxc.payload.<instance>. Null for a
