@@ -1,5 +1,5 @@
 // Workshops, learners and their results in the server's SQLite file, beside (never inside) the sessions table.
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { z } from 'zod';
 
 export type WorkshopLimits = { memoryBytes: number; nanoCpus: number; pids: number };
@@ -177,6 +177,13 @@ export class WorkshopDb {
     this.db = db;
   }
 
+  /** Sets, in one statement, each column whose field `p` has (undefined: left as it is); `cols` names each field's column. */
+  private update<P extends object>(table: 'workshops' | 'workshop_learners', id: string, cols: { [K in keyof P]?: string }, p: P) {
+    const set = (Object.entries(cols) as [keyof P, string][]).filter(([k]) => p[k] !== undefined);
+    if (!set.length) return;
+    this.db.prepare(`UPDATE ${table} SET ${set.map(([, col]) => `${col} = ?`).join(', ')} WHERE id = ?`).run(...set.map(([k]) => p[k] as SQLInputValue), id);
+  }
+
   insertWorkshop(w: Workshop) {
     this.db
       .prepare(`INSERT INTO workshops (id, code, title, lessons, starts_at, ends_at, capacity, expected, limits,
@@ -229,10 +236,7 @@ export class WorkshopDb {
       stuckMinutes: 'stuck_minutes',
       prewarmAt: 'prewarm_at',
     } as const;
-    for (const [k, col] of Object.entries(cols)) {
-      const v = p[k as keyof typeof p];
-      if (v !== undefined) this.db.prepare(`UPDATE workshops SET ${col} = ? WHERE id = ?`).run(v, id);
-    }
+    this.update('workshops', id, cols, p);
   }
 
   /** Marks the end once; false if it had ended already. */
@@ -307,10 +311,7 @@ export class WorkshopDb {
       sandbox: 'sandbox',
       keyHash: 'key_hash',
     } as const;
-    for (const [k, col] of Object.entries(cols)) {
-      const v = p[k as keyof typeof cols];
-      if (v !== undefined) this.db.prepare(`UPDATE workshop_learners SET ${col} = ? WHERE id = ?`).run(v, id);
-    }
+    this.update('workshop_learners', id, cols, p);
     if (p.seeded) this.db.prepare('UPDATE workshop_learners SET seeded = ? WHERE id = ?').run(JSON.stringify(p.seeded), id);
   }
 
