@@ -18,11 +18,14 @@ export const frontMatter = z.strictObject({
     .describe('Files seeded into the workspace: workspace path → path inside this lesson folder.'),
 });
 
+/** A check's or a quiz's id. */
+const blockId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]*$/)
+  .describe('Unique within the lesson.');
+
 export const checkBlock = z.strictObject({
-  id: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9-]*$/)
-    .describe('Unique within the lesson.'),
+  id: blockId,
   title: z.string().min(3).describe('What the learner should have achieved, shown next to the Check button.'),
   node: nodeName.default('node1').describe('Node the script runs on.'),
   script: z.string().min(1).describe('Bash run as the learner on that node; exit status 0 means pass. Read engine state.'),
@@ -31,10 +34,7 @@ export const checkBlock = z.strictObject({
 });
 
 export const quizBlock = z.strictObject({
-  id: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9-]*$/)
-    .describe('Unique within the lesson.'),
+  id: blockId,
   question: z.string().min(3).describe('The question.'),
   multiple: z.boolean().default(false).describe('true when several options may be correct.'),
   options: z
