@@ -40,7 +40,8 @@ export type ErrorCode =
   | 'STEP_NOT_FOUND'
   | 'REPLAY_RUNNING'
   | 'REPLAY_NOT_FOUND'
-  | 'NODES_MISSING';
+  | 'NODES_MISSING'
+  | 'NOT_MEASURABLE';
 
 export class ApiError extends HTTPException {
   code: ErrorCode;

@@ -219,7 +219,7 @@ export const workshopRoutes = contract({
     auth: 'admin',
     query: z.object({ refresh: z.string().optional().describe('1: measure again') }),
     responses: { 200: capacitySchema },
-    errors: errors(ADMIN, ENGINE),
+    errors: errors(ADMIN, ENGINE, { 501: ['NOT_MEASURABLE'] }),
   },
   'POST /api/workshops/:id/prewarm': change(
     'Grow the warm pool toward the expected head count now (it also grows by itself from BERTH_WORKSHOP_PREWARM_MIN before the start)',

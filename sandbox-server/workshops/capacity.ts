@@ -4,6 +4,7 @@
 // server's own cap.
 import { availableParallelism } from 'node:os';
 import { newId } from '../auth.ts';
+import { ApiError } from '../errors.ts';
 import type { Limits } from '../engine/node-spec.ts';
 import type { MachineResources, SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
@@ -82,7 +83,8 @@ export class CapacityMeter {
   async take(): Promise<Sample> {
     const { provider, manager } = this.deps;
     const nodeMemory = provider.nodeMemory?.bind(provider);
-    if (!nodeMemory) throw new Error('this sandbox provider cannot report memory use');
+    if (!nodeMemory)
+      throw new ApiError(501, 'NOT_MEASURABLE', "This server's sandbox provider cannot report an engine's memory use, so its capacity cannot be measured.");
     // An engine of the pool that is about to be ready beats starting a probe beside it.
     for (let waited = 0; !manager.poolStatus().ready && manager.poolStatus().starting > 0 && waited < 30_000; waited += 250) {
       await new Promise((r) => setTimeout(r, 250));

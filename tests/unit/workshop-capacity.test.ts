@@ -6,7 +6,7 @@ import type { SandboxProvider } from '../../sandbox-server/engine/provider.ts';
 import type { SandboxManager } from '../../sandbox-server/sandboxes/manager.ts';
 import { CapacityMeter, fits, type FitInput } from '../../sandbox-server/workshops/capacity.ts';
 import type { Workshop } from '../../sandbox-server/workshops/db.ts';
-import { ADMIN_TOKEN, buildApp } from '../helpers/app-harness.ts';
+import { ADMIN_TOKEN, assertError, buildApp } from '../helpers/app-harness.ts';
 import { heldGate } from '../helpers/fake-provider.ts';
 
 const MiB = 1024 ** 2;
@@ -104,4 +104,25 @@ test("free disk is the provider's (an Incus pool) where it says, else the state 
   t.is(pooled.host.diskFreeBytes, 3 * GiB);
   // 3 GiB × 0.95 / 30 MiB = 97.28, plus the 3 warm engines.
   t.is(pooled.fits.disk, 100);
+});
+
+test('the capacity route with a state folder that does not exist yet: the free disk of the file system it would be made on', async (t) => {
+  // buildApp's state folder is never created (nothing is written to it).
+  const h = buildApp();
+  const w = await h.workshop();
+  h.capacity.sample = { at: Date.now(), source: 'probe', nodes: 1, idleMemoryBytes: 40 * MiB, idleDiskBytes: null };
+  const r = await h.request(`/api/workshops/${w.id}/capacity`, { token: ADMIN_TOKEN });
+  t.is(r.status, 200, await r.clone().text());
+  const body = (await r.json()) as { host: { diskFreeBytes: number } };
+  const fs = statfsSync(tmpdir());
+  // The same file system as its nearest existing folder (the temp folder), give or take what others wrote meanwhile.
+  t.true(Math.abs(body.host.diskFreeBytes - fs.bavail * fs.bsize) < 512 * MiB, String(body.host.diskFreeBytes));
+});
+
+test('the capacity route on a provider that cannot report memory use: a JSON error that says so, not a 500', async (t) => {
+  const h = buildApp();
+  const w = await h.workshop();
+  t.false('nodeMemory' in h.provider);
+  const e = await assertError(t, await h.request(`/api/workshops/${w.id}/capacity`, { token: ADMIN_TOKEN }), 501, 'NOT_MEASURABLE');
+  t.regex(e.message, /cannot report/);
 });
