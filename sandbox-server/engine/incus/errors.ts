@@ -25,6 +25,12 @@ export function incusError(err: unknown, what: string): ApiError {
 
 export const isNotFound = (err: unknown) => err instanceof IncusError && err.status === 404;
 
+/**
+ * Incus runs one stop (or one delete) of an instance at a time; a caller who asks while another's is running
+ * waits for it and is answered this when it succeeded: what was asked is done, by the other caller.
+ */
+export const doneByAnother = (err: unknown) => err instanceof IncusError && /matching non-reusable operation has now succeeded/i.test(err.message);
+
 /** An exec whose sockets did not all connect: its command never started (engine/incus/exec.ts). */
 export const SOCKETS_FAILED = 'exec sockets did not connect';
 

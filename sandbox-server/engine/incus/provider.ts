@@ -10,7 +10,7 @@ import type { Limits } from '../node-spec.ts';
 import type { FoundSandbox, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
-import { incusError, isNotFound, withRetry } from './errors.ts';
+import { doneByAnother, incusError, isNotFound, withRetry } from './errors.ts';
 import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { clusterMembers } from './cluster.ts';
@@ -328,12 +328,12 @@ export class IncusProvider implements SandboxProvider {
       await this.client.run('PUT', `/1.0/instances/${name}/state`, { action: 'stop', force: true, timeout: 30 });
     } catch (err) {
       if (isNotFound(err)) return;
-      if (!(err instanceof IncusError && /not running|already stopped/i.test(err.message))) throw err;
+      if (!doneByAnother(err) && !(err instanceof IncusError && /not running|already stopped/i.test(err.message))) throw err;
     }
     try {
       await this.client.run('DELETE', `/1.0/instances/${name}`);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isNotFound(err) && !doneByAnother(err)) throw err;
     }
   }
 
