@@ -3,8 +3,23 @@
 import { z } from 'zod';
 import { errorSchema, splitKey, type Auth, type Contract, type RouteDef } from './contract.ts';
 
+type ZodInternals = { _zod: { def: { pattern?: unknown; checks?: { _zod: { def: { pattern?: unknown } } }[] } } };
+
+/**
+ * zod writes a regex's source into the JSON Schema and drops its flags, so /^ab$/i would be documented as
+ * case-sensitive. Such a schema is refused here (write [Aa][Bb], or list the cases), so the document never
+ * says less than the route checks. The u flag changes nothing a pattern in a JSON Schema could say otherwise.
+ */
+export function refuseRegexFlags({ zodSchema, path }: { zodSchema: unknown; path: (string | number)[] }) {
+  const def = (zodSchema as ZodInternals)._zod.def;
+  for (const p of [def.pattern, ...(def.checks ?? []).map((c) => c._zod.def.pattern)]) {
+    if (p instanceof RegExp && p.flags.replace('u', ''))
+      throw new Error(`The pattern ${p} at ${path.join('.') || 'the top'} has flags, which the JSON Schema (and so the API document) would drop.`);
+  }
+}
+
 const jsonSchema = (s: z.ZodType, io: 'input' | 'output') => {
-  const { $schema: _, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any', override: refuseRegexFlags }) as Record<string, unknown>;
   return rest;
 };
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
@@ -35,6 +50,7 @@ const STATUS: Record<number, string> = {
   413: 'Too large',
   429: 'Rate limited',
   500: 'Server error',
+  501: 'Not implemented',
   502: 'Engine failure',
   503: 'Unavailable',
 };

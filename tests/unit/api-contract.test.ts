@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { sessionRoutes } from '../../sandbox-server/api.ts';
 import { errorSchema, splitKey, type RouteDef } from '../../sandbox-server/contract.ts';
 import { openapiDocument } from '../../sandbox-server/openapi.ts';
@@ -33,6 +33,17 @@ test("the app serves exactly the contract's routes (the WebSocket upgrades are s
     [],
     'in a contract but not served',
   );
+});
+
+test('a pattern with flags cannot enter the document: zod would write its source and drop the flags', (t) => {
+  const route = (pattern: RegExp) => ({
+    'POST /x': { summary: 'x', auth: 'none' as const, body: z.strictObject({ code: z.string().regex(pattern) }), responses: { 204: null }, errors: {} },
+  });
+  // Without the guard, /^ab$/i would be documented as "^ab$": a client reading the document would refuse "AB".
+  t.throws(() => openapiDocument([route(/^ab$/i)]), { message: /\/\^ab\$\/i at properties\.code has flags/ });
+  t.throws(() => openapiDocument([route(/^ab$/g)]), { message: /has flags/ });
+  const doc = openapiDocument([route(/^a\p{L}$/u)]);
+  t.like(doc.paths['/x'].post as object, { requestBody: { content: { 'application/json': { schema: { properties: { code: { pattern: '^a\\p{L}$' } } } } } } });
 });
 
 test("the OpenAPI document is made from the contract: limits included (nodes at most 10, the terminal's cols and rows)", async (t) => {
