@@ -96,79 +96,47 @@ export function migrateWorkshops(db: DatabaseSync) {
   db.prepare("INSERT INTO workshop_meta (key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
 }
 
+/** Columns of one SQLite type, for a row's schema: `{ a: type, b: type, … }`. */
+const columns = <K extends string, T extends z.ZodType>(type: T, ...names: K[]) => Object.fromEntries(names.map((n) => [n, type])) as Record<K, T>;
+
 const WorkshopRaw = z.object({
-  id: z.string(),
-  code: z.string(),
-  title: z.string(),
-  lessons: z.string(),
-  starts_at: z.number(),
-  ends_at: z.number(),
-  capacity: z.number(),
-  expected: z.number(),
-  limits: z.string(),
-  nodes_per_learner: z.number(),
-  stuck_minutes: z.number(),
-  created_at: z.number(),
-  prewarm_at: z.number().nullable(),
-  ended_at: z.number().nullable(),
+  ...columns(z.string(), 'id', 'code', 'title', 'lessons', 'limits'),
+  ...columns(z.number(), 'starts_at', 'ends_at', 'capacity', 'expected', 'nodes_per_learner', 'stuck_minutes', 'created_at'),
+  ...columns(z.number().nullable(), 'prewarm_at', 'ended_at'),
   end_reason: z.string().nullable(),
 });
 const LearnerRaw = z.object({
-  id: z.string(),
-  workshop_id: z.string(),
-  name: z.string(),
-  name_key: z.string(),
-  key_hash: z.string(),
-  session_id: z.string().nullable(),
-  joined_at: z.number(),
-  lesson: z.string().nullable(),
-  step: z.string().nullable(),
-  last_progress_at: z.number().nullable(),
-  last_activity_at: z.number(),
-  keepalive_at: z.number().nullable(),
+  ...columns(z.string(), 'id', 'workshop_id', 'name', 'name_key', 'key_hash', 'seeded'),
+  ...columns(z.string().nullable(), 'session_id', 'lesson', 'step'),
+  ...columns(z.number(), 'joined_at', 'last_activity_at'),
+  ...columns(z.number().nullable(), 'last_progress_at', 'keepalive_at'),
   sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']),
-  seeded: z.string(),
 });
 
+type Camel<S extends string> = S extends `${infer A}_${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
+/** A row with its snake_case column names as the camelCase field names of the types above. */
+function camelCase<R extends Record<string, unknown>>(row: R) {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), v])) as {
+    [K in keyof R as Camel<K & string>]: R[K];
+  };
+}
+
 const toWorkshop = (raw: unknown): Workshop => {
-  const r = WorkshopRaw.parse(raw);
+  const r = camelCase(WorkshopRaw.parse(raw));
   return {
-    id: r.id,
-    code: r.code,
-    title: r.title,
+    ...r,
     lessons: z.array(z.string()).parse(JSON.parse(r.lessons)),
-    startsAt: r.starts_at,
-    endsAt: r.ends_at,
-    capacity: r.capacity,
-    expected: r.expected,
     limits: z.object({ memoryBytes: z.number(), nanoCpus: z.number(), pids: z.number() }).parse(JSON.parse(r.limits)),
-    nodesPerLearner: r.nodes_per_learner,
-    stuckMinutes: r.stuck_minutes,
-    createdAt: r.created_at,
-    prewarmAt: r.prewarm_at,
-    endedAt: r.ended_at,
-    endReason: r.end_reason,
   };
 };
 const toLearner = (raw: unknown): Learner => {
-  const r = LearnerRaw.parse(raw);
-  return {
-    id: r.id,
-    workshopId: r.workshop_id,
-    name: r.name,
-    nameKey: r.name_key,
-    keyHash: r.key_hash,
-    sessionId: r.session_id,
-    joinedAt: r.joined_at,
-    lesson: r.lesson,
-    step: r.step,
-    lastProgressAt: r.last_progress_at,
-    lastActivityAt: r.last_activity_at,
-    keepaliveAt: r.keepalive_at,
-    sandbox: r.sandbox,
-    seeded: z.array(z.string()).parse(JSON.parse(r.seeded)),
-  };
+  const r = camelCase(LearnerRaw.parse(raw));
+  return { ...r, seeded: z.array(z.string()).parse(JSON.parse(r.seeded)) };
 };
+
+/** The columns checks() and quiz() select, as SQLite gives them (booleans as 0 and 1). */
+type CheckRow = { lesson: string; check_id: string; passed: number; verified: number; attempts: number; first_passed_at: number | null; last_at: number };
+type QuizRow = { lesson: string; question: string; answer: string; correct: number | null; at: number };
 
 /** Typed queries over the workshop tables. Every write is one statement, so a crash leaves no half rows. */
 export class WorkshopDb {
@@ -355,25 +323,12 @@ export class WorkshopDb {
   }
 
   checks(learnerId: string): CheckRecord[] {
-    return (
-      this.db.prepare('SELECT * FROM workshop_checks WHERE learner_id = ? ORDER BY lesson, first_passed_at, check_id').all(learnerId) as {
-        lesson: string;
-        check_id: string;
-        passed: number;
-        verified: number;
-        attempts: number;
-        first_passed_at: number | null;
-        last_at: number;
-      }[]
-    ).map((r) => ({
-      lesson: r.lesson,
-      checkId: r.check_id,
-      passed: !!r.passed,
-      verified: !!r.verified,
-      attempts: r.attempts,
-      firstPassedAt: r.first_passed_at,
-      lastAt: r.last_at,
-    }));
+    const rows = this.db
+      .prepare(
+        'SELECT lesson, check_id, passed, verified, attempts, first_passed_at, last_at FROM workshop_checks WHERE learner_id = ? ORDER BY lesson, first_passed_at, check_id',
+      )
+      .all(learnerId) as CheckRow[];
+    return rows.map((r) => ({ ...camelCase(r), passed: !!r.passed, verified: !!r.verified }));
   }
 
   /** Per learner of a workshop: checks passed, of them verified by the server, and quiz answers. */
@@ -408,15 +363,10 @@ export class WorkshopDb {
   }
 
   quiz(learnerId: string): QuizRecord[] {
-    return (
-      this.db.prepare('SELECT * FROM workshop_quiz WHERE learner_id = ? ORDER BY lesson, question').all(learnerId) as {
-        lesson: string;
-        question: string;
-        answer: string;
-        correct: number | null;
-        at: number;
-      }[]
-    ).map((r) => ({ lesson: r.lesson, question: r.question, answer: r.answer, correct: r.correct === null ? null : !!r.correct, at: r.at }));
+    const rows = this.db
+      .prepare('SELECT lesson, question, answer, correct, at FROM workshop_quiz WHERE learner_id = ? ORDER BY lesson, question')
+      .all(learnerId) as QuizRow[];
+    return rows.map((r) => ({ ...r, correct: r.correct === null ? null : !!r.correct }));
   }
 
   addMessage(workshopId: string, text: string, at: number): Message {
