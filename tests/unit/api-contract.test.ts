@@ -95,6 +95,8 @@ async function conforms(t: ExecutionContext, key: string, r: Response): Promise<
 
 type Ctx = { h: Harness; s: { id: string; token: string }; w: { id: string; code: string }; learner: string; learnerSession: { id: string; token: string } };
 type Call = { path: string; init?: RequestInit2; status: number };
+/** A request with the instructor's token. */
+const asAdmin = (path: string, status: number, init: RequestInit2 = {}): Call => ({ path, init: { token: ADMIN_TOKEN, ...init }, status });
 
 /** One good request per route, made in the order listed (a workshop learner joins before their rows are read). */
 const GOOD: Record<string, (x: Ctx) => Call> = {
@@ -197,36 +199,17 @@ const GOOD: Record<string, (x: Ctx) => Call> = {
     status: 200,
   }),
   'GET /api/sessions/:id/workshop': ({ learnerSession: l }) => ({ path: `/api/sessions/${l.id}/workshop?after=0`, init: { token: l.token }, status: 200 }),
-  'GET /api/workshops/:id/learners/:learner': ({ w, learner }) => ({
-    path: `/api/workshops/${w.id}/learners/${learner}`,
-    init: { token: ADMIN_TOKEN },
-    status: 200,
-  }),
-  'GET /api/workshops/:id/learners/:learner/tabs': ({ w, learner }) => ({
-    path: `/api/workshops/${w.id}/learners/${learner}/tabs`,
-    init: { token: ADMIN_TOKEN },
-    status: 200,
-  }),
-  'POST /api/workshops/:id/learners/:learner/reset': ({ w, learner }) => ({
-    path: `/api/workshops/${w.id}/learners/${learner}/reset`,
-    init: { method: 'POST', token: ADMIN_TOKEN },
-    status: 200,
-  }),
+  'GET /api/workshops/:id/learners/:learner': ({ w, learner }) => asAdmin(`/api/workshops/${w.id}/learners/${learner}`, 200),
+  'GET /api/workshops/:id/learners/:learner/tabs': ({ w, learner }) => asAdmin(`/api/workshops/${w.id}/learners/${learner}/tabs`, 200),
+  'POST /api/workshops/:id/learners/:learner/reset': ({ w, learner }) => asAdmin(`/api/workshops/${w.id}/learners/${learner}/reset`, 200, { method: 'POST' }),
   'POST /api/sessions/:id/workshop/reset': ({ learnerSession: l }) => ({
     path: `/api/sessions/${l.id}/workshop/reset`,
     init: { method: 'POST', token: l.token },
     status: 200,
   }),
-  'GET /api/workshops/:id/learners/:learner/replay': ({ w, learner }) => ({
-    path: `/api/workshops/${w.id}/learners/${learner}/replay`,
-    init: { token: ADMIN_TOKEN },
-    status: 404,
-  }),
-  'POST /api/workshops/:id/learners/:learner/replay': ({ w, learner }) => ({
-    path: `/api/workshops/${w.id}/learners/${learner}/replay`,
-    init: { method: 'POST', token: ADMIN_TOKEN, json: { lesson: '01-demo', step: 'nope', fresh: false } },
-    status: 404,
-  }),
+  'GET /api/workshops/:id/learners/:learner/replay': ({ w, learner }) => asAdmin(`/api/workshops/${w.id}/learners/${learner}/replay`, 404),
+  'POST /api/workshops/:id/learners/:learner/replay': ({ w, learner }) =>
+    asAdmin(`/api/workshops/${w.id}/learners/${learner}/replay`, 404, { method: 'POST', json: { lesson: '01-demo', step: 'nope', fresh: false } }),
   'GET /api/workshops/:id/results.csv': ({ w }) => ({ path: `/api/workshops/${w.id}/results.csv`, init: { token: ADMIN_TOKEN }, status: 200 }),
   'GET /api/workshops/:id/events': ({ w }) => ({ path: `/api/workshops/${w.id}/events`, init: { token: ADMIN_TOKEN }, status: 200 }),
   'POST /api/workshops/:id/end': ({ w }) => ({ path: `/api/workshops/${w.id}/end`, init: { method: 'POST', token: ADMIN_TOKEN }, status: 200 }),
