@@ -114,6 +114,18 @@ test('lifetime: an idle or expired session is 404 SESSION_NOT_FOUND; extend push
   t.is(h.provider.sandboxes.size, 0, 'the reaper removed the idle sandbox');
 });
 
+test('the absolute lifetime cap and the node operations per minute hold here as in main.ts (one createCore builds both)', async (t) => {
+  const h = buildApp({ BERTH_SESSION_LIFETIME_MIN: '60', BERTH_SESSION_EXTEND_MIN: '45', BERTH_SESSION_MAX_LIFETIME_MIN: '70', BERTH_NODE_OPS_PER_MIN: '2' });
+  const s = await h.session();
+  const created = h.clock.t;
+  h.clock.advance(20 * 60_000);
+  const r = await h.request(`/api/sessions/${s.id}/extend`, { method: 'POST', token: s.token });
+  // 60 + 45 and one lifetime from now (80) are both past the absolute cap: 70 minutes after creation.
+  t.is(Date.parse(((await r.json()) as { expiresAt: string }).expiresAt), created + 70 * 60_000);
+  for (const status of [201, 201]) t.is((await h.request(`/api/sessions/${s.id}/nodes`, { method: 'POST', token: s.token })).status, status);
+  await assertError(t, await h.request(`/api/sessions/${s.id}/nodes`, { method: 'POST', token: s.token }), 429, 'RATE_LIMITED');
+});
+
 test('delete: 204, then the session is gone and its sandbox removed', async (t) => {
   const h = buildApp();
   const s = await h.session();
