@@ -15,7 +15,11 @@ export type NodeLimits = Omit<Limits, 'diskBytes'>;
 /** What one machine holding learner nodes has, for capacity estimates; diskFree: its nodes' storage, null if unknown. */
 export type MachineResources = { name: string; cpus: number; memoryTotal: number; memoryAvailable: number; diskFree: number | null };
 
-export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean };
+/** lost: the machine holding the sandbox's nodes went away (a cluster member Incus reports offline); its name. */
+export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean; lost?: string };
+
+/** A sandbox whose machine went away: the member that held it and the nodes it had there. */
+export type LostSandbox = { member: string; nodes: string[] };
 
 export interface SandboxProvider {
   /** Creates the sandbox's private network and its nodes, resolving when every engine answers. */
@@ -34,6 +38,11 @@ export interface SandboxProvider {
    * (terminal/attach.ts). Optional: null or absent where the server cannot see the node's processes.
    */
   nodeInit?(sandboxId: string, node: string): Promise<{ pid: number; cgroup: string } | null>;
+  /**
+   * Sandboxes whose nodes are on a machine that went away (an Incus cluster member reported offline), by id.
+   * May name other servers' sandboxes too: the caller keeps its own. Optional: a single machine loses none.
+   */
+  lostSandboxes?(): Promise<Map<string, LostSandbox>>;
   /** Removes leftovers that belong to no sandbox (e.g. disks after a crash); returns how many. */
   sweep?(): Promise<number>;
   /** Published ports of a node's engine: host side of the node, as seen from the server. */

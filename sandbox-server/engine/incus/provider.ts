@@ -7,7 +7,7 @@ import { ApiError } from '../../errors.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
-import type { FoundSandbox, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
+import type { FoundSandbox, LostSandbox, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { doneByAnother, incusError, isNotFound, withRetry } from './errors.ts';
@@ -23,6 +23,7 @@ import {
   networkBody,
   nodeIp,
   onMember,
+  parseInstanceName,
   pendingNetworkBody,
   SUBNET_POOL,
   subnetAt,
@@ -368,9 +369,50 @@ export class IncusProvider implements SandboxProvider {
     }
   }
 
+  /**
+   * Sessions on cluster members Incus reports Offline (it does so once a member missed heartbeats for
+   * cluster.offline_threshold, 20 s by default). Every member online costs one request for the members, no
+   * listing. Other servers' sessions on the same cluster may be among them.
+   */
+  async lostSandboxes(): Promise<Map<string, LostSandbox>> {
+    if (!(await this.clustered())) return new Map();
+    const offline = ((await clusterMembers(this.client)) ?? []).filter((m) => m.status === 'Offline').map((m) => m.name);
+    const lost = new Map<string, LostSandbox>();
+    for (const member of offline) for (const [id, l] of await this.unreachable({ location: member })) lost.set(id, l);
+    return lost;
+  }
+
+  /**
+   * Sessions with nodes Incus could not reach. For a member that is offline, or whose daemon does not answer
+   * (before it is declared offline), Incus lists the instances from its database with name, location and
+   * status Error only, no config (cmd/incusd/instances_get.go): a filter on Berth's config keys drops them, so
+   * they are found by `match` and their names instead.
+   */
+  async unreachable(match: Record<string, string>): Promise<Map<string, LostSandbox>> {
+    const found = await this.client.get<InstanceInfo[]>(`/1.0/instances?recursion=1&${filterQuery(match)}`);
+    const by = new Map<string, LostSandbox>();
+    for (const i of found) {
+      const p = parseInstanceName(i.name);
+      if (!p || i.status !== 'Error' || Object.keys(i.config ?? {}).length > 0) continue;
+      const entry = by.get(p.sandboxId) ?? { member: i.location ?? '', nodes: [] };
+      entry.nodes.push(p.node);
+      by.set(p.sandboxId, entry);
+    }
+    return by;
+  }
+
   async list(): Promise<FoundSandbox[]> {
     const by = new Map<string, FoundSandbox>();
+    // Sessions on a member that went away (or whose daemon does not answer) are still there, lost, not gone;
+    // their bridge, a cluster-wide network, says they are this server's.
+    const [lost, ours] = await Promise.all([
+      this.clustered().then((c) => (c ? this.unreachable({ status: 'Error' }) : new Map<string, LostSandbox>())),
+      this.networks(),
+    ]);
+    const mine = new Set(ours.map((n) => n.config[KEY.sandbox]));
+    for (const [id, l] of lost) if (mine.has(id)) by.set(id, { sandboxId: id, nodes: [...l.nodes].sort(), running: false, lost: l.member });
     for (const i of await this.instances()) {
+      if (by.get(i.config[KEY.sandbox])?.lost) continue;
       const id = i.config[KEY.sandbox];
       const entry = by.get(id) ?? { sandboxId: id, nodes: [], running: true };
       entry.nodes.push(i.config[KEY.node]);
@@ -378,7 +420,7 @@ export class IncusProvider implements SandboxProvider {
       by.set(id, entry);
     }
     // Bridges left without nodes (a crash between the steps) are sandboxes too, so they get removed.
-    for (const n of await this.networks()) {
+    for (const n of ours) {
       const id = n.config[KEY.sandbox];
       if (id && !by.has(id)) by.set(id, { sandboxId: id, nodes: [], running: false });
     }

@@ -15,6 +15,12 @@ export const KEY = {
 
 export const instanceName = (sandboxId: string, node: string) => `berth-${sandboxId}-${node}`;
 
+/** The session and node an instance name stands for (instanceName's inverse), or null for another name. */
+export function parseInstanceName(name: string): { sandboxId: string; node: string } | null {
+  const m = /^berth-([a-z0-9]+)-(node\d+)$/.exec(name);
+  return m ? { sandboxId: m[1], node: m[2] } : null;
+}
+
 /**
  * A listing's `filter=` query (Incus evaluates it, so only matching objects come back, not every learner's on the
  * host): `key eq value` joined by `and`. Values are Berth's own ids and names; anything that would need quoting
