@@ -104,8 +104,8 @@ export const verdictSchema = z.strictObject({
 export const sandboxFactsSchema = z.strictObject({ engine: z.enum(SANDBOX_FACTS.engine), ipvs: z.enum(SANDBOX_FACTS.ipvs) });
 
 // ---- the errors most routes share ----
-/** A session route: no token is 401; an unknown session and a wrong token look the same (404). */
-export const SESSION = errors({ 401: ['UNAUTHORIZED'], 404: ['SESSION_NOT_FOUND'] });
+/** A session route: no token is 401; an unknown session and a wrong token look the same (404); a session whose machine went away is 503. */
+export const SESSION = errors({ 401: ['UNAUTHORIZED'], 404: ['SESSION_NOT_FOUND'], 503: ['MACHINE_LOST'] });
 /** Anything that reaches into a node: the engine may fail or be away. */
 export const ENGINE = errors({ 502: ['SANDBOX_FAILED'], 503: ['ENGINE_UNAVAILABLE', 'SANDBOX_FAILED'] });
 export const BODY = errors({ 400: ['VALIDATION_FAILED'], 413: ['BODY_TOO_LARGE'] });

@@ -125,7 +125,9 @@ export function createApp(deps: AppDeps) {
   app.use('/api/sessions/:id/*', sessionAuth);
   app.use('/api/sessions/:id', sessionAuth);
   async function sessionAuth(c: Context<Env>, next: () => Promise<void>) {
-    c.set('session', manager.authorize(c.req.param('id') ?? '', bearer(c.req.header('authorization'))));
+    // A lost session (its machine went away) can still be deleted; everything else about it is 503 MACHINE_LOST.
+    const deleting = c.req.method === 'DELETE' && /^\/api\/sessions\/[^/]+\/?$/.test(c.req.path);
+    c.set('session', manager.authorize(c.req.param('id') ?? '', bearer(c.req.header('authorization')), deleting));
     await next();
   }
   // Features' routes (instructor routes, joining, workshop learners' progress), after sessionAuth.

@@ -41,7 +41,8 @@ export type ErrorCode =
   | 'REPLAY_RUNNING'
   | 'REPLAY_NOT_FOUND'
   | 'NODES_MISSING'
-  | 'NOT_MEASURABLE';
+  | 'NOT_MEASURABLE'
+  | 'MACHINE_LOST';
 
 export class ApiError extends HTTPException {
   code: ErrorCode;
@@ -59,6 +60,14 @@ export const notFound = (what: 'session' | 'node' | 'lesson' | 'check', id: stri
   const code = ({ session: 'SESSION_NOT_FOUND', node: 'NODE_NOT_FOUND', lesson: 'LESSON_NOT_FOUND', check: 'CHECK_NOT_FOUND' } as const)[what];
   return new ApiError(404, code, `No ${what} ${JSON.stringify(id)}.`);
 };
+
+/** The session's nodes were on a machine that went away (an Incus cluster member gone offline): nothing of it can be reached. */
+export const machineLost = () =>
+  new ApiError(
+    503,
+    'MACHINE_LOST',
+    'The machine running this sandbox went away, and the sandbox with it. Start a new sandbox to go on; your progress in the lessons is kept.',
+  );
 
 export function errorBody(code: string, message: string, requestId: string) {
   return { error: { code, message, requestId } };

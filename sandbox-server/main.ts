@@ -154,6 +154,17 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
   });
   const reaper = setInterval(() => manager.reap().catch((err) => log.error({ err }, 'reaper failed')), config.reapIntervalMs);
   reaper.unref();
+  // Sessions whose machine went away (an Incus cluster member offline) are told so within seconds of Incus
+  // noticing; with every member online a check is one request for the members.
+  const lostWatch = setInterval(
+    () =>
+      manager
+        .findLost()
+        .then((n) => n && log.warn({ lost: manager.lostSessions() }, `${n} session(s) lost with their machine`))
+        .catch((err) => log.error({ err }, 'looking for lost sessions failed')),
+    Math.min(config.reapIntervalMs, 5000),
+  );
+  lostWatch.unref();
 
   await new Promise<void>((r) => server.listen(config.port, config.host, r));
   const address = server.address();
@@ -169,6 +180,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     config,
     async close({ keepSandboxes = false } = {}) {
       clearInterval(reaper);
+      clearInterval(lostWatch);
       workshops.stop();
       server.closeAllConnections();
       for (const socket of upgraded) socket.destroy();

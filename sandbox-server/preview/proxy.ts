@@ -5,7 +5,7 @@ import { request, validateHeaderName, validateHeaderValue, type IncomingMessage,
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { bearer, tokenMatches } from '../auth.ts';
-import { ApiError, errorBody } from '../errors.ts';
+import { ApiError, errorBody, machineLost } from '../errors.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
 import type { SandboxManager } from '../sandboxes/manager.ts';
 import { appCookies, COOKIE, parseTarget, type PreviewKeys, ticketFrom, withoutTicket, type Target } from './links.ts';
@@ -55,6 +55,7 @@ export function createPreview(deps: PreviewDeps) {
   function authorize(t: Target, req: IncomingMessage): Allowed {
     const s = manager.get(t.sessionId);
     if (!s || manager.expired(s)) throw new ApiError(404, 'SESSION_NOT_FOUND', 'This sandbox no longer exists.');
+    if (manager.lostMember(s.id)) throw machineLost();
     if (!s.nodes.includes(t.node)) throw new ApiError(404, 'NODE_NOT_FOUND', `This session has no node ${t.node}.`);
     if (BLOCKED_PORTS.has(t.port)) throw new ApiError(403, 'PORT_NOT_ALLOWED', `Port ${t.port} is the engine's own API and cannot be previewed.`);
     const owner = (): Allowed | null => {

@@ -1,6 +1,6 @@
 // Sessions: who owns which sandbox, for how long. The provider does the engine work; the store remembers.
 import { hashToken, newId, newToken, tokenMatches } from '../auth.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { ApiError, machineLost, notFound } from '../errors.ts';
 import type { ExecResult, RunOptions } from '../engine/exec.ts';
 import type { Limits } from '../engine/node-spec.ts';
 import type { SandboxProvider } from '../engine/provider.ts';
@@ -32,7 +32,7 @@ export type ManagerOptions = {
   now?: () => number;
 };
 
-export type ManagerEvent = 'created' | 'removed' | 'node-removed' | 'pool-created' | 'error';
+export type ManagerEvent = 'created' | 'removed' | 'node-removed' | 'pool-created' | 'lost' | 'error';
 export type EventDetail = { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string };
 export type ManagerListener = (event: ManagerEvent, detail: EventDetail) => void;
 
@@ -50,6 +50,10 @@ export class SandboxManager {
   private readonly addingNames = new Map<string, string[]>();
   readonly now: () => number;
   private readonly nodeOps: RateLimiter;
+  /** Sessions whose machine went away (provider.lostSandboxes): the member, and when it was noticed. */
+  private readonly lost = new Map<string, { member: string; at: number }>();
+  /** Sandboxes of ended sessions that could not be removed yet (e.g. their machine is away); reap() tries again. */
+  private readonly leftovers = new Set<string>();
 
   constructor(opts: ManagerOptions) {
     this.opts = opts;
@@ -107,8 +111,9 @@ export class SandboxManager {
     this.pool.trim();
   }
 
+  /** Sandboxes that take room: a lost session's machine is away, so it holds none. */
   count() {
-    return this.opts.store.allSessions().length + this.pool.size + this.creating;
+    return this.opts.store.allSessions().length - this.lost.size + this.pool.size + this.creating;
   }
 
   /** Finds what a previous process left: sessions still valid are adopted, everything else is removed. */
@@ -118,6 +123,16 @@ export class SandboxManager {
     const sessions = new Map(this.opts.store.allSessions().map((s) => [s.id, s]));
     for (const f of found) {
       const s = sessions.get(f.sandboxId);
+      if (f.lost) {
+        // Its machine is away: nothing can be removed there now. A valid session stays, to be told it is lost.
+        if (s && !this.expired(s)) this.markLost(s.id, f.lost);
+        else {
+          if (s) this.opts.store.deleteSession(s.id);
+          this.leftovers.add(f.sandboxId);
+        }
+        sessions.delete(f.sandboxId);
+        continue;
+      }
       const alive = s && f.running && s.expiresAt > t && s.lastActivityAt + this.opts.idleMs > t && s.nodes.every((n) => f.nodes.includes(n));
       if (!alive) await this.opts.provider.removeSandbox(f.sandboxId);
       if (s && !alive) this.opts.store.deleteSession(s.id);
@@ -127,6 +142,53 @@ export class SandboxManager {
     for (const s of sessions.values()) this.opts.store.deleteSession(s.id);
     await this.opts.provider.sweep?.();
     return { adopted: found.filter((f) => this.opts.store.getSession(f.sandboxId)).length, removed: found.length - this.opts.store.allSessions().length };
+  }
+
+  /** The member a lost session's machine was, or undefined while the session is not lost. */
+  lostMember(id: string): string | undefined {
+    return this.lost.get(id)?.member;
+  }
+
+  /** Lost sessions: id, member and when it was noticed (ms). */
+  lostSessions() {
+    return [...this.lost].map(([id, l]) => ({ id, ...l }));
+  }
+
+  private markLost(id: string, member: string) {
+    if (this.lost.has(id)) return;
+    this.lost.set(id, { member, at: this.now() });
+    this.emit('lost', { id, reason: member });
+  }
+
+  /**
+   * Asks the provider which sandboxes' machines went away and marks this server's sessions among them lost:
+   * their routes answer 503 MACHINE_LOST from then on, until they expire or are deleted. Returns how many are newly lost.
+   */
+  async findLost(): Promise<number> {
+    if (!this.opts.provider.lostSandboxes) return 0;
+    const before = this.lost.size;
+    for (const [id, l] of await this.opts.provider.lostSandboxes()) if (this.opts.store.getSession(id)) this.markLost(id, l.member);
+    return this.lost.size - before;
+  }
+
+  /**
+   * Runs a provider call for a session. A failure may be its machine going away: then the session is marked lost
+   * and the caller gets MACHINE_LOST instead of the engine's error.
+   */
+  private async guard<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    if (this.lost.has(id)) throw machineLost();
+    try {
+      return await fn();
+    } catch (err) {
+      if (this.opts.provider.lostSandboxes && !(err instanceof ApiError && err.status < 500)) {
+        const l = (await this.opts.provider.lostSandboxes().catch(() => null))?.get(id);
+        if (l && this.opts.store.getSession(id)) {
+          this.markLost(id, l.member);
+          throw machineLost();
+        }
+      }
+      throw err;
+    }
   }
 
   startPool() {
@@ -202,14 +264,16 @@ export class SandboxManager {
 
   /**
    * Returns the session if the token is its own. No token at all is 401 whether or not the session exists;
-   * an unknown id and a wrong token get the same 404, so a stranger cannot learn which sessions exist.
+   * an unknown id and a wrong token get the same 404, so a stranger cannot learn which sessions exist. A lost
+   * session (its machine went away) is 503 MACHINE_LOST to its owner, except where `allowLost` (deleting it).
    */
-  authorize(id: string, token: string | undefined): SessionRow {
+  authorize(id: string, token: string | undefined, allowLost = false): SessionRow {
     if (!token) throw new ApiError(401, 'UNAUTHORIZED', 'This route needs the session token (Authorization: Bearer <token>).');
     const s = this.opts.store.getSession(id);
     if (!s || !tokenMatches(token, s.tokenHash) || this.expired(s)) {
       throw new ApiError(404, 'SESSION_NOT_FOUND', 'No such session, or its token is wrong. It may have ended.');
     }
+    if (!allowLost && this.lost.has(id)) throw machineLost();
     return s;
   }
 
@@ -247,10 +311,21 @@ export class SandboxManager {
     return { expiresAt: new Date(expiresAt).toISOString() };
   }
 
+  /**
+   * Ends a session: its row goes at once. A sandbox the engine cannot remove now (its machine lost, or an Incus
+   * cluster that cannot delete a session's bridge while any member is away) is left for reap() to try again,
+   * so that one failed removal never stops the others.
+   */
   async remove(id: string, reason = 'deleted') {
     this.opts.store.deleteSession(id);
     this.touched.delete(id);
-    await this.opts.provider.removeSandbox(id);
+    this.lost.delete(id);
+    try {
+      await this.opts.provider.removeSandbox(id);
+    } catch (err) {
+      this.leftovers.add(id);
+      this.emit('error', { err, reason: 'removing a sandbox (tried again later)', id });
+    }
     this.emit('removed', { reason, id });
   }
 
@@ -267,11 +342,16 @@ export class SandboxManager {
   /** Runs a command in one of the session's nodes as the learner; counts as activity. */
   async run(s: SessionRow, node: string | undefined, cmd: string, opts: RunOptions): Promise<ExecResult> {
     this.touch(s.id);
-    return this.opts.provider.run(s.id, this.node(s, node), cmd, opts);
+    const name = this.node(s, node);
+    return this.guard(s.id, () => this.opts.provider.run(s.id, name, cmd, opts));
   }
 
   /** Ports published by containers in the learner's engines, node by node. */
   async publishedPorts(s: SessionRow) {
+    return this.guard(s.id, () => this.ports(s));
+  }
+
+  private async ports(s: SessionRow) {
     const all = await Promise.all(
       s.nodes.map(async (node) => {
         const r = await this.opts.provider.run(s.id, node, "docker ps --format '{{.ID}}\t{{.Image}}\t{{.Names}}\t{{.Ports}}'", {
@@ -306,7 +386,7 @@ export class SandboxManager {
     this.addingNames.set(s.id, [...(this.addingNames.get(s.id) ?? []), name]);
     this.creating++;
     try {
-      await this.opts.provider.addNode(s.id, name, this.opts.limits);
+      await this.guard(s.id, () => this.opts.provider.addNode(s.id, name, this.opts.limits));
       const now = this.opts.store.getSession(s.id);
       if (!now) {
         await this.opts.provider.removeNode(s.id, name);
@@ -332,6 +412,7 @@ export class SandboxManager {
     this.countNodeOp(s); // attempts count, valid or not
     const name = this.node(s, node);
     if (s.nodes.length === 1) throw new ApiError(409, 'CONFLICT', 'A session keeps at least one node; delete the session instead.');
+    if (this.lost.has(s.id)) throw machineLost();
     this.opts.store.updateSession(s.id, { nodes: s.nodes.filter((n) => n !== name), lastActivityAt: this.now() });
     await this.opts.provider.removeNode(s.id, name);
     this.emit('node-removed', { id: s.id, reason: name });
@@ -341,6 +422,14 @@ export class SandboxManager {
   async reap() {
     for (const s of this.opts.store.allSessions()) {
       if (this.expired(s)) await this.remove(s.id, s.expiresAt <= this.now() ? 'expired' : 'idle');
+    }
+    for (const id of [...this.leftovers]) {
+      try {
+        await this.opts.provider.removeSandbox(id);
+        this.leftovers.delete(id);
+      } catch {
+        /* still away */
+      }
     }
   }
 

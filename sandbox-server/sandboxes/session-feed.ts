@@ -90,8 +90,8 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
             await stream.writeSSE({ event: e.event, data: JSON.stringify(e.data) });
             continue;
           }
-          // The session may have ended without a word from the engine (removed, expired).
-          if (!deps.manager.get(s.id)) {
+          // The session may have ended without a word from the engine (removed, expired, its machine lost).
+          if (!deps.manager.get(s.id) || deps.manager.lostMember(s.id)) {
             await stream.writeSSE({ event: 'gone', data: '{}' });
             break;
           }

@@ -60,4 +60,5 @@ export const encodeAck = (bytes: number) => {
 };
 
 /** Close codes: the client must not reconnect after 4401/4404. */
-export const CLOSE = { NORMAL: 1000, BAD_TOKEN: 4401, GONE: 4404, PROTOCOL: 4400, ENGINE: 4503 } as const;
+/** LOST: the machine running the sandbox went away (the error frame before it says so). */
+export const CLOSE = { NORMAL: 1000, BAD_TOKEN: 4401, GONE: 4404, LOST: 4410, PROTOCOL: 4400, ENGINE: 4503 } as const;

@@ -37,6 +37,7 @@ export function learnerTerminals(deps: LearnerTerminalDeps) {
     try {
       session = deps.manager.authorize(id, token);
     } catch (err) {
+      if (err instanceof ApiError && err.code === 'MACHINE_LOST') return fail(ws, err.code, err.message, CLOSE.LOST);
       const gone = err instanceof ApiError && err.code === 'SESSION_NOT_FOUND';
       return fail(
         ws,

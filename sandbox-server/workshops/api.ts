@@ -126,7 +126,9 @@ export const learnerRowSchema = z
     joinedAt: iso,
     lastActivityAt: iso,
     lastProgressAt: iso.nullable(),
-    sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']),
+    sandbox: z
+      .enum(['joining', 'ready', 'resetting', 'gone', 'removed', 'lost'])
+      .describe('lost: the machine running the sandbox went away (an Incus cluster member offline); the learner rejoins for a new one'),
     stuck: z.boolean(),
   })
   .meta({ title: 'LearnerRow' });

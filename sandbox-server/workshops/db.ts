@@ -22,8 +22,8 @@ export type Workshop = {
   endReason: string | null;
 };
 
-/** Where a learner's sandbox is: being made, usable, being rebuilt, gone by itself, or removed at the end. */
-export type SandboxState = 'joining' | 'ready' | 'resetting' | 'gone' | 'removed';
+/** Where a learner's sandbox is: being made, usable, being rebuilt, gone by itself, removed at the end, or lost with its machine. */
+export type SandboxState = 'joining' | 'ready' | 'resetting' | 'gone' | 'removed' | 'lost';
 
 export type Learner = {
   id: string;
@@ -110,7 +110,7 @@ const LearnerRaw = z.object({
   ...columns(z.string().nullable(), 'session_id', 'lesson', 'step'),
   ...columns(z.number(), 'joined_at', 'last_activity_at'),
   ...columns(z.number().nullable(), 'last_progress_at', 'keepalive_at'),
-  sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed']),
+  sandbox: z.enum(['joining', 'ready', 'resetting', 'gone', 'removed', 'lost']),
 });
 
 type Camel<S extends string> = S extends `${infer A}_${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
@@ -260,7 +260,7 @@ export class WorkshopDb {
   /** Learners holding (or about to hold) a sandbox: what the capacity counts. */
   seated(workshopId: string): number {
     const r = this.db
-      .prepare("SELECT count(*) AS n FROM workshop_learners WHERE workshop_id = ? AND sandbox IN ('joining', 'ready', 'resetting')")
+      .prepare("SELECT count(*) AS n FROM workshop_learners WHERE workshop_id = ? AND sandbox IN ('joining', 'ready', 'resetting', 'lost')")
       .get(workshopId) as { n: number };
     return r.n;
   }

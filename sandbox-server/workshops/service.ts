@@ -278,7 +278,7 @@ export class WorkshopService {
     const l = this.learnerOf(w, learnerId);
     if (this.state(w) === 'ended') throw new ApiError(409, 'WORKSHOP_ENDED', 'This workshop has ended.');
     const s = l.sessionId ? this.deps.store.getSession(l.sessionId) : undefined;
-    if (!s || l.sandbox === 'gone' || l.sandbox === 'removed') {
+    if (!s || l.sandbox === 'gone' || l.sandbox === 'removed' || l.sandbox === 'lost') {
       throw new ApiError(409, 'NO_SANDBOX', `${l.name} has no sandbox any more; they can join again with the same name from the same browser.`);
     }
     if (this.busy.has(l.id)) throw new ApiError(409, 'CONFLICT', `${l.name}'s sandbox is already being reset or created.`);
@@ -396,9 +396,16 @@ export class WorkshopService {
     const keyToken = randomBytes(18).toString('base64url');
     if (existing) {
       // The same person back from the same browser, whose sandbox went away: a new sandbox, the same results.
-      const again = input.key && tokenMatches(input.key, existing.keyHash) && existing.sandbox === 'gone' && !this.busy.has(existing.id);
+      const again =
+        input.key && tokenMatches(input.key, existing.keyHash) && (existing.sandbox === 'gone' || existing.sandbox === 'lost') && !this.busy.has(existing.id);
       if (!again) throw new ApiError(409, 'NAME_TAKEN', `Someone in this workshop is already called "${existing.name}". Pick another name.`);
       learner = existing;
+      // A sandbox lost with its machine is removed (as far as its machine lets it) before the new one is made.
+      if (existing.sandbox === 'lost' && existing.sessionId) {
+        await this.deps.manager
+          .remove(existing.sessionId, 'machine-lost')
+          .catch((err: unknown) => this.deps.log.warn({ err }, 'removing a lost sandbox failed'));
+      }
       this.db.updateLearner(learner.id, { sandbox: 'joining' });
     } else {
       if (this.db.seated(w.id) >= w.capacity)
@@ -577,7 +584,7 @@ export class WorkshopService {
   /** Each node of the learner's sandbox with the terminal tabs open on it (a node that does not answer has none). */
   async tabs(l: Learner) {
     const s = l.sessionId ? this.deps.store.getSession(l.sessionId) : undefined;
-    if (!s || !this.live(l)) return [];
+    if (!s || !this.live(l) || l.sandbox === 'lost') return [];
     return Promise.all(
       s.nodes.map(async (node) => {
         const r = await this.deps.provider
@@ -660,6 +667,11 @@ export class WorkshopService {
       this.db.updateLearner(l.id, { sandbox: 'gone' });
       return;
     }
+    // Its machine went away (manager.findLost): the instructor sees who was affected; the learner can rejoin.
+    if (this.deps.manager.lostMember(s.id)) {
+      this.db.updateLearner(l.id, { sandbox: 'lost' });
+      return;
+    }
     // Terminal input and exec touch the session; our own keep-alive touches are not the learner's doing.
     if (s.lastActivityAt > l.lastActivityAt && s.lastActivityAt !== l.keepaliveAt) this.db.updateLearner(l.id, { lastActivityAt: s.lastActivityAt });
     // During a workshop the instructor's clock rules, not the idle timeout: a learner listening for half an hour keeps their sandbox.
@@ -671,7 +683,7 @@ export class WorkshopService {
   }
 
   live(l: Learner) {
-    return l.sandbox === 'ready' || l.sandbox === 'resetting' || l.sandbox === 'joining';
+    return l.sandbox === 'ready' || l.sandbox === 'resetting' || l.sandbox === 'joining' || l.sandbox === 'lost';
   }
 
   setSandbox(w: Workshop, learnerId: string, state: SandboxState) {

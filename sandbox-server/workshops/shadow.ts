@@ -79,7 +79,8 @@ export function instructorTerminals(deps: ShadowDeps) {
       const l = deps.service.learnerOf(w, learnerId);
       name = l.name;
       session = l.sessionId ? deps.manager.get(l.sessionId) : undefined;
-      if (!session || l.sandbox === 'gone' || l.sandbox === 'removed') throw new ApiError(404, 'NO_SANDBOX', `${l.name} has no sandbox.`);
+      if (!session || l.sandbox === 'gone' || l.sandbox === 'removed' || l.sandbox === 'lost')
+        throw new ApiError(404, 'NO_SANDBOX', `${l.name} has no sandbox.`);
     } catch (err) {
       return fail(ws, err instanceof ApiError ? err.code : 'NOT_FOUND', err instanceof ApiError ? err.message : 'Not found.', CLOSE.GONE);
     }

@@ -14,6 +14,7 @@ import { catalogOf } from '../../sandbox-server/lesson-catalog.ts';
 import { createMetrics } from '../../sandbox-server/metrics.ts';
 import { Store } from '../../sandbox-server/store.ts';
 import { FakeProvider } from './fake-provider.ts';
+import type { SandboxProvider } from '../../sandbox-server/engine/provider.ts';
 import type { Lesson } from '../../lessons/lib/index.ts';
 
 export const ADMIN_TOKEN = 'berth_admin_unit-test-token-0123456789abcdef';
@@ -32,7 +33,8 @@ export type Clock = { t: number; now: () => number; advance: (ms: number) => voi
 
 export type RequestInit2 = Omit<RequestInit, 'body'> & { token?: string; json?: unknown; body?: string; client?: string };
 
-export function buildApp(env: Record<string, string> = {}) {
+/** `provider`: FakeProvider unless a test brings a real one (the Incus cluster test does). */
+export function buildApp<P extends SandboxProvider = FakeProvider>(env: Record<string, string> = {}, provider: P = new FakeProvider() as unknown as P) {
   // Nothing is written to the state folder: instructor tokens come from the environment hash.
   const config = loadConfig({
     BERTH_POOL_SIZE: '0',
@@ -53,7 +55,6 @@ export function buildApp(env: Record<string, string> = {}) {
   };
   const log = { info: at('info'), warn: at('warn'), error: at('error') };
 
-  const provider = new FakeProvider();
   const store = new Store(':memory:');
   const lessons = catalogOf('/nonexistent', LESSONS);
   const metrics = createMetrics();
@@ -103,7 +104,7 @@ export function buildApp(env: Record<string, string> = {}) {
   return { app, config, clock, logs, provider, store, manager, service, capacity, auth, request, session, workshop, join, close: () => store.close() };
 }
 
-export type Harness = ReturnType<typeof buildApp>;
+export type Harness = ReturnType<typeof buildApp<FakeProvider>>;
 
 /** Asserts Berth's error contract: the status, JSON `{error: {code, message, requestId}}`, the id echoed in the header. */
 export async function assertError(t: ExecutionContext, r: Response, status: number, code: string) {

@@ -4,7 +4,7 @@
 // real engine (tests/integration, tests/security).
 import type { ExecResult, RunOptions } from '../../sandbox-server/engine/exec.ts';
 import type { Limits } from '../../sandbox-server/engine/node-spec.ts';
-import type { FoundSandbox, SandboxProvider, Tty } from '../../sandbox-server/engine/provider.ts';
+import type { FoundSandbox, LostSandbox, SandboxProvider, Tty } from '../../sandbox-server/engine/provider.ts';
 
 export type RunCall = { sandboxId: string; node: string; cmd: string; opts: RunOptions };
 
@@ -19,6 +19,16 @@ export class FakeProvider implements SandboxProvider {
   gate: Promise<void> = Promise.resolve();
   /** Thrown by the next createSandbox, once. */
   failNext: Error | null = null;
+  /** Sandboxes whose machine went away, with its name: lostSandboxes() names them, and anything done to them fails. */
+  lostOn = new Map<string, string>();
+
+  away(sandboxId: string) {
+    if (this.lostOn.has(sandboxId)) throw new Error(`the machine of ${sandboxId} does not answer`);
+  }
+
+  async lostSandboxes(): Promise<Map<string, LostSandbox>> {
+    return new Map([...this.lostOn].map(([id, member]) => [id, { member, nodes: this.sandboxes.get(id)?.nodes ?? [] }]));
+  }
 
   async createSandbox(sandboxId: string, nodes: string[], limits: Limits) {
     // Always yield, so concurrent callers interleave as they would on a real engine.
@@ -42,16 +52,21 @@ export class FakeProvider implements SandboxProvider {
   }
 
   async removeSandbox(sandboxId: string) {
+    this.away(sandboxId);
     if (this.sandboxes.delete(sandboxId)) this.removed++;
   }
 
   async list(): Promise<FoundSandbox[]> {
-    return [...this.sandboxes].map(([sandboxId, s]) => ({ sandboxId, nodes: s.nodes, running: true }));
+    return [...this.sandboxes].map(([sandboxId, s]) => {
+      const lost = this.lostOn.get(sandboxId);
+      return { sandboxId, nodes: s.nodes, running: !lost, ...(lost ? { lost } : {}) };
+    });
   }
 
   async run(sandboxId: string, node: string, cmd: string, opts: RunOptions): Promise<ExecResult> {
     const call = { sandboxId, node, cmd, opts };
     this.runs.push(call);
+    this.away(sandboxId);
     return { exitCode: 0, stdout: '', stderr: '', durationMs: 1, truncated: false, ...this.answer(call) };
   }
 
