@@ -12,9 +12,13 @@ export class ApiFailure extends Error {
     this.code = code;
     this.requestId = requestId;
   }
-  /** The session is gone (expired, removed, or from a server that forgot it). */
+  /** The session is gone (expired, removed, from a server that forgot it, or lost with its machine). */
   get sessionGone() {
-    return this.code === 'SESSION_NOT_FOUND' || this.code === 'UNAUTHORIZED';
+    return this.code === 'SESSION_NOT_FOUND' || this.code === 'UNAUTHORIZED' || this.machineLost;
+  }
+  /** The machine running the sandbox went away (a cluster member lost); the message says so and what to do. */
+  get machineLost() {
+    return this.code === 'MACHINE_LOST';
   }
   get unreachable() {
     return this.code === 'NETWORK';

@@ -107,7 +107,7 @@ export class Workbench {
     try {
       return await S.runCheck(this.session, checkId);
     } catch (err) {
-      if (err instanceof ApiFailure && err.sessionGone) this.expired();
+      if (err instanceof ApiFailure && err.sessionGone) this.ended(err);
       throw err;
     }
   }
@@ -194,7 +194,7 @@ export class Workbench {
       } catch (err) {
         if (err instanceof ApiFailure && err.sessionGone) {
           S.forgetSession(this.shape.id);
-          this.expired();
+          this.ended(err);
           return false;
         }
         this.fail(err, () => void this.run(() => this.attach(s, true)));
@@ -288,7 +288,8 @@ export class Workbench {
         break;
       case 'gone':
       case 'unauthorized':
-        this.expired();
+        if (st.kind === 'gone' && st.lost) this.expired(st.lost, true);
+        else this.expired();
         break;
       case 'failed':
         this.banner(banner, st.message, { label: 'Try again', run: () => t.connect() });
@@ -308,7 +309,7 @@ export class Workbench {
     try {
       await S.fetchSession(s);
     } catch (err) {
-      if (err instanceof ApiFailure && err.sessionGone) return this.expired();
+      if (err instanceof ApiFailure && err.sessionGone) return this.ended(err);
       if (err instanceof ApiFailure && err.unreachable) {
         this.banner(banner, `Cannot reach the Berth server. Retrying in ${secs} s; your sandbox is kept.`, { label: 'Retry now', run: () => t.retryNow() });
       }
@@ -317,13 +318,29 @@ export class Workbench {
     }
   }
 
-  private expired(text = 'It reached its time limit, was idle too long, or was removed. Your progress in this lesson is kept.') {
+  /** The session is gone: ended, or lost with its machine (the server's message says so). */
+  private ended(err: ApiFailure) {
+    if (err.machineLost) this.expired(err.message, true);
+    else this.expired();
+  }
+
+  private expired(text = 'It reached its time limit, was idle too long, or was removed. Your progress in this lesson is kept.', lost = false) {
     const s = this.session ?? S.loadSession(this.shape.id);
     this.teardown();
     S.forgetSession(this.shape.id);
+    // A lost sandbox is deleted on the server too (what its machine still holds is removed when it comes back);
+    // a workshop's stays, so the instructor sees who was affected, until its learner rejoins.
+    if (lost && s && !s.workshop)
+      void S.deleteSession(s).catch(() => {
+        /* the server removes it at its end anyway */
+      });
     const privateStart = (label: string, secondary = false): Action => ({ label, secondary, run: () => void this.run(() => this.start()) });
     if (!s?.workshop) {
-      this.setState('expired', { title: 'Your sandbox has ended', text, actions: [privateStart('Start a new sandbox')] });
+      this.setState('expired', {
+        title: lost ? 'The machine running your sandbox went away' : 'Your sandbox has ended',
+        text,
+        actions: [privateStart('Start a new sandbox')],
+      });
       return;
     }
     // A workshop's sandbox: the way forward is the workshop, never a private sandbox the instructor cannot see.
@@ -342,7 +359,7 @@ export class Workbench {
         });
       } else {
         this.setState('expired', {
-          title: 'Your workshop sandbox was removed',
+          title: lost ? 'The machine running your workshop sandbox went away' : 'Your workshop sandbox was removed',
           text: `${w.title ? `“${w.title}”` : 'Your workshop'} is still running. Rejoin with the same name from this browser to get a new sandbox; your results stay with the instructor.`,
           actions: [back, own],
         });
@@ -401,7 +418,7 @@ export class Workbench {
       gone: () => {
         if (this.session !== s) return;
         S.fetchSession(s).catch((err) => {
-          if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired();
+          if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.ended(err);
         });
       },
       up: (on) => {
@@ -445,7 +462,7 @@ export class Workbench {
             S.saveSession(s);
           },
           (err) => {
-            if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.expired();
+            if (err instanceof ApiFailure && err.sessionGone && this.session === s) this.ended(err);
           },
         );
       }
@@ -466,7 +483,7 @@ export class Workbench {
       S.saveSession(s);
       this.flash(`Extended: the time limit is now ${new Date(s.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.`);
     } catch (err) {
-      if (err instanceof ApiFailure && err.sessionGone) return this.expired();
+      if (err instanceof ApiFailure && err.sessionGone) return this.ended(err);
       this.flash(`Could not extend: ${(err as Error).message}`);
     }
   }
@@ -730,7 +747,7 @@ export class Workbench {
     try {
       await call('DELETE /api/sessions/:id/nodes/:node', { params: { id: s.id, node }, token: s.token });
     } catch (err) {
-      if (err instanceof ApiFailure && err.sessionGone) return this.expired();
+      if (err instanceof ApiFailure && err.sessionGone) return this.ended(err);
       return this.flash(`Could not remove ${node}: ${(err as Error).message}`);
     }
     for (const key of s.tabs.filter((t) => t.startsWith(`${node}/`))) this.dropTab(key);

@@ -7,7 +7,14 @@ import { tokenGate } from './gate.ts';
 import { ShadowTerminal } from './shadow.ts';
 
 type SortKey = 'name' | 'lesson' | 'checks' | 'quiz' | 'activity' | 'sandbox';
-const SANDBOX_LABEL: Record<LearnerRow['sandbox'], string> = { joining: 'starting', ready: 'ready', resetting: 'resetting…', gone: 'gone', removed: 'removed' };
+const SANDBOX_LABEL: Record<LearnerRow['sandbox'], string> = {
+  joining: 'starting',
+  ready: 'ready',
+  resetting: 'resetting…',
+  gone: 'gone',
+  removed: 'removed',
+  lost: 'machine lost',
+};
 const RETRY = [1000, 2000, 5000, 10000, 20000];
 
 export function startDashboard() {
