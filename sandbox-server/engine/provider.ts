@@ -43,6 +43,8 @@ export interface SandboxProvider {
    * May name other servers' sandboxes too: the caller keeps its own. Optional: a single machine loses none.
    */
   lostSandboxes?(): Promise<Map<string, LostSandbox>>;
+  /** The machine holding the sandbox when it does not answer (not yet declared lost), else null. Optional. */
+  machineAway?(sandboxId: string): Promise<string | null>;
   /** Removes leftovers that belong to no sandbox (e.g. disks after a crash); returns how many. */
   sweep?(): Promise<number>;
   /** Published ports of a node's engine: host side of the node, as seen from the server. */

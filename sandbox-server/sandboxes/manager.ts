@@ -186,6 +186,15 @@ export class SandboxManager {
           this.markLost(id, l.member);
           throw machineLost();
         }
+        // Not (yet) declared lost, but not answering: say so rather than pass on the engine's failure.
+        if (await this.opts.provider.machineAway?.(id).catch(() => null)) {
+          throw new ApiError(
+            503,
+            'ENGINE_UNAVAILABLE',
+            'The machine running this sandbox is not answering. If it does not come back within a minute, this sandbox is lost and you can start a new one.',
+            err,
+          );
+        }
       }
       throw err;
     }

@@ -22,8 +22,15 @@ export class FakeProvider implements SandboxProvider {
   /** Sandboxes whose machine went away, with its name: lostSandboxes() names them, and anything done to them fails. */
   lostOn = new Map<string, string>();
 
+  /** Sandboxes whose machine does not answer but is not declared lost yet: machineAway() names it. */
+  silentOn = new Map<string, string>();
+
   away(sandboxId: string) {
-    if (this.lostOn.has(sandboxId)) throw new Error(`the machine of ${sandboxId} does not answer`);
+    if (this.lostOn.has(sandboxId) || this.silentOn.has(sandboxId)) throw new Error(`the machine of ${sandboxId} does not answer`);
+  }
+
+  async machineAway(sandboxId: string) {
+    return this.silentOn.get(sandboxId) ?? this.lostOn.get(sandboxId) ?? null;
   }
 
   async lostSandboxes(): Promise<Map<string, LostSandbox>> {

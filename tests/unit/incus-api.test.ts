@@ -2,7 +2,16 @@ import test from 'ava';
 import { execFds, execReturn, IncusError, operationResult, parseEnvelope } from '../../sandbox-server/engine/incus/api.ts';
 import { incusError, isTransient, SOCKETS_FAILED, withRetry } from '../../sandbox-server/engine/incus/errors.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from '../../sandbox-server/engine/incus/node-files.ts';
-import { bridgeName, instanceBody, networkBody, nodeIp, subnetAt, subnetIndexOf } from '../../sandbox-server/engine/incus/spec.ts';
+import {
+  bridgeName,
+  instanceBody,
+  instanceName,
+  networkBody,
+  nodeIp,
+  parseInstanceName,
+  subnetAt,
+  subnetIndexOf,
+} from '../../sandbox-server/engine/incus/spec.ts';
 import { ApiError } from '../../sandbox-server/errors.ts';
 
 // Replies as incusd 6.0 sends them (captured from /var/lib/incus/unix.socket).
@@ -53,6 +62,23 @@ test('incusError: Berth codes with safe messages, the daemon message kept only a
   t.false(other.message.includes('/var/lib'));
   const api = new ApiError(408, 'EXEC_TIMEOUT', 'slow');
   t.is(incusError(api, 'x'), api);
+  // A cluster member away: Incus makes and deletes session bridges only with every member there (measured
+  // messages, tests/integration/incus-cluster.test.ts), before the member is declared offline and after.
+  for (const msg of [
+    'failed to notify peer 10.250.9.2:8443: Get "https://10.250.9.2:8443/1.0": Unable to connect to: 10.250.9.2:8443 ([dial tcp 10.250.9.2:8443: connect: connection refused])',
+    'peer node 10.250.9.2:8443 is down',
+  ]) {
+    const away = incusError(new IncusError(500, msg), 'Creating the sandbox');
+    t.is(away.status, 503);
+    t.is(away.code, 'ENGINE_UNAVAILABLE');
+    t.regex(away.message, /machines behind this Berth server is away.*Try again/);
+    t.false(away.message.includes('10.250'));
+  }
+});
+
+test('parseInstanceName: instanceName read back; other names are not Berth nodes', (t) => {
+  t.deepEqual(parseInstanceName(instanceName('ab12xq', 'node3')), { sandboxId: 'ab12xq', node: 'node3' });
+  for (const n of ['berth-ab12-x', 'other-ab12-node1', 'berth--node1', 'berth-AB-node1']) t.is(parseInstanceName(n), null, n);
 });
 
 test('withRetry retries only the transient failures: bridge children, the exec attach, exec sockets that did not connect', async (t) => {

@@ -61,6 +61,22 @@ test('a failing call on a session whose machine is found lost answers MACHINE_LO
   t.is(h.manager.lostMember(other.id), undefined);
 });
 
+test('a machine not answering but not declared lost yet: 503 ENGINE_UNAVAILABLE saying so, the session not marked', async (t) => {
+  const h = buildApp();
+  const s = await h.session();
+  h.provider.silentOn.set(s.id, 'm2');
+  const e = await assertError(
+    t,
+    await h.request(`/api/sessions/${s.id}/exec`, { method: 'POST', json: { cmd: 'true' }, token: s.token }),
+    503,
+    'ENGINE_UNAVAILABLE',
+  );
+  t.regex(e.message, /machine running this sandbox is not answering.*within a minute/);
+  t.is(h.manager.lostMember(s.id), undefined);
+  h.provider.silentOn.delete(s.id);
+  t.is((await h.request(`/api/sessions/${s.id}/exec`, { method: 'POST', json: { cmd: 'true' }, token: s.token })).status, 200, 'back');
+});
+
 test('after a restart, a lost sandbox is adopted as lost (not removed), an expired one left for later removal', async (t) => {
   const h = buildApp();
   const live = await h.session();

@@ -10,8 +10,23 @@ const unavailable = (e: unknown) => {
   return s?.syscall === 'connect' || s?.code === 'ECONNREFUSED' || s?.code === 'ENOENT' || s?.code === 'ECONNRESET' || s?.code === 'EPIPE';
 };
 
+/**
+ * An Incus cluster with a member away: Incus creates and deletes a managed network (each session's bridge) only
+ * with every member there (its notifier's NotifyAll policy, cmd/incusd/networks.go), before the member is
+ * declared offline ("failed to notify peer") and after ("peer node … is down").
+ */
+export const MEMBER_AWAY = /peer node \S+ is down|failed to notify peer/;
+
 export function incusError(err: unknown, what: string): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof IncusError && MEMBER_AWAY.test(err.message)) {
+    return new ApiError(
+      503,
+      'ENGINE_UNAVAILABLE',
+      'One of the machines behind this Berth server is away, and new sandboxes cannot be made until it is back. Try again in a few minutes.',
+      err,
+    );
+  }
   if (unavailable(err)) return new ApiError(503, 'ENGINE_UNAVAILABLE', 'The container engine is not answering. Try again in a moment.', err);
   if (err instanceof IncusError) {
     if (err.status === 404) return new ApiError(404, 'SESSION_NOT_FOUND', `${what}: it no longer exists.`, err);

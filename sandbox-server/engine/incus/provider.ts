@@ -401,6 +401,11 @@ export class IncusProvider implements SandboxProvider {
     return by;
   }
 
+  async machineAway(sandboxId: string): Promise<string | null> {
+    if (!(await this.clustered())) return null;
+    return (await this.unreachable({ name: instanceName(sandboxId, 'node1') })).get(sandboxId)?.member ?? null;
+  }
+
   async list(): Promise<FoundSandbox[]> {
     const by = new Map<string, FoundSandbox>();
     // Sessions on a member that went away (or whose daemon does not answer) are still there, lost, not gone;
