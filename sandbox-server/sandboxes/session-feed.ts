@@ -31,6 +31,11 @@ export type FeedDeps = {
 const KEEPALIVE_MS = 15_000;
 
 export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
+  // A session lost with its machine is told at once (`gone`; the page then reads MACHINE_LOST and its message).
+  const onLost = new Map<string, Set<() => void>>();
+  deps.manager.listen((event, d) => {
+    if (event === 'lost' && d.id) for (const tell of onLost.get(d.id) ?? []) tell();
+  });
   app.get('/api/sessions/:id/events', function sessionEvents(c: Context<Env>) {
     const s = c.get('session');
     const origin = new URL(c.req.url);
@@ -39,6 +44,12 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       const queue = new EventQueue<FeedEvent>(stream, 1000);
       const push = (e: FeedEvent) => queue.push(e);
       const stops: (() => void)[] = [];
+      const tell = () => push({ event: 'gone', data: {} });
+      onLost.set(s.id, (onLost.get(s.id) ?? new Set()).add(tell));
+      stops.push(() => {
+        onLost.get(s.id)?.delete(tell);
+        if (!onLost.get(s.id)?.size) onLost.delete(s.id);
+      });
 
       // ---- ports, from the learner engine's events ----
       const { provider } = deps;

@@ -127,6 +127,25 @@ export class IncusCluster {
     this.incus(m, ['admin', 'waitready', '--timeout=60']);
   }
 
+  /**
+   * The member's machine going away: every process in its network namespace (incusd, its dnsmasq and
+   * forkproxy) killed at once, without a word to the cluster. Its containers' own processes, in their own
+   * namespaces, run on unseen, as they would on a machine cut off; stop() removes them by their cgroups.
+   */
+  async kill(m: Member) {
+    for (let i = 0; i < 50 && this.nsPids(m).length; i++) {
+      for (const pid of this.nsPids(m)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await sleep(100);
+    }
+    if (this.nsPids(m).length) throw new Error(`${m.name}: processes left in ${m.ns}: ${this.nsPids(m).join(' ')}`);
+  }
+
   /** Pids whose network namespace is the member's (incusd, its lxc monitors, dnsmasq, forkproxy…). */
   nsPids(m: Member): number[] {
     const r = spawnSync('ip', ['netns', 'pids', m.ns], { encoding: 'utf8' });

@@ -125,3 +125,29 @@ test('workshops: the instructor sees the learner as lost through the feed; the l
   t.deepEqual(after.learnerRows.map((r) => `${r.name} ${r.sandbox}`).sort(), ['Ada ready', 'Grace ready']);
   t.truthy(b.session.id);
 });
+
+test("the learner's event stream says `gone` as soon as the session is found lost, not at its next keep-alive", async (t) => {
+  const h = buildApp();
+  const s = await h.session();
+  const ac = new AbortController();
+  const r = await h.request(`/api/sessions/${s.id}/events`, { token: s.token, signal: ac.signal });
+  t.is(r.status, 200);
+  const reader = r.body!.getReader();
+  let text = '';
+  const until = async (re: RegExp) => {
+    while (!re.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    return re.test(text);
+  };
+  t.true(await until(/event: hello/));
+  h.provider.lostOn.set(s.id, 'm2');
+  const t0 = performance.now();
+  await h.manager.findLost();
+  t.true(await until(/event: gone/));
+  t.true(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
+  ac.abort();
+  await reader.cancel().catch(() => {});
+});
