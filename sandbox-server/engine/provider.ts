@@ -15,7 +15,7 @@ export type NodeLimits = Omit<Limits, 'diskBytes'>;
 /** What one machine holding learner nodes has, for capacity estimates; diskFree: its nodes' storage, null if unknown. */
 export type MachineResources = { name: string; cpus: number; memoryTotal: number; memoryAvailable: number; diskFree: number | null };
 
-/** lost: the machine holding the sandbox's nodes went away (a cluster member Incus reports offline); its name. */
+/** lost: the machine holding the sandbox's nodes, when it cannot be reached (an Incus cluster member offline or not answering). */
 export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolean; lost?: string };
 
 /** A sandbox whose machine went away: the member that held it and the nodes it had there. */

@@ -124,9 +124,9 @@ export class SandboxManager {
     for (const f of found) {
       const s = sessions.get(f.sandboxId);
       if (f.lost) {
-        // Its machine is away: nothing can be removed there now. A valid session stays, to be told it is lost.
-        if (s && !this.expired(s)) this.markLost(s.id, f.lost);
-        else {
+        // Its machine does not answer: nothing can be removed there now. A valid session stays; findLost() marks
+        // it lost if Incus declares the machine offline, and it simply works again if the machine answers.
+        if (!s || this.expired(s)) {
           if (s) this.opts.store.deleteSession(s.id);
           this.leftovers.add(f.sandboxId);
         }

@@ -77,7 +77,7 @@ test('a machine not answering but not declared lost yet: 503 ENGINE_UNAVAILABLE 
   t.is((await h.request(`/api/sessions/${s.id}/exec`, { method: 'POST', json: { cmd: 'true' }, token: s.token })).status, 200, 'back');
 });
 
-test('after a restart, a lost sandbox is adopted as lost (not removed), an expired one left for later removal', async (t) => {
+test('after a restart, a sandbox on a machine away is adopted (not removed) and marked by findLost, an expired one left for later removal', async (t) => {
   const h = buildApp();
   const live = await h.session();
   const old = await h.session();
@@ -85,8 +85,10 @@ test('after a restart, a lost sandbox is adopted as lost (not removed), an expir
   h.provider.lostOn.set(live.id, 'm2');
   h.provider.lostOn.set(old.id, 'm2');
   await h.manager.recover();
-  t.is(h.manager.lostMember(live.id), 'm2');
   t.truthy(h.store.getSession(live.id));
+  t.is(h.manager.lostMember(live.id), undefined, 'not answering is not lost yet');
+  await h.manager.findLost();
+  t.is(h.manager.lostMember(live.id), 'm2');
   t.falsy(h.store.getSession(old.id));
   t.true(h.provider.sandboxes.has(old.id));
   h.provider.lostOn.delete(old.id);
