@@ -95,6 +95,8 @@ export function createApp(deps: AppDeps) {
     metrics.sandboxes.set({ state: 'session' }, n.sessions);
     metrics.sandboxes.set({ state: 'pool-ready' }, n.poolReady);
     metrics.sandboxes.set({ state: 'starting' }, n.starting);
+    // Sessions (counted above too) whose machine went away: an operator's cue to bring it back or remove it.
+    metrics.sandboxes.set({ state: 'lost' }, n.lost);
     return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
   });
   const features = deps.features ?? [];

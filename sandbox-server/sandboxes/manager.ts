@@ -92,7 +92,12 @@ export class SandboxManager {
 
   /** Sandboxes by state, for the metrics. */
   counts() {
-    return { sessions: this.opts.store.allSessions().length, poolReady: this.pool.ready.length, starting: this.pool.starting + this.creating };
+    return {
+      sessions: this.opts.store.allSessions().length,
+      poolReady: this.pool.ready.length,
+      starting: this.pool.starting + this.creating,
+      lost: this.lost.size,
+    };
   }
 
   /** The warm pool as workshops see it: its target, and its ready and starting engines. */

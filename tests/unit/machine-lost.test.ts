@@ -3,7 +3,7 @@
 // every route of such a session answers 503 MACHINE_LOST, workshops show the learner as lost and let them
 // rejoin, and sessions elsewhere are untouched. The real cluster is tests/integration/incus-cluster.test.ts.
 import test from 'ava';
-import { ADMIN_TOKEN, assertError, buildApp } from '../helpers/app-harness.ts';
+import { ADMIN_TOKEN, assertError, buildApp, METRICS_TOKEN } from '../helpers/app-harness.ts';
 
 test('a lost session: every route answers 503 MACHINE_LOST with a message saying what to do; DELETE still works', async (t) => {
   const h = buildApp();
@@ -30,8 +30,9 @@ test('a lost session: every route answers 503 MACHINE_LOST with a message saying
   await assertError(t, await h.request(`/api/sessions/${lost.id}`, { token: kept.token }), 404, 'SESSION_NOT_FOUND');
   // The other session goes on.
   t.is((await h.request(`/api/sessions/${kept.id}/exec`, { method: 'POST', json: { cmd: 'true' }, token: kept.token })).status, 200);
-  // A lost session holds no room.
+  // A lost session holds no room; the metrics count it.
   t.is(h.manager.count(), 1);
+  t.regex(await (await h.request('/metrics', { token: METRICS_TOKEN })).text(), /berth_sandboxes\{state="lost"\} 1/);
 
   // Deleting it: the row goes at once; its machine is away, so its sandbox is removed when it answers again.
   t.is((await h.request(`/api/sessions/${lost.id}`, { method: 'DELETE', token: lost.token })).status, 204);
