@@ -21,6 +21,7 @@ import { LocalDockerProvider } from './engine/local-docker.ts';
 import { chooseProvider } from './engine/choose.ts';
 import { IncusClient } from './engine/incus/client.ts';
 import { IncusProvider } from './engine/incus/provider.ts';
+import type { SandboxProvider } from './engine/provider.ts';
 import { refusal, REMOTE_REFUSAL } from './engine/incus/cluster.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
@@ -161,6 +162,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
       manager
         .findLost()
         .then((n) => n && log.warn({ lost: manager.lostSessions() }, `${n} session(s) lost with their machine`))
+        .then(() => (provider as SandboxProvider).reserveBridges?.())
         .catch((err) => log.error({ err }, 'looking for lost sessions failed')),
     Math.min(config.reapIntervalMs, 5000),
   );

@@ -22,8 +22,12 @@ export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolea
 export type LostSandbox = { member: string; nodes: string[] };
 
 export interface SandboxProvider {
-  /** Creates the sandbox's private network and its nodes, resolving when every engine answers. */
-  createSandbox(sandboxId: string, nodes: string[], limits: Limits): Promise<void>;
+  /**
+   * Creates the sandbox's private network and its nodes, resolving when every engine answers. `forLearner`: a
+   * learner is waiting for it, so what was set aside for a machine being away (Incus's spare bridges) may be
+   * used; the warm pool and measurements leave that for them.
+   */
+  createSandbox(sandboxId: string, nodes: string[], limits: Limits, opts?: { forLearner?: boolean }): Promise<void>;
   addNode(sandboxId: string, node: string, limits: Limits): Promise<void>;
   removeNode(sandboxId: string, node: string): Promise<void>;
   /** Removes nodes, their storage and the network. Never throws for parts already gone. */
@@ -43,6 +47,8 @@ export interface SandboxProvider {
    * May name other servers' sandboxes too: the caller keeps its own. Optional: a single machine loses none.
    */
   lostSandboxes?(): Promise<Map<string, LostSandbox>>;
+  /** Makes what new sandboxes will need while a machine is away, when it can (Incus: spare bridges); how many. */
+  reserveBridges?(): Promise<number>;
   /** The machine holding the sandbox when it does not answer (not yet declared lost), else null. Optional. */
   machineAway?(sandboxId: string): Promise<string | null>;
   /** Removes leftovers that belong to no sandbox (e.g. disks after a crash); returns how many. */

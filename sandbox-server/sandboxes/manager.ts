@@ -222,7 +222,7 @@ export class SandboxManager {
       id = newId();
       this.creating++;
       try {
-        await this.opts.provider.createSandbox(id, nodeNames(nodes), this.opts.limits);
+        await this.opts.provider.createSandbox(id, nodeNames(nodes), this.opts.limits, { forLearner: true });
       } finally {
         this.creating--;
       }

@@ -288,7 +288,7 @@ export class WorkshopService {
       this.setSandbox(w, l.id, 'resetting');
       await this.deps.provider.removeSandbox(s.id);
       this.deps.forgetTerminals?.(s.id);
-      await this.deps.provider.createSandbox(s.id, s.nodes, { ...this.deps.serverLimits, ...w.limits });
+      await this.deps.provider.createSandbox(s.id, s.nodes, { ...this.deps.serverLimits, ...w.limits }, { forLearner: true });
       if (this.get(w.id).endedAt !== null) {
         await this.deps.provider.removeSandbox(s.id);
         throw new ApiError(409, 'WORKSHOP_ENDED', 'The workshop ended during the reset.');

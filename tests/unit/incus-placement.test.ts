@@ -12,7 +12,17 @@ import { hostFigures } from '../../sandbox-server/workshops/capacity.ts';
 const limits = { memoryBytes: 2 ** 30, nanoCpus: 1e9, pids: 1024, diskBytes: 4 * 2 ** 30 };
 
 /** Records every request; places an untargeted instance on `scheduled`, a targeted one on its target. */
-function fakeIncus({ clustered, members = ['m1', 'm2'], scheduled = 'm2' }: { clustered: boolean; members?: string[]; scheduled?: string }) {
+function fakeIncus({
+  clustered,
+  members = ['m1', 'm2'],
+  scheduled = 'm2',
+  offline = [],
+}: {
+  clustered: boolean;
+  members?: string[];
+  scheduled?: string;
+  offline?: string[];
+}) {
   const log: string[] = [];
   const instances = new Map<string, { location: string; config: Record<string, string> }>();
   const target = (path: string) => new URL(path, 'http://x').searchParams.get('target');
@@ -24,7 +34,7 @@ function fakeIncus({ clustered, members = ['m1', 'm2'], scheduled = 'm2' }: { cl
       log.push(`GET ${path}`);
       if (path === '/1.0') return { environment: { server_clustered: clustered } };
       if (path === '/1.0/cluster') return { enabled: clustered };
-      if (path === '/1.0/cluster/members?recursion=1') return members.map((m) => ({ server_name: m, status: 'Online' }));
+      if (path === '/1.0/cluster/members?recursion=1') return members.map((m) => ({ server_name: m, status: offline.includes(m) ? 'Offline' : 'Online' }));
       if (path === '/1.0/networks') return [];
       if (path.startsWith('/1.0/profiles/')) return { devices: { root: { type: 'disk', path: '/', pool: 'berth' } } };
       if (path.startsWith('/1.0/instances?recursion=1')) {
@@ -129,4 +139,16 @@ test('capacity figures are summed over the machines; a machine without a pool fi
   t.is(hostFigures(null, 5 * GiB).machines, null);
   t.is(hostFigures(null, 5 * GiB).diskFree, 5 * GiB, 'free disk here as the caller measured it');
   t.true(hostFigures(null, 0).memory.total > 0, "this host's own /proc/meminfo");
+});
+
+test('a member offline and no spare bridge: 503 ENGINE_UNAVAILABLE at once, and no network asked of Incus (it would be left errored)', async (t) => {
+  const { client, log } = fakeIncus({ clustered: true, offline: ['m2'] });
+  const p = new IncusProvider({ client, image: 'berth-learner', instance: 'i1', mirrorPort: null });
+  const err = await t.throwsAsync(p.createSandbox('s1', ['node1'], limits));
+  t.is((err as { code?: string }).code, 'ENGINE_UNAVAILABLE');
+  t.regex(err!.message, /machines behind this Berth server is away/);
+  t.deepEqual(
+    log.filter((l) => /^POST \/1\.0\/(networks|instances)/.test(l)),
+    [],
+  );
 });

@@ -17,16 +17,17 @@ const unavailable = (e: unknown) => {
  */
 export const MEMBER_AWAY = /peer node \S+ is down|failed to notify peer/;
 
+export const memberAway = (cause?: unknown) =>
+  new ApiError(
+    503,
+    'ENGINE_UNAVAILABLE',
+    'One of the machines behind this Berth server is away, and new sandboxes cannot be made until it is back. Try again in a few minutes.',
+    cause,
+  );
+
 export function incusError(err: unknown, what: string): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof IncusError && MEMBER_AWAY.test(err.message)) {
-    return new ApiError(
-      503,
-      'ENGINE_UNAVAILABLE',
-      'One of the machines behind this Berth server is away, and new sandboxes cannot be made until it is back. Try again in a few minutes.',
-      err,
-    );
-  }
+  if (err instanceof IncusError && MEMBER_AWAY.test(err.message)) return memberAway(err);
   if (unavailable(err)) return new ApiError(503, 'ENGINE_UNAVAILABLE', 'The container engine is not answering. Try again in a moment.', err);
   if (err instanceof IncusError) {
     if (err.status === 404) return new ApiError(404, 'SESSION_NOT_FOUND', `${what}: it no longer exists.`, err);

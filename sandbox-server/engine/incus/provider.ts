@@ -1,5 +1,6 @@
 // SandboxProvider on Incus: one managed bridge per session, one system container per node, each with its
 // own id range and a rootful Docker inside (issue 14). All Incus access goes through IncusClient.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -10,7 +11,7 @@ import type { Limits } from '../node-spec.ts';
 import type { FoundSandbox, LostSandbox, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
-import { doneByAnother, incusError, isNotFound, withRetry } from './errors.ts';
+import { doneByAnother, incusError, isNotFound, MEMBER_AWAY, memberAway, withRetry } from './errors.ts';
 import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { clusterMembers } from './cluster.ts';
@@ -32,7 +33,7 @@ import {
 } from './spec.ts';
 
 /** `location`: the cluster member holding the instance ("none" on a single server). */
-type InstanceInfo = { name: string; status: string; location?: string; config: Record<string, string> };
+type InstanceInfo = { name: string; status: string; location?: string; config: Record<string, string>; devices?: Record<string, Record<string, string>> };
 type NetworkInfo = { name: string; config: Record<string, string> };
 
 export type IncusProviderOptions = {
@@ -48,6 +49,11 @@ export type IncusProviderOptions = {
   /** Host loopback port of the registry mirror, proxied onto each node's loopback; null for none. */
   mirrorPort?: number | null;
   readyTimeoutMs?: number;
+  /**
+   * Bridges kept ready on a cluster while every member is there (reserveBridges), for sessions made while one
+   * is away: Incus makes a managed network only with every member there. 0: none.
+   */
+  spareBridges?: number;
 };
 
 const READY_FILE = '/run/berth-ready';
@@ -71,8 +77,12 @@ export class IncusProvider implements SandboxProvider {
   addresses = new Map<string, number | null>();
   pool: Promise<string | null> | undefined;
   cluster: Promise<boolean> | undefined;
+  spareBridges: number;
+  /** Each session's bridge as far as known: its own (bridgeName) or a spare (made ahead, not named after it). */
+  bridges = new Map<string, string>();
 
-  constructor({ client, image, profile = 'berth', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000 }: IncusProviderOptions) {
+  constructor({ client, image, profile = 'berth', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000, spareBridges = 0 }: IncusProviderOptions) {
+    this.spareBridges = spareBridges;
     this.client = client;
     this.image = image;
     this.profile = profile;
@@ -159,10 +169,75 @@ export class IncusProvider implements SandboxProvider {
     return subnetAt(index);
   }
 
+  /**
+   * The session's bridge: its own (bridgeName), or the spare it took while a member was away, which its nodes'
+   * NIC names (so a restarted server finds it again).
+   */
+  async bridgeOf(sandboxId: string): Promise<string> {
+    const known = this.bridges.get(sandboxId);
+    if (known) return known;
+    const own = bridgeName(sandboxId);
+    if (!this.spareBridges) return own;
+    const net = (await this.instances(sandboxId).catch(() => []))[0]?.devices?.eth0?.network;
+    if (net && net !== own) this.bridges.set(sandboxId, net);
+    return net || own;
+  }
+
+  /** Spare bridges not taken by a session (none of this server's nodes on them). */
+  async freeSpares(): Promise<string[]> {
+    const spares = (await this.networks()).filter((n) => n.config[KEY.role] === 'spare-net').map((n) => n.name);
+    if (!spares.length) return [];
+    const used = new Set([...this.bridges.values(), ...(await this.instances()).map((i) => i.devices?.eth0?.network)]);
+    return spares.filter((n) => !used.has(n));
+  }
+
+  /**
+   * Keeps `spareBridges` free spare bridges on a cluster while every member is online (they cannot be made
+   * otherwise); returns how many were made.
+   */
+  async reserveBridges(): Promise<number> {
+    if (!this.spareBridges || !(await this.clustered())) return 0;
+    if (((await clusterMembers(this.client)) ?? []).some((m) => m.status !== 'Online')) return 0;
+    let made = 0;
+    for (let free = (await this.freeSpares()).length; free < this.spareBridges; free++, made++) {
+      await this.makeBridge(`sp${randomBytes(5).toString('hex')}`, true);
+    }
+    return made;
+  }
+
+  /** Defines the bridge on every member, then creates it (a cluster), or creates it (a single server). */
+  async makeBridge(id: string, spare: boolean): Promise<Subnet> {
+    const subnet = await this.allocateSubnet();
+    try {
+      if (await this.clustered()) {
+        for (const m of (await clusterMembers(this.client)) ?? []) {
+          await withRetry(() => this.client.run('POST', onMember('/1.0/networks', m.name), pendingNetworkBody(id)));
+        }
+      }
+      await withRetry(() =>
+        this.client.run('POST', '/1.0/networks', networkBody({ sandboxId: id, instance: this.instance, subnet, berthDns: !!this.dns, spare })),
+      );
+      this.addresses.set(bridgeName(id), subnet.index);
+      return subnet;
+    } finally {
+      this.reserved.delete(subnet.index);
+    }
+  }
+
+  /** A free spare bridge for the session, or null. */
+  async takeSpare(sandboxId: string): Promise<string | null> {
+    const free = await this.freeSpares();
+    // Taken in the same turn as it is found free: concurrent creates do not share one.
+    const taken = new Set(this.bridges.values());
+    const spare = free.find((n) => !taken.has(n));
+    if (spare) this.bridges.set(sandboxId, spare);
+    return spare ?? null;
+  }
+
   async subnetOf(sandboxId: string): Promise<Subnet> {
     const known = this.subnets.get(sandboxId);
     if (known) return known;
-    const n = await this.client.get<NetworkInfo>(`/1.0/networks/${bridgeName(sandboxId)}`);
+    const n = await this.client.get<NetworkInfo>(`/1.0/networks/${await this.bridgeOf(sandboxId)}`);
     const index = subnetIndexOf(n.config?.['ipv4.address']);
     if (index === null) throw new IncusError(500, `network ${n.name} has no address from the pool`);
     const s = subnetAt(index);
@@ -191,20 +266,26 @@ export class IncusProvider implements SandboxProvider {
     if (this.dns) await this.dns.serve(subnet.gateway);
   }
 
-  async createSandbox(sandboxId: string, nodes: string[], limits: Limits) {
+  async createSandbox(sandboxId: string, nodes: string[], limits: Limits, { forLearner = false }: { forLearner?: boolean } = {}) {
     try {
-      const subnet = await this.allocateSubnet();
-      try {
-        if (await this.clustered()) {
-          for (const m of (await clusterMembers(this.client)) ?? []) {
-            await withRetry(() => this.client.run('POST', onMember('/1.0/networks', m.name), pendingNetworkBody(sandboxId)));
-          }
+      let subnet: Subnet;
+      // A member away: Incus cannot make the session's bridge (MEMBER_AWAY), so a spare made ahead is taken; with
+      // none, nothing is asked of Incus (a try would leave an errored network record until the member is back).
+      const away = (await this.clustered()) && ((await clusterMembers(this.client)) ?? []).some((m) => m.status === 'Offline');
+      if (away) {
+        if (!(forLearner && this.spareBridges > 0 && (await this.takeSpare(sandboxId)))) throw memberAway();
+        subnet = await this.subnetOf(sandboxId);
+      } else {
+        try {
+          subnet = await this.makeBridge(sandboxId, false);
+          this.bridges.set(sandboxId, bridgeName(sandboxId));
+        } catch (err) {
+          // Not yet declared offline, but not answering: the same, found out by trying.
+          if (!(forLearner && this.spareBridges > 0 && err instanceof IncusError && MEMBER_AWAY.test(err.message) && (await this.takeSpare(sandboxId))))
+            throw err;
+          subnet = await this.subnetOf(sandboxId);
         }
-        await withRetry(() => this.client.run('POST', '/1.0/networks', networkBody({ sandboxId, instance: this.instance, subnet, berthDns: !!this.dns })));
         this.subnets.set(sandboxId, subnet);
-        this.addresses.set(bridgeName(sandboxId), subnet.index);
-      } finally {
-        this.reserved.delete(subnet.index);
       }
       await this.serveDns(subnet);
       await this.startNodes(sandboxId, nodes, limits);
@@ -277,7 +358,7 @@ export class IncusProvider implements SandboxProvider {
           image: this.image,
           profile: this.profile,
           pool: await this.storagePool(),
-          network: bridgeName(sandboxId),
+          network: await this.bridgeOf(sandboxId),
           limits,
           mirrorPort: this.mirrorPort,
         }),
@@ -351,12 +432,18 @@ export class IncusProvider implements SandboxProvider {
 
   async removeSandbox(sandboxId: string) {
     try {
-      await Promise.all((await this.instances(sandboxId)).map((i) => this.deleteInstance(i.name)));
+      const bridge = await this.bridgeOf(sandboxId);
       const subnet = await this.subnetOf(sandboxId).catch((err) => {
         if (isNotFound(err)) return null;
         throw err;
       });
+      await Promise.all((await this.instances(sandboxId)).map((i) => this.deleteInstance(i.name)));
       if (subnet) this.dns?.stop(subnet.gateway);
+      if (bridge !== bridgeName(sandboxId)) {
+        // A spare: free again once its nodes are gone, for the next session while the member is away.
+        this.bridges.delete(sandboxId);
+        this.subnets.delete(sandboxId);
+      }
       // Removing a bridge races with its veths going away like creating one does (the same transient error).
       try {
         await withRetry(() => this.client.run('DELETE', `/1.0/networks/${bridgeName(sandboxId)}`));
@@ -364,6 +451,7 @@ export class IncusProvider implements SandboxProvider {
         if (!isNotFound(err)) throw err;
       }
       this.subnets.delete(sandboxId);
+      this.bridges.delete(sandboxId);
     } catch (err) {
       throw incusError(err, 'Removing the sandbox');
     }
@@ -414,7 +502,8 @@ export class IncusProvider implements SandboxProvider {
       this.clustered().then((c) => (c ? this.unreachable({ status: 'Error' }) : new Map<string, LostSandbox>())),
       this.networks(),
     ]);
-    const mine = new Set(ours.map((n) => n.config[KEY.sandbox]));
+    // (A session on a spare bridge is known by this process only; after a restart it is found once it answers.)
+    const mine = new Set([...ours.map((n) => n.config[KEY.sandbox]), ...this.bridges.keys()]);
     for (const [id, l] of lost) if (mine.has(id)) by.set(id, { sandboxId: id, nodes: [...l.nodes].sort(), running: false, lost: l.member });
     for (const i of await this.instances()) {
       if (by.get(i.config[KEY.sandbox])?.lost) continue;

@@ -76,13 +76,14 @@ export const onMember = (path: string, member?: string | null) =>
  */
 export const pendingNetworkBody = (sandboxId: string) => ({ name: bridgeName(sandboxId), type: 'bridge', config: {} });
 
-export type NetworkSpec = { sandboxId: string; instance: string; subnet: Subnet; berthDns: boolean };
+/** spare: a bridge made ahead for a session yet to come (`sandboxId` then only names it; no session key is set). */
+export type NetworkSpec = { sandboxId: string; instance: string; subnet: Subnet; berthDns: boolean; spare?: boolean };
 
-export function networkBody({ sandboxId, instance, subnet, berthDns }: NetworkSpec) {
+export function networkBody({ sandboxId, instance, subnet, berthDns, spare = false }: NetworkSpec) {
   return {
     name: bridgeName(sandboxId),
     type: 'bridge',
-    description: `Berth session ${sandboxId}`,
+    description: spare ? 'Berth spare session bridge' : `Berth session ${sandboxId}`,
     config: {
       'ipv4.address': `${subnet.gateway}/${subnet.prefix}`,
       'ipv4.nat': 'true',
@@ -95,9 +96,9 @@ export function networkBody({ sandboxId, instance, subnet, berthDns }: NetworkSp
       'ipv4.dhcp': 'false',
       'dns.mode': berthDns ? 'none' : 'managed',
       [KEY.managed]: '1',
-      [KEY.role]: 'sandbox-net',
+      [KEY.role]: spare ? 'spare-net' : 'sandbox-net',
       [KEY.instance]: instance,
-      [KEY.sandbox]: sandboxId,
+      ...(spare ? {} : { [KEY.sandbox]: sandboxId }),
     },
   };
 }
