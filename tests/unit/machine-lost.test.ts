@@ -48,10 +48,13 @@ test('a lost session: every route answers 503 MACHINE_LOST with a message saying
 test('a failing call on a session whose machine is found lost answers MACHINE_LOST at once, before the watch runs', async (t) => {
   const h = buildApp();
   const s = await h.session();
+  const neighbour = await h.session();
   h.provider.lostOn.set(s.id, 'm2');
+  h.provider.lostOn.set(neighbour.id, 'm2');
   const e = await assertError(t, await h.request(`/api/sessions/${s.id}/exec`, { method: 'POST', json: { cmd: 'true' }, token: s.token }), 503, 'MACHINE_LOST');
   t.regex(e.message, /went away/);
   t.is(h.manager.lostMember(s.id), 'm2');
+  t.is(h.manager.lostMember(neighbour.id), 'm2', 'the other session on that machine is marked at the same time');
   // A failure on a machine that is there stays the engine's error.
   const other = await h.session();
   h.provider.answer = () => {

@@ -21,7 +21,7 @@ export const memberAway = (cause?: unknown) =>
   new ApiError(
     503,
     'ENGINE_UNAVAILABLE',
-    'One of the machines behind this Berth server is away, and new sandboxes cannot be made until it is back. Try again in a few minutes.',
+    'One of the machines behind this Berth server is away, and sandboxes cannot be made or removed until it is back. Try again in a few minutes.',
     cause,
   );
 
