@@ -2,6 +2,7 @@
 // problem is reported with the variable's name. Nothing else in the server reads the environment.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { stateDir } from '../runtime/bootstrap/engine.ts';
 import { ConfigError } from './errors.ts';
@@ -71,7 +72,14 @@ const schema = z.object({
   BERTH_MAX_SANDBOXES: int(100, 1, 10000).describe('global cap on sandboxes (sessions plus pool)'),
   BERTH_MAX_NODES: int(5, 1, 10).describe('nodes per session'),
   BERTH_SANDBOX_MEMORY: bytes.default('2g').describe('memory limit per learner node'),
-  BERTH_SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1).describe('CPUs per learner node'),
+  BERTH_SANDBOX_CPUS: z.coerce
+    .number()
+    .positive()
+    .max(1024)
+    .optional()
+    .describe(
+      "CPUs per learner node, a hard cap; default all the host's cores: a node may use cores nobody else wants, and busy nodes share them equally (the kernel's CPU weights)",
+    ),
   BERTH_SANDBOX_PIDS: int(2048, 64, 1_000_000).describe('process limit per learner node'),
   BERTH_SANDBOX_DISK: bytes.default('8g').describe('disk limit per learner node (engine storage)'),
   BERTH_SANDBOX_DISK_RESERVE: bytes
@@ -198,7 +206,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     maxNodes: c.BERTH_MAX_NODES,
     limits: {
       memoryBytes: parseBytes(c.BERTH_SANDBOX_MEMORY),
-      nanoCpus: Math.round(c.BERTH_SANDBOX_CPUS * 1e9),
+      // No cap below the machine by default: a cap of one core made a learner's cold `docker pull nginx` 1.31× the
+      // host engine's on two cores (the unpack wants more than one), while fairness under load comes from the
+      // equal CPU weights every node has anyway.
+      nanoCpus: Math.round((c.BERTH_SANDBOX_CPUS ?? availableParallelism()) * 1e9),
       pids: c.BERTH_SANDBOX_PIDS,
       diskBytes: parseBytes(c.BERTH_SANDBOX_DISK),
     },

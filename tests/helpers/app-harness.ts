@@ -38,6 +38,8 @@ export function buildApp<P extends SandboxProvider = FakeProvider>(env: Record<s
   // Nothing is written to the state folder: instructor tokens come from the environment hash.
   const config = loadConfig({
     BERTH_POOL_SIZE: '0',
+    // The server's default is the host's core count; the unit layer must not depend on the machine.
+    BERTH_SANDBOX_CPUS: '1',
     BERTH_ADMIN_TOKEN_SHA256: hashToken(ADMIN_TOKEN),
     BERTH_STATE_DIR: joinPath(tmpdir(), 'berth-unit-no-state'),
     ...env,
