@@ -22,8 +22,9 @@ function sent(name: string) {
   return { raw: raw.length, gzip: existsSync(gz) ? readFileSync(gz).length : gzipSync(raw, { level: 9 }).length };
 }
 
-const staticImports = (name: string) => [...read(name).matchAll(/(?:from|import)\s*["']\.\/([^"']+\.js)["']/g)].map((m) => m[1]);
-const dynamicImports = (name: string) => [...read(name).matchAll(/import\(\s*["']\.\/([^"']+\.js)["']\s*\)/g)].map((m) => m[1]);
+// Quotes of any kind: Vite 8 (Rolldown, Astro 7) writes dynamic imports with backticks, import(`./x.js`).
+const staticImports = (name: string) => [...read(name).matchAll(/(?:from|import)\s*["'`]\.\/([^"'`]+\.js)["'`]/g)].map((m) => m[1]);
+const dynamicImports = (name: string) => [...read(name).matchAll(/import\(\s*["'`]\.\/([^"'`]+\.js)["'`]\s*\)/g)].map((m) => m[1]);
 
 /** The files a module loads before it runs: itself and its static imports, transitively. */
 function closure(entries: string[], seen = new Set<string>()) {
