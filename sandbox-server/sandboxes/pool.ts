@@ -77,6 +77,8 @@ export class WarmPool {
             setTimeout(() => this.fill(), 5000).unref();
           },
         )
+        // Never rejects: drain() awaits it, and a stop must not fail on a start's late surprise.
+        .catch((err) => this.opts.onError(err))
         .finally(() => this.inFlight.delete(start));
       this.inFlight.add(start);
     }

@@ -127,12 +127,8 @@ export class IncusCluster {
     this.incus(m, ['admin', 'waitready', '--timeout=60']);
   }
 
-  /**
-   * The member's machine going away: every process in its network namespace (incusd, its dnsmasq and
-   * forkproxy) killed at once, without a word to the cluster. Its containers' own processes, in their own
-   * namespaces, run on unseen, as they would on a machine cut off; stop() removes them by their cgroups.
-   */
-  async kill(m: Member) {
+  /** SIGKILLs every process in the member's namespace until none is left (5 s at most); what is left, or null. */
+  private async killAll(m: Member): Promise<string | null> {
     for (let i = 0; i < 50 && this.nsPids(m).length; i++) {
       for (const pid of this.nsPids(m)) {
         try {
@@ -143,7 +139,17 @@ export class IncusCluster {
       }
       await sleep(100);
     }
-    if (this.nsPids(m).length) throw new Error(`${m.name}: processes left in ${m.ns}: ${this.nsPids(m).join(' ')}`);
+    return this.nsPids(m).length ? `${m.name}: processes left in ${m.ns}: ${this.nsPids(m).join(' ')}` : null;
+  }
+
+  /**
+   * The member's machine going away: every process in its network namespace (incusd, its dnsmasq and
+   * forkproxy) killed at once, without a word to the cluster. Its containers' own processes, in their own
+   * namespaces, run on unseen, as they would on a machine cut off; stop() removes them by their cgroups.
+   */
+  async kill(m: Member) {
+    const left = await this.killAll(m);
+    if (left) throw new Error(left);
   }
 
   /** Pids whose network namespace is the member's (incusd, its lxc monitors, dnsmasq, forkproxy…). */
@@ -192,17 +198,8 @@ export class IncusCluster {
         );
     }
     for (const m of this.members) {
-      for (let i = 0; i < 50 && this.nsPids(m).length; i++) {
-        for (const pid of this.nsPids(m)) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-        await sleep(100);
-      }
-      if (this.nsPids(m).length) problems.push(`${m.name}: processes left in ${m.ns}: ${this.nsPids(m).join(' ')}`);
+      const left = await this.killAll(m);
+      if (left) problems.push(left);
     }
     // A container that outlived its daemon: its processes by its cgroup (names are this run's own).
     for (const n of names) {
