@@ -186,9 +186,8 @@ export class SandboxManager {
       return await fn();
     } catch (err) {
       if (this.opts.provider.lostSandboxes && !(err instanceof ApiError && err.status < 500)) {
-        const found = await this.opts.provider.lostSandboxes().catch(() => null);
         // Every session found lost is marked, not only this one: the others' learners are told as soon.
-        for (const [other, l] of found ?? []) if (this.opts.store.getSession(other)) this.markLost(other, l.member);
+        await this.findLost().catch(() => 0);
         if (this.lost.has(id)) throw machineLost();
         // Not (yet) declared lost, but not answering: say so rather than pass on the engine's failure.
         if (await this.opts.provider.machineAway?.(id).catch(() => null)) {

@@ -272,8 +272,10 @@ export class IncusProvider implements SandboxProvider {
       // A member away: Incus cannot make the session's bridge (MEMBER_AWAY), so a spare made ahead is taken; with
       // none, nothing is asked of Incus (a try would leave an errored network record until the member is back).
       const away = (await this.clustered()) && ((await clusterMembers(this.client)) ?? []).some((m) => m.status === 'Offline');
+      // Spares are kept for learners: the warm pool and measurements never take one.
+      const spare = async () => forLearner && this.spareBridges > 0 && (await this.takeSpare(sandboxId)) !== null;
       if (away) {
-        if (!(forLearner && this.spareBridges > 0 && (await this.takeSpare(sandboxId)))) throw memberAway();
+        if (!(await spare())) throw memberAway();
         subnet = await this.subnetOf(sandboxId);
       } else {
         try {
@@ -281,8 +283,7 @@ export class IncusProvider implements SandboxProvider {
           this.bridges.set(sandboxId, bridgeName(sandboxId));
         } catch (err) {
           // Not yet declared offline, but not answering: the same, found out by trying.
-          if (!(forLearner && this.spareBridges > 0 && err instanceof IncusError && MEMBER_AWAY.test(err.message) && (await this.takeSpare(sandboxId))))
-            throw err;
+          if (!(err instanceof IncusError && MEMBER_AWAY.test(err.message) && (await spare()))) throw err;
           subnet = await this.subnetOf(sandboxId);
         }
         this.subnets.set(sandboxId, subnet);
