@@ -53,7 +53,7 @@ const schema = z.object({
     .regex(/^https:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}\/?$/, 'an address such as https://incus.example.org:8443')
     .optional()
     .describe(
-      'a remote Incus server or cluster to use instead of the socket (with the three settings below; the server refuses it until the sandbox firewall and previews reach remote members, see the README)',
+      'a remote Incus cluster to use instead of the socket (with the three settings below); each member runs the member agent, see the README, "Adding a machine"',
     ),
   BERTH_INCUS_CLIENT_CERT: z
     .string()
@@ -65,6 +65,9 @@ const schema = z.object({
     .optional()
     .describe("PEM file of the server's (or cluster's) certificate: the only one accepted from BERTH_INCUS_URL, as the incus CLI pins it"),
   BERTH_INCUS_IMAGE: z.string().default('berth-learner').describe('Incus image alias of the learner node (provider incus)'),
+  BERTH_INCUS_SPARE_BRIDGES: int(0, 0, 64).describe(
+    'session bridges kept made ahead on a cluster while every member is online, so that learners still get sandboxes while one is away (Incus makes a new bridge only with every member there)',
+  ),
   BERTH_MIRROR_PORT: int(5000, 1, 65535).describe(
     'loopback port the registry mirror is published on (runtime/up.ts publishes it; pushes from the host and Incus nodes use it)',
   ),
@@ -197,7 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     allowedOrigins: new Set([origin, `http://127.0.0.1:${c.PORT}`, `http://localhost:${c.PORT}`, ...list(c.BERTH_EXTRA_ORIGINS)]),
     engineImage: c.BERTH_ENGINE_IMAGE,
     provider: c.BERTH_PROVIDER,
-    incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE, remote: incusRemote(env, c.BERTH_INCUS_URL) },
+    incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE, remote: incusRemote(env, c.BERTH_INCUS_URL), spareBridges: c.BERTH_INCUS_SPARE_BRIDGES },
     mirrorPort: c.BERTH_MIRROR_PORT,
     /** As configured, for join links; absent: links use the request's own origin. */
     publicOrigin: c.BERTH_PUBLIC_ORIGIN,

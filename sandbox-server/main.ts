@@ -22,7 +22,7 @@ import { chooseProvider } from './engine/choose.ts';
 import { IncusClient } from './engine/incus/client.ts';
 import { IncusProvider } from './engine/incus/provider.ts';
 import type { SandboxProvider } from './engine/provider.ts';
-import { refusal, REMOTE_REFUSAL } from './engine/incus/cluster.ts';
+import { GROUP, isFleet, refusal, syncPlacement } from './engine/incus/cluster.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
 import { Store } from './store.ts';
@@ -44,17 +44,26 @@ function guardAgainstCrashes(log: pino.Logger) {
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardProcess = false } = {}) {
   const config = loadConfig(env);
-  // Refused before anything starts: nodes on another machine would be outside this host's firewall.
-  if (config.incus.remote && config.provider !== 'docker') throw new ConfigError(REMOTE_REFUSAL);
   const log = pino({ level: config.logLevel });
   if (guardProcess) guardAgainstCrashes(log);
   const engine = await ensureEngine({ env, log: (m) => log.info(m) });
   const docker = connect(engine.host);
+  const providerKind = config.incus.remote && config.provider === 'auto' ? 'incus' : await chooseProvider(config.provider, config.incus, log);
+  const incus = providerKind === 'incus' ? new IncusClient({ socketPath: config.incus.socket, remote: config.incus.remote }) : null;
+  // A fleet (a cluster of several, or a remote Incus): nodes run on other machines, where the member agents
+  // hold them in (engine/incus/cluster.ts); refused before anything starts when no machine is ready for them.
+  const fleet = incus ? await isFleet(incus) : false;
+  const refused = incus && (await refusal(incus, config.egressPolicy));
+  if (refused) throw new ConfigError(refused);
+  if (fleet) log.info({ group: GROUP }, 'learner nodes run on Incus cluster members: each session placed among those ready for learners');
   const allowHosts = config.egressAllow ?? aptHosts();
-  // A remote engine's bridges live on its own host, where these rules would have to go.
-  const firewall = engine.socketPath
-    ? await applyFirewall(config.egressPolicy, allowHosts)
-    : { enforced: false, reason: `the host engine is remote (${engine.host})`, allowed: [], forward: undefined };
+  // A remote engine's bridges live on its own host, where these rules would have to go; a fleet's bridges live
+  // on its members, where their agents apply the same rules and answer DNS.
+  const firewall = fleet
+    ? { enforced: false, reason: 'nodes run on Incus cluster members, held in by the member agent on each', allowed: [], forward: undefined }
+    : engine.socketPath
+      ? await applyFirewall(config.egressPolicy, allowHosts)
+      : { enforced: false, reason: `the host engine is remote (${engine.host})`, allowed: [], forward: undefined };
   const metrics = createMetrics();
   // Where the firewall holds sandboxes in, their names are answered by Berth too (engine/dns.ts).
   const dns =
@@ -69,19 +78,22 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
         })
       : null;
   if (firewall.enforced) log.info({ policy: config.egressPolicy, allowed: firewall.allowed, chain: firewall.forward }, 'sandbox firewall applied');
+  else if (fleet) log.info({ policy: config.egressPolicy, reason: firewall.reason }, 'sandbox firewall and DNS: on each cluster member');
   else log.warn({ reason: firewall.reason }, 'sandbox firewall NOT applied: sandboxes can reach the host and the outside');
   const store = new Store(join(config.stateDir, 'berth.db'));
   const disks = LoopDisks.usable(engine.socketPath) ? new LoopDisks(join(config.stateDir, 'disks'), config.diskReserveBytes) : null;
   if (!disks) log.warn('per-node disks unavailable (needs root and a local engine): engine storage is not size-limited');
-  const providerKind = await chooseProvider(config.provider, config.incus, log);
-  const incus = providerKind === 'incus' ? new IncusClient({ socketPath: config.incus.socket, remote: config.incus.remote }) : null;
-  const refused = incus && (await refusal(incus));
-  if (refused) {
-    store.close();
-    throw new ConfigError(refused);
-  }
   const provider = incus
-    ? new IncusProvider({ client: incus, image: config.incus.image, instance: store.instanceId(), dns, mirrorPort: config.mirrorPort })
+    ? new IncusProvider({
+        client: incus,
+        image: config.incus.image,
+        instance: store.instanceId(),
+        dns,
+        mirrorPort: config.mirrorPort,
+        spareBridges: config.incus.spareBridges,
+        placementGroup: fleet ? GROUP : null,
+        agentDns: fleet && config.egressPolicy !== 'open',
+      })
     : new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();
   const lessonsDir = resolve(config.lessonsDir ?? join(root, 'lessons'));
@@ -167,6 +179,18 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     Math.min(config.reapIntervalMs, 5000),
   );
   lostWatch.unref();
+  // A fleet's placement follows its members: one whose agent stops reporting (or that is drained) leaves the
+  // cluster group new sessions are placed in, and comes back with its agent's next report.
+  const placementWatch = fleet
+    ? setInterval(
+        () =>
+          syncPlacement(incus!, config.egressPolicy)
+            .then((p) => p.changed && log.warn({ ready: p.ready, unready: p.unready }, 'machines taking new sessions changed'))
+            .catch((err) => log.error({ err }, 'keeping placement to the ready machines failed')),
+        10_000,
+      )
+    : undefined;
+  placementWatch?.unref();
 
   await new Promise<void>((r) => server.listen(config.port, config.host, r));
   const address = server.address();
@@ -183,6 +207,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
     async close({ keepSandboxes = false } = {}) {
       clearInterval(reaper);
       clearInterval(lostWatch);
+      clearInterval(placementWatch);
       workshops.stop();
       server.closeAllConnections();
       for (const socket of upgraded) socket.destroy();

@@ -50,10 +50,13 @@ test.after.always(async (t) => {
 
 const location = async (id: string, node: string) => (await client.get<{ location: string }>(`/1.0/instances/${instanceName(id, node)}`)).location;
 
-it('two members online; the server refuses the cluster, naming the socket and what acts on this host only', async (t) => {
+it('two members online; without a member agent on either, the server refuses the cluster, naming the socket and each member', async (t) => {
   const members = await clusterMembers(client);
   t.deepEqual(members?.map((m) => `${m.name} ${m.status}`).sort(), ['m1 Online', 'm2 Online']);
-  t.regex((await refusal(client)) ?? '', /^BERTH_INCUS_SOCKET: .* is a member of an Incus cluster of 2,.*firewall/);
+  t.regex(
+    (await refusal(client, 'allowlist')) ?? '',
+    /^BERTH_INCUS_SOCKET: .*: no member of the Incus cluster can take learner nodes: m1: no Berth member agent runs there/,
+  );
   const machines = await provider.machines();
   t.deepEqual(machines?.map((m) => m.name).sort(), ['m1', 'm2']);
   t.true(

@@ -25,6 +25,7 @@ function fakeIncus({
 }) {
   const log: string[] = [];
   const instances = new Map<string, { location: string; config: Record<string, string> }>();
+  const networks: { name: string; config: Record<string, string> }[] = [];
   const target = (path: string) => new URL(path, 'http://x').searchParams.get('target');
   const client = {
     remote: false,
@@ -53,10 +54,13 @@ function fakeIncus({
     },
     async run(method: string, path: string, body?: { name?: string; config?: Record<string, string> }) {
       log.push(`${method} ${path}${body?.name ? ` ${body.name}` : ''}`);
+      if (method === 'POST' && path === '/1.0/networks') networks.push(body as never);
       if (method === 'POST' && path.startsWith('/1.0/instances')) {
         // The scheduler takes a while: the other nodes must wait for its choice, not guess.
-        if (!target(path)) await new Promise((r) => setTimeout(r, 20));
-        instances.set(body!.name!, { location: clustered ? (target(path) ?? scheduled) : 'none', config: body!.config ?? {} });
+        // A group (`@name`) is left to the scheduler too, among its members.
+        const member = target(path)?.startsWith('@') ? null : target(path);
+        if (!member) await new Promise((r) => setTimeout(r, 20));
+        instances.set(body!.name!, { location: clustered ? (member ?? scheduled) : 'none', config: body!.config ?? {} });
       }
       return {};
     },
@@ -71,7 +75,7 @@ function fakeIncus({
       /* ditto */
     },
   };
-  return { client: client as unknown as IncusClient, log, instances };
+  return { client: client as unknown as IncusClient, log, instances, networks };
 }
 
 test('onMember aims a request at a member, or leaves it to Incus', (t) => {
@@ -97,6 +101,22 @@ test('in a cluster: the bridge is defined on each member first, node1 is left to
   await p.addNode('s1', 'node4', limits);
   t.is(log.filter((l) => l.startsWith('POST /1.0/instances')).at(-1), 'POST /1.0/instances?target=m2 berth-s1-node4');
   t.is(instances.get('berth-s1-node4')?.config[KEY.sandbox], 's1');
+});
+
+test('in a fleet: node1 is placed among the cluster group of ready members, the others follow it; the member agents answer DNS', async (t) => {
+  const { client, log, instances, networks } = fakeIncus({ clustered: true });
+  const p = new IncusProvider({ client, image: 'berth-learner', instance: 'i1', mirrorPort: 5000, placementGroup: 'berth', agentDns: true });
+  await p.createSandbox('s1', ['node1', 'node2'], limits);
+  const creates = log.filter((l) => l.startsWith('POST /1.0/instances'));
+  t.deepEqual(creates, ['POST /1.0/instances?target=%40berth berth-s1-node1', 'POST /1.0/instances?target=m2 berth-s1-node2']);
+  t.deepEqual(
+    [...instances.values()].map((i) => i.location),
+    ['m2', 'm2'],
+  );
+  // No dnsmasq on the bridge: the agent on the member answers on the gateway, and the nodes ask it there.
+  t.is(networks.at(-1)?.config['dns.mode'], 'none');
+  await p.createSandbox('s2', ['node1'], limits);
+  t.is(log.filter((l) => l.startsWith('POST /1.0/instances')).at(-1), 'POST /1.0/instances?target=%40berth berth-s2-node1', 'a one-node session too');
 });
 
 test('in a cluster, a node1 that fails to be created fails the others too, none left waiting', async (t) => {

@@ -35,6 +35,9 @@ export function incusError(err: unknown, what: string): ApiError {
       return new ApiError(409, 'CONFLICT', `${what}: it is busy or in the wrong state.`, err);
     }
     if (/insufficient|no space|quota/i.test(err.message)) return new ApiError(503, 'OUT_OF_CAPACITY', `${what}: the host is out of room.`, err);
+    // A fleet whose placement group is empty: no machine is ready for learners (cluster.ts).
+    if (/Couldn't find a cluster member for the instance/.test(err.message))
+      return new ApiError(503, 'OUT_OF_CAPACITY', `${what}: no machine can take a new sandbox right now. Try again in a few minutes.`, err);
   }
   return new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err);
 }

@@ -54,6 +54,13 @@ export type IncusProviderOptions = {
    * is away: Incus makes a managed network only with every member there. 0: none.
    */
   spareBridges?: number;
+  /**
+   * A fleet (a cluster, or a remote Incus): the cluster group sessions are placed in (cluster.ts GROUP, kept by
+   * the server to the members ready for learners); null: wherever Incus's scheduler likes (a single machine).
+   */
+  placementGroup?: string | null;
+  /** The member agents answer DNS on each session's gateway (a fleet whose egress policy is not open). */
+  agentDns?: boolean;
 };
 
 const READY_FILE = '/run/berth-ready';
@@ -80,9 +87,24 @@ export class IncusProvider implements SandboxProvider {
   spareBridges: number;
   /** Each session's bridge as far as known: its own (bridgeName) or a spare (made ahead, not named after it). */
   bridges = new Map<string, string>();
+  placementGroup: string | null;
+  agentDns: boolean;
 
-  constructor({ client, image, profile = 'berth', instance, dns = null, mirrorPort = 5000, readyTimeoutMs = 90_000, spareBridges = 0 }: IncusProviderOptions) {
+  constructor({
+    client,
+    image,
+    profile = 'berth',
+    instance,
+    dns = null,
+    mirrorPort = 5000,
+    readyTimeoutMs = 90_000,
+    spareBridges = 0,
+    placementGroup = null,
+    agentDns = false,
+  }: IncusProviderOptions) {
     this.spareBridges = spareBridges;
+    this.placementGroup = placementGroup;
+    this.agentDns = agentDns;
     this.client = client;
     this.image = image;
     this.profile = profile;
@@ -215,7 +237,7 @@ export class IncusProvider implements SandboxProvider {
         }
       }
       await withRetry(() =>
-        this.client.run('POST', '/1.0/networks', networkBody({ sandboxId: id, instance: this.instance, subnet, berthDns: !!this.dns, spare })),
+        this.client.run('POST', '/1.0/networks', networkBody({ sandboxId: id, instance: this.instance, subnet, berthDns: !!this.dns || this.agentDns, spare })),
       );
       this.addresses.set(bridgeName(id), subnet.index);
       return subnet;
@@ -251,8 +273,9 @@ export class IncusProvider implements SandboxProvider {
    * then. A loopback resolver on the host is out of a node's reach: the bridge's dnsmasq on the gateway.
    */
   resolverFor(subnet: Subnet): string {
-    // A remote member's resolver is not in this host's resolv.conf: its bridge's dnsmasq on the gateway.
-    if (this.dns || this.client.remote) return subnet.gateway;
+    // A remote member's resolver is not in this host's resolv.conf: its bridge's dnsmasq (or its member
+    // agent's responder) on the gateway.
+    if (this.dns || this.agentDns || this.client.remote) return subnet.gateway;
     let text = '';
     try {
       text = readFileSync('/etc/resolv.conf', 'utf8');
@@ -351,7 +374,8 @@ export class IncusProvider implements SandboxProvider {
     try {
       await this.client.run(
         'POST',
-        onMember('/1.0/instances', member),
+        // Not aimed at a member: among the group's members (a fleet), else anywhere Incus likes.
+        onMember('/1.0/instances', member ?? (this.placementGroup ? `@${this.placementGroup}` : null)),
         instanceBody({
           sandboxId,
           instance: this.instance,
