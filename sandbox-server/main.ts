@@ -42,19 +42,30 @@ function guardAgainstCrashes(log: pino.Logger) {
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection: kept running'));
 }
 
+/** Whether the Incus behind `client` is a fleet, and why the server must not start on it; an Incus that cannot be reached is a config error too. */
+async function fleetOf(client: IncusClient, policy: string): Promise<{ fleet: boolean; refused: string | null }> {
+  try {
+    return { fleet: await isFleet(client), refused: await refusal(client, policy) };
+  } catch (err) {
+    const where = client.remote ? `BERTH_INCUS_URL: ${client.origin}` : `BERTH_INCUS_SOCKET: ${client.socketPath}`;
+    throw new ConfigError(`${where} could not be asked about its members: ${(err as Error).message}`);
+  } finally {
+    if (client.remote) client.close();
+  }
+}
+
 export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardProcess = false } = {}) {
   const config = loadConfig(env);
   const log = pino({ level: config.logLevel });
   if (guardProcess) guardAgainstCrashes(log);
-  const engine = await ensureEngine({ env, log: (m) => log.info(m) });
-  const docker = connect(engine.host);
   const providerKind = config.incus.remote && config.provider === 'auto' ? 'incus' : await chooseProvider(config.provider, config.incus, log);
   const incus = providerKind === 'incus' ? new IncusClient({ socketPath: config.incus.socket, remote: config.incus.remote }) : null;
   // A fleet (a cluster of several, or a remote Incus): nodes run on other machines, where the member agents
   // hold them in (engine/incus/cluster.ts); refused before anything starts when no machine is ready for them.
-  const fleet = incus ? await isFleet(incus) : false;
-  const refused = incus && (await refusal(incus, config.egressPolicy));
+  const { fleet, refused } = incus ? await fleetOf(incus, config.egressPolicy) : { fleet: false, refused: null };
   if (refused) throw new ConfigError(refused);
+  const engine = await ensureEngine({ env, log: (m) => log.info(m) });
+  const docker = connect(engine.host);
   if (fleet) log.info({ group: GROUP }, 'learner nodes run on Incus cluster members: each session placed among those ready for learners');
   const allowHosts = config.egressAllow ?? aptHosts();
   // A remote engine's bridges live on its own host, where these rules would have to go; a fleet's bridges live

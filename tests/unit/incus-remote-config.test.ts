@@ -1,7 +1,7 @@
 // A remote Incus in the configuration (BERTH_INCUS_URL and its PEM files): each problem names its variable,
-// and the server refuses a remote Incus at start, before it starts anything, saying what is missing yet.
+// and a remote Incus the server cannot reach stops its start, before it starts anything.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../sandbox-server/config.ts';
@@ -60,11 +60,12 @@ test('the pin accepts exactly the pinned certificate, whatever name the server w
   t.regex(tls.checkServerIdentity('incus.example.org', peer(colons(client.fingerprint)))?.message ?? '', /not the pinned one/);
 });
 
-test('the server refuses a remote Incus at start, naming the variable and what acts on this host only', async (t) => {
-  const err = await t.throwsAsync(startServer({ ...env, BERTH_STATE_DIR: join(dir, 'state') }), { instanceOf: ConfigError });
-  t.regex(err!.message, /^BERTH_INCUS_URL: the server cannot run learner nodes on a remote Incus yet/);
-  t.regex(err!.message, /firewall/);
-  t.regex(err!.message, /previews/);
-  t.regex(err!.message, /mirror/);
-  await t.throwsAsync(startServer({ ...env, BERTH_PROVIDER: 'incus', BERTH_STATE_DIR: join(dir, 'state') }), { instanceOf: ConfigError });
+test('a remote Incus that cannot be reached stops the start with the variable named, before any engine is started', async (t) => {
+  // Loopback port 1: refused at once, and nothing leaves this machine. Whether a reachable one is refused is
+  // engine/incus/cluster.ts's refusal (tests/unit/incus-fleet.test.ts).
+  const local = { ...env, BERTH_INCUS_URL: 'https://127.0.0.1:1', BERTH_STATE_DIR: join(dir, 'state') };
+  const err = await t.throwsAsync(startServer(local), { instanceOf: ConfigError });
+  t.regex(err!.message, /^BERTH_INCUS_URL: https:\/\/127\.0\.0\.1:1 could not be asked about its members: .*ECONNREFUSED/);
+  await t.throwsAsync(startServer({ ...local, BERTH_PROVIDER: 'incus' }), { instanceOf: ConfigError });
+  t.false(existsSync(join(dir, 'state', 'docker.sock')), 'no engine was started for it');
 });
