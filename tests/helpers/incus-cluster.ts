@@ -13,6 +13,8 @@ import { daemonEnv } from '../../runtime/bootstrap/daemon-env.ts';
 import { INCUSD, pingIncus } from '../../runtime/incus/daemons.ts';
 
 export type Member = { name: string; ns: string; dir: string; address: string; socket: string };
+/** A veth from this host's own namespace into a member's: `host` is this side's address, `member` the other's. */
+export type HostLink = { host: string; member: string };
 
 /** The cgroup hierarchies of this host, to mount again in the private mount namespace `ip netns exec` makes. */
 function cgroupMounts(): string {
@@ -47,6 +49,7 @@ export class IncusCluster {
   root: string;
   members: Member[];
   log: (m: string) => void;
+  links = new Map<string, HostLink>();
 
   constructor(root: string, log: (m: string) => void = () => {}) {
     this.root = root;
@@ -125,6 +128,27 @@ export class IncusCluster {
       await sleep(100);
     }
     this.incus(m, ['admin', 'waitready', '--timeout=60']);
+  }
+
+  /**
+   * A veth pair from this host's namespace into `m`'s: the "cluster network" on which an operator's Berth host
+   * offers its registry mirror to the members (a /30 of 10.251.0.0/16; only the two ends know it). Deleted
+   * with the member's namespace.
+   */
+  linkHost(m: Member): HostLink {
+    const known = this.links.get(m.name);
+    if (known) return known;
+    const i = this.members.indexOf(m);
+    const net = `10.251.${Number.parseInt(this.id.slice(0, 2), 16)}`;
+    const link = { host: `${net}.${4 * i + 1}`, member: `${net}.${4 * i + 2}` };
+    const [here, there] = [`bh${this.id}${i}`, `bm${this.id}${i}`];
+    sh('ip', ['link', 'add', here, 'type', 'veth', 'peer', 'name', there, 'netns', m.ns]);
+    sh('ip', ['addr', 'add', `${link.host}/30`, 'dev', here]);
+    sh('ip', ['link', 'set', here, 'up']);
+    sh('ip', ['-n', m.ns, 'addr', 'add', `${link.member}/30`, 'dev', there]);
+    sh('ip', ['-n', m.ns, 'link', 'set', there, 'up']);
+    this.links.set(m.name, link);
+    return link;
   }
 
   /** SIGKILLs every process in the member's namespace until none is left (5 s at most); what is left, or null. */

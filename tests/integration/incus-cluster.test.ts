@@ -8,6 +8,9 @@
 // afterwards, whatever happened. Needs root, incusd's binaries and the learner image the bring-up built
 // (<state>/incus/berth-learner-*.tar); without them the test is skipped, not passed.
 import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { hostname } from 'node:os';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +18,14 @@ import { stateDir } from '../../runtime/bootstrap/engine.ts';
 import { INCUSD } from '../../runtime/incus/daemons.ts';
 import { loadConfig } from '../../sandbox-server/config.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
-import { clusterMembers, refusal } from '../../sandbox-server/engine/incus/cluster.ts';
+import { clusterMembers, GROUP, refusal, syncPlacement } from '../../sandbox-server/engine/incus/cluster.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
-import { IncusCluster } from '../helpers/incus-cluster.ts';
+import { IncusCluster, type Member } from '../helpers/incus-cluster.ts';
 import { ADMIN_TOKEN, assertError, buildApp } from '../helpers/app-harness.ts';
 import { eventually } from '../helpers/wait.ts';
+import { startServer } from '../helpers/server.ts';
+import { connectTerminal } from '../helpers/terminal.ts';
 
 const imageDir = join(stateDir(process.env), 'incus');
 const image = existsSync(imageDir) ? readdirSync(imageDir).find((f) => /^berth-learner-.*\.tar$/.test(f)) : undefined;
@@ -34,16 +39,68 @@ const sessions: string[] = [];
 const limits = loadConfig({ BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_PIDS: '1024', BERTH_SANDBOX_DISK: '3g' }).limits;
 const opts = { timeoutMs: 60_000, maxOutput: 65536 };
 
+const mirrorPort = loadConfig().mirrorPort;
+const allow = hostname();
+/** The member agents, by member: each in its member's namespace, as it would run on that machine. */
+const agents = new Map<string, ChildProcess>();
+const agentLogs = new Map<string, string[]>();
+const mirrorRelays: Server[] = [];
+
+/** This host's mirror offered at `host` (a host link's end here): the operator's mirror address on the cluster network. */
+async function offerMirror(host: string): Promise<number> {
+  const relay = createServer((c) => {
+    const up = connect({ host: '127.0.0.1', port: mirrorPort });
+    c.pipe(up).pipe(c);
+    const end = () => {
+      c.destroy();
+      up.destroy();
+    };
+    c.on('error', end);
+    up.on('error', end);
+  });
+  mirrorRelays.push(relay);
+  await new Promise<void>((r) => relay.listen({ host, port: 0 }, r));
+  return (relay.address() as AddressInfo).port;
+}
+
+/**
+ * The member agent on `m`, started as an operator would on that machine (`npm run member`): its firewall and DNS
+ * act in the member's namespace, and it relays the registry mirror to this host's, offered to the members on
+ * the host link (the relay below stands for the operator's mirror address on the cluster network).
+ */
+async function startAgent(m: Member) {
+  const link = cluster!.linkHost(m);
+  const port = await offerMirror(link.host);
+  const logs: string[] = [];
+  agentLogs.set(m.name, logs);
+  const child = spawn('ip', ['netns', 'exec', m.ns, process.execPath, join(import.meta.dirname, '../../sandbox-server/member/main.ts')], {
+    env: {
+      ...process.env,
+      BERTH_INCUS_SOCKET: m.socket,
+      BERTH_EGRESS_POLICY: 'allowlist',
+      BERTH_EGRESS_ALLOW: allow,
+      BERTH_MIRROR_PORT: String(mirrorPort),
+      BERTH_MIRROR_UPSTREAM: `${link.host}:${port}`,
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const s of [child.stdout!, child.stderr!]) s.on('data', (b: Buffer) => logs.push(b.toString()));
+  agents.set(m.name, child);
+}
+
 test.before(async (t) => {
   if (!usable) return;
   cluster = new IncusCluster(mkdtempSync(join(tmpdir(), 'berth-cluster-')), (m) => t.log(m));
   await cluster.start(join(imageDir, image!));
   client = new IncusClient({ socketPath: cluster.members[0].socket });
-  provider = new IncusProvider({ client, image: 'berth-learner', instance: 'cluster-test', mirrorPort: null });
+  provider = new IncusProvider({ client, image: 'berth-learner', instance: 'cluster-test', mirrorPort, placementGroup: GROUP, agentDns: true });
 });
 
 test.after.always(async (t) => {
   for (const id of sessions) await provider?.removeSandbox(id).catch((err: unknown) => t.log(`removing ${id}: ${(err as Error).message}`));
+  for (const a of agents.values()) a.kill('SIGTERM');
+  for (const r of mirrorRelays) r.close();
   const problems = await cluster?.stop();
   if (problems?.length) console.error(`cluster teardown:\n  ${problems.join('\n  ')}`);
 });
@@ -63,6 +120,22 @@ it('two members online; without a member agent on either, the server refuses the
     machines!.every((m) => m.cpus > 0 && m.memoryTotal > 0 && (m.diskFree ?? 0) > 0),
     JSON.stringify(machines),
   );
+});
+
+it('a member agent on each machine: both members then take learners, through the berth group Berth keeps', async (t) => {
+  const t0 = performance.now();
+  for (const m of cluster!.members) await startAgent(m);
+  const why = () => [...agentLogs].map(([m, l]) => `${m}: ${l.join('').slice(-600)}`).join('\n');
+  await eventually(async () => ((await syncPlacement(client, 'allowlist')).ready.length === 2 ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    what: `both agents reporting (${why()})`,
+  });
+  t.log(`FIGURE both member agents reporting ${((performance.now() - t0) / 1000).toFixed(1)} s after their start`);
+  t.is(await refusal(client, 'allowlist'), null);
+  t.deepEqual((await client.get<{ members: string[] }>(`/1.0/cluster/groups/${GROUP}`)).members.sort(), ['m1', 'm2']);
+  t.regex((await refusal(client, 'open')) ?? '', /m1: its member agent holds sandboxes to egress policy allowlist, this server to open/, 'a server of another policy is refused');
+  t.deepEqual((await syncPlacement(client, 'allowlist')).ready.sort(), ['m1', 'm2'], 'and the group is back');
 });
 
 it('sessions until both members hold some: each session whole on one member, its nodes reaching each other', async (t) => {
@@ -111,6 +184,92 @@ it('a terminal on a node of each member, through member 1', async (t) => {
     });
     t.pass(`${member}: ${/on-42-\S+/.exec(seen)?.[0]}`);
     stream.destroy();
+  }
+});
+
+it("on each member its agent holds the nodes in: names by its DNS, its host out of reach, images from the host's mirror", async (t) => {
+  const byMember = new Map<string, string>();
+  for (const id of sessions) byMember.set(await location(id, 'node1'), id);
+  t.deepEqual([...byMember.keys()].sort(), ['m1', 'm2']);
+  for (const m of cluster!.members) {
+    const id = byMember.get(m.name)!;
+    const run = async (cmd: string) => provider.run(id, 'node1', cmd, { ...opts, timeoutMs: 120_000 });
+    // DNS on the gateway, answered by the member's agent: an allowed name, and NXDOMAIN for any other at once.
+    const names = await run(`getent hosts ${allow}; echo "allowed=$?"; getent hosts not-allowed.invalid; echo "other=$?"`);
+    t.regex(names.stdout, /127\.0\.0\.1\s.*\nallowed=0\nother=2/, `${m.name}: ${names.stdout} ${names.stderr}`);
+    // The member's own address (its incusd's port): the firewall refuses it, as on a single host.
+    const host = await run(`timeout 20 bash -c 'exec 3<>/dev/tcp/${m.address}/8443' 2>&1; echo "exit=$?"`);
+    t.regex(host.stdout, /No route to host[\s\S]*exit=1/, `${m.name}: ${host.stdout}`);
+    // A pull through the agent's relay to this host's mirror.
+    const t0 = performance.now();
+    const pull = await run('docker pull -q hello-world && docker run --rm hello-world | head -n 2');
+    t.is(pull.exitCode, 0, `${m.name}: ${pull.stderr}`);
+    t.regex(pull.stdout, /Hello from Docker!/);
+    t.log(`FIGURE ${m.name}: docker pull + run hello-world through the member's mirror relay ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+});
+
+// The real server (sandbox-server/main.ts as a child process) on the cluster through member 1's socket: a fleet,
+// so no firewall or DNS of its own; its sessions are placed by the group, and a preview of a node on member 2
+// (whose bridge is not routed here) comes through Incus.
+it('the server on the cluster: sessions on both members, a terminal and a preview on each', async (t) => {
+  const s = await startServer({
+    BERTH_PROVIDER: 'incus',
+    BERTH_INCUS_SOCKET: cluster!.members[0].socket,
+    BERTH_EGRESS_POLICY: 'allowlist',
+    BERTH_EGRESS_ALLOW: allow,
+    BERTH_SANDBOX_MEMORY: '1g',
+    BERTH_SANDBOX_DISK: '3g',
+    BERTH_MAX_SANDBOXES: '8',
+  });
+  const mine: { id: string; token: string }[] = [];
+  try {
+    t.true(
+      s.logs.some((l) => l.includes('learner nodes run on Incus cluster members')),
+      s.logs.join('').slice(-2000),
+    );
+    const on = new Map<string, { id: string; token: string }>();
+    for (let i = 0; i < 6 && on.size < 2; i++) {
+      const t0 = performance.now();
+      const r = await s.api('/api/sessions', { method: 'POST', json: {} });
+      t.is(r.status, 201, await r.clone().text());
+      const c = (await r.json()) as { id: string; token: string };
+      mine.push(c);
+      const member = await location(c.id, 'node1');
+      t.log(`FIGURE the server's session ${i + 1} on ${member} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      if (!on.has(member)) on.set(member, c);
+    }
+    t.deepEqual([...on.keys()].sort(), ['m1', 'm2']);
+    for (const [member, c] of on) {
+      const term = connectTerminal(`${s.url.replace(/^http/, 'ws')}/api/sessions/${c.id}/terminal`, c.token, { origin: s.url });
+      await term.opened;
+      await term.waitForStatus(/"state":"(ready|reconnected)"/, 60_000);
+      term.send('echo "term-$((6 * 7))-$(hostname)"\r');
+      t.regex(await term.waitFor(/term-42-\S+/, 60_000), /term-42-/, member);
+      term.close();
+      const run = await s.api(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd: 'docker run -d -p 8080:80 nginx', timeoutMs: 120_000 } });
+      t.is(run.status, 200, await run.clone().text());
+      t.is(((await run.json()) as { exitCode: number }).exitCode, 0);
+      const t0 = performance.now();
+      const page = await eventually(
+        async () => {
+          const r = await fetch(`${s.url}/p/${c.id}/node1/8080/`, { headers: { authorization: `Bearer ${c.token}` } });
+          const body = await r.text();
+          return r.status === 200 ? body : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500, what: `the preview of nginx on ${member}` },
+      );
+      t.regex(page, /Welcome to nginx!/, member);
+      const n = 20;
+      const t1 = performance.now();
+      for (let i = 0; i < n; i++) t.is((await fetch(`${s.url}/p/${c.id}/node1/8080/`, { headers: { authorization: `Bearer ${c.token}` } })).status, 200);
+      t.log(
+        `FIGURE ${member}: preview ready ${((t1 - t0) / 1000).toFixed(1)} s after docker run; then ${((performance.now() - t1) / n).toFixed(0)} ms per GET (mean of ${n})`,
+      );
+    }
+  } finally {
+    for (const c of mine) await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token }).catch(() => undefined);
+    await s.stop();
   }
 });
 
@@ -272,6 +431,8 @@ it('a member goes away: its learners are told their machine is lost, the instruc
   // The machine comes back: Incus lists its nodes again, and the reaper removes what the deleted session left there.
   const t2 = performance.now();
   await cluster!.startDaemon(m2);
+  // Its agent went with it (every process of its namespace): started again, as the machine's boot would.
+  await startAgent(m2);
   await eventually(async () => ((await clusterMembers(client))?.every((m) => m.status === 'Online') ? true : undefined), {
     timeoutMs: 90_000,
     intervalMs: 500,
