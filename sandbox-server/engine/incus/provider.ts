@@ -84,6 +84,7 @@ export class IncusProvider implements SandboxProvider {
   addresses = new Map<string, number | null>();
   pool: Promise<string | null> | undefined;
   cluster: Promise<boolean> | undefined;
+  member: Promise<string> | undefined;
   spareBridges: number;
   /** Each session's bridge as far as known: its own (bridgeName) or a spare (made ahead, not named after it). */
   bridges = new Map<string, string>();
@@ -124,6 +125,18 @@ export class IncusProvider implements SandboxProvider {
         throw err;
       });
     return this.pool;
+  }
+
+  /** The member incusd's socket belongs to (asked once); "none" on a single server. */
+  localMember(): Promise<string> {
+    this.member ??= this.client
+      .get<{ environment?: { server_name?: string } }>('/1.0')
+      .then((s) => s.environment?.server_name ?? 'none')
+      .catch((err) => {
+        this.member = undefined;
+        throw err;
+      });
+    return this.member;
   }
 
   /** Whether incusd is a cluster member: placement and networks then take a member (asked once). */
@@ -576,6 +589,8 @@ export class IncusProvider implements SandboxProvider {
   async nodeInit(sandboxId: string, node: string) {
     if (this.client.remote) return null;
     const name = instanceName(sandboxId, node);
+    // In a fleet only a node on this machine's own member has its processes here.
+    if (this.placementGroup && (await this.client.get<InstanceInfo>(`/1.0/instances/${name}`)).location !== (await this.localMember())) return null;
     const state = await this.client.get<{ pid?: number; status?: string }>(`/1.0/instances/${name}/state`);
     return state.pid && state.pid > 0 ? { pid: state.pid, cgroup: `lxc.payload.${name}` } : null;
   }
