@@ -65,6 +65,16 @@ export type IncusProviderOptions = {
 
 const READY_FILE = '/run/berth-ready';
 
+/** A fact asked of incusd once and kept; a failed ask is asked again the next time. */
+function askedOnce<T>(ask: () => Promise<T>): () => Promise<T> {
+  let kept: Promise<T> | undefined;
+  return () =>
+    (kept ??= ask().catch((err) => {
+      kept = undefined;
+      throw err;
+    }));
+}
+
 /** While creating, "not found" is the image or the profile missing: the create failed, nothing the learner had is gone. */
 const createError = (err: unknown, what: string) =>
   isNotFound(err) ? new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err) : incusError(err, what);
@@ -82,9 +92,6 @@ export class IncusProvider implements SandboxProvider {
   reserved = new Set<number>();
   /** Every network on incusd by name, with its subnet's index in the pool (null: outside it); see allocateSubnet. */
   addresses = new Map<string, number | null>();
-  pool: Promise<string | null> | undefined;
-  cluster: Promise<boolean> | undefined;
-  member: Promise<string> | undefined;
   spareBridges: number;
   /** Each session's bridge as far as known: its own (bridgeName) or a spare (made ahead, not named after it). */
   bridges = new Map<string, string>();
@@ -116,40 +123,17 @@ export class IncusProvider implements SandboxProvider {
   }
 
   /** The storage pool of the profile's root disk: a node's root device must name it to carry a size. */
-  storagePool(): Promise<string | null> {
-    this.pool ??= this.client
+  storagePool = askedOnce(() =>
+    this.client
       .get<{ devices?: Record<string, Record<string, string>> }>(`/1.0/profiles/${encodeURIComponent(this.profile)}`)
-      .then((p) => Object.values(p.devices ?? {}).find((d) => d.type === 'disk' && d.path === '/')?.pool ?? null)
-      .catch((err) => {
-        this.pool = undefined;
-        throw err;
-      });
-    return this.pool;
-  }
+      .then((p) => Object.values(p.devices ?? {}).find((d) => d.type === 'disk' && d.path === '/')?.pool ?? null),
+  );
 
-  /** The member incusd's socket belongs to (asked once); "none" on a single server. */
-  localMember(): Promise<string> {
-    this.member ??= this.client
-      .get<{ environment?: { server_name?: string } }>('/1.0')
-      .then((s) => s.environment?.server_name ?? 'none')
-      .catch((err) => {
-        this.member = undefined;
-        throw err;
-      });
-    return this.member;
-  }
+  /** The member incusd's socket belongs to; "none" on a single server. */
+  localMember = askedOnce(() => this.client.get<{ environment?: { server_name?: string } }>('/1.0').then((s) => s.environment?.server_name ?? 'none'));
 
-  /** Whether incusd is a cluster member: placement and networks then take a member (asked once). */
-  clustered(): Promise<boolean> {
-    this.cluster ??= this.client
-      .get<{ environment?: { server_clustered?: boolean } }>('/1.0')
-      .then((s) => s.environment?.server_clustered === true)
-      .catch((err) => {
-        this.cluster = undefined;
-        throw err;
-      });
-    return this.cluster;
-  }
+  /** Whether incusd is a cluster member: placement and networks then take a member. */
+  clustered = askedOnce(() => this.client.get<{ environment?: { server_clustered?: boolean } }>('/1.0').then((s) => s.environment?.server_clustered === true));
 
   // Listings ask incusd for this server's objects only (filter=): a recursive listing of everything costs incusd
   // work for every learner's node and bridge on the host (a network's used_by, an instance's state). The same
