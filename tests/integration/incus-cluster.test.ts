@@ -134,7 +134,11 @@ it('a member agent on each machine: both members then take learners, through the
   t.log(`FIGURE both member agents reporting ${((performance.now() - t0) / 1000).toFixed(1)} s after their start`);
   t.is(await refusal(client, 'allowlist'), null);
   t.deepEqual((await client.get<{ members: string[] }>(`/1.0/cluster/groups/${GROUP}`)).members.sort(), ['m1', 'm2']);
-  t.regex((await refusal(client, 'open')) ?? '', /m1: its member agent holds sandboxes to egress policy allowlist, this server to open/, 'a server of another policy is refused');
+  t.regex(
+    (await refusal(client, 'open')) ?? '',
+    /m1: its member agent holds sandboxes to egress policy allowlist, this server to open/,
+    'a server of another policy is refused',
+  );
   t.deepEqual((await syncPlacement(client, 'allowlist')).ready.sort(), ['m1', 'm2'], 'and the group is back');
 });
 
@@ -247,7 +251,11 @@ it('the server on the cluster: sessions on both members, a terminal and a previe
       term.send('echo "term-$((6 * 7))-$(hostname)"\r');
       t.regex(await term.waitFor(/term-42-\S+/, 60_000), /term-42-/, member);
       term.close();
-      const run = await s.api(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd: 'docker run -d -p 8080:80 nginx', timeoutMs: 120_000 } });
+      const run = await s.api(`/api/sessions/${c.id}/exec`, {
+        method: 'POST',
+        token: c.token,
+        json: { cmd: 'docker run -d -p 8080:80 nginx', timeoutMs: 120_000 },
+      });
       t.is(run.status, 200, await run.clone().text());
       t.is(((await run.json()) as { exitCode: number }).exitCode, 0);
       const t0 = performance.now();
