@@ -635,7 +635,11 @@ export class IncusProvider implements SandboxProvider {
     try {
       const members = (await this.clustered()) ? await clusterMembers(this.client) : null;
       if (!members && !this.client.remote) return null;
-      const online = members ? members.filter((m) => m.status === 'Online').map((m) => m.name) : [null];
+      // In a fleet, the machines that take learners: the placement group's (cluster.ts), not every member.
+      const placing = this.placementGroup
+        ? new Set((await this.client.get<{ members?: string[] }>(`/1.0/cluster/groups/${this.placementGroup}`)).members)
+        : null;
+      const online = members ? members.filter((m) => m.status === 'Online' && (!placing || placing.has(m.name))).map((m) => m.name) : [null];
       const pool = await this.storagePool();
       return await Promise.all(
         online.map(async (member) => {
