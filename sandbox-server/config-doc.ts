@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { configSchema, workshopConfigSchema } from './config.ts';
+import { configSchema, memberConfigSchema, workshopConfigSchema } from './config.ts';
 
 /** Read by runtime/ straight from the environment (runtime/up.ts, runtime/bootstrap/engine.ts), before any server exists. */
 export const RUNTIME_ENV: Record<string, { default: string; what: string }> = {
@@ -69,6 +69,11 @@ export function configTable(): string {
     '',
     ...section('Server', '`sandbox-server/config.ts`', rowsOf(configSchema)),
     ...section('Workshops', '`sandbox-server/config.ts`', rowsOf(workshopConfigSchema)),
+    ...section(
+      'Member agent',
+      '`sandbox-server/config.ts`; besides it, the agent reads BERTH_EGRESS_POLICY, BERTH_EGRESS_ALLOW, BERTH_MIRROR_PORT, BERTH_INCUS_SOCKET and LOG_LEVEL as the server does',
+      rowsOf(memberConfigSchema),
+    ),
     ...section(
       'Runtime bring-up',
       '`runtime/`, read before the server starts',

@@ -286,5 +286,54 @@ export function loadWorkshopConfig(env: NodeJS.ProcessEnv): WorkshopConfig {
   };
 }
 
+// ---- the member agent (sandbox-server/member/) ----
+
+/** host:port with a host name, an IPv4 address or a bracketed IPv6 address. */
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+const memberSchema = z.object({
+  BERTH_MIRROR_RELAY: z
+    .string()
+    .regex(HOST_PORT, 'host:port, e.g. berth.example.org:5000')
+    .refine((s) => {
+      const port = Number(HOST_PORT.exec(s)?.[2]);
+      return port >= 1 && port <= 65535;
+    }, 'a port from 1 to 65535')
+    .optional()
+    .describe(
+      "member agent: the Berth host's read-only registry mirror as this member reaches it (host:port); the agent relays 127.0.0.1:BERTH_MIRROR_PORT there for the nodes' `mirror` device. Unset on the Berth host itself, which has the mirror",
+    ),
+});
+
+/** What the member agent reads: the server's settings it shares (same names, same parsing) and its own. */
+const memberShared = schema.pick({
+  BERTH_EGRESS_POLICY: true,
+  BERTH_EGRESS_ALLOW: true,
+  BERTH_MIRROR_PORT: true,
+  BERTH_INCUS_SOCKET: true,
+  LOG_LEVEL: true,
+});
+
+export type MemberConfig = ReturnType<typeof loadMemberConfig>;
+
+/** The member agent's configuration; a ConfigError naming each bad variable, as loadConfig. */
+export function loadMemberConfig(env: NodeJS.ProcessEnv = process.env) {
+  const c = parse(memberShared, env);
+  const m = parse(memberSchema, env);
+  const relay = m.BERTH_MIRROR_RELAY ? HOST_PORT.exec(m.BERTH_MIRROR_RELAY) : null;
+  const relayTo = relay ? { host: relay[1].replace(/^\[|\]$/g, ''), port: Number(relay[2]) } : null;
+  // The relay listens on that port itself: pointed there, every connection would connect to itself.
+  if (relayTo && ['127.0.0.1', 'localhost'].includes(relayTo.host) && relayTo.port === c.BERTH_MIRROR_PORT)
+    throw invalid(env, [{ name: 'BERTH_MIRROR_RELAY', message: `the relay itself listens on 127.0.0.1:${c.BERTH_MIRROR_PORT} (BERTH_MIRROR_PORT)` }]);
+  return {
+    egressPolicy: c.BERTH_EGRESS_POLICY,
+    egressAllow: c.BERTH_EGRESS_ALLOW === undefined ? undefined : list(c.BERTH_EGRESS_ALLOW),
+    mirrorPort: c.BERTH_MIRROR_PORT,
+    mirrorRelay: relayTo,
+    incusSocket: c.BERTH_INCUS_SOCKET,
+    logLevel: c.LOG_LEVEL,
+  };
+}
+
 /** The schemas themselves, for the configuration table in the README (config-doc.ts). */
-export { schema as configSchema, workshopSchema as workshopConfigSchema };
+export { schema as configSchema, workshopSchema as workshopConfigSchema, memberSchema as memberConfigSchema };

@@ -4,7 +4,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { configSchema, workshopConfigSchema } from '../../sandbox-server/config.ts';
+import { configSchema, memberConfigSchema, workshopConfigSchema } from '../../sandbox-server/config.ts';
 import { withApiTable } from '../../sandbox-server/api-doc.ts';
 import { RUNTIME_ENV, readmePath, withTable } from '../../sandbox-server/config-doc.ts';
 
@@ -26,9 +26,15 @@ test('the README API table matches the contracts (npm run docs:api rewrites it)'
 
 test('every environment variable the server and the runtime read is documented', (t) => {
   // PATH is the system's, not a setting: the runtime only trims npm's entries from it for the daemons it starts.
-  const documented = new Set([...Object.keys(configSchema.shape), ...Object.keys(workshopConfigSchema.shape), ...Object.keys(RUNTIME_ENV), 'PATH']);
+  const documented = new Set([
+    ...Object.keys(configSchema.shape),
+    ...Object.keys(workshopConfigSchema.shape),
+    ...Object.keys(memberConfigSchema.shape),
+    ...Object.keys(RUNTIME_ENV),
+    'PATH',
+  ]);
   const read = new Map<string, string>();
-  for (const f of tracked('runtime/*.ts', 'sandbox-server/*.ts', 'site/build.ts')) {
+  for (const f of tracked('runtime/*.ts', 'sandbox-server/*.ts', 'sandbox-server/member/*.ts', 'site/build.ts')) {
     for (const m of readFileSync(join(root, f), 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]+)|\benv\[['"]([A-Z][A-Z0-9_]+)['"]\]/g)) {
       read.set(m[1] ?? m[2], f);
     }

@@ -68,8 +68,12 @@ export class IncusClient {
     return httpsRequest({ ...opts, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || 443, agent: this.agent }, onResponse);
   }
 
-  /** One HTTP exchange; resolves with the status and the whole body. */
-  http(method: string, path: string, { body, raw, headers = {}, timeoutMs = 60_000 }: RequestOptions = {}): Promise<{ status: number; body: Buffer }> {
+  /** One HTTP exchange; resolves with the status, the reply's headers (an ETag, say) and the whole body. */
+  http(
+    method: string,
+    path: string,
+    { body, raw, headers = {}, timeoutMs = 60_000 }: RequestOptions = {},
+  ): Promise<{ status: number; body: Buffer; headers: IncomingMessage['headers'] }> {
     const payload = raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
     return new Promise((resolve, reject) => {
       const req = this.send(
@@ -86,7 +90,7 @@ export class IncusClient {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (b: Buffer) => chunks.push(b));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
           res.on('error', reject);
         },
       );

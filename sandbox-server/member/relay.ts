@@ -1,0 +1,82 @@
+// The registry mirror for nodes on this member. A node's `mirror` proxy device (engine/incus/spec.ts) connects
+// to 127.0.0.1:BERTH_MIRROR_PORT on the member that holds the node, and only the Berth host runs the mirror:
+// on every other member this relay listens there and pipes each connection, bytes untouched, to the Berth
+// host's mirror (BERTH_MIRROR_RELAY). That mirror is read-only, so nothing a node sends through can change it.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export type RelayTarget = { host: string; port: number };
+
+export class MirrorRelay {
+  private server: Server | undefined;
+  private sockets = new Set<Socket>();
+  readonly port: number;
+  readonly to: RelayTarget;
+  private onError: (err: Error) => void;
+
+  constructor({ port, to, onError = () => {} }: { port: number; to: RelayTarget; onError?: (err: Error) => void }) {
+    this.port = port;
+    this.to = to;
+    this.onError = onError;
+  }
+
+  /** Listens on 127.0.0.1:port; rejects (EADDRINUSE, say) when it cannot. */
+  async start() {
+    const server = createServer((client) => this.pipe(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: '127.0.0.1', port: this.port, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.onError(err));
+    this.server = server;
+  }
+
+  get listening() {
+    return this.server?.listening ?? false;
+  }
+
+  private pipe(client: Socket) {
+    const upstream = connect({ host: this.to.host, port: this.to.port });
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+      s.setNoDelay(true);
+    }
+    // Either side failing or closing ends both: a half-dead pair would keep a node's pull waiting.
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.once('error', (err) => {
+      this.onError(Object.assign(new Error(`mirror relay: ${this.to.host}:${this.to.port}: ${err.message}`), { cause: err }));
+      end();
+    });
+    client.once('error', end);
+    client.once('close', end);
+    upstream.once('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  /** Stops listening and ends the connections in flight. */
+  async stop() {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+/** Whether a registry answers `GET /v2/` on 127.0.0.1:port (through the relay, or the Berth host's own mirror). */
+export async function mirrorAnswers(port: number, timeoutMs = 3000): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    // A registry answers /v2/ with 200 (no auth) or 401 (auth required): either is a registry.
+    return res.status === 200 || res.status === 401;
+  } catch {
+    return false;
+  }
+}
