@@ -67,7 +67,8 @@ export class IncusCluster {
     return sh('ip', ['netns', 'exec', m.ns, 'incus', ...args], { input, env: { ...process.env, INCUS_DIR: m.dir } });
   }
 
-  async start(image: string, poolSize = '10GiB') {
+  /** Forms the cluster; `image`: the learner image tarball to import, or null for a cluster without it. */
+  async start(image: string | null, poolSize = '10GiB') {
     const [a, b] = this.members;
     // mkdtemp's 0700 would keep the containers' mapped root out of their own rootfs ("Could not access").
     chmodSync(this.root, 0o711);
@@ -104,6 +105,7 @@ export class IncusCluster {
       `cluster:\n  enabled: true\n  server_name: ${b.name}\n  server_address: ${b.address}:8443\n  cluster_token: ${token}\n  member_config:\n  - entity: storage-pool\n    name: berth\n    key: size\n    value: ${poolSize}\n`,
     );
     this.log(`FIGURE cluster bootstrap + join: ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+    if (!image) return;
     const t2 = performance.now();
     this.incus(a, ['image', 'import', image, '--alias', 'berth-learner']);
     this.log(`FIGURE learner image imported into the cluster: ${((performance.now() - t2) / 1000).toFixed(1)} s`);

@@ -11,8 +11,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { INCUSD } from '../../runtime/incus/daemons.ts';
+import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { AGENT_KEY } from '../../sandbox-server/member/heartbeat.ts';
 import { FakeIncusd } from '../helpers/fake-incusd.ts';
+import { IncusCluster } from '../helpers/incus-cluster.ts';
 import { blob } from '../helpers/netns-probe.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -68,8 +71,8 @@ function makeBridge(bridge: string, net: string) {
 /** UDP sockets bound to `address`:53 in the member's namespace (the DNS responder's). */
 const dnsSockets = (address: string) => inMember('ss', '-Hlun', 'src', `${address}:53`).trim();
 
-function startAgent(env: Record<string, string>) {
-  const child = spawn('ip', ['netns', 'exec', ns.member, process.execPath, join(repo, 'sandbox-server', 'member', 'main.ts')], {
+function startAgent(env: Record<string, string>, where = ns.member) {
+  const child = spawn('ip', ['netns', 'exec', where, process.execPath, join(repo, 'sandbox-server', 'member', 'main.ts')], {
     cwd: repo,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -96,7 +99,7 @@ function startAgent(env: Record<string, string>) {
   return a;
 }
 
-const logged = (msg: string) => agent?.lines.find((l) => l.msg === msg);
+const logged = (msg: string, a = agent) => a?.lines.find((l) => l.msg === msg);
 
 test.before(async () => {
   if (!root) return;
@@ -135,7 +138,11 @@ test.before(async () => {
   });
 });
 
+let cluster: IncusCluster | undefined;
+
 test.after.always(async () => {
+  const problems = await cluster?.stop();
+  if (problems?.length) console.error(`cluster teardown:\n  ${problems.join('\n  ')}`);
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   // The member's namespace takes its bridges and veth ends with it.
   for (const name of madeNs.reverse()) spawnSync('ip', ['netns', 'del', name]);
@@ -219,3 +226,40 @@ it('bad configuration: exit 2 naming the variable, before anything is applied', 
   t.is(await bad.exit, 2);
   t.regex(bad.stderr, /BERTH_MIRROR_RELAY: host:port/);
 });
+
+// The heartbeat against a real Incus 6.0 (the stand-in above answers as its source reads): a two-member cluster
+// formed here (tests/helpers/incus-cluster.ts, no image needed), the agent run in member m2's namespace on m2's
+// socket, the value read back through m1.
+(root && existsSync(INCUSD) ? test.serial : test.serial.skip)(
+  'on a real two-member cluster: m2 writes user.berth.agent, m1 reads it, SIGTERM removes it',
+  async (t) => {
+    cluster = new IncusCluster(mkdtempSync(join(tmpdir(), 'berth-member-cluster-')), (m) => t.log(m));
+    await cluster.start(null, '2GiB');
+    const [m1, m2] = cluster.members;
+    cluster.incus(m1, ['cluster', 'set', 'm2', 'user.other=keep me']);
+    const m1client = new IncusClient({ socketPath: m1.socket });
+    type Member = { config: Record<string, string>; roles: string[]; groups: string[]; description: string; failure_domain: string };
+    const before = await m1client.get<Member>('/1.0/cluster/members/m2');
+    // Incus holds writers to the ETag they read: a stale one is refused, which is why the agent reads again on a 412.
+    const stale = await m1client.http('PUT', '/1.0/cluster/members/m2', { body: before, headers: { 'if-match': '"0000"' } });
+    t.is(stale.status, 412);
+    const a = startAgent({ BERTH_EGRESS_POLICY: 'closed', BERTH_MIRROR_PORT: String(ports.mirror), BERTH_INCUS_SOCKET: m2.socket, LOG_LEVEL: 'info' }, m2.ns);
+    await eventually(() => logged('heartbeat started', a) ?? (a.child.exitCode !== null ? Promise.reject(new Error(a.stderr)) : undefined), {
+      what: "the agent's first heartbeat on m2",
+    });
+    t.like(logged('heartbeat started', a), { member: 'm2' });
+    const seen = await m1client.get<Member>('/1.0/cluster/members/m2');
+    const beat = JSON.parse(seen.config[AGENT_KEY]);
+    // Nothing answers as a registry on m2's loopback: mirror false.
+    t.like(beat, { policy: 'closed', mirror: false, version: 1 });
+    t.true(Math.abs(Date.now() - beat.at) < 60_000);
+    const writable = (m: Member) => ({ description: m.description, roles: m.roles, groups: m.groups, failure_domain: m.failure_domain, config: m.config });
+    const { [AGENT_KEY]: _, ...rest } = seen.config;
+    t.deepEqual(writable({ ...seen, config: rest }), writable(before), 'everything else as it was');
+    a.child.kill('SIGTERM');
+    t.is(await a.exit, 0, a.stderr);
+    const after = await m1client.get<Member>('/1.0/cluster/members/m2');
+    t.false(AGENT_KEY in after.config);
+    t.is(after.config['user.other'], 'keep me');
+  },
+);
