@@ -114,19 +114,27 @@ export async function startAgent(env: NodeJS.ProcessEnv = process.env, opts: Age
 if (import.meta.main) {
   try {
     const log = pino({ level: loadMemberConfig(process.env).logLevel });
-    // As the server: anything that escapes every handler is logged, and the duties go on.
-    process.on('uncaughtException', (err, origin) => log.error({ err, origin }, 'uncaught exception: kept running'));
-    process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection: kept running'));
-    const agent = await startAgent(process.env, { log });
+    const started = startAgent(process.env, { log });
+    // Listened for from the start: a signal while the duties come up stops them once they are up (the
+    // heartbeat written meanwhile is removed, not left to go stale).
     let stopping = false;
-    const stop = async () => {
+    const stop = () => {
       if (stopping) return;
       stopping = true;
-      await agent.stop();
-      process.exit(0);
+      started
+        .then((agent) => agent.stop())
+        .then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    await started;
+    // Once the duties are up, as the server: anything that escapes every handler is logged, and they go on (a
+    // failure before this point ends the process instead: an agent that did not start must not linger).
+    process.on('uncaughtException', (err, origin) => log.error({ err, origin }, 'uncaught exception: kept running'));
+    process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection: kept running'));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof AgentError) {
       console.error(`Berth member agent could not start: ${err.message}`);

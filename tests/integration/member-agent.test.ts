@@ -227,6 +227,26 @@ it('bad configuration: exit 2 naming the variable, before anything is applied', 
   t.regex(bad.stderr, /BERTH_MIRROR_RELAY: host:port/);
 });
 
+it('without root (no firewall): exit 2 before any other duty, no heartbeat written', async (t) => {
+  const seen = incusd.seen.length;
+  const child = spawn(process.execPath, [join(repo, 'sandbox-server', 'member', 'main.ts')], {
+    cwd: repo,
+    uid: 65534,
+    gid: 65534,
+    env: { ...process.env, BERTH_EGRESS_ALLOW: hostname(), BERTH_INCUS_SOCKET: join(dir, 'incus.socket') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    stderr += b;
+  });
+  const code = await new Promise((r) => child.once('exit', r));
+  t.is(code, 2, stderr);
+  t.regex(stderr, /the sandbox firewall could not be applied \(not root\)/);
+  t.is(incusd.seen.length, seen, 'incusd was not asked anything');
+});
+
 // The heartbeat against a real Incus 6.0 (the stand-in above answers as its source reads): a two-member cluster
 // formed here (tests/helpers/incus-cluster.ts, no image needed), the agent run in member m2's namespace on m2's
 // socket, the value read back through m1.
