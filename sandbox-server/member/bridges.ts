@@ -5,7 +5,7 @@
 // incusd restarting (a missed event is never replayed), needs no connection that can drop and must be
 // re-subscribed, and works the same for any bridge named bs-* (tests make them with `ip`). A tick costs one
 // readdir of /sys/class/net; `ip -j -4 addr` runs only when the set of bridges changed or one still lacks its
-// address. (Node's os.networkInterfaces() cannot serve: libuv leaves out interfaces that are not RUNNING, and a
+// address; a gateway that could not be bound (its port taken) is tried again every 30 s, not every tick. (Node's os.networkInterfaces() cannot serve: libuv leaves out interfaces that are not RUNNING, and a
 // bridge with no node started on it yet has no carrier.)
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -51,6 +51,9 @@ export type BridgeWatchOptions = {
   onDown: (bridge: string, gateway: string) => void;
   onError?: (err: unknown) => void;
   intervalMs?: number;
+  /** How long a gateway that could not be served waits before it is tried again (each try logs a warning). */
+  retryMs?: number;
+  now?: () => number;
   list?: () => Map<string, string>;
   addresses?: () => Promise<Map<string, string>>;
 };
@@ -59,7 +62,10 @@ export class BridgeWatch {
   /** Bridges being served: name → gateway, and the ifindex it had. */
   private served = new Map<string, { gateway: string; ifindex: string }>();
   private seen = '';
-  private pending = false;
+  /** When to look at the addresses again although the set of bridges is the same (Infinity: no need). */
+  private recheckAt = Number.POSITIVE_INFINITY;
+  /** Bridges whose gateway could not be served, by name:ifindex:gateway: when that was. */
+  private refused = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private busy: Promise<void> = Promise.resolve();
   private opts: BridgeWatchOptions;
@@ -96,9 +102,11 @@ export class BridgeWatch {
   private async look() {
     const now = (this.opts.list ?? listBridges)();
     const key = [...now].map(([n, i]) => `${n}:${i}`).join(',');
-    if (key === this.seen && !this.pending) return;
+    const clock = (this.opts.now ?? Date.now)();
+    const retryMs = this.opts.retryMs ?? 30_000;
+    if (key === this.seen && clock < this.recheckAt) return;
     const addresses = now.size ? await (this.opts.addresses ?? ipv4Addresses)() : new Map<string, string>();
-    let pending = false;
+    let recheckAt = Number.POSITIVE_INFINITY;
     for (const [name, s] of this.served) {
       if (now.get(name) === s.ifindex && addresses.get(name) === s.gateway) continue;
       this.served.delete(name);
@@ -108,13 +116,27 @@ export class BridgeWatch {
       if (this.served.has(name)) continue;
       const gateway = addresses.get(name);
       // A bridge is made before its address is set: looked at again next tick until it has one.
-      if (!gateway || !(await this.opts.onUp(name, gateway))) {
-        pending = true;
+      if (!gateway) {
+        recheckAt = 0;
         continue;
       }
+      const id = `${name}:${ifindex}:${gateway}`;
+      const refusedAt = this.refused.get(id);
+      if (refusedAt !== undefined && clock < refusedAt + retryMs) {
+        recheckAt = Math.min(recheckAt, refusedAt + retryMs);
+        continue;
+      }
+      if (!(await this.opts.onUp(name, gateway))) {
+        this.refused.set(id, clock);
+        recheckAt = Math.min(recheckAt, clock + retryMs);
+        continue;
+      }
+      this.refused.delete(id);
       this.served.set(name, { gateway, ifindex });
     }
+    // Refusals of bridges that are gone are forgotten.
+    for (const id of this.refused.keys()) if (now.get(id.split(':')[0]) !== id.split(':')[1]) this.refused.delete(id);
     this.seen = key;
-    this.pending = pending;
+    this.recheckAt = recheckAt;
   }
 }

@@ -21,7 +21,8 @@ export class MirrorRelay {
 
   /** Listens on 127.0.0.1:port; rejects (EADDRINUSE, say) when it cannot. */
   async start() {
-    const server = createServer((client) => this.pipe(client));
+    // Half-open both ways: a side that is done sending (FIN) may still receive, as through a direct connection.
+    const server = createServer({ allowHalfOpen: true }, (client) => this.pipe(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: '127.0.0.1', port: this.port, exclusive: true }, () => {
@@ -33,29 +34,28 @@ export class MirrorRelay {
     this.server = server;
   }
 
-  get listening() {
-    return this.server?.listening ?? false;
+  /** The port listened on (the one asked for; the one the system chose when that was 0). */
+  get boundPort(): number | null {
+    const a = this.server?.address();
+    return typeof a === 'object' && a ? a.port : null;
   }
 
   private pipe(client: Socket) {
-    const upstream = connect({ host: this.to.host, port: this.to.port });
+    const upstream = connect({ host: this.to.host, port: this.to.port, allowHalfOpen: true });
     for (const s of [client, upstream]) {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
       s.setNoDelay(true);
     }
-    // Either side failing or closing ends both: a half-dead pair would keep a node's pull waiting.
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
+    // A failing side ends both at once; a side that closes ends the other gracefully (what was piped is still
+    // delivered), so neither half of a pair is left open with nobody on the other end.
     upstream.once('error', (err) => {
       this.onError(Object.assign(new Error(`mirror relay: ${this.to.host}:${this.to.port}: ${err.message}`), { cause: err }));
-      end();
+      client.destroy();
     });
-    client.once('error', end);
-    client.once('close', end);
-    upstream.once('close', end);
+    client.once('error', () => upstream.destroy());
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.end());
     client.pipe(upstream);
     upstream.pipe(client);
   }

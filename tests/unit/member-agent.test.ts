@@ -3,13 +3,17 @@
 // stale one, as Incus 6.0 answers), the bridge watch with the kernel's view given to it, and its configuration.
 // The agent process itself, in a network namespace: tests/integration/member-agent.test.ts.
 import test from 'ava';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadMemberConfig } from '../../sandbox-server/config.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { BridgeWatch, parseIpAddr } from '../../sandbox-server/member/bridges.ts';
 import { AGENT_KEY, Heartbeat, setMemberKey } from '../../sandbox-server/member/heartbeat.ts';
+import { MirrorRelay, mirrorAnswers } from '../../sandbox-server/member/relay.ts';
 import { FakeIncusd } from '../helpers/fake-incusd.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-member-'));
@@ -162,11 +166,12 @@ test('parseIpAddr: the first IPv4 address of each interface', (t) => {
   );
 });
 
-test('BridgeWatch: a bridge served once it has an address, let go when it goes or is made again, retried when serving failed', async (t) => {
+test('BridgeWatch: a bridge served once it has an address, let go when it goes or is made again, retried a while after serving failed', async (t) => {
   let links = new Map<string, string>();
   let addrs = new Map<string, string>();
   let ipRuns = 0;
   let refuse = false;
+  let clock = 0;
   const events: string[] = [];
   const w = new BridgeWatch({
     list: () => links,
@@ -180,6 +185,8 @@ test('BridgeWatch: a bridge served once it has an address, let go when it goes o
     },
     onDown: (b, g) => events.push(`down ${b} ${g}`),
     intervalMs: 3_600_000,
+    retryMs: 30_000,
+    now: () => clock,
   });
   await w.start();
   t.teardown(() => w.stop());
@@ -206,6 +213,11 @@ test('BridgeWatch: a bridge served once it has an address, let go when it goes o
   addrs.set('bs-b', '10.202.0.129');
   await w.tick();
   refuse = false;
+  // A gateway that could not be served is tried again after retryMs, not every tick.
+  clock += 29_000;
+  await w.tick();
+  t.deepEqual(events.slice(3), ['refused bs-b 10.202.0.129']);
+  clock += 1000;
   await w.tick();
   t.deepEqual(events.slice(3), ['refused bs-b 10.202.0.129', 'up bs-b 10.202.0.129']);
   links = new Map([['bs-b', '11']]);
@@ -237,4 +249,82 @@ test('loadMemberConfig: the shared settings as the server parses them, the relay
   t.throws(() => loadMemberConfig({ BERTH_EGRESS_POLICY: 'some' }), { instanceOf: ConfigError, message: /BERTH_EGRESS_POLICY/ });
   // The server's own settings are not the agent's business: a bad one does not stop it.
   t.notThrows(() => loadMemberConfig({ PORT: 'not a port' }));
+});
+
+/** A server on an ephemeral loopback port; its port. */
+async function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = server.address();
+  return typeof a === 'object' && a ? a.port : 0;
+}
+
+/** Sends `data` through a connection to `port`, half-closes, and resolves with everything that came back. */
+function exchange(port: number, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    s.on('data', (b: Buffer) => got.push(b));
+    s.on('end', () => resolve(Buffer.concat(got)));
+    s.on('error', reject);
+    s.end(data);
+  });
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+test('MirrorRelay: bytes both ways untouched, an upstream that closes after sending still delivers all of it', async (t) => {
+  // The upstream reads the whole request, then answers with its hash and 4 MiB of its own, and closes.
+  const reply = randomBytes(4 << 20);
+  const upstream = createServer((s) => {
+    const got: Buffer[] = [];
+    s.on('data', (b: Buffer) => got.push(b));
+    s.on('end', () => s.end(Buffer.concat([Buffer.from(sha(Buffer.concat(got))), reply])));
+  });
+  const upPort = await listen(upstream);
+  t.teardown(() => upstream.close());
+  const relay = new MirrorRelay({ port: 0, to: { host: '127.0.0.1', port: upPort } });
+  await relay.start();
+  t.teardown(() => relay.stop());
+  const request = randomBytes(3 << 20);
+  const back = await exchange(relay.boundPort!, request);
+  t.is(back.subarray(0, 64).toString(), sha(request));
+  t.is(sha(back.subarray(64)), sha(reply));
+});
+
+test('MirrorRelay: an upstream that refuses ends the node side at once and is reported with its address', async (t) => {
+  const closed = createServer();
+  const deadPort = await listen(closed);
+  await new Promise<void>((r) => closed.close(() => r()));
+  const errors: Error[] = [];
+  const relay = new MirrorRelay({ port: 0, to: { host: '127.0.0.1', port: deadPort }, onError: (e) => errors.push(e) });
+  await relay.start();
+  t.teardown(() => relay.stop());
+  t.is((await exchange(relay.boundPort!, Buffer.from('GET /v2/ HTTP/1.1\r\n\r\n'))).length, 0);
+  t.regex(errors[0]?.message ?? '', new RegExp(`mirror relay: 127\\.0\\.0\\.1:${deadPort}: .*ECONNREFUSED`));
+});
+
+test('MirrorRelay: a port already taken is refused at start', async (t) => {
+  const other = createServer();
+  const port = await listen(other);
+  t.teardown(() => other.close());
+  await t.throwsAsync(new MirrorRelay({ port, to: { host: '127.0.0.1', port: 1 } }).start(), { code: 'EADDRINUSE' });
+});
+
+test('mirrorAnswers: a registry answers /v2/ with 200 or 401; anything else, or nothing, is no mirror', async (t) => {
+  let status = 200;
+  const paths: string[] = [];
+  const registry = createHttpServer((req, res) => {
+    paths.push(req.url ?? '');
+    res.writeHead(status).end('{}');
+  });
+  const port = await listen(registry);
+  t.teardown(() => registry.close());
+  t.true(await mirrorAnswers(port));
+  status = 401;
+  t.true(await mirrorAnswers(port));
+  status = 404;
+  t.false(await mirrorAnswers(port));
+  t.deepEqual(paths, ['/v2/', '/v2/', '/v2/']);
+  await new Promise<void>((r) => registry.close(() => r()));
+  t.false(await mirrorAnswers(port));
 });
