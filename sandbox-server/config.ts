@@ -320,6 +320,16 @@ export type MemberConfig = ReturnType<typeof loadMemberConfig>;
 export function loadMemberConfig(env: NodeJS.ProcessEnv = process.env) {
   const c = parse(memberShared, env);
   const m = parse(memberSchema, env);
+  // BERTH_MIRROR_UPSTREAM is the runtime's (runtime/up.ts): the registry the Berth host's mirror caches, a URL. A
+  // host:port there was meant for the relay; refused, rather than a member whose nodes silently have no mirror.
+  const upstream = env.BERTH_MIRROR_UPSTREAM;
+  if (!m.BERTH_MIRROR_RELAY && upstream && !upstream.includes('://'))
+    throw invalid(env, [
+      {
+        name: 'BERTH_MIRROR_UPSTREAM',
+        message: "that is the Berth host mirror's pull-through registry (a URL); the member agent relays to BERTH_MIRROR_RELAY=host:port",
+      },
+    ]);
   const relay = m.BERTH_MIRROR_RELAY ? HOST_PORT.exec(m.BERTH_MIRROR_RELAY) : null;
   const relayTo = relay ? { host: relay[1].replace(/^\[|\]$/g, ''), port: Number(relay[2]) } : null;
   // The relay listens on that port itself: pointed there, every connection would connect to itself.

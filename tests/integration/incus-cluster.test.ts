@@ -80,7 +80,7 @@ async function startAgent(m: Member) {
       BERTH_EGRESS_POLICY: 'allowlist',
       BERTH_EGRESS_ALLOW: allow,
       BERTH_MIRROR_PORT: String(mirrorPort),
-      BERTH_MIRROR_UPSTREAM: `${link.host}:${port}`,
+      BERTH_MIRROR_RELAY: `${link.host}:${port}`,
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

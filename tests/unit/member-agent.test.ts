@@ -247,6 +247,12 @@ test('loadMemberConfig: the shared settings as the server parses them, the relay
     message: /BERTH_MIRROR_RELAY: the relay itself listens/,
   });
   t.throws(() => loadMemberConfig({ BERTH_EGRESS_POLICY: 'some' }), { instanceOf: ConfigError, message: /BERTH_EGRESS_POLICY/ });
+  // The runtime's pull-through registry on the Berth host is no relay target; a host:port there was meant as one.
+  t.is(loadMemberConfig({ BERTH_MIRROR_UPSTREAM: 'https://registry-1.docker.io' }).mirrorRelay, null);
+  t.throws(() => loadMemberConfig({ BERTH_MIRROR_UPSTREAM: 'berth:5000' }), {
+    instanceOf: ConfigError,
+    message: /BERTH_MIRROR_UPSTREAM: .*BERTH_MIRROR_RELAY=host:port/,
+  });
   // The server's own settings are not the agent's business: a bad one does not stop it.
   t.notThrows(() => loadMemberConfig({ PORT: 'not a port' }));
 });
