@@ -296,8 +296,9 @@ const memberSchema = z.object({
     .string()
     .regex(HOST_PORT, 'host:port, e.g. berth.example.org:5000')
     .refine((s) => {
-      const port = Number(HOST_PORT.exec(s)?.[2]);
-      return port >= 1 && port <= 65535;
+      // Only where the form is right: a wrong form is reported once, above.
+      const m = HOST_PORT.exec(s);
+      return !m || (Number(m[2]) >= 1 && Number(m[2]) <= 65535);
     }, 'a port from 1 to 65535')
     .optional()
     .describe(

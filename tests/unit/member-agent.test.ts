@@ -240,7 +240,11 @@ test('loadMemberConfig: the shared settings as the server parses them, the relay
     { policy: 'closed', allow: ['a.example', 'b.example'], relay: { host: 'fd00::5', port: 5000 }, port: 5001, socket: '/var/lib/incus/unix.socket' },
   );
   t.is(loadMemberConfig({}).mirrorRelay, null);
-  t.throws(() => loadMemberConfig({ BERTH_MIRROR_RELAY: 'http://berth:5000' }), { instanceOf: ConfigError, message: /BERTH_MIRROR_RELAY: host:port/ });
+  const wrongForm = t.throws(() => loadMemberConfig({ BERTH_MIRROR_RELAY: 'http://berth:5000' }), {
+    instanceOf: ConfigError,
+    message: /BERTH_MIRROR_RELAY: host:port/,
+  });
+  t.notRegex(wrongForm.message, /a port from/, 'one message for one wrong value');
   t.throws(() => loadMemberConfig({ BERTH_MIRROR_RELAY: 'berth:70000' }), { instanceOf: ConfigError, message: /BERTH_MIRROR_RELAY: a port from 1 to 65535/ });
   t.throws(() => loadMemberConfig({ BERTH_MIRROR_RELAY: '127.0.0.1:5000' }), {
     instanceOf: ConfigError,
