@@ -210,7 +210,7 @@ it("on each member its agent holds the nodes in: names by its DNS, its host out 
     const t0 = performance.now();
     const pull = await run('docker pull -q hello-world && docker run --rm hello-world | head -n 2');
     t.is(pull.exitCode, 0, `${m.name}: ${pull.stderr}`);
-    t.regex(pull.stdout, /Hello from Docker!/);
+    t.regex(pull.stdout, /Hello from/);
     t.log(`FIGURE ${m.name}: docker pull + run hello-world through the member's mirror relay ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
 });
