@@ -304,6 +304,17 @@ const memberSchema = z.object({
     .describe(
       "member agent: the Berth host's read-only registry mirror as this member reaches it (host:port); the agent relays 127.0.0.1:BERTH_MIRROR_PORT there for the nodes' `mirror` device. Unset on the Berth host itself, which has the mirror",
     ),
+  BERTH_MIRROR_OFFER: z
+    .string()
+    .regex(HOST_PORT, 'host:port, e.g. 10.0.0.1:5000')
+    .refine((s) => {
+      const m = HOST_PORT.exec(s);
+      return !m || (Number(m[2]) >= 1 && Number(m[2]) <= 65535);
+    }, 'a port from 1 to 65535')
+    .optional()
+    .describe(
+      "member agent on the Berth host: an address of the cluster's private network (host:port) where it offers this host's read-only mirror (published on loopback only) to the other members, their BERTH_MIRROR_RELAY",
+    ),
 });
 
 /** What the member agent reads: the server's settings it shares (same names, same parsing) and its own. */
@@ -331,8 +342,14 @@ export function loadMemberConfig(env: NodeJS.ProcessEnv = process.env) {
         message: "that is the Berth host mirror's pull-through registry (a URL); the member agent relays to BERTH_MIRROR_RELAY=host:port",
       },
     ]);
-  const relay = m.BERTH_MIRROR_RELAY ? HOST_PORT.exec(m.BERTH_MIRROR_RELAY) : null;
-  const relayTo = relay ? { host: relay[1].replace(/^\[|\]$/g, ''), port: Number(relay[2]) } : null;
+  const hostPort = (v: string | undefined) => {
+    const hp = v ? HOST_PORT.exec(v) : null;
+    return hp ? { host: hp[1].replace(/^\[|\]$/g, ''), port: Number(hp[2]) } : null;
+  };
+  const relayTo = hostPort(m.BERTH_MIRROR_RELAY);
+  const offer = hostPort(m.BERTH_MIRROR_OFFER);
+  if (offer && relayTo)
+    throw invalid(env, [{ name: 'BERTH_MIRROR_OFFER', message: 'only on the Berth host, which has the mirror: unset BERTH_MIRROR_RELAY there, or this' }]);
   // The relay listens on that port itself: pointed there, every connection would connect to itself.
   if (relayTo && ['127.0.0.1', 'localhost'].includes(relayTo.host) && relayTo.port === c.BERTH_MIRROR_PORT)
     throw invalid(env, [{ name: 'BERTH_MIRROR_RELAY', message: `the relay itself listens on 127.0.0.1:${c.BERTH_MIRROR_PORT} (BERTH_MIRROR_PORT)` }]);
@@ -341,6 +358,7 @@ export function loadMemberConfig(env: NodeJS.ProcessEnv = process.env) {
     egressAllow: c.BERTH_EGRESS_ALLOW === undefined ? undefined : list(c.BERTH_EGRESS_ALLOW),
     mirrorPort: c.BERTH_MIRROR_PORT,
     mirrorRelay: relayTo,
+    mirrorOffer: offer,
     incusSocket: c.BERTH_INCUS_SOCKET,
     logLevel: c.LOG_LEVEL,
   };

@@ -65,17 +65,22 @@ export async function startAgent(env: NodeJS.ProcessEnv = process.env, opts: Age
     );
   else log.info({ duty: 'dns', policy: config.egressPolicy }, 'DNS responder off: with an open policy nodes use the host resolvers');
 
-  // 3. The mirror: relayed to the Berth host's, or this machine's own (the Berth host).
+  // 3. The mirror: relayed to the Berth host's, or this machine's own (the Berth host), which it may offer to
+  // the other members on the cluster network.
+  const onError = (err: Error) => log.warn({ err }, 'mirror relay connection failed');
   const relay = config.mirrorRelay
-    ? new MirrorRelay({ port: config.mirrorPort, to: config.mirrorRelay, onError: (err) => log.warn({ err }, 'mirror relay connection failed') })
-    : null;
+    ? new MirrorRelay({ port: config.mirrorPort, to: config.mirrorRelay, onError })
+    : config.mirrorOffer
+      ? new MirrorRelay({ host: config.mirrorOffer.host, port: config.mirrorOffer.port, to: { host: '127.0.0.1', port: config.mirrorPort }, onError })
+      : null;
   try {
     await relay?.start();
   } catch (err) {
     await watch?.stop();
-    throw new AgentError(`the mirror relay cannot listen on 127.0.0.1:${config.mirrorPort} (BERTH_MIRROR_PORT): ${(err as Error).message}`);
+    const where = config.mirrorRelay ? `127.0.0.1:${config.mirrorPort} (BERTH_MIRROR_PORT)` : `${relay?.host}:${relay?.port} (BERTH_MIRROR_OFFER)`;
+    throw new AgentError(`the mirror relay cannot listen on ${where}: ${(err as Error).message}`);
   }
-  if (relay) log.info({ duty: 'mirror', listen: `127.0.0.1:${config.mirrorPort}`, upstream: `${relay.to.host}:${relay.to.port}` }, 'mirror relay listening');
+  if (relay) log.info({ duty: 'mirror', listen: `${relay.host}:${relay.port}`, upstream: `${relay.to.host}:${relay.to.port}` }, 'mirror relay listening');
   else log.info({ duty: 'mirror', port: config.mirrorPort }, 'mirror relay off (BERTH_MIRROR_RELAY unset): this machine has the mirror');
 
   // 4. The heartbeat, once the three above hold.

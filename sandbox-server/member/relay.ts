@@ -2,6 +2,8 @@
 // to 127.0.0.1:BERTH_MIRROR_PORT on the member that holds the node, and only the Berth host runs the mirror:
 // on every other member this relay listens there and pipes each connection, bytes untouched, to the Berth
 // host's mirror (BERTH_MIRROR_RELAY). That mirror is read-only, so nothing a node sends through can change it.
+// On the Berth host the same relay offers its mirror (published on loopback only) to the members at an address
+// of the cluster network (BERTH_MIRROR_OFFER).
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export type RelayTarget = { host: string; port: number };
@@ -9,23 +11,25 @@ export type RelayTarget = { host: string; port: number };
 export class MirrorRelay {
   private server: Server | undefined;
   private sockets = new Set<Socket>();
+  readonly host: string;
   readonly port: number;
   readonly to: RelayTarget;
   private onError: (err: Error) => void;
 
-  constructor({ port, to, onError = () => {} }: { port: number; to: RelayTarget; onError?: (err: Error) => void }) {
+  constructor({ host = '127.0.0.1', port, to, onError = () => {} }: { host?: string; port: number; to: RelayTarget; onError?: (err: Error) => void }) {
+    this.host = host;
     this.port = port;
     this.to = to;
     this.onError = onError;
   }
 
-  /** Listens on 127.0.0.1:port; rejects (EADDRINUSE, say) when it cannot. */
+  /** Listens on host:port (127.0.0.1 unless told); rejects (EADDRINUSE, say) when it cannot. */
   async start() {
     // Half-open both ways: a side that is done sending (FIN) may still receive, as through a direct connection.
     const server = createServer({ allowHalfOpen: true }, (client) => this.pipe(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: '127.0.0.1', port: this.port, exclusive: true }, () => {
+      server.listen({ host: this.host, port: this.port, exclusive: true }, () => {
         server.off('error', reject);
         resolve();
       });

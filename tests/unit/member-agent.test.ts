@@ -6,7 +6,7 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type Server } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadMemberConfig } from '../../sandbox-server/config.ts';
@@ -259,6 +259,35 @@ test('loadMemberConfig: the shared settings as the server parses them, the relay
   });
   // The server's own settings are not the agent's business: a bad one does not stop it.
   t.notThrows(() => loadMemberConfig({ PORT: 'not a port' }));
+  // On the Berth host: the mirror offered to the members on the cluster network; never with a relay of its own.
+  t.deepEqual(loadMemberConfig({ BERTH_MIRROR_OFFER: '10.0.0.1:5000' }).mirrorOffer, { host: '10.0.0.1', port: 5000 });
+  t.is(loadMemberConfig({}).mirrorOffer, null);
+  t.throws(() => loadMemberConfig({ BERTH_MIRROR_OFFER: '10.0.0.1:5000', BERTH_MIRROR_RELAY: '10.0.0.1:5000' }), {
+    instanceOf: ConfigError,
+    message: /BERTH_MIRROR_OFFER: only on the Berth host/,
+  });
+});
+
+test('the offer: a relay listening on the address given, piping to the mirror on loopback', async (t) => {
+  const mirror = createServer((c) => c.end('registry here'));
+  await new Promise<void>((r) => mirror.listen({ host: '127.0.0.1', port: 0 }, r));
+  const offer = new MirrorRelay({ host: '127.0.0.2', port: 0, to: { host: '127.0.0.1', port: (mirror.address() as AddressInfo).port } });
+  await offer.start();
+  try {
+    const got = await new Promise<string>((resolve, reject) => {
+      const c = connect({ host: '127.0.0.2', port: offer.boundPort! });
+      let text = '';
+      c.on('data', (b) => {
+        text += b.toString();
+      });
+      c.on('end', () => resolve(text));
+      c.on('error', reject);
+    });
+    t.is(got, 'registry here');
+  } finally {
+    await offer.stop();
+    mirror.close();
+  }
 });
 
 /** A server on an ephemeral loopback port; its port. */
