@@ -68,6 +68,12 @@ const schema = z.object({
   BERTH_INCUS_SPARE_BRIDGES: int(0, 0, 64).describe(
     'session bridges kept made ahead on a cluster while every member is online, so that learners still get sandboxes while one is away (Incus makes a new bridge only with every member there)',
   ),
+  BERTH_INCUS_PREVIEW_RELAY: z
+    .enum(['auto', 'always'])
+    .default('auto')
+    .describe(
+      "how previews reach an Incus node's port: auto connects to its address where the session's bridge is routed from this server and relays through an Incus exec (socat in the node) elsewhere, e.g. a node on another cluster member; always relays every preview",
+    ),
   BERTH_MIRROR_PORT: int(5000, 1, 65535).describe(
     'loopback port the registry mirror is published on (runtime/up.ts publishes it; pushes from the host and Incus nodes use it)',
   ),
@@ -200,7 +206,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     allowedOrigins: new Set([origin, `http://127.0.0.1:${c.PORT}`, `http://localhost:${c.PORT}`, ...list(c.BERTH_EXTRA_ORIGINS)]),
     engineImage: c.BERTH_ENGINE_IMAGE,
     provider: c.BERTH_PROVIDER,
-    incus: { socket: c.BERTH_INCUS_SOCKET, image: c.BERTH_INCUS_IMAGE, remote: incusRemote(env, c.BERTH_INCUS_URL), spareBridges: c.BERTH_INCUS_SPARE_BRIDGES },
+    incus: {
+      socket: c.BERTH_INCUS_SOCKET,
+      image: c.BERTH_INCUS_IMAGE,
+      remote: incusRemote(env, c.BERTH_INCUS_URL),
+      spareBridges: c.BERTH_INCUS_SPARE_BRIDGES,
+      previewRelay: c.BERTH_INCUS_PREVIEW_RELAY,
+    },
     mirrorPort: c.BERTH_MIRROR_PORT,
     /** As configured, for join links; absent: links use the request's own origin. */
     publicOrigin: c.BERTH_PUBLIC_ORIGIN,

@@ -104,6 +104,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
         spareBridges: config.incus.spareBridges,
         placementGroup: fleet ? GROUP : null,
         agentDns: fleet && config.egressPolicy !== 'open',
+        previewRelay: config.incus.previewRelay,
       })
     : new LocalDockerProvider({ docker, image: config.engineImage, instance: store.instanceId(), disks, dns });
   await provider.restoreDns();

@@ -4,6 +4,7 @@ import type { LoopDisks } from './disks.ts';
 import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ApiError } from '../errors.ts';
+import { connectPort } from './connect-port.ts';
 import { engineError, isNotFound } from './docker.ts';
 import { openTty, runCommand, streamCommand, type RunOptions } from './exec.ts';
 import type { SandboxDns } from './dns.ts';
@@ -314,6 +315,12 @@ export class LocalDockerProvider implements SandboxProvider {
       if (isNotFound(err)) return null;
       throw engineError(err, 'Finding the node');
     }
+  }
+
+  async openPort(sandboxId: string, node: string, port: number) {
+    const ip = await this.nodeAddress(sandboxId, node);
+    if (!ip) throw new ApiError(502, 'PREVIEW_UNREACHABLE', `Node ${node} has no address right now.`);
+    return connectPort(ip, port);
   }
 
   async streamOut(sandboxId: string, node: string, cmd: string) {

@@ -55,6 +55,13 @@ export interface SandboxProvider {
   sweep?(): Promise<number>;
   /** Published ports of a node's engine: host side of the node, as seen from the server. */
   nodeAddress(sandboxId: string, node: string): Promise<string | null>;
+  /**
+   * A byte stream to TCP `port` at the node's address, resolved once connected (previews: plain requests and
+   * upgrades). Where the server has no route to the node (an Incus cluster member elsewhere) it is relayed
+   * through the engine. Rejects with a socket-style error (code ECONNREFUSED when nothing listens, ETIMEDOUT)
+   * when the port does not answer, and with an ApiError when the node or the engine cannot be reached.
+   */
+  openPort(sandboxId: string, node: string, port: number): Promise<Duplex>;
   /** Runs `cmd` as the learner and streams its stdout (binary-safe, no TTY), e.g. a tar of a folder. Optional:
    *  without it, archives cannot be downloaded and the site polls a node's ports (ports-watch.ts follows them with it). */
   streamOut?(sandboxId: string, node: string, cmd: string): Promise<NodeJS.ReadableStream & { destroy(): void }>;

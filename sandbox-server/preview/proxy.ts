@@ -1,8 +1,9 @@
 // Previews: HTTP and WebSocket traffic from the browser to a port of a learner's node, through the server.
 // Only the session's owner (cookie from a ticket, or its bearer token) gets through, unless the learner
-// shared that port. The node is reached on the session's private bridge; nothing else is proxied.
+// shared that port. The node's port is reached through the provider (openPort: on the session's private bridge,
+// or relayed by the engine where this server has no route to it); nothing else is proxied.
 import { request, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { bearer, tokenMatches } from '../auth.ts';
 import { ApiError, errorBody, machineLost } from '../errors.ts';
@@ -41,6 +42,10 @@ export function createPreview(deps: PreviewDeps) {
   const { manager, keys } = deps;
   const addresses = new Map<string, { ip: string; at: number }>();
 
+  /** A connection to the target's port (provider.openPort). */
+  const open = (t: Target) => deps.provider.openPort(t.sessionId, t.node, t.port);
+
+  /** The node's address (for Location rewriting), which also tells that the node is there. */
   async function nodeIp(t: Target) {
     const key = `${t.sessionId}/${t.node}`;
     const hit = addresses.get(key);
@@ -174,7 +179,26 @@ export function createPreview(deps: PreviewDeps) {
     } catch (err) {
       return fail(res, err);
     }
-    const up = request({ host: ip, port: t.port, method: req.method, path: t.rest, headers: forwardHeaders(req, a), timeout: 30_000 });
+    const up = request({
+      host: ip,
+      port: t.port,
+      method: req.method,
+      path: t.rest,
+      headers: forwardHeaders(req, a),
+      timeout: 30_000,
+      // Node's HTTP client on this side, over whatever stream the provider connects (the idle timeout is the
+      // stream's own, as net.connect would have set it from `timeout`).
+      createConnection: (_o, done) => {
+        open(t).then(
+          (conn) => {
+            (conn as Partial<Socket>).setTimeout?.(30_000);
+            done(null, conn);
+          },
+          (err: Error) => done(err, null as never),
+        );
+        return undefined;
+      },
+    });
     up.on('response', (r) => {
       // Anything the app sends is untrusted: a status or header Node refuses to write must cost this one
       // request (502), never the process (writeHead throws synchronously inside this event handler).
@@ -202,6 +226,7 @@ export function createPreview(deps: PreviewDeps) {
     up.on('timeout', () => up.destroy(new Error('timeout')));
     up.on('error', (err: NodeJS.ErrnoException) => {
       addresses.delete(`${t.sessionId}/${t.node}`);
+      if (err instanceof ApiError) return fail(res, err);
       fail(
         res,
         new ApiError(
@@ -225,29 +250,36 @@ export function createPreview(deps: PreviewDeps) {
         `HTTP/1.1 ${e.status} Preview\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     };
+    // The browser may leave while the connection is being made: what it then brings is ended at once.
+    let upstream: Duplex | undefined;
+    let gone = false;
+    socket.on('error', () => upstream?.destroy());
+    socket.on('close', () => {
+      gone = true;
+      upstream?.destroy();
+    });
     let a: Allowed;
-    let ip: string;
     try {
       a = authorize(t, req);
-      ip = await nodeIp(t);
+      await nodeIp(t);
+      upstream = await open(t);
     } catch (err) {
-      return refuse(err);
+      // Only Berth's own refusals are told; a port that does not answer is the generic 502, as ever.
+      return refuse(err instanceof ApiError ? err : null);
     }
-    const upstream = connect({ host: ip, port: t.port });
-    upstream.setTimeout(10_000, () => upstream.destroy(new Error('timeout')));
-    upstream.on('connect', () => {
-      upstream.setTimeout(0);
-      const headers = forwardHeaders(req, a);
-      // An upgrade keeps its Connection/Upgrade pair, which forwardHeaders drops as hop-by-hop for plain requests.
-      const lines = [`${req.method} ${withoutTicket(t.rest)} HTTP/1.1`, 'Connection: Upgrade', `Upgrade: ${req.headers.upgrade ?? 'websocket'}`];
-      for (const [k, v] of Object.entries(headers)) for (const one of [v].flat()) lines.push(`${k}: ${one}`);
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length) upstream.write(head);
-      upstream.pipe(socket).pipe(upstream);
-    });
-    upstream.on('error', () => (socket.writable && !upstream.readableEnded ? refuse(null) : socket.destroy()));
-    socket.on('error', () => upstream.destroy());
-    socket.on('close', () => upstream.destroy());
+    const up = upstream;
+    if (gone) {
+      up.destroy();
+      return;
+    }
+    const headers = forwardHeaders(req, a);
+    // An upgrade keeps its Connection/Upgrade pair, which forwardHeaders drops as hop-by-hop for plain requests.
+    const lines = [`${req.method} ${withoutTicket(t.rest)} HTTP/1.1`, 'Connection: Upgrade', `Upgrade: ${req.headers.upgrade ?? 'websocket'}`];
+    for (const [k, v] of Object.entries(headers)) for (const one of [v].flat()) lines.push(`${k}: ${one}`);
+    up.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length) up.write(head);
+    up.pipe(socket).pipe(up);
+    up.on('error', () => (socket.writable && !up.readableEnded ? refuse(null) : socket.destroy()));
   }
 
   return {

@@ -2,6 +2,7 @@
 // commands from a script the test gives. It stands in for the engine only where the engine is not what is
 // being tested (validation, auth, rate limits, workshop rules); a test that claims a sandbox works uses the
 // real engine (tests/integration, tests/security).
+import { type Duplex, duplexPair } from 'node:stream';
 import type { ExecResult, RunOptions } from '../../sandbox-server/engine/exec.ts';
 import type { Limits } from '../../sandbox-server/engine/node-spec.ts';
 import type { FoundSandbox, LostSandbox, SandboxProvider, Tty } from '../../sandbox-server/engine/provider.ts';
@@ -83,6 +84,21 @@ export class FakeProvider implements SandboxProvider {
 
   async nodeAddress(sandboxId: string, node: string) {
     return this.sandboxes.get(sandboxId)?.nodes.includes(node) ? '192.0.2.10' : null;
+  }
+
+  /** In-process apps behind a node's ports (any node): each connection openPort makes is handed to one. */
+  apps = new Map<number, (conn: Duplex) => void>();
+  /** Connections openPort made, for tests that check they end. */
+  opened: Duplex[] = [];
+
+  async openPort(sandboxId: string, _node: string, port: number): Promise<Duplex> {
+    this.away(sandboxId);
+    const app = this.apps.get(port);
+    if (!app) throw Object.assign(new Error(`connect ECONNREFUSED 192.0.2.10:${port}`), { code: 'ECONNREFUSED' });
+    const [ours, theirs] = duplexPair();
+    this.opened.push(ours);
+    app(theirs);
+    return ours;
   }
 }
 

@@ -1,6 +1,6 @@
 // The preview proxy against malformed answers from an app (tenant isolation: one learner's app must never
 // end the server for everyone). The proxy, its HTTP server and the upstream are real sockets on loopback;
-// only the node's address comes from a stand-in provider, because what is tested is the relay of bytes.
+// only the node's address and its connection (openPort, to loopback) come from a stand-in provider, because what is tested is the relay of bytes.
 import test, { type ExecutionContext } from 'ava';
 import { createServer as createHttpServer, request, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashToken } from '../../sandbox-server/auth.ts';
+import { connectPort } from '../../sandbox-server/engine/connect-port.ts';
 import type { SandboxProvider } from '../../sandbox-server/engine/provider.ts';
 import { PreviewKeys } from '../../sandbox-server/preview/links.ts';
 import { createPreview } from '../../sandbox-server/preview/proxy.ts';
@@ -48,7 +49,10 @@ async function proxyServer(dir: string) {
     lastActivityAt: t,
     client: '',
   });
-  const provider = { nodeAddress: async () => '127.0.0.1' } as unknown as SandboxProvider;
+  const provider = {
+    nodeAddress: async () => '127.0.0.1',
+    openPort: (_s: string, _n: string, port: number) => connectPort('127.0.0.1', port),
+  } as unknown as SandboxProvider;
   const manager = new SandboxManager({
     provider,
     store,

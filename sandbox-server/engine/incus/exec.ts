@@ -223,43 +223,94 @@ export async function streamCommand(client: IncusClient, instance: string, cmd: 
   return out;
 }
 
-/** The pty of an interactive exec as a Node stream: backpressure pauses the websocket, destroy kills the command. */
+/**
+ * An exec's streams as one Node stream: backpressure pauses the websocket, destroy kills the command (it closes
+ * the control socket). The pty of an interactive exec is one websocket both ways (`data`); a non-interactive
+ * exec reads stdout from `output` and writes stdin to `data`, and ending the writable side ends the command's
+ * stdin (a barrier), which a pty has no use for.
+ */
 export class ExecStream extends Duplex {
   data: WebSocket;
   control: WebSocket | undefined;
+  output: WebSocket;
+  others: WebSocket[];
+  stdinEnded = false;
+  idle: NodeJS.Timeout | undefined;
 
-  constructor(data: WebSocket, control: WebSocket | undefined) {
+  constructor(data: WebSocket, control: WebSocket | undefined, { output = data, others = [] }: { output?: WebSocket; others?: WebSocket[] } = {}) {
     super();
     this.data = data;
     this.control = control;
-    data.on('message', (chunk: Buffer, isBinary: boolean) => {
+    this.output = output;
+    this.others = others;
+    output.on('message', (chunk: Buffer, isBinary: boolean) => {
+      this.idle?.refresh();
       if (isBarrier(isBinary)) {
         this.push(null);
         return;
       }
-      if (!this.push(chunk)) data.pause();
+      if (!this.push(chunk)) output.pause();
     });
-    data.once('close', () => this.push(null));
-    data.once('error', (e) => this.destroy(e));
+    output.once('close', () => this.push(null));
+    output.once('error', (e) => this.destroy(e));
+    if (output !== data) data.on('error', (e) => this.destroy(e));
   }
 
   override _read() {
-    if (this.data.isPaused) this.data.resume();
+    if (this.output.isPaused) this.output.resume();
+  }
+
+  /** As net.Socket's: 'timeout' once nothing went either way for `ms` (0: never); Node's HTTP client listens for it. */
+  setTimeout(ms: number, cb?: () => void) {
+    clearTimeout(this.idle);
+    this.idle = ms > 0 && !this.destroyed ? setTimeout(() => this.emit('timeout'), ms).unref() : undefined;
+    if (cb) this.once('timeout', cb);
+    return this;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void) {
-    if (this.data.readyState !== this.data.OPEN) {
+    this.idle?.refresh();
+    if (this.stdinEnded || this.data.readyState !== this.data.OPEN) {
       cb();
       return;
-    } // the shell has exited; its end is reported by the read side
+    } // the command has exited or stopped reading; its end is reported by the read side
     this.data.send(chunk, { binary: true }, (e) => cb(e ?? null));
   }
 
+  /** Ends the command's stdin (non-interactive only); later writes are dropped. */
+  endStdin() {
+    if (this.output === this.data || this.stdinEnded) return;
+    this.stdinEnded = true;
+    if (this.data.readyState === this.data.OPEN) this.data.send('');
+  }
+
+  override _final(cb: (e?: Error | null) => void) {
+    this.endStdin();
+    cb();
+  }
+
   override _destroy(err: Error | null, cb: (e?: Error | null) => void) {
+    clearTimeout(this.idle);
     this.control?.close();
-    this.data.close();
+    for (const s of new Set([this.data, this.output, ...this.others])) s.close();
     cb(err);
   }
+}
+
+/**
+ * Runs `argv` as the learner with its stdin and stdout as one binary-safe stream (no pty) and hands back its
+ * stderr websocket, whose messages the caller reads (a relay learns from it what its command is doing). Ending
+ * the stream's writable side closes the command's stdin; destroying the stream kills the command. Not retried.
+ */
+export async function pipeCommand(client: IncusClient, instance: string, argv: string[]) {
+  const { id, ws } = await startExec(client, instance, { command: [...AS_LEARNER, ...argv], environment: LEARNER_ENV, interactive: false });
+  ws.control?.on('error', () => {
+    /* reported through the data sockets */
+  });
+  ws['2'].on('error', () => {
+    /* stderr is the caller's to read; its loss is seen on stdout */
+  });
+  return { id, stream: new ExecStream(ws['0'], ws.control, { output: ws['1'], others: [ws['2']] }), stderr: ws['2'] };
 }
 
 /**

@@ -1,10 +1,11 @@
 // SandboxProvider on Incus: one managed bridge per session, one system container per node, each with its
 // own id range and a rootful Docker inside (issue 14). All Incus access goes through IncusClient.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ApiError } from '../../errors.ts';
+import { connectPort } from '../connect-port.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
@@ -15,6 +16,7 @@ import { doneByAnother, incusError, isNotFound, MEMBER_AWAY, memberAway, withRet
 import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { clusterMembers } from './cluster.ts';
+import { PortError, relayPort } from './relay.ts';
 import {
   bridgeName,
   filterQuery,
@@ -61,6 +63,12 @@ export type IncusProviderOptions = {
   placementGroup?: string | null;
   /** The member agents answer DNS on each session's gateway (a fleet whose egress policy is not open). */
   agentDns?: boolean;
+  /**
+   * How previews reach a node's port (openPort): 'auto' connects to the node's address where its bridge is routed
+   * from this server (the bridge is an interface here and, on a cluster, the node is on this member) and relays
+   * through an Incus exec elsewhere; 'always' relays every connection.
+   */
+  previewRelay?: 'auto' | 'always';
 };
 
 const READY_FILE = '/run/berth-ready';
@@ -97,6 +105,7 @@ export class IncusProvider implements SandboxProvider {
   bridges = new Map<string, string>();
   placementGroup: string | null;
   agentDns: boolean;
+  previewRelay: 'auto' | 'always';
 
   constructor({
     client,
@@ -109,10 +118,12 @@ export class IncusProvider implements SandboxProvider {
     spareBridges = 0,
     placementGroup = null,
     agentDns = false,
+    previewRelay = 'auto',
   }: IncusProviderOptions) {
     this.spareBridges = spareBridges;
     this.placementGroup = placementGroup;
     this.agentDns = agentDns;
+    this.previewRelay = previewRelay;
     this.client = client;
     this.image = image;
     this.profile = profile;
@@ -697,6 +708,37 @@ export class IncusProvider implements SandboxProvider {
     } catch (err) {
       throw incusError(err, 'Measuring the storage pool');
     }
+  }
+
+  /**
+   * Whether this server reaches the node's address itself: incusd is local, the session's bridge (its own or a
+   * spare) is an interface in this network namespace, and on a cluster the node is on this member (every member
+   * has the bridge, but only the holding member's carries the node).
+   */
+  async routed(sandboxId: string, location: string | undefined): Promise<boolean> {
+    if (this.previewRelay === 'always' || this.client.remote) return false;
+    if (!existsSync(`/sys/class/net/${await this.bridgeOf(sandboxId)}`)) return false;
+    return !(await this.clustered()) || location === (await this.localMember());
+  }
+
+  /** Directly where the node's address is routed here (routed), else through socat in the node over an exec (relay.ts). */
+  async openPort(sandboxId: string, node: string, port: number) {
+    const name = instanceName(sandboxId, node);
+    let ip: string;
+    let direct: boolean;
+    try {
+      const info = await this.client.get<InstanceInfo>(`/1.0/instances/${name}`);
+      ip = nodeIp(await this.subnetOf(sandboxId), node);
+      direct = await this.routed(sandboxId, info.location);
+    } catch (err) {
+      throw incusError(err, 'Finding the node');
+    }
+    if (direct) return connectPort(ip, port);
+    // The node's own address, as a direct connection would reach it: a port the learner published on the node's
+    // loopback only stays out of previews either way.
+    return relayPort(this.client, name, ip, port).catch((err) => {
+      throw err instanceof PortError ? err : incusError(err, 'Reaching the node');
+    });
   }
 
   async nodeAddress(sandboxId: string, node: string) {
