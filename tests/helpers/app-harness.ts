@@ -60,7 +60,7 @@ export function buildApp<P extends SandboxProvider = FakeProvider>(env: Record<s
   const store = new Store(':memory:');
   const lessons = catalogOf('/nonexistent', LESSONS);
   const metrics = createMetrics();
-  const { manager, workshops, appDeps } = createCore({ config, provider, store, lessons, metrics, log, now: clock.now });
+  const { manager, preview, workshops, appDeps } = createCore({ config, provider, store, lessons, metrics, log, now: clock.now });
   const { service, capacity, auth } = workshops;
   const app = createApp({
     ...appDeps,
@@ -103,7 +103,7 @@ export function buildApp<P extends SandboxProvider = FakeProvider>(env: Record<s
   const join = (code: string, name: string, extra: object = {}, client?: string) =>
     request('/api/join', { method: 'POST', json: { code, name, ...extra }, client });
 
-  return { app, config, clock, logs, provider, store, manager, service, capacity, auth, request, session, workshop, join, close: () => store.close() };
+  return { app, config, clock, logs, provider, store, manager, preview, service, capacity, auth, request, session, workshop, join, close: () => store.close() };
 }
 
 export type Harness = ReturnType<typeof buildApp<FakeProvider>>;
