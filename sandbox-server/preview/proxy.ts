@@ -2,7 +2,7 @@
 // Only the session's owner (cookie from a ticket, or its bearer token) gets through, unless the learner
 // shared that port. The node's port is reached through the provider (openPort: on the session's private bridge,
 // or relayed by the engine where this server has no route to it); nothing else is proxied.
-import { request, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, type ClientRequest, request, validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { bearer, tokenMatches } from '../auth.ts';
@@ -17,6 +17,19 @@ const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-e
 // Previews on the path scheme live on Berth's own origin: a sandboxed, opaque origin (no allow-same-origin,
 // ever) keeps their scripts away from Berth's storage and API.
 const SANDBOX_CSP = 'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads allow-pointer-lock';
+
+/**
+ * Node's HTTP agent handles a connection as a net.Socket (keep-alive probes, ref/unref, an idle timeout): a
+ * provider's stream that is not one gets what it lacks, as no-ops (Incus's relay has its own idle timeout).
+ */
+function socketLike(conn: Duplex): Duplex {
+  const c = conn as Duplex & Partial<Pick<Socket, 'setKeepAlive' | 'ref' | 'unref' | 'setTimeout'>>;
+  c.setKeepAlive ??= () => c as Socket;
+  c.ref ??= () => c as Socket;
+  c.unref ??= () => c as Socket;
+  c.setTimeout ??= () => c as Socket;
+  return c;
+}
 
 /** A cookie the app sets stays on the preview's own host: its Domain attribute is removed. */
 export function hostOnlyCookie(cookie: string): string {
@@ -44,6 +57,29 @@ export function createPreview(deps: PreviewDeps) {
 
   /** A connection to the target's port (provider.openPort). */
   const open = (t: Target) => deps.provider.openPort(t.sessionId, t.node, t.port);
+
+  /**
+   * Plain requests to one target (session, node, port) keep their connections alive between requests, as Node's
+   * global agent did for the node's address: a relayed connection costs an Incus exec to make (tests/bench preview).
+   * Node's HTTP client stays on this side, over whatever stream the provider connects.
+   */
+  const agents = new Map<string, Agent>();
+  function agentFor(t: Target): Agent {
+    const key = `${t.sessionId}/${t.node}/${t.port}`;
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, scheduling: 'lifo', timeout: 5_000, maxFreeSockets: 4 });
+      agent.createConnection = (_o, done) => {
+        open(t).then(
+          (conn) => done?.(null, socketLike(conn)),
+          (err: Error) => done?.(err, null as never),
+        );
+        return undefined;
+      };
+      agents.set(key, agent);
+    }
+    return agent;
+  }
 
   /** The node's address (for Location rewriting), which also tells that the node is there. */
   async function nodeIp(t: Target) {
@@ -179,67 +215,70 @@ export function createPreview(deps: PreviewDeps) {
     } catch (err) {
       return fail(res, err);
     }
-    const up = request({
-      host: ip,
-      port: t.port,
-      method: req.method,
-      path: t.rest,
-      headers: forwardHeaders(req, a),
-      timeout: 30_000,
-      // Node's HTTP client on this side, over whatever stream the provider connects (the idle timeout is the
-      // stream's own, as net.connect would have set it from `timeout`).
-      createConnection: (_o, done) => {
-        open(t).then(
-          (conn) => {
-            (conn as Partial<Socket>).setTimeout?.(30_000);
-            done(null, conn);
-          },
-          (err: Error) => done(err, null as never),
-        );
-        return undefined;
-      },
-    });
-    up.on('response', (r) => {
-      // Anything the app sends is untrusted: a status or header Node refuses to write must cost this one
-      // request (502), never the process (writeHead throws synchronously inside this event handler).
-      const bad = () => {
+    const headers = forwardHeaders(req, a);
+    const bodyless = (req.method === 'GET' || req.method === 'HEAD') && !req.headers['content-length'] && !req.headers['transfer-encoding'];
+    let current: ClientRequest | undefined;
+    res.on('close', () => current?.destroy());
+    send(true);
+
+    function send(mayRetry: boolean) {
+      const up = request({ host: ip, port: t.port, method: req.method, path: t.rest, headers, agent: agentFor(t) });
+      current = up;
+      up.setTimeout(30_000);
+      relay(up, (err) => {
+        // A kept-alive connection the app closed just as it was taken again: once more on a new one, as browsers
+        // do, when nothing of the request is lost by it (no body).
+        if (!(mayRetry && bodyless && up.reusedSocket && !res.headersSent && (err as NodeJS.ErrnoException).code === 'ECONNRESET')) return false;
+        send(false);
+        return true;
+      });
+      if (bodyless) up.end();
+      else req.pipe(up);
+    }
+
+    /** The app's answer to the browser, or the reason there is none; `retried` may take a failure over. */
+    function relay(up: ClientRequest, retried: (err: Error) => boolean) {
+      up.on('response', (r) => {
+        // Anything the app sends is untrusted: a status or header Node refuses to write must cost this one
+        // request (502), never the process (writeHead throws synchronously inside this event handler).
+        const bad = () => {
+          r.destroy();
+          deps.log.warn({ session: t.sessionId, node: t.node, port: t.port, status: r.statusCode }, 'preview: malformed upstream answer');
+          fail(res, new ApiError(502, 'PREVIEW_BAD_RESPONSE', `The app on port ${t.port} of ${t.node} sent an answer that is not valid HTTP.`));
+        };
+        const out = responseHead(r, a, ip);
+        if (!out) return bad();
+        try {
+          res.writeHead(out.status, out.headers);
+        } catch {
+          return bad();
+        }
+        r.pipe(res);
+        r.on('error', () => res.destroy());
+      });
+      // A 101 to a plain request is not an answer this request can use.
+      up.on('upgrade', (r, sock) => {
+        sock.destroy();
         r.destroy();
-        deps.log.warn({ session: t.sessionId, node: t.node, port: t.port, status: r.statusCode }, 'preview: malformed upstream answer');
-        fail(res, new ApiError(502, 'PREVIEW_BAD_RESPONSE', `The app on port ${t.port} of ${t.node} sent an answer that is not valid HTTP.`));
-      };
-      const out = responseHead(r, a, ip);
-      if (!out) return bad();
-      try {
-        res.writeHead(out.status, out.headers);
-      } catch {
-        return bad();
-      }
-      r.pipe(res);
-      r.on('error', () => res.destroy());
-    });
-    // A 101 to a plain request is not an answer this request can use.
-    up.on('upgrade', (r, sock) => {
-      sock.destroy();
-      r.destroy();
-      fail(res, new ApiError(502, 'PREVIEW_BAD_RESPONSE', `The app on port ${t.port} of ${t.node} switched protocols on a plain request.`));
-    });
-    up.on('timeout', () => up.destroy(new Error('timeout')));
-    up.on('error', (err: NodeJS.ErrnoException) => {
-      addresses.delete(`${t.sessionId}/${t.node}`);
-      if (err instanceof ApiError) return fail(res, err);
-      fail(
-        res,
-        new ApiError(
-          502,
-          'PREVIEW_UNREACHABLE',
-          err.code === 'ECONNREFUSED'
-            ? `Nothing answers on port ${t.port} of ${t.node}. Is the container running, with the port published (-p ${t.port}:…)?`
-            : `Port ${t.port} of ${t.node} did not answer (${err.code ?? err.message}).`,
-        ),
-      );
-    });
-    req.pipe(up);
-    res.on('close', () => up.destroy());
+        fail(res, new ApiError(502, 'PREVIEW_BAD_RESPONSE', `The app on port ${t.port} of ${t.node} switched protocols on a plain request.`));
+      });
+      up.on('timeout', () => up.destroy(new Error('timeout')));
+      up.on('error', (err: NodeJS.ErrnoException) => {
+        if (retried(err)) return;
+        addresses.delete(`${t.sessionId}/${t.node}`);
+        if (err instanceof ApiError) return fail(res, err);
+        fail(
+          res,
+          new ApiError(
+            502,
+            'PREVIEW_UNREACHABLE',
+            err.code === 'ECONNREFUSED'
+              ? `Nothing answers on port ${t.port} of ${t.node}. Is the container running, with the port published (-p ${t.port}:…)?`
+              : `Port ${t.port} of ${t.node} did not answer (${err.code ?? err.message}).`,
+          ),
+        );
+      });
+    }
   }
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, t: Target) {
@@ -289,6 +328,11 @@ export function createPreview(deps: PreviewDeps) {
     upgrade,
     forget: (sessionId: string) => {
       for (const k of addresses.keys()) if (k.startsWith(`${sessionId}/`)) addresses.delete(k);
+      for (const [k, agent] of agents) {
+        if (!k.startsWith(`${sessionId}/`)) continue;
+        agent.destroy();
+        agents.delete(k);
+      }
     },
     /**
      * Links the workbench opens: the host scheme when a preview domain is set, and the path scheme always.

@@ -10,6 +10,7 @@ import { hostDocker, machine, waitForQuietMachine } from './lib/host.ts';
 import { providerNodes } from '../helpers/provider-nodes.ts';
 import { writeResults } from './lib/report.ts';
 import { burst } from './burst.ts';
+import { preview } from './preview.ts';
 import { pulls } from './pulls.ts';
 import { ready } from './ready.ts';
 import { site } from './site.ts';
@@ -33,12 +34,12 @@ try {
   process.exit(2);
 }
 const ctx: Ctx = { flags, engine, docker: hostDocker(engine), provider, log, rows: [], notes: [], data: {} };
-const runners: Record<Section, (c: Ctx) => Promise<void>> = { ready, terminal, pulls, burst, density, site };
+const runners: Record<Section, (c: Ctx) => Promise<void>> = { ready, terminal, preview, pulls, burst, density, site };
 const failed: string[] = [];
 
 // Heaviest last: density starts dozens of sandboxes, and whatever it leaves in the page cache should not
 // flatter or burden the sections before it.
-for (const section of (['site', 'ready', 'terminal', 'pulls', 'burst', 'density'] as const).filter((s) => flags.sections.includes(s))) {
+for (const section of (['site', 'ready', 'terminal', 'preview', 'pulls', 'burst', 'density'] as const).filter((s) => flags.sections.includes(s))) {
   await waitForQuietMachine(log);
   try {
     await runners[section](ctx);

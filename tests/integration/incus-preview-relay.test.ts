@@ -120,7 +120,7 @@ async function nothingLeft(what: string) {
   await eventually(async () => ((await execOperations()).length === 0 ? true : undefined), { what: `no exec operation left in Incus ${what}` });
 }
 
-it("nginx's page comes through the relay, and each request's relay ends with it", async (t) => {
+it("nginx's page comes through the relay, and no relay outlives its connection", async (t) => {
   const page = await eventually(
     async () => {
       const r = await preview(8080);
@@ -129,7 +129,7 @@ it("nginx's page comes through the relay, and each request's relay ends with it"
     { what: "nginx's page through the preview", timeoutMs: 60_000 },
   );
   t.regex(page.body.toString(), /Welcome to nginx!/);
-  // A browser keeps its connection to Berth: several requests on one connection, each relayed on its own.
+  // A browser keeps its connection to Berth: several requests on one connection (Berth keeps the relay between them).
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   for (let i = 0; i < 4; i++) {
     const r = await preview(8080, `/?n=${i}`, { agent });

@@ -63,7 +63,7 @@ function get(port: number, path: string, token: string, { method = 'GET', body }
   });
 }
 
-test("HTTP through openPort's stream: the app gets the request and its body, the browser the answer; the stream is closed after", async (t) => {
+test("HTTP through openPort's stream: the app gets the request and its body, the browser the answer", async (t) => {
   const { h, id, token, port } = await setup(t);
   const seen: { url?: string; prefix?: string | string[]; auth?: string; bytes?: number } = {};
   app(h, 8080, (req, res) => {
@@ -87,8 +87,19 @@ test("HTTP through openPort's stream: the app gets the request and its body, the
   t.regex(String(r.headers['content-security-policy']), /^sandbox /);
   t.deepEqual(seen, { url: '/form?x=1', prefix: `/p/${id}/node1/8080`, auth: undefined, bytes: 300_000 });
   t.is(h.provider.opened.length, 1);
-  // One connection per request: once answered, the proxy ends it (a relay's command ends with it).
-  await eventually(() => (h.provider.opened[0].destroyed ? true : undefined), { what: 'the upstream stream closed after the answer' });
+});
+
+test('plain requests to one port keep their connection between requests; removing the session closes it', async (t) => {
+  const { h, id, token, port } = await setup(t);
+  app(h, 8080, (req, res) => res.end(`page ${req.url}`));
+  for (const path of ['/a', '/b', '/c']) {
+    const r = await get(port, `/p/${id}/node1/8080${path}`, token);
+    t.is(r.body, `page ${path}`);
+  }
+  t.is(h.provider.opened.length, 1, 'one connection (a relay: one exec) for three requests');
+  t.false(h.provider.opened[0].destroyed);
+  t.is((await h.request(`/api/sessions/${id}`, { method: 'DELETE', token })).status, 204);
+  await eventually(() => (h.provider.opened[0].destroyed ? true : undefined), { what: 'the kept connection closed with the session' });
 });
 
 test('an upgrade goes through the stream both ways, and the stream ends when the browser leaves', async (t) => {

@@ -236,9 +236,14 @@ export class ExecStream extends Duplex {
   others: WebSocket[];
   stdinEnded = false;
   idle: NodeJS.Timeout | undefined;
+  timeout = 0;
 
-  constructor(data: WebSocket, control: WebSocket | undefined, { output = data, others = [] }: { output?: WebSocket; others?: WebSocket[] } = {}) {
-    super();
+  constructor(
+    data: WebSocket,
+    control: WebSocket | undefined,
+    { output = data, others = [], allowHalfOpen = true }: { output?: WebSocket; others?: WebSocket[]; allowHalfOpen?: boolean } = {},
+  ) {
+    super({ allowHalfOpen });
     this.data = data;
     this.control = control;
     this.output = output;
@@ -263,6 +268,7 @@ export class ExecStream extends Duplex {
   /** As net.Socket's: 'timeout' once nothing went either way for `ms` (0: never); Node's HTTP client listens for it. */
   setTimeout(ms: number, cb?: () => void) {
     clearTimeout(this.idle);
+    this.timeout = ms;
     this.idle = ms > 0 && !this.destroyed ? setTimeout(() => this.emit('timeout'), ms).unref() : undefined;
     if (cb) this.once('timeout', cb);
     return this;
@@ -300,7 +306,8 @@ export class ExecStream extends Duplex {
 /**
  * Runs `argv` as the learner with its stdin and stdout as one binary-safe stream (no pty) and hands back its
  * stderr websocket, whose messages the caller reads (a relay learns from it what its command is doing). Ending
- * the stream's writable side closes the command's stdin; destroying the stream kills the command. Not retried.
+ * the stream's writable side closes the command's stdin; once the command has exited (its stdout ended) the
+ * stream closes (no half-open state: a pool of connections sees it go); destroying it kills the command.
  */
 export async function pipeCommand(client: IncusClient, instance: string, argv: string[]) {
   const { id, ws } = await startExec(client, instance, { command: [...AS_LEARNER, ...argv], environment: LEARNER_ENV, interactive: false });
@@ -310,7 +317,7 @@ export async function pipeCommand(client: IncusClient, instance: string, argv: s
   ws['2'].on('error', () => {
     /* stderr is the caller's to read; its loss is seen on stdout */
   });
-  return { id, stream: new ExecStream(ws['0'], ws.control, { output: ws['1'], others: [ws['2']] }), stderr: ws['2'] };
+  return { id, stream: new ExecStream(ws['0'], ws.control, { output: ws['1'], others: [ws['2']], allowHalfOpen: false }), stderr: ws['2'] };
 }
 
 /**

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { PROVIDERS, type ProviderName } from '../../helpers/provider-nodes.ts';
 
-export const SECTIONS = ['ready', 'density', 'terminal', 'pulls', 'burst', 'site'] as const;
+export const SECTIONS = ['ready', 'density', 'terminal', 'pulls', 'burst', 'site', 'preview'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export type Flags = {
@@ -19,6 +19,7 @@ export type Flags = {
   peer: boolean; // terminal: measure shellinabox as a peer (installs it with apt when missing)
   learners: number; // burst: learners joining a pre-warmed workshop
   spreadS: number; // burst: seconds over which they join
+  previews: number; // preview: GETs of a page per path (direct, relayed)
   out: string; // results file name (without extension) under tests/bench/results/
   provider: ProviderName; // where the sandboxes run
 };
@@ -38,6 +39,7 @@ const HELP = `npm run bench -- [options]
   --no-peer          terminal: skip the shellinabox peer
   --learners N       burst: learners joining a pre-warmed workshop (30)
   --spread-s N       burst: seconds over which they join (10)
+  --previews N       preview: GETs of a page through each path, direct and relayed (200; Incus only)
   --out NAME         results/NAME.json and results/NAME.md (latest; quick with --quick)
   --provider NAME    where the sandboxes run: ${PROVIDERS.join(' or ')} (docker); baselines stay the host engine's`;
 
@@ -60,6 +62,7 @@ export function parseFlags(argv: string[]): Flags {
       'no-peer': { type: 'boolean' },
       learners: { type: 'string' },
       'spread-s': { type: 'string' },
+      previews: { type: 'string' },
       out: { type: 'string' },
       provider: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -98,6 +101,7 @@ export function parseFlags(argv: string[]): Flags {
     peer: !values['no-peer'],
     learners: int('learners', values.learners, q ? 3 : 30, 1),
     spreadS: int('spread-s', values['spread-s'], q ? 1 : 10, 0),
+    previews: int('previews', values.previews, q ? 10 : 200, 5),
     out: values.out ?? (q ? 'quick' : 'latest'),
     provider: provider as ProviderName,
   };
