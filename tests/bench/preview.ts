@@ -1,9 +1,13 @@
 // 7. Preview: a page GET through Berth's preview proxy on Incus, the node's port reached directly (its bridge is
 // routed here) and relayed (BERTH_INCUS_PREVIEW_RELAY=always: socat in the node over an Incus exec, the path a
 // node on another cluster member takes). Two servers, one per path, each with one session running nginx; the
-// GETs take turns in rounds so that load on the shared machine falls on both alike. Diagnostic: the relay's
-// connection alone (exec started, socat connected, closed), from this process, without Berth's server.
+// GETs take turns in rounds so that load on the shared machine falls on both alike. Berth keeps a connection to
+// the app between requests (preview/proxy.ts), so back-to-back GETs reuse it: *kept* figures; *new* GETs come
+// after the kept connection has expired (the agent's 5 s), so each makes a connection (for the relay: an exec).
+// Diagnostics from this process, without Berth's server: the relay's connection alone (exec started, socat
+// connected, closed), and GETs in turn on one relayed connection.
 import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { relayPort } from '../../sandbox-server/engine/incus/relay.ts';
@@ -15,6 +19,8 @@ import { ms, ratio } from './lib/report.ts';
 import { summarize } from './lib/stats.ts';
 
 const ROUNDS = 5;
+/** Longer than the preview agent's idle timeout (5 s): a GET after it needs a new connection. */
+const EXPIRED_MS = 5_500;
 
 /** One GET of nginx's page through the preview, a fresh connection to Berth each time; its time in ms. */
 function timedGet(b: Bench, c: Created): Promise<number> {
@@ -83,7 +89,14 @@ export async function preview(ctx: Ctx) {
   try {
     relayed = await benchServer(ctx, { BERTH_POOL_SIZE: '0', BERTH_INCUS_PREVIEW_RELAY: 'always' });
     const [cd, cr] = [await nginx(direct), await nginx(relayed)];
-    const samples = { direct: [] as number[], relayed: [] as number[], connect: [] as number[], reused: [] as number[] };
+    const samples = {
+      direct: [] as number[],
+      relayed: [] as number[],
+      directNew: [] as number[],
+      relayedNew: [] as number[],
+      connect: [] as number[],
+      reused: [] as number[],
+    };
     for (let i = 0; i < 3; i++) {
       await timedGet(direct, cd);
       await timedGet(relayed, cr);
@@ -93,6 +106,13 @@ export async function preview(ctx: Ctx) {
       const share = Math.ceil(n / ROUNDS);
       for (let i = 0; i < share; i++) samples.direct.push(await timedGet(direct, cd));
       for (let i = 0; i < share; i++) samples.relayed.push(await timedGet(relayed, cr));
+    }
+    const fresh = Math.max(3, Math.ceil(n / 20));
+    ctx.log(`preview: ${fresh} GETs each way on a new connection (${EXPIRED_MS / 1000} s apart)`);
+    for (let i = 0; i < fresh; i++) {
+      await sleep(EXPIRED_MS);
+      samples.directNew.push(await timedGet(direct, cd));
+      samples.relayedNew.push(await timedGet(relayed, cr));
     }
     // Where the relay's time goes: making its connection (exec, sockets, socat's connect), nothing sent.
     const client = new IncusClient({ socketPath: process.env.INCUS_SOCKET ?? '/var/lib/incus/unix.socket' });
@@ -114,18 +134,28 @@ export async function preview(ctx: Ctx) {
     const r = summarize(samples.relayed);
     const k = summarize(samples.connect);
     const u = summarize(samples.reused);
-    ctx.data.preview = { direct: d, relayed: r, relayConnect: k, relayReused: u };
+    const dn = summarize(samples.directNew);
+    const rn = summarize(samples.relayedNew);
+    ctx.data.preview = { direct: d, relayed: r, directNew: dn, relayedNew: rn, relayConnect: k, relayReused: u };
     const baselineIs = 'the same GET with the port reached directly (bridge routed here)';
     for (const p of ['p50', 'p95'] as const) {
       ctx.rows.push({
         section: 'preview',
-        what: `GET nginx page through the relay (Incus exec + socat), ${p}, n=${r.n}`,
+        what: `GET nginx page through the relay (Incus exec + socat), connection kept from the last GET, ${p}, n=${r.n}`,
         berth: ms(r[p]),
         baseline: ms(d[p]),
         baselineIs,
         ratio: ratio(r[p], d[p]),
       });
     }
+    ctx.rows.push({
+      section: 'preview',
+      what: `GET nginx page through the relay on a new connection (one exec), p50, n=${rn.n}`,
+      berth: ms(rn.p50),
+      baseline: ms(dn.p50),
+      baselineIs: 'the same GET, direct, on a new connection',
+      ratio: ratio(rn.p50, dn.p50),
+    });
     ctx.rows.push({
       section: 'preview',
       what: `relay connection alone (exec started, socat connected), p50, n=${k.n} (diagnostic)`,
@@ -136,7 +166,7 @@ export async function preview(ctx: Ctx) {
     });
     ctx.rows.push({
       section: 'preview',
-      what: `GET on one kept-alive relay connection, from this process (no Berth server), p50, n=${u.n} (diagnostic: what reuse would cost)`,
+      what: `GET on one kept-alive relay connection, from this process (no Berth server), p50, n=${u.n} (diagnostic)`,
       berth: ms(u.p50),
       baseline: ms(d.p50),
       baselineIs,
