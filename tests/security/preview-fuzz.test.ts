@@ -1,6 +1,7 @@
 // The preview proxy against malformed answers from an app (tenant isolation: one learner's app must never
 // end the server for everyone). The proxy, its HTTP server and the upstream are real sockets on loopback;
-// only the node's address and its connection (openPort, to loopback) come from a stand-in provider, because what is tested is the relay of bytes.
+// only the node's address and its connection (openPort, to loopback) come from a stand-in provider, because
+// what is tested is the relay of bytes.
 import test, { type ExecutionContext } from 'ava';
 import { createServer as createHttpServer, request, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
