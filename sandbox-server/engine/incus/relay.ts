@@ -38,6 +38,8 @@ export const SOCAT_CONNECTED = / N starting data transfer loop /;
 /** socat's second address (the TCP one) reached EOF: the app closed its side. */
 export const SOCAT_TCP_EOF = / N socket 2 \(fd \d+\) is at EOF/;
 const SOCAT_ERROR = / E (.*)$/;
+/** The most of one stderr line kept while waiting for its end: the node is the learner's, and so is what it prints. */
+const LINE_MAX = 4096;
 
 /**
  * Connects to `host`:`port` from inside `instance` (as the learner); resolves once socat is connected, with the
@@ -62,6 +64,7 @@ function connected(stream: ExecStream, stderr: WebSocket, timeoutMs: number): Pr
     let ready = false;
     let said = false;
     let partial = '';
+    let last = '';
     const timer = setTimeout(() => settle(socketError('ETIMEDOUT', `no connection within ${timeoutMs} ms`)), timeoutMs);
     const settle = (v: 'connected' | 'silent' | Error) => {
       clearTimeout(timer);
@@ -70,13 +73,14 @@ function connected(stream: ExecStream, stderr: WebSocket, timeoutMs: number): Pr
       if (v === 'connected') ready = true;
       resolve(v);
     };
-    const ended = (): void => (ready ? undefined : settle(said ? socketError('ERELAY', 'the relay ended before connecting') : 'silent'));
+    const ended = (): void => (ready ? undefined : settle(said ? socketError('ERELAY', `the relay ended before connecting: ${last.slice(0, 300)}`) : 'silent'));
     stderr.on('message', (chunk: Buffer, isBinary: boolean) => {
       if (!isBinary) return ended(); // the end of stderr: the command has exited
       said = true;
       const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
+      partial = (lines.pop() ?? '').slice(0, LINE_MAX);
       for (const line of lines) {
+        if (line.trim()) last = line;
         if (!ready && SOCAT_CONNECTED.test(line)) settle('connected');
         else if (SOCAT_TCP_EOF.test(line)) stream.endStdin();
         else {
