@@ -42,7 +42,10 @@ export type ErrorCode =
   | 'REPLAY_NOT_FOUND'
   | 'NODES_MISSING'
   | 'NOT_MEASURABLE'
-  | 'MACHINE_LOST';
+  | 'MACHINE_LOST'
+  | 'MACHINE_MAINTENANCE'
+  | 'MACHINE_NOT_FOUND'
+  | 'NO_MACHINES';
 
 export class ApiError extends HTTPException {
   code: ErrorCode;
@@ -61,13 +64,27 @@ export const notFound = (what: 'session' | 'node' | 'lesson' | 'check', id: stri
   return new ApiError(404, code, `No ${what} ${JSON.stringify(id)}.`);
 };
 
-/** The session's nodes were on a machine that went away (an Incus cluster member gone offline): nothing of it can be reached. */
-export const machineLost = () =>
-  new ApiError(
-    503,
-    'MACHINE_LOST',
-    'The machine running this sandbox went away, and the sandbox with it. Start a new sandbox to go on; your progress in the lessons is kept.',
-  );
+/**
+ * Why a session's machine is gone for it: `lost`, the machine went away (an Incus cluster member gone offline), or
+ * `maintenance`, the operator drained it for planned maintenance and the session was ended (sandboxes/manager.ts).
+ */
+export type MachineGone = 'lost' | 'maintenance';
+
+/** The session's nodes were on a machine that is gone (see MachineGone): nothing of it can be reached. */
+export const machineGone = (why: MachineGone) =>
+  why === 'maintenance'
+    ? new ApiError(
+        503,
+        'MACHINE_MAINTENANCE',
+        "This sandbox's machine was taken down for planned maintenance, and the sandbox with it. Start a new sandbox to go on (it starts on another machine); your progress in the lessons is kept.",
+      )
+    : new ApiError(
+        503,
+        'MACHINE_LOST',
+        'The machine running this sandbox went away, and the sandbox with it. Start a new sandbox to go on; your progress in the lessons is kept.',
+      );
+
+export const machineLost = () => machineGone('lost');
 
 export function errorBody(code: string, message: string, requestId: string) {
   return { error: { code, message, requestId } };

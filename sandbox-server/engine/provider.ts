@@ -21,6 +21,12 @@ export type FoundSandbox = { sandboxId: string; nodes: string[]; running: boolea
 /** A sandbox whose machine went away: the member that held it and the nodes it had there. */
 export type LostSandbox = { member: string; nodes: string[] };
 
+/** A machine being drained for planned maintenance: no new sandbox is placed there. Times in epoch ms. */
+export type Drain = { deadline: number; started: number };
+
+/** A machine sandboxes may be placed on (an Incus cluster member), as the operator's list shows it. */
+export type Machine = { name: string; status: string; drain: Drain | null };
+
 export interface SandboxProvider {
   /**
    * Creates the sandbox's private network and its nodes, resolving when every engine answers. `forLearner`: a
@@ -75,6 +81,18 @@ export interface SandboxProvider {
    * cluster. Null: nodes run here, and the host's own figures (MemAvailable, free disk) are the finer ones.
    */
   machines?(): Promise<MachineResources[] | null>;
+  /**
+   * The machines sandboxes may be placed on, with their drains (Incus: the cluster's members). Null, or absent,
+   * where there is one machine (a single host, Docker): there is nothing to drain.
+   */
+  machineList?(): Promise<Machine[] | null>;
+  /** The machine holding a sandbox (Incus: the `location` of its node1), or null where unknown. */
+  machineOf?(sandboxId: string): Promise<string | null>;
+  /**
+   * Marks a machine as draining (no new sandbox is placed there; the mark survives a restart of Berth) or, with
+   * null, no longer. An unknown machine is 404 MACHINE_NOT_FOUND.
+   */
+  setDrain?(machine: string, drain: Drain | null): Promise<void>;
   /** Host disk a node's own storage really occupies, or null where nodes have no disk of their own. */
   nodeDiskBytes?(sandboxId: string, node: string): Promise<number | null>;
   /** Free space where new nodes' storage goes (e.g. Incus's storage pool); without it, the state folder's file system. */

@@ -9,7 +9,7 @@ import { connectPort } from '../connect-port.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
-import type { FoundSandbox, LostSandbox, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
+import type { Drain, FoundSandbox, LostSandbox, Machine, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { doneByAnother, incusError, isNotFound, MEMBER_AWAY, memberAway, withRetry } from './errors.ts';
@@ -17,6 +17,7 @@ import { openTty, runCommand, streamCommand } from './exec.ts';
 import { daemonJson, hostsFile, nodeEnv, upstreamResolver } from './node-files.ts';
 import { clusterMembers } from './cluster.ts';
 import { PortError, relayPort } from './relay.ts';
+import { locationOf, memberList, setMemberDrain } from './drain.ts';
 import {
   bridgeName,
   filterQuery,
@@ -675,6 +676,21 @@ export class IncusProvider implements SandboxProvider {
     } catch (err) {
       throw incusError(err, 'Measuring the Incus machines');
     }
+  }
+
+  // Planned maintenance (drain.ts): members with their drain marks, where a session is, marking a member.
+  machineList(): Promise<Machine[] | null> {
+    return memberList(this.client).catch((err) => {
+      throw incusError(err, 'Listing the Incus machines');
+    });
+  }
+  async machineOf(sandboxId: string): Promise<string | null> {
+    return (await this.clustered()) ? locationOf(this.client, instanceName(sandboxId, 'node1')) : null;
+  }
+  setDrain(machine: string, drain: Drain | null): Promise<void> {
+    return setMemberDrain(this.client, machine, drain).catch((err) => {
+      throw incusError(err, `Marking machine ${machine}`);
+    });
   }
 
   /** Host disk the node's root holds in the pool (btrfs qgroup usage, as Incus reports it); null when unknown. */
