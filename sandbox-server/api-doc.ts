@@ -1,10 +1,11 @@
-// The README's API table, made from the contracts (sandbox-server/api.ts, sandbox-server/workshops/api.ts).
+// The README's API table, made from the contracts (sandbox-server/api.ts, sandbox-server/workshops/api.ts, sandbox-server/machines/api.ts).
 // `npm run docs:api` rewrites it; tests/unit/docs.test.ts fails when the README and the contracts disagree.
 import { z } from 'zod';
 import { BODY, ENGINE, SESSION, sessionRoutes } from './api.ts';
 import { replaceBetween, rewriteReadme } from './config-doc.ts';
 import { splitKey, type Auth, type Contract, type Errors, type RouteDef } from './contract.ts';
 import { workshopRoutes } from './workshops/api.ts';
+import { machineRoutes } from './machines/api.ts';
 
 export const BEGIN = '<!-- api-table:begin -->';
 export const END = '<!-- api-table:end -->';
@@ -103,7 +104,7 @@ export function apiTable(): string {
   const rows = (c: Contract) => Object.entries(c).map(([k, r]) => row(k, r as RouteDef));
   return [
     BEGIN,
-    '<!-- generated from sandbox-server/api.ts and sandbox-server/workshops/api.ts by `npm run docs:api`; tests/unit/docs.test.ts fails when it is out of date -->',
+    '<!-- generated from sandbox-server/api.ts, sandbox-server/workshops/api.ts and sandbox-server/machines/api.ts by `npm run docs:api`; tests/unit/docs.test.ts fails when it is out of date -->',
     '',
     ...HEADER,
     ...rows(sessionRoutes),
@@ -113,11 +114,16 @@ export function apiTable(): string {
     ...HEADER,
     ...rows(workshopRoutes),
     '',
+    '**Machines** (an operator\'s routes for planned maintenance on an Incus cluster, with the same admin token; 501 `NO_MACHINES` where sandboxes run on one machine, a single host or Docker)',
+    '',
+    ...HEADER,
+    ...rows(machineRoutes),
+    '',
     'Shapes named above:',
     '',
-    ...shapes([sessionRoutes, workshopRoutes]),
+    ...shapes([sessionRoutes, workshopRoutes, machineRoutes]),
     '',
-    'A `session` token is `Authorization: Bearer <token>` from `POST /api/sessions` (or `POST /api/join`): without one 401 `UNAUTHORIZED`; an unknown session or a wrong token 404 `SESSION_NOT_FOUND`; a session whose machine went away (an Incus cluster member lost) 503 `MACHINE_LOST` on every route but `DELETE`, the message saying so and to start a new sandbox (terminals close with 4410 after an error frame saying the same). ' +
+    'A `session` token is `Authorization: Bearer <token>` from `POST /api/sessions` (or `POST /api/join`): without one 401 `UNAUTHORIZED`; an unknown session or a wrong token 404 `SESSION_NOT_FOUND`; a session whose machine went away (an Incus cluster member lost) 503 `MACHINE_LOST` on every route but `DELETE`, the message saying so and to start a new sandbox (terminals close with 4410 after an error frame saying the same), and one ended because its machine was drained for maintenance 503 `MACHINE_MAINTENANCE` the same way. ' +
       'Any route with a body answers 400 `VALIDATION_FAILED` (the message names the field) and 413 `BODY_TOO_LARGE`; any route that reaches into a node 502/503 `SANDBOX_FAILED` or 503 `ENGINE_UNAVAILABLE` when the engine fails or is away; any route 500 `INTERNAL`.',
     END,
   ].join('\n');

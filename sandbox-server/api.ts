@@ -56,6 +56,9 @@ export const sessionSchema = z
     idleExpiresAt: iso.nullable().describe('null for a workshop session (no idle limit)'),
     nodes: z.array(z.strictObject({ name: z.string(), state: z.string() })),
     workshop: z.literal(true).optional(),
+    maintenanceAt: iso
+      .optional()
+      .describe("while the sandbox's machine is being drained for maintenance: when it goes down (the sandbox ends then, or sooner once unused)"),
   })
   .meta({ title: 'Session' });
 export const execResultSchema = z.strictObject({
@@ -104,8 +107,9 @@ export const verdictSchema = z.strictObject({
 export const sandboxFactsSchema = z.strictObject({ engine: z.enum(SANDBOX_FACTS.engine), ipvs: z.enum(SANDBOX_FACTS.ipvs) });
 
 // ---- the errors most routes share ----
-/** A session route: no token is 401; an unknown session and a wrong token look the same (404); a session whose machine went away is 503. */
-export const SESSION = errors({ 401: ['UNAUTHORIZED'], 404: ['SESSION_NOT_FOUND'], 503: ['MACHINE_LOST'] });
+/** A session route: no token is 401; an unknown session and a wrong token look the same (404); a session whose machine went away
+ *  or was drained for maintenance is 503. */
+export const SESSION = errors({ 401: ['UNAUTHORIZED'], 404: ['SESSION_NOT_FOUND'], 503: ['MACHINE_LOST', 'MACHINE_MAINTENANCE'] });
 /** Anything that reaches into a node: the engine may fail or be away. */
 export const ENGINE = errors({ 502: ['SANDBOX_FAILED'], 503: ['ENGINE_UNAVAILABLE', 'SANDBOX_FAILED'] });
 export const BODY = errors({ 400: ['VALIDATION_FAILED'], 413: ['BODY_TOO_LARGE'] });
@@ -260,7 +264,7 @@ export const sessionRoutes = contract({
   'GET /api/sessions/:id/events': {
     summary: "Server-sent events for the learner's page",
     auth: 'session',
-    doc: 'Server-Sent Events: `hello {ports:"push"|"poll"}`, `ports {ports}` whenever the node\'s engine starts or stops a container (from its own `docker events`), and for a workshop learner `workshop {workshop, learner}`, `message` (broadcasts after `after`), `watch {watching, takeover, by}`; `gone` when the session ended',
+    doc: 'Server-Sent Events: `hello {ports:"push"|"poll"}`, `ports {ports}` whenever the node\'s engine starts or stops a container (from its own `docker events`), and for a workshop learner `workshop {workshop, learner}`, `message` (broadcasts after `after`), `watch {watching, takeover, by}`; `maintenance {at}` when the sandbox\'s machine is to go down for maintenance at `at` (null: no longer); `gone` when the session ended',
     query: z.object({ after: z.string().optional().describe('workshop broadcasts after this message id') }),
     responses: { 200: { media: 'text/event-stream' } },
     errors: SESSION,

@@ -97,6 +97,8 @@ export function createApp(deps: AppDeps) {
     metrics.sandboxes.set({ state: 'starting' }, n.starting);
     // Sessions (counted above too) whose machine went away: an operator's cue to bring it back or remove it.
     metrics.sandboxes.set({ state: 'lost' }, n.lost);
+    // Sessions (counted above too) ended because their machine was drained for maintenance.
+    metrics.sandboxes.set({ state: 'maintenance' }, n.maintenance);
     return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
   });
   const features = deps.features ?? [];
@@ -127,7 +129,8 @@ export function createApp(deps: AppDeps) {
   app.use('/api/sessions/:id/*', sessionAuth);
   app.use('/api/sessions/:id', sessionAuth);
   async function sessionAuth(c: Context<Env>, next: () => Promise<void>) {
-    // A lost session (its machine went away) can still be deleted; everything else about it is 503 MACHINE_LOST.
+    // A lost session (its machine went away, or was drained for maintenance) can still be deleted; everything else
+    // about it is 503 MACHINE_LOST (or MACHINE_MAINTENANCE).
     const deleting = c.req.method === 'DELETE' && /^\/api\/sessions\/[^/]+\/?$/.test(c.req.path);
     c.set('session', manager.authorize(c.req.param('id') ?? '', bearer(c.req.header('authorization')), deleting));
     await next();

@@ -16,6 +16,7 @@ import type { Store } from './store.ts';
 import type { Attacher } from './terminal/attach.ts';
 import { History } from './terminal/history.ts';
 import { createWorkshops } from './workshops/index.ts';
+import { createMachines } from './machines/index.ts';
 import type { Logger } from './workshops/service.ts';
 
 export type CoreDeps = {
@@ -75,6 +76,12 @@ export function createCore({ config, provider, store, lessons, metrics, log, att
     }
     if (event === 'node-removed') preview.forget(d.id ?? '');
     if (event === 'error') log.error({ err: d.err, reason: d.reason }, 'sandbox error');
+    if (event === 'drained') {
+      log.warn(
+        { machine: d.reason },
+        `machine ${d.reason} is drained: none of this server's sessions is left on it. The operator may now run \`incus cluster evacuate ${d.reason}\` or shut it down.`,
+      );
+    }
   });
   const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history, attacher, log, now });
   /** What createApp needs that is the same for every server; the caller adds how it finds clients, /metrics readers,
@@ -88,7 +95,8 @@ export function createCore({ config, provider, store, lessons, metrics, log, att
     preview,
     replays,
     fileMax: config.fileMax,
-    features: [workshops.feature],
+    // The machine routes take the instructors' admin token (workshops keep the tokens).
+    features: [workshops.feature, createMachines({ manager, auth: workshops.auth, log })],
     createLimiter: new RateLimiter(config.createRatePerMin, 60_000, now),
   } satisfies Partial<AppDeps>;
   return { manager, history, preview, replays, workshops, appDeps };

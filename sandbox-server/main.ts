@@ -203,6 +203,17 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
       )
     : undefined;
   placementWatch?.unref();
+  // Machines being drained for maintenance (an operator's POST /api/machines/:name/drain, here or on another Berth
+  // server of the cluster): their sessions end as they fall idle, the rest at the deadline.
+  const drainWatch = setInterval(
+    () =>
+      manager
+        .drainTick()
+        .then((n) => n && log.warn({ ended: n }, `${n} session(s) ended for their machine's maintenance`))
+        .catch((err) => log.error({ err }, 'applying machine drains failed')),
+    Math.min(config.reapIntervalMs, 5000),
+  );
+  drainWatch.unref();
 
   await new Promise<void>((r) => server.listen(config.port, config.host, r));
   const address = server.address();
@@ -220,6 +231,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
       clearInterval(reaper);
       clearInterval(lostWatch);
       clearInterval(placementWatch);
+      clearInterval(drainWatch);
       workshops.stop();
       server.closeAllConnections();
       for (const socket of upgraded) socket.destroy();

@@ -48,6 +48,14 @@ export class WarmPool {
     this.fill();
   }
 
+  /** Removes one ready sandbox (its machine is being drained); the pool refills. */
+  discard(id: string) {
+    const i = this.ready.indexOf(id);
+    if (i >= 0) this.ready.splice(i, 1);
+    this.opts.provider.removeSandbox(id).catch(this.opts.onError);
+    this.fill();
+  }
+
   /** Removes ready sandboxes above the target (e.g. the seats nobody took once a workshop ends). */
   trim() {
     for (const id of this.ready.splice(this.target)) this.opts.provider.removeSandbox(id).catch(this.opts.onError);

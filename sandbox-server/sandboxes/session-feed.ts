@@ -1,6 +1,7 @@
 // GET /api/sessions/:id/events: what changes under a learner's page, pushed as server-sent events
 // instead of polled. `ports` when the node's own engine starts or stops a container (engine/ports-watch.ts,
-// through the provider's optional streamOut; without it the page keeps polling), and for a workshop learner `workshop`,
+// through the provider's optional streamOut; without it the page keeps polling), `maintenance` when the sandbox's
+// machine is being drained (when it goes down), and for a workshop learner `workshop`,
 // `message` (broadcasts) and `watch` (the instructor watching or typing). The page reads it with
 // fetch (EventSource cannot send the Authorization header), so the token never sits in a URL.
 import type { Context, Hono } from 'hono';
@@ -33,9 +34,16 @@ const KEEPALIVE_MS = 15_000;
 export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
   // A session lost with its machine is told at once (`gone`; the page then reads MACHINE_LOST and its message).
   const onLost = new Map<string, Set<() => void>>();
+  // A session whose machine begins (or stops) draining for maintenance is told when it goes down (`maintenance`).
+  const onDrain = new Map<string, Set<() => void>>();
   deps.manager.listen((event, d) => {
     if (event === 'lost' && d.id) for (const tell of onLost.get(d.id) ?? []) tell();
+    if (event === 'draining' && d.id) for (const tell of onDrain.get(d.id) ?? []) tell();
   });
+  const maintenance = (id: string) => {
+    const m = deps.manager.maintenance(id);
+    return { event: 'maintenance', data: { at: m && !m.ended ? new Date(m.deadline).toISOString() : null } };
+  };
   app.get('/api/sessions/:id/events', function sessionEvents(c: Context<Env>) {
     const s = c.get('session');
     const origin = new URL(c.req.url);
@@ -45,11 +53,17 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
       const push = (e: FeedEvent) => queue.push(e);
       const stops: (() => void)[] = [];
       const tell = () => push({ event: 'gone', data: {} });
-      onLost.set(s.id, (onLost.get(s.id) ?? new Set()).add(tell));
-      stops.push(() => {
-        onLost.get(s.id)?.delete(tell);
-        if (!onLost.get(s.id)?.size) onLost.delete(s.id);
-      });
+      const drain = () => push(maintenance(s.id));
+      for (const [map, fn] of [
+        [onLost, tell],
+        [onDrain, drain],
+      ] as const) {
+        map.set(s.id, (map.get(s.id) ?? new Set()).add(fn));
+        stops.push(() => {
+          map.get(s.id)?.delete(fn);
+          if (!map.get(s.id)?.size) map.delete(s.id);
+        });
+      }
 
       // ---- ports, from the learner engine's events ----
       const { provider } = deps;
@@ -81,6 +95,7 @@ export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
         if (watched.every((w) => w.status === 'fulfilled')) mode = 'push';
       }
       push({ event: 'hello', data: { ports: mode, nodes: s.nodes } });
+      if (deps.manager.maintenance(s.id)) push(maintenance(s.id));
       if (mode === 'poll') {
         try {
           push({ event: 'ports', data: { ports: await deps.ports(s, origin) } });

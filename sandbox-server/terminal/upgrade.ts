@@ -37,7 +37,7 @@ export function learnerTerminals(deps: LearnerTerminalDeps) {
     try {
       session = deps.manager.authorize(id, token);
     } catch (err) {
-      if (err instanceof ApiError && err.code === 'MACHINE_LOST') return fail(ws, err.code, err.message, CLOSE.LOST);
+      if (err instanceof ApiError && (err.code === 'MACHINE_LOST' || err.code === 'MACHINE_MAINTENANCE')) return fail(ws, err.code, err.message, CLOSE.LOST);
       const gone = err instanceof ApiError && err.code === 'SESSION_NOT_FOUND';
       return fail(
         ws,
@@ -67,6 +67,8 @@ export function learnerTerminals(deps: LearnerTerminalDeps) {
     if (!shell) return;
     if (ws.readyState !== ws.OPEN) return shell.end();
     deps.metrics.terminals(1);
+    // An open terminal is a session in use: a machine being drained keeps it until the deadline.
+    ws.on('close', deps.manager.terminalOpened(sid));
     ws.on('close', () => {
       deps.metrics.terminals(-1);
       shell.end();
