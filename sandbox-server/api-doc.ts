@@ -114,7 +114,7 @@ export function apiTable(): string {
     ...HEADER,
     ...rows(workshopRoutes),
     '',
-    '**Machines** (an operator\'s routes for planned maintenance on an Incus cluster, with the same admin token; 501 `NO_MACHINES` where sandboxes run on one machine, a single host or Docker)',
+    "**Machines** (an operator's routes for planned maintenance on an Incus cluster, with the same admin token; 501 `NO_MACHINES` where sandboxes run on one machine, a single host or Docker)",
     '',
     ...HEADER,
     ...rows(machineRoutes),

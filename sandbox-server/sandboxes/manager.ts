@@ -518,10 +518,13 @@ export class SandboxManager {
     };
   }
 
-  /** In use: a learner terminal open, or the session used within drainIdleMs (nothing before this process started counts as unused). */
+  /**
+   * In use: a learner terminal open, or the session used (or made) within drainIdleMs. Use before this process
+   * started is unknown, so nothing counts as unused until drainIdleMs after the start.
+   */
   inUse(id: string) {
     if (this.terminals.get(id)) return true;
-    const last = Math.max(this.usedAt.get(id) ?? -Infinity, this.bornAt);
+    const last = Math.max(this.usedAt.get(id) ?? -Infinity, this.opts.store.getSession(id)?.createdAt ?? -Infinity, this.bornAt);
     return this.now() - last < (this.opts.drainIdleMs ?? DRAIN_IDLE_MS);
   }
 

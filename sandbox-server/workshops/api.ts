@@ -128,7 +128,12 @@ export const learnerRowSchema = z
     lastProgressAt: iso.nullable(),
     sandbox: z
       .enum(['joining', 'ready', 'resetting', 'gone', 'removed', 'lost'])
-      .describe('lost: the machine running the sandbox went away (an Incus cluster member offline); the learner rejoins for a new one'),
+      .describe(
+        'lost: the machine running the sandbox went away (an Incus cluster member offline), or was drained for maintenance (maintenanceAt set); the learner rejoins for a new one',
+      ),
+    maintenanceAt: iso
+      .nullable()
+      .describe("when the sandbox's machine goes down for maintenance (the sandbox ends then, or sooner once unused), or went down (sandbox lost)"),
     stuck: z.boolean(),
   })
   .meta({ title: 'LearnerRow' });
@@ -314,7 +319,7 @@ export const workshopRoutes = contract({
   },
   'GET /api/workshops/:id/events': {
     summary: 'Server-sent events: snapshot, then learner rows, workshop and message events',
-    doc: 'Server-Sent Events: `snapshot`, then `learner` rows `{name, lesson, step, checksPassed, checksVerified, lastActivityAt, sandbox, stuck}`, `workshop`, `message`',
+    doc: 'Server-Sent Events: `snapshot`, then `learner` rows `{name, lesson, step, checksPassed, checksVerified, lastActivityAt, sandbox, maintenanceAt, stuck}`, `workshop`, `message`',
     ...ticketed('text/event-stream'),
   },
   'GET /api/join/:code': {

@@ -74,6 +74,8 @@ export type LearnerRow = {
   lastActivityAt: string;
   lastProgressAt: string | null;
   sandbox: SandboxState;
+  /** When the sandbox's machine goes (or went) down for planned maintenance: the dashboard shows who is affected. */
+  maintenanceAt: string | null;
   stuck: boolean;
 };
 
@@ -257,8 +259,14 @@ export class WorkshopService {
       lastActivityAt: iso(l.lastActivityAt),
       lastProgressAt: l.lastProgressAt === null ? null : iso(l.lastProgressAt),
       sandbox: l.sandbox,
+      maintenanceAt: this.maintenanceAt(l),
       stuck: running && l.sandbox === 'ready' && t - since >= w.stuckMinutes * 60_000,
     };
+  }
+
+  private maintenanceAt(l: Learner): string | null {
+    const m = l.sessionId && this.live(l) ? this.deps.manager.maintenance(l.sessionId) : undefined;
+    return m ? iso(m.deadline) : null;
   }
 
   broadcast(w: Workshop, text: string) {

@@ -3,9 +3,10 @@
 // being tested (validation, auth, rate limits, workshop rules); a test that claims a sandbox works uses the
 // real engine (tests/integration, tests/security).
 import { type Duplex, duplexPair } from 'node:stream';
+import { ApiError } from '../../sandbox-server/errors.ts';
 import type { ExecResult, RunOptions } from '../../sandbox-server/engine/exec.ts';
 import type { Limits } from '../../sandbox-server/engine/node-spec.ts';
-import type { FoundSandbox, LostSandbox, SandboxProvider, Tty } from '../../sandbox-server/engine/provider.ts';
+import type { Drain, FoundSandbox, LostSandbox, Machine, SandboxProvider, Tty } from '../../sandbox-server/engine/provider.ts';
 
 export type RunCall = { sandboxId: string; node: string; cmd: string; opts: RunOptions };
 
@@ -22,6 +23,43 @@ export class FakeProvider implements SandboxProvider {
   failNext: Error | null = null;
   /** Sandboxes whose machine went away, with its name: lostSandboxes() names them, and anything done to them fails. */
   lostOn = new Map<string, string>();
+
+  /**
+   * The machines of a cluster, by name, with their drain marks (an Incus cluster's members with `user.berth.drain`);
+   * null: one machine, as Docker or a single Incus (machineList() says null). With machines, each new sandbox is
+   * placed on the online, not draining one holding fewest, as Berth's placement group does on Incus.
+   */
+  members: Map<string, { status: string; drain: Drain | null }> | null = null;
+  /** Where each sandbox was placed (machineOf). */
+  placed = new Map<string, string>();
+
+  /** A cluster of these machines, all online. */
+  cluster(...names: string[]) {
+    this.members = new Map(names.map((n) => [n, { status: 'Online', drain: null }]));
+    return this;
+  }
+
+  async machineList(): Promise<Machine[] | null> {
+    return this.members && [...this.members].map(([name, m]) => ({ name, status: m.status, drain: m.drain && { ...m.drain } }));
+  }
+
+  async machineOf(sandboxId: string) {
+    return this.placed.get(sandboxId) ?? null;
+  }
+
+  async setDrain(machine: string, drain: Drain | null) {
+    const m = this.members?.get(machine);
+    if (!m) throw new ApiError(404, 'MACHINE_NOT_FOUND', `No machine called ${machine}.`);
+    m.drain = drain && { ...drain };
+  }
+
+  private place(sandboxId: string) {
+    if (!this.members) return;
+    const held = (name: string) => [...this.placed.values()].filter((p) => p === name).length;
+    const open = [...this.members].filter(([, m]) => m.status === 'Online' && !m.drain).map(([n]) => n);
+    if (!open.length) throw new ApiError(503, 'OUT_OF_CAPACITY', 'No machine may take a new sandbox.');
+    this.placed.set(sandboxId, open.sort((a, b) => held(a) - held(b))[0]);
+  }
 
   /** Sandboxes whose machine does not answer but is not declared lost yet: machineAway() names it. */
   silentOn = new Map<string, string>();
@@ -45,6 +83,7 @@ export class FakeProvider implements SandboxProvider {
     const err = this.failNext;
     this.failNext = null;
     if (err) throw err;
+    this.place(sandboxId);
     this.sandboxes.set(sandboxId, { nodes: [...nodes], limits });
     this.created++;
   }
@@ -61,6 +100,7 @@ export class FakeProvider implements SandboxProvider {
 
   async removeSandbox(sandboxId: string) {
     this.away(sandboxId);
+    this.placed.delete(sandboxId);
     if (this.sandboxes.delete(sandboxId)) this.removed++;
   }
 

@@ -13,9 +13,10 @@ import { errorSchema, splitKey, type RouteDef } from '../../sandbox-server/contr
 import { openapiDocument } from '../../sandbox-server/openapi.ts';
 import { tabAndSize } from '../../sandbox-server/terminal/endpoint.ts';
 import { workshopRoutes } from '../../sandbox-server/workshops/api.ts';
+import { machineRoutes } from '../../sandbox-server/machines/api.ts';
 import { ADMIN_TOKEN, buildApp, type Harness, type RequestInit2 } from '../helpers/app-harness.ts';
 
-const ROUTES: Record<string, RouteDef> = { ...sessionRoutes, ...workshopRoutes };
+const ROUTES: Record<string, RouteDef> = { ...sessionRoutes, ...workshopRoutes, ...machineRoutes };
 const MOUNTED = Object.keys(ROUTES).filter((k) => !ROUTES[k].upgrade);
 
 test("the app serves exactly the contract's routes (the WebSocket upgrades are served beside it)", (t) => {
@@ -50,7 +51,7 @@ test("the OpenAPI document is made from the contract: limits included (nodes at 
   const h = buildApp();
   const doc = (await (await h.request('/api/openapi.json')).json()) as ReturnType<typeof openapiDocument>;
   h.close();
-  t.deepEqual(doc, JSON.parse(JSON.stringify(openapiDocument([sessionRoutes, workshopRoutes]))));
+  t.deepEqual(doc, JSON.parse(JSON.stringify(openapiDocument([sessionRoutes, workshopRoutes, machineRoutes]))));
   for (const key of Object.keys(ROUTES)) {
     const { method, path } = splitKey(key);
     t.truthy(doc.paths[path.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()], key);
@@ -213,11 +214,16 @@ const GOOD: Record<string, (x: Ctx) => Call> = {
   'GET /api/workshops/:id/results.csv': ({ w }) => ({ path: `/api/workshops/${w.id}/results.csv`, init: { token: ADMIN_TOKEN }, status: 200 }),
   'GET /api/workshops/:id/events': ({ w }) => ({ path: `/api/workshops/${w.id}/events`, init: { token: ADMIN_TOKEN }, status: 200 }),
   'POST /api/workshops/:id/end': ({ w }) => ({ path: `/api/workshops/${w.id}/end`, init: { method: 'POST', token: ADMIN_TOKEN }, status: 200 }),
+  // FakeProvider stands in for a cluster of two machines (each test's harness calls cluster()).
+  'GET /api/machines': () => asAdmin('/api/machines', 200),
+  'POST /api/machines/:name/drain': () => asAdmin('/api/machines/m2/drain', 200, { method: 'POST', json: { minutes: 30 } }),
+  'DELETE /api/machines/:name/drain': () => asAdmin('/api/machines/m2/drain', 200, { method: 'DELETE' }),
   'DELETE /api/sessions/:id': ({ s }) => ({ path: `/api/sessions/${s.id}`, init: { method: 'DELETE', token: s.token }, status: 204 }),
 };
 
 /** What the fake nodes answer: a folder listing, a written path, a published port, an open tab. */
 function answers(h: Harness) {
+  h.provider.cluster('m1', 'm2');
   h.provider.answer = ({ cmd }) => {
     if (cmd.includes('echo D;')) return { stdout: '/home/learner\nD\nf\t2\t1700000000.5\ta.txt\0d\t4096\t1700000000\tdir\0' };
     if (cmd.includes('docker ps')) return { stdout: 'abc\tnginx:alpine\tweb\t0.0.0.0:8080->80/tcp\n' };
