@@ -12,9 +12,13 @@ export class ApiFailure extends Error {
     this.code = code;
     this.requestId = requestId;
   }
-  /** The session is gone (expired, removed, from a server that forgot it, or lost with its machine). */
+  /** The session is gone (expired, removed, from a server that forgot it, lost with its machine, or ended for its machine's maintenance). */
   get sessionGone() {
-    return this.code === 'SESSION_NOT_FOUND' || this.code === 'UNAUTHORIZED' || this.machineLost;
+    return this.code === 'SESSION_NOT_FOUND' || this.code === 'UNAUTHORIZED' || this.machineLost || this.machineMaintenance;
+  }
+  /** The sandbox was ended because its machine was taken down for planned maintenance; the message says what to do. */
+  get machineMaintenance() {
+    return this.code === 'MACHINE_MAINTENANCE';
   }
   /** The machine running the sandbox went away (a cluster member lost); the message says so and what to do. */
   get machineLost() {

@@ -14,7 +14,7 @@ export type TermState =
   | { kind: 'ready'; reattached: boolean }
   | { kind: 'reconnecting'; attempt: number; inMs: number; code: number }
   | { kind: 'exited' }
-  | { kind: 'gone'; lost?: string }
+  | { kind: 'gone'; lost?: string; maintenance?: boolean }
   | { kind: 'unauthorized' }
   | { kind: 'failed'; message: string };
 
@@ -62,8 +62,9 @@ export class TerminalTab {
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private owed = 0;
-  /** The message of the last error frame (a lost machine's close carries none of its own). */
+  /** The message of the last error frame (a lost machine's close carries none of its own), and its code. */
   private lastError: string | undefined;
+  private lastErrorCode: string | undefined;
   /** Counts connections: output rendered for an earlier one is not acknowledged to a later one. */
   private generation = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
@@ -211,7 +212,13 @@ export class TerminalTab {
       this.owed = 0;
       if (ev.code === CLOSE.BAD_TOKEN) return this.setState({ kind: 'unauthorized' });
       if (ev.code === CLOSE.GONE) return this.setState({ kind: 'gone' });
-      if (ev.code === CLOSE.LOST) return this.setState({ kind: 'gone', lost: this.lastError ?? 'The machine running this sandbox went away.' });
+      if (ev.code === CLOSE.LOST) {
+        return this.setState({
+          kind: 'gone',
+          lost: this.lastError ?? 'The machine running this sandbox went away.',
+          maintenance: this.lastErrorCode === 'MACHINE_MAINTENANCE',
+        });
+      }
       if (this.state.kind === 'exited') return;
       if (ev.code === CLOSE.PROTOCOL) return this.setState({ kind: 'failed', message: ev.reason || 'The server refused this terminal.' });
       if (opened) this.attempt = 0;
@@ -267,6 +274,7 @@ export class TerminalTab {
       case OP.ERROR: {
         const e = JSON.parse(this.decoder.decode(body)) as { code?: string; message?: string };
         this.lastError = e.message;
+        this.lastErrorCode = e.code;
         this.term.write(`\r\n\x1b[31m${e.message ?? e.code ?? 'terminal error'}\x1b[0m\r\n`);
         if (this.state.kind !== 'ready') this.setState({ kind: 'failed', message: e.message ?? 'The terminal could not open.' });
         break;

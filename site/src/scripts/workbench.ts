@@ -288,7 +288,7 @@ export class Workbench {
         break;
       case 'gone':
       case 'unauthorized':
-        if (st.kind === 'gone' && st.lost) this.expired(st.lost, true);
+        if (st.kind === 'gone' && st.lost) this.expired(st.lost, st.maintenance ? 'maintenance' : 'lost');
         else this.expired();
         break;
       case 'failed':
@@ -318,13 +318,32 @@ export class Workbench {
     }
   }
 
-  /** The session is gone: ended, or lost with its machine (the server's message says so). */
+  /** The session is gone: ended, lost with its machine, or ended for its machine's maintenance (the server's message says so). */
   private ended(err: ApiFailure) {
-    if (err.machineLost) this.expired(err.message, true);
+    if (err.machineLost) this.expired(err.message, 'lost');
+    else if (err.machineMaintenance) this.expired(err.message, 'maintenance');
     else this.expired();
   }
 
-  private expired(text = 'It reached its time limit, was idle too long, or was removed. Your progress in this lesson is kept.', lost = false) {
+  /**
+   * The banner before a planned maintenance of the sandbox's machine (the server pushes `maintenance` and the
+   * session carries `maintenanceAt`): when it goes down and what to do. Null hides it.
+   */
+  private maintenanceBanner(at: string | null | undefined) {
+    const el = this.root.querySelector<HTMLElement>('[data-maintenance]')!;
+    const when = at ? new Date(at) : null;
+    el.hidden = !when;
+    el.textContent = when
+      ? `This machine goes down for maintenance at ${when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}: save your work (the Editor tab downloads the workspace); a new sandbox starts elsewhere.`
+      : '';
+  }
+
+  /** why: lost (its machine went away) or maintenance (its machine was drained): the server's words are `text`. */
+  private expired(
+    text = 'It reached its time limit, was idle too long, or was removed. Your progress in this lesson is kept.',
+    why: 'ended' | 'lost' | 'maintenance' = 'ended',
+  ) {
+    const lost = why !== 'ended';
     const s = this.session ?? S.loadSession(this.shape.id);
     this.teardown();
     S.forgetSession(this.shape.id);
@@ -337,7 +356,12 @@ export class Workbench {
     const privateStart = (label: string, secondary = false): Action => ({ label, secondary, run: () => void this.run(() => this.start()) });
     if (!s?.workshop) {
       this.setState('expired', {
-        title: lost ? 'The machine running your sandbox went away' : 'Your sandbox has ended',
+        title:
+          why === 'maintenance'
+            ? "Your sandbox's machine was taken down for maintenance"
+            : lost
+              ? 'The machine running your sandbox went away'
+              : 'Your sandbox has ended',
         text,
         actions: [privateStart('Start a new sandbox')],
       });
@@ -359,7 +383,12 @@ export class Workbench {
         });
       } else {
         this.setState('expired', {
-          title: lost ? 'The machine running your workshop sandbox went away' : 'Your workshop sandbox was removed',
+          title:
+            why === 'maintenance'
+              ? "Your workshop sandbox's machine was taken down for maintenance"
+              : lost
+                ? 'The machine running your workshop sandbox went away'
+                : 'Your workshop sandbox was removed',
           text: `${w.title ? `“${w.title}”` : 'Your workshop'} is still running. Rejoin with the same name from this browser to get a new sandbox; your results stay with the instructor.`,
           actions: [back, own],
         });
@@ -385,6 +414,7 @@ export class Workbench {
     this.feed?.close();
     this.feed = undefined;
     this.workshop.watch(null);
+    this.maintenanceBanner(null);
     for (const t of this.terminals.values()) t.dispose();
     this.terminals.clear();
     this.session = null;
@@ -414,6 +444,7 @@ export class Workbench {
           }
         } else if (event === 'message') this.workshop.message(s, d as { id: number; text: string; at: string });
         else if (event === 'watch') this.workshop.watch(d as { watching: boolean; takeover: boolean; by: string[] });
+        else if (event === 'maintenance') this.maintenanceBanner(typeof d.at === 'string' ? d.at : null);
       },
       gone: () => {
         if (this.session !== s) return;
@@ -459,6 +490,7 @@ export class Workbench {
           (v) => {
             s.expiresAt = v.expiresAt;
             this.idleEnd = v.idleExpiresAt ? Date.parse(v.idleExpiresAt) : undefined;
+            this.maintenanceBanner(v.maintenanceAt);
             S.saveSession(s);
           },
           (err) => {

@@ -15,6 +15,14 @@ const SANDBOX_LABEL: Record<LearnerRow['sandbox'], string> = {
   removed: 'removed',
   lost: 'machine lost',
 };
+const hhmm = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+/** The sandbox column: its state, or what a planned maintenance of its machine does to it. */
+const sandboxLabel = (r: Pick<LearnerRow, 'sandbox' | 'maintenanceAt'>) =>
+  r.maintenanceAt && r.sandbox === 'lost'
+    ? `ended: machine maintenance (${hhmm(r.maintenanceAt)})`
+    : r.maintenanceAt && r.sandbox !== 'gone' && r.sandbox !== 'removed'
+      ? `machine maintenance at ${hhmm(r.maintenanceAt)}`
+      : SANDBOX_LABEL[r.sandbox];
 const RETRY = [1000, 2000, 5000, 10000, 20000];
 
 export function startDashboard() {
@@ -216,7 +224,7 @@ export function startDashboard() {
       ),
       el('td', { class: 'num' }, String(r.quizAnswered)),
       el('td', { title: new Date(r.lastActivityAt).toLocaleString() }, ago(r.lastActivityAt, now)),
-      el('td', { 'data-sandbox': r.sandbox }, SANDBOX_LABEL[r.sandbox]),
+      el('td', { 'data-sandbox': r.sandbox, ...(r.maintenanceAt ? { 'data-maintenance': 'true' } : {}) }, sandboxLabel(r)),
       el('td', { class: 'actions' }, watch, reset),
     );
     return tr;
