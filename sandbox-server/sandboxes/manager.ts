@@ -540,6 +540,11 @@ export class SandboxManager {
     return m ?? null;
   }
 
+  /** A session's sandbox was made again under its id (a workshop reset): where it is must be asked again. */
+  placedAnew(id: string) {
+    this.where.delete(id);
+  }
+
   /** Finds the machine of every id not known yet, a few requests at a time. */
   private async locate(ids: string[]) {
     const unknown = ids.filter((id) => !this.where.has(id));

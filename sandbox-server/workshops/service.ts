@@ -297,6 +297,8 @@ export class WorkshopService {
       await this.deps.provider.removeSandbox(s.id);
       this.deps.forgetTerminals?.(s.id);
       await this.deps.provider.createSandbox(s.id, s.nodes, { ...this.deps.serverLimits, ...w.limits }, { forLearner: true });
+      // Made anew, perhaps on another machine (never on one being drained).
+      this.deps.manager.placedAnew(s.id);
       if (this.get(w.id).endedAt !== null) {
         await this.deps.provider.removeSandbox(s.id);
         throw new ApiError(409, 'WORKSHOP_ENDED', 'The workshop ended during the reset.');

@@ -247,3 +247,22 @@ test('the instructor sees who is affected: "machine maintenance at" before, the 
   t.like(await row(adaName), { sandbox: 'ready', maintenanceAt: null });
   t.truthy(grace.session.id);
 });
+
+test("an instructor's reset during a drain rebuilds the sandbox on another machine: no longer affected, not ended at the deadline", async (t) => {
+  const h = cluster();
+  const w = await h.workshop();
+  const j = (await (await h.join(w.code, 'Ada')).json()) as { learner: { id: string }; session: { id: string; token: string } };
+  h.provider.placed.set(j.session.id, 'm2');
+  const close = h.manager.terminalOpened(j.session.id);
+  t.is((await drain(h, 'm2', 10)).status, 200);
+  t.truthy((await status(h, j.session)).maintenanceAt);
+  const r = await h.request(`/api/workshops/${w.id}/learners/${j.learner.id}/reset`, { method: 'POST', token: ADMIN_TOKEN });
+  t.is(r.status, 200, await r.clone().text());
+  t.is(h.provider.placed.get(j.session.id), 'm1');
+  await h.manager.drainTick();
+  t.false('maintenanceAt' in (await status(h, j.session)));
+  h.clock.advance(10 * 60_000);
+  t.is(await h.manager.drainTick(), 0);
+  t.is((await h.request(`/api/sessions/${j.session.id}/exec`, { method: 'POST', json: { cmd: 'true' }, token: j.session.token })).status, 200);
+  close();
+});
