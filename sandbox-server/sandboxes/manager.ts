@@ -333,6 +333,8 @@ export class SandboxManager {
   }
 
   view(s: SessionRow) {
+    // While its machine is being drained: when it goes down (the page's banner).
+    const m = this.maintenance(s.id);
     return {
       id: s.id,
       lesson: s.lesson,
@@ -340,7 +342,7 @@ export class SandboxManager {
       expiresAt: new Date(s.expiresAt).toISOString(),
       idleExpiresAt: new Date(Math.min(s.expiresAt, s.lastActivityAt + this.opts.idleMs)).toISOString(),
       nodes: s.nodes.map((name) => ({ name, state: 'ready' })),
-      ...(this.maintenance(s.id) ? { maintenanceAt: new Date(this.maintenance(s.id)!.deadline).toISOString() } : {}),
+      ...(m && !m.ended ? { maintenanceAt: new Date(m.deadline).toISOString() } : {}),
     };
   }
 
