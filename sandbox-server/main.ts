@@ -203,6 +203,13 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
       )
     : undefined;
   placementWatch?.unref();
+  // A drain started or cancelled (here or seen from another server) moves placement at once, not at the next sync.
+  if (fleet) {
+    manager.listen((event) => {
+      if (event === 'drains')
+        void syncPlacement(incus!, config.egressPolicy).catch((err) => log.error({ err }, 'keeping placement to the ready machines failed'));
+    });
+  }
   // Machines being drained for maintenance (an operator's POST /api/machines/:name/drain, here or on another Berth
   // server of the cluster): their sessions end as they fall idle, the rest at the deadline.
   const drainWatch = setInterval(

@@ -40,9 +40,10 @@ export const DRAIN_IDLE_MS = 2 * 60_000;
 /** A machine as the operator's list shows it: this server's sessions on it, and whether a drain is done with it. */
 export type MachineView = { name: string; status: string; sessions: number; drain: (Drain & { drained: boolean }) | null };
 
-/** lost: a session's machine is gone for it (detail.reason: the member); draining: a session's machine began or
- *  stopped draining (detail.id); drained: none of this server's sessions is left on a draining machine (reason: it). */
-export type ManagerEvent = 'created' | 'removed' | 'node-removed' | 'pool-created' | 'lost' | 'draining' | 'drained' | 'error';
+/** lost: a session's machine is gone for it (detail.reason: the member); drains: the machines being drained changed;
+ *  draining: a session's machine began or stopped draining (detail.id); drained: none of this server's sessions is
+ *  left on a draining machine (reason: it). */
+export type ManagerEvent = 'created' | 'removed' | 'node-removed' | 'pool-created' | 'lost' | 'drains' | 'draining' | 'drained' | 'error';
 export type EventDetail = { ms?: number; warm?: boolean; reason?: string; err?: unknown; id?: string };
 export type ManagerListener = (event: ManagerEvent, detail: EventDetail) => void;
 
@@ -623,7 +624,9 @@ export class SandboxManager {
     const next = new Map<string, Drain>();
     for (const m of list) if (m.drain) next.set(m.name, m.drain);
     const changed = new Set([...next.keys(), ...this.drains.keys()].filter((m) => next.get(m)?.deadline !== this.drains.get(m)?.deadline));
+    const machinesChanged = next.size !== this.drains.size || [...next.keys()].some((m) => !this.drains.has(m));
     this.drains = next;
+    if (machinesChanged) this.emit('drains', {});
     for (const m of this.drained) if (!next.has(m)) this.drained.delete(m);
     for (const [id, m] of this.where) if (changed.has(m) && !this.lost.has(id) && this.opts.store.getSession(id)) this.emit('draining', { id });
   }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { stateDir } from '../../runtime/bootstrap/engine.ts';
 import { INCUSD } from '../../runtime/incus/daemons.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
-import { DRAIN_KEY } from '../../sandbox-server/engine/incus/drain.ts';
+import { DRAIN_KEY } from '../../sandbox-server/engine/incus/cluster.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
 import { DRAIN_IDLE_MS } from '../../sandbox-server/sandboxes/manager.ts';

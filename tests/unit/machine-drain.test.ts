@@ -149,8 +149,15 @@ test('cancelling a drain: sessions still there are kept and told, new sessions m
     return re.exec(text);
   };
   t.truthy(await until(/event: hello/));
+  // Placement hears when the machines being drained change (main.ts moves Incus's placement group at once).
+  let changes = 0;
+  h.manager.listen((e) => {
+    if (e === 'drains') changes++;
+  });
   t.is((await drain(h, 'm2', 20)).status, 200);
-  const at = new Date(h.clock.t + 20 * 60_000).toISOString();
+  t.is((await drain(h, 'm2', 25)).status, 200, 'a new deadline');
+  t.is(changes, 1, 'a new deadline is no change of machines');
+  const at = new Date(h.clock.t + 25 * 60_000).toISOString();
   t.truthy(await until(new RegExp(`event: maintenance\\ndata: \\{"at":"${at}"\\}`)), 'the learner is warned with the deadline');
   t.is((await status(h, s)).maintenanceAt, at);
 
@@ -159,6 +166,7 @@ test('cancelling a drain: sessions still there are kept and told, new sessions m
   t.like(await c.json(), { name: 'm2', sessions: 1, drain: null });
   t.is(h.provider.members?.get('m2')?.drain, null);
   t.truthy(await until(/event: maintenance\ndata: \{"at":null\}/), 'and told when it is off');
+  t.is(changes, 2);
   t.false('maintenanceAt' in (await status(h, s)));
   // Past the old deadline, nothing ends; the machine takes new sessions again.
   h.clock.advance(25 * 60_000);

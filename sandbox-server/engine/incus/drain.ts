@@ -1,20 +1,20 @@
 // Planned maintenance on an Incus cluster: a member being drained carries the config key `user.berth.drain`
-// (JSON {"deadline": epoch ms, "started": epoch ms}). Placement leaves such a member out (no new session goes
-// there), the session manager ends this server's sessions on it as they fall idle and the rest at the deadline
+// (cluster.ts DRAIN_KEY; JSON {"deadline": epoch ms, "started": epoch ms}). Placement leaves such a member out of
+// the cluster group sessions are placed in (cluster.ts syncPlacement: no new session goes there), the session manager ends this server's sessions on it as they fall idle and the rest at the deadline
 // (sandboxes/manager.ts), and the mark lives in Incus's database, so it survives a restart of Berth and is seen
 // by every Berth server on the cluster. Incus accepts any `user.*` key on a member (clusterValidateConfig in
 // cmd/incusd/api_cluster.go: "User keys are free for all"). The key is written the way `incus cluster set` does:
 // the member is read with its ETag and written back whole (PUT replaces the config) with If-Match, so a change
-// made meanwhile by someone else is refused rather than overwritten.
+// made meanwhile by someone else (the server keeping the placement group's members, an agent's report) is
+// refused with 412 and the write is made again on what is there now.
 import { ApiError } from '../../errors.ts';
 import type { Drain, Machine } from '../provider.ts';
 import { IncusError, parseEnvelope } from './api.ts';
 import type { IncusClient } from './client.ts';
-
-export const DRAIN_KEY = 'user.berth.drain';
+import { DRAIN_KEY, memberInfo } from './cluster.ts';
 
 /** A member as GET /1.0/cluster/members/<name> describes it (the writable part is what PUT takes back). */
-type MemberInfo = {
+type MemberDoc = {
   server_name: string;
   status: string;
   description?: string;
@@ -43,14 +43,26 @@ export const drainValue = (d: Drain) => JSON.stringify({ deadline: d.deadline, s
 export async function memberList(client: IncusClient): Promise<Machine[] | null> {
   const c = await client.get<{ enabled?: boolean }>('/1.0/cluster');
   if (!c.enabled) return null;
-  const members = await client.get<MemberInfo[]>('/1.0/cluster/members?recursion=1');
-  return members.map((m) => ({ name: m.server_name, status: m.status, drain: parseDrain(m.config?.[DRAIN_KEY]) }));
+  return (await memberInfo(client)).map((m) => ({ name: m.name, status: m.status, drain: parseDrain(m.config[DRAIN_KEY]) }));
 }
 
 const memberPath = (name: string) => `/1.0/cluster/members/${encodeURIComponent(name)}`;
 
+/** How many times a write refused for a change made meanwhile (412) is made again on the member as it is then. */
+const ATTEMPTS = 3;
+
 /** Sets (or, with null, removes) a member's drain key, keeping every other key, its roles, groups and description. */
 export async function setMemberDrain(client: IncusClient, name: string, drain: Drain | null): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeDrain(client, name, drain);
+    } catch (err) {
+      if (!(err instanceof IncusError && err.status === 412) || attempt >= ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function writeDrain(client: IncusClient, name: string, drain: Drain | null): Promise<void> {
   const res = await client.http('GET', memberPath(name));
   let e: ReturnType<typeof parseEnvelope>;
   try {
@@ -60,7 +72,7 @@ export async function setMemberDrain(client: IncusClient, name: string, drain: D
     throw err;
   }
   if (e.type !== 'sync') throw new IncusError(502, `GET ${memberPath(name)} started an operation`);
-  const m = e.metadata as MemberInfo;
+  const m = e.metadata as MemberDoc;
   const config = { ...(m.config ?? {}) };
   if (drain) config[DRAIN_KEY] = drainValue(drain);
   else if (!(DRAIN_KEY in config)) return;
