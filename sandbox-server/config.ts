@@ -303,30 +303,24 @@ export function loadWorkshopConfig(env: NodeJS.ProcessEnv): WorkshopConfig {
 /** host:port with a host name, an IPv4 address or a bracketed IPv6 address. */
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
+/** A host:port setting; a wrong form is reported once (the port's range only where the form is right). */
+const hostPort = (example: string) =>
+  z
+    .string()
+    .regex(HOST_PORT, `host:port, e.g. ${example}`)
+    .refine((s) => {
+      const m = HOST_PORT.exec(s);
+      return !m || (Number(m[2]) >= 1 && Number(m[2]) <= 65535);
+    }, 'a port from 1 to 65535')
+    .optional();
+
 const memberSchema = z.object({
-  BERTH_MIRROR_RELAY: z
-    .string()
-    .regex(HOST_PORT, 'host:port, e.g. berth.example.org:5000')
-    .refine((s) => {
-      // Only where the form is right: a wrong form is reported once, above.
-      const m = HOST_PORT.exec(s);
-      return !m || (Number(m[2]) >= 1 && Number(m[2]) <= 65535);
-    }, 'a port from 1 to 65535')
-    .optional()
-    .describe(
-      "member agent: the Berth host's read-only registry mirror as this member reaches it (host:port); the agent relays 127.0.0.1:BERTH_MIRROR_PORT there for the nodes' `mirror` device. Unset on the Berth host itself, which has the mirror",
-    ),
-  BERTH_MIRROR_OFFER: z
-    .string()
-    .regex(HOST_PORT, 'host:port, e.g. 10.0.0.1:5000')
-    .refine((s) => {
-      const m = HOST_PORT.exec(s);
-      return !m || (Number(m[2]) >= 1 && Number(m[2]) <= 65535);
-    }, 'a port from 1 to 65535')
-    .optional()
-    .describe(
-      "member agent on the Berth host: an address of the cluster's private network (host:port) where it offers this host's read-only mirror (published on loopback only) to the other members, their BERTH_MIRROR_RELAY",
-    ),
+  BERTH_MIRROR_RELAY: hostPort('berth.example.org:5000').describe(
+    "member agent: the Berth host's read-only registry mirror as this member reaches it (host:port); the agent relays 127.0.0.1:BERTH_MIRROR_PORT there for the nodes' `mirror` device. Unset on the Berth host itself, which has the mirror",
+  ),
+  BERTH_MIRROR_OFFER: hostPort('10.0.0.1:5000').describe(
+    "member agent on the Berth host: an address of the cluster's private network (host:port) where it offers this host's read-only mirror (published on loopback only) to the other members, their BERTH_MIRROR_RELAY",
+  ),
 });
 
 /** What the member agent reads: the server's settings it shares (same names, same parsing) and its own. */
