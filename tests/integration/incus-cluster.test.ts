@@ -283,6 +283,26 @@ it('the server on the cluster: sessions on both members, a terminal and a previe
   }
 });
 
+it('a member being drained takes no new sessions: the berth group leaves it out until the drain is cancelled', async (t) => {
+  const now = Date.now();
+  await provider.setDrain('m1', { deadline: now + 600_000, started: now });
+  try {
+    const p = await syncPlacement(client, 'allowlist');
+    t.deepEqual(p.ready, ['m2']);
+    t.deepEqual(p.unready, [{ name: 'm1', reason: 'it is being drained' }]);
+    for (let i = 0; i < 2; i++) {
+      const id = `dr${i}${Date.now().toString(36)}`;
+      sessions.push(id);
+      await provider.createSandbox(id, ['node1'], limits);
+      t.is(await location(id, 'node1'), 'm2', `session ${i + 1} placed away from the drained member`);
+      await provider.removeSandbox(id);
+    }
+  } finally {
+    await provider.setDrain('m1', null);
+  }
+  t.deepEqual((await syncPlacement(client, 'allowlist')).ready.sort(), ['m1', 'm2'], 'cancelled: m1 takes sessions again');
+});
+
 // Member loss (issue 18): the Berth app (tests/helpers/app-harness.ts, with this cluster's provider instead of
 // the fake) holds workshop learners on both members; member 2's machine then goes away (every process in its
 // namespace killed). What its learner, the instructor and the learner on member 1 see, and when.
