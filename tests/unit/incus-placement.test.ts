@@ -4,6 +4,7 @@
 // over the machines. The requests are recorded by a stand-in for incusd that answers as Incus 6.0 does; the
 // real cluster is the subject of the two-member test issue 18 asks for.
 import test from 'ava';
+import { IncusError } from '../../sandbox-server/engine/incus/api.ts';
 import type { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { KEY, onMember } from '../../sandbox-server/engine/incus/spec.ts';
@@ -132,6 +133,25 @@ test('in a cluster, a node1 that fails to be created fails the others too, none 
     log.some((l) => l.includes('berth-s2-node2') && l.startsWith('POST /1.0/instances')),
     'node2 was never placed blindly',
   );
+});
+
+test('in a cluster, a bridge create that failed on a member is run again without its global config, as Incus asks', async (t) => {
+  const { client, log } = fakeIncus({ clustered: true });
+  const run = client.run.bind(client);
+  const finals: string[] = [];
+  client.run = (async (method: string, path: string, body?: { name?: string; config?: Record<string, string> }) => {
+    if (method === 'POST' && path === '/1.0/networks') {
+      finals.push(body?.config ? 'with config' : 'without config');
+      // The first run fails on a member (transient, so retried); the second, with config again, is refused.
+      if (finals.length === 1) throw new IncusError(500, 'Failed to delete bridge children interfaces: device busy');
+      if (body?.config) throw new IncusError(500, 'Network already partially created. Please do not specify any global config when re-running create');
+    }
+    return run(method, path, body as never);
+  }) as typeof client.run;
+  const p = new IncusProvider({ client, image: 'berth-learner', instance: 'i1', mirrorPort: null });
+  await p.createSandbox('s4', ['node1'], limits);
+  t.deepEqual(finals, ['with config', 'with config', 'without config']);
+  t.true(log.some((l) => l === 'POST /1.0/instances berth-s4-node1'));
 });
 
 test('on a single server: no member named, no pending networks, nodes created at once', async (t) => {

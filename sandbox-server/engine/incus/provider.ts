@@ -74,6 +74,9 @@ export type IncusProviderOptions = {
 
 const READY_FILE = '/run/berth-ready';
 
+/** Incus's answer to a second create of a network that exists on some members only (seen on a cluster test run). */
+const PARTIALLY_CREATED = /Network already partially created/;
+
 /** A fact asked of incusd once and kept; a failed ask is asked again the next time. */
 function askedOnce<T>(ask: () => Promise<T>): () => Promise<T> {
   let kept: Promise<T> | undefined;
@@ -245,9 +248,17 @@ export class IncusProvider implements SandboxProvider {
           await withRetry(() => this.client.run('POST', onMember('/1.0/networks', m.name), pendingNetworkBody(id)));
         }
       }
-      await withRetry(() =>
-        this.client.run('POST', '/1.0/networks', networkBody({ sandboxId: id, instance: this.instance, subnet, berthDns: !!this.dns || this.agentDns, spare })),
-      );
+      const body = networkBody({ sandboxId: id, instance: this.instance, subnet, berthDns: !!this.dns || this.agentDns, spare });
+      await withRetry(async () => {
+        try {
+          await this.client.run('POST', '/1.0/networks', body);
+        } catch (err) {
+          // A cluster-wide create that failed on some member (a transient failure, retried here) is run again
+          // without its global config, which Incus already holds: with it, Incus refuses the second run.
+          if (!(err instanceof IncusError && PARTIALLY_CREATED.test(err.message))) throw err;
+          await this.client.run('POST', '/1.0/networks', { name: body.name, type: body.type });
+        }
+      });
       this.addresses.set(bridgeName(id), subnet.index);
       return subnet;
     } finally {
