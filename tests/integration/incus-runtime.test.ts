@@ -16,9 +16,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureEngine } from '../../runtime/bootstrap/engine.ts';
 import { ensureIncus, incusSkipReason } from '../../runtime/incus/up.ts';
 import { aptHosts, applyFirewall } from '../../sandbox-server/engine/firewall.ts';
+import { isTransient } from '../../sandbox-server/engine/incus/errors.ts';
 
-/** Runs a command with stdin closed (the incus client reads a YAML config from a stdin that is not a terminal). */
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<{ stdout: string }> {
+/**
+ * Runs a command with stdin closed (the incus client reads a YAML config from a stdin that is not a terminal).
+ * An `incus exec` that liblxc reports it could not attach ("Failed to retrieve PID of executing child process",
+ * the transient failure the provider retries too: engine/incus/errors.ts) is tried again; this file's commands
+ * only read.
+ */
+async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): Promise<{ stdout: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runOnce(cmd, args, opts);
+    } catch (err) {
+      if (attempt >= 3 || !(args[0] === 'exec' && isTransient(err))) throw err;
+      await sleep(200 * attempt);
+    }
+  }
+}
+
+function runOnce(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number }): Promise<{ stdout: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeout ?? 120_000 });
     let stdout = '';
