@@ -3,31 +3,7 @@
 // reader that goes away ends its stream. What the engine pushes (ports) is tested in integration/session-feed.
 import test from 'ava';
 import { ADMIN_TOKEN, buildApp } from '../helpers/app-harness.ts';
-
-/** Reads a text/event-stream body one event at a time (keep-alive comments skipped). */
-function events(r: Response) {
-  const reader = r.body!.getReader();
-  const decoder = new TextDecoder();
-  let buf = '';
-  return {
-    async next(): Promise<{ event: string; data: unknown }> {
-      for (;;) {
-        const end = buf.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const event = /^event: ?(.*)$/m.exec(block)?.[1];
-          if (event) return { event, data: JSON.parse(/^data: ?(.*)$/m.exec(block)?.[1] ?? 'null') };
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error('the stream ended');
-        buf += decoder.decode(value, { stream: true });
-      }
-    },
-    cancel: () => reader.cancel(),
-  };
-}
+import { events } from '../helpers/event-stream.ts';
 
 test("the workshop feed: a snapshot, then each broadcast in order; a reader's cancel ends it", async (t) => {
   const h = buildApp();

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { DRAIN_IDLE_MS } from '../../sandbox-server/sandboxes/manager.ts';
 import { ADMIN_TOKEN, assertError, buildApp, type Harness } from '../helpers/app-harness.ts';
+import { streamText } from '../helpers/event-stream.ts';
 import { eventually } from '../helpers/wait.ts';
 
 type MachineJson = { name: string; status: string; sessions: number; drain: { deadline: string; started: string; drained: boolean } | null };
@@ -138,16 +139,8 @@ test('cancelling a drain: sessions still there are kept and told, new sessions m
   h.manager.touch(s.id);
   const ac = new AbortController();
   const r = await h.request(`/api/sessions/${s.id}/events`, { token: s.token, signal: ac.signal });
-  const reader = r.body!.getReader();
-  let text = '';
-  const until = async (re: RegExp) => {
-    while (!re.test(text)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    return re.exec(text);
-  };
+  const feed = streamText(r);
+  const until = async (re: RegExp) => feed.until(re);
   t.truthy(await until(/event: hello/));
   // Placement hears when the machines being drained change (main.ts moves Incus's placement group at once).
   let changes = 0;
@@ -177,7 +170,7 @@ test('cancelling a drain: sessions still there are kept and told, new sessions m
   for (let i = 0; i < 4; i++) placed.add(h.provider.placed.get((await h.session()).id)!);
   t.true(placed.has('m2'));
   ac.abort();
-  await reader.cancel().catch(() => {});
+  await feed.cancel();
 });
 
 test('warm sandboxes on a draining machine are removed, never handed out; the pool refills elsewhere', async (t) => {

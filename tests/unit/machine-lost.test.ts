@@ -4,6 +4,7 @@
 // rejoin, and sessions elsewhere are untouched. The real cluster is tests/integration/incus-cluster.test.ts.
 import test from 'ava';
 import { ADMIN_TOKEN, assertError, buildApp, METRICS_TOKEN } from '../helpers/app-harness.ts';
+import { streamText } from '../helpers/event-stream.ts';
 
 test('a lost session: every route answers 503 MACHINE_LOST with a message saying what to do; DELETE still works', async (t) => {
   const h = buildApp();
@@ -138,16 +139,8 @@ test("the learner's event stream says `gone` as soon as the session is found los
   const ac = new AbortController();
   const r = await h.request(`/api/sessions/${s.id}/events`, { token: s.token, signal: ac.signal });
   t.is(r.status, 200);
-  const reader = r.body!.getReader();
-  let text = '';
-  const until = async (re: RegExp) => {
-    while (!re.test(text)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    return re.test(text);
-  };
+  const feed = streamText(r);
+  const until = async (re: RegExp) => (await feed.until(re)) !== null;
   t.true(await until(/event: hello/));
   h.provider.lostOn.set(s.id, 'm2');
   const t0 = performance.now();
@@ -155,5 +148,5 @@ test("the learner's event stream says `gone` as soon as the session is found los
   t.true(await until(/event: gone/));
   t.true(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
   ac.abort();
-  await reader.cancel().catch(() => {});
+  await feed.cancel();
 });
