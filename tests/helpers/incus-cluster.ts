@@ -10,7 +10,18 @@ import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { daemonEnv } from '../../runtime/bootstrap/daemon-env.ts';
+import { stateDir } from '../../runtime/bootstrap/engine.ts';
 import { INCUSD, pingIncus } from '../../runtime/incus/daemons.ts';
+
+/**
+ * The learner image the bring-up built (<state>/incus/berth-learner-*.tar) when this machine can form a cluster
+ * (root, incusd's binaries); undefined otherwise, and a cluster test is then skipped, not passed.
+ */
+export function clusterImage(): string | undefined {
+  const dir = join(stateDir(process.env), 'incus');
+  const tar = existsSync(dir) ? readdirSync(dir).find((f) => /^berth-learner-.*\.tar$/.test(f)) : undefined;
+  return process.getuid?.() === 0 && existsSync(INCUSD) && tar ? join(dir, tar) : undefined;
+}
 
 export type Member = { name: string; ns: string; dir: string; address: string; socket: string };
 /** A veth from this host's own namespace into a member's: `host` is this side's address, `member` the other's. */

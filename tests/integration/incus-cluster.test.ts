@@ -11,25 +11,22 @@ import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { hostname } from 'node:os';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stateDir } from '../../runtime/bootstrap/engine.ts';
-import { INCUSD } from '../../runtime/incus/daemons.ts';
 import { loadConfig } from '../../sandbox-server/config.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { clusterMembers, GROUP, refusal, syncPlacement } from '../../sandbox-server/engine/incus/cluster.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
-import { IncusCluster, type Member } from '../helpers/incus-cluster.ts';
+import { clusterImage, IncusCluster, type Member } from '../helpers/incus-cluster.ts';
 import { ADMIN_TOKEN, assertError, buildApp } from '../helpers/app-harness.ts';
 import { eventually } from '../helpers/wait.ts';
 import { startServer } from '../helpers/server.ts';
 import { connectTerminal } from '../helpers/terminal.ts';
 
-const imageDir = join(stateDir(process.env), 'incus');
-const image = existsSync(imageDir) ? readdirSync(imageDir).find((f) => /^berth-learner-.*\.tar$/.test(f)) : undefined;
-const usable = process.getuid?.() === 0 && existsSync(INCUSD) && image !== undefined;
+const image = clusterImage();
+const usable = image !== undefined;
 const it = usable ? test.serial : test.serial.skip;
 
 let cluster: IncusCluster | undefined;
@@ -92,7 +89,7 @@ async function startAgent(m: Member) {
 test.before(async (t) => {
   if (!usable) return;
   cluster = new IncusCluster(mkdtempSync(join(tmpdir(), 'berth-cluster-')), (m) => t.log(m));
-  await cluster.start(join(imageDir, image!));
+  await cluster.start(image!);
   client = new IncusClient({ socketPath: cluster.members[0].socket });
   provider = new IncusProvider({ client, image: 'berth-learner', instance: 'cluster-test', mirrorPort, placementGroup: GROUP, agentDns: true });
 });

@@ -6,22 +6,19 @@
 // out is the provider's create path, tested with the cluster test.) Everything made is taken down afterwards.
 // Needs root, incusd's binaries and the learner image the bring-up built; without them the test is skipped.
 import test from 'ava';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stateDir } from '../../runtime/bootstrap/engine.ts';
-import { INCUSD } from '../../runtime/incus/daemons.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { DRAIN_KEY } from '../../sandbox-server/engine/incus/cluster.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
 import { DRAIN_IDLE_MS } from '../../sandbox-server/sandboxes/manager.ts';
 import { ADMIN_TOKEN, assertError, buildApp } from '../helpers/app-harness.ts';
-import { IncusCluster } from '../helpers/incus-cluster.ts';
+import { clusterImage, IncusCluster } from '../helpers/incus-cluster.ts';
 
-const imageDir = join(stateDir(process.env), 'incus');
-const image = existsSync(imageDir) ? readdirSync(imageDir).find((f) => /^berth-learner-.*\.tar$/.test(f)) : undefined;
-const usable = process.getuid?.() === 0 && existsSync(INCUSD) && image !== undefined;
+const image = clusterImage();
+const usable = image !== undefined;
 const it = usable ? test.serial : test.serial.skip;
 
 let cluster: IncusCluster | undefined;
@@ -32,7 +29,7 @@ const sessions: string[] = [];
 test.before(async (t) => {
   if (!usable) return;
   cluster = new IncusCluster(mkdtempSync(join(tmpdir(), 'berth-drain-')), (m) => t.log(m));
-  await cluster.start(join(imageDir, image!));
+  await cluster.start(image!);
   client = new IncusClient({ socketPath: cluster.members[0].socket });
   provider = new IncusProvider({ client, image: 'berth-learner', instance: 'drain-test', mirrorPort: null });
 });
