@@ -45,12 +45,14 @@ function guardAgainstCrashes(log: pino.Logger) {
 /** Whether the Incus behind `client` is a fleet, and why the server must not start on it; an Incus that cannot be reached is a config error too. */
 async function fleetOf(client: IncusClient, policy: string): Promise<{ fleet: boolean; refused: string | null }> {
   try {
-    return { fleet: await isFleet(client), refused: await refusal(client, policy) };
+    const found = { fleet: await isFleet(client), refused: await refusal(client, policy) };
+    // The server does not start on it: its kept-alive connections must not hold the process open.
+    if (found.refused) client.close();
+    return found;
   } catch (err) {
+    client.close();
     const where = client.remote ? `BERTH_INCUS_URL: ${client.origin}` : `BERTH_INCUS_SOCKET: ${client.socketPath}`;
     throw new ConfigError(`${where} could not be asked about its members: ${(err as Error).message}`);
-  } finally {
-    if (client.remote) client.close();
   }
 }
 
