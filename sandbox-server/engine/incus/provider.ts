@@ -293,9 +293,9 @@ export class IncusProvider implements SandboxProvider {
    * then. A loopback resolver on the host is out of a node's reach: the bridge's dnsmasq on the gateway.
    */
   resolverFor(subnet: Subnet): string {
-    // A remote member's resolver is not in this host's resolv.conf: its bridge's dnsmasq (or its member
-    // agent's responder) on the gateway.
-    if (this.dns || this.agentDns || this.client.remote) return subnet.gateway;
+    // A remote member's (or any member's in a fleet) resolver is not in this host's resolv.conf: its bridge's
+    // dnsmasq (or its member agent's responder) on the gateway.
+    if (this.dns || this.agentDns || this.placementGroup || this.client.remote) return subnet.gateway;
     let text = '';
     try {
       text = readFileSync('/etc/resolv.conf', 'utf8');
