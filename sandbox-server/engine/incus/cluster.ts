@@ -24,8 +24,7 @@ export const AGENT_STALE_MS = 60_000;
 export async function clusterMembers(client: IncusClient): Promise<Member[] | null> {
   const c = await client.get<{ enabled?: boolean }>('/1.0/cluster');
   if (!c.enabled) return null;
-  const members = await client.get<{ server_name: string; status: string }[]>('/1.0/cluster/members?recursion=1');
-  return members.map((m) => ({ name: m.server_name, status: m.status }));
+  return (await memberInfo(client)).map(({ name, status }) => ({ name, status }));
 }
 
 export type MemberInfo = Member & { config: Record<string, string>; groups: string[] };
