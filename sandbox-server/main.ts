@@ -22,7 +22,7 @@ import { chooseProvider } from './engine/choose.ts';
 import { IncusClient } from './engine/incus/client.ts';
 import { IncusProvider } from './engine/incus/provider.ts';
 import type { SandboxProvider } from './engine/provider.ts';
-import { GROUP, isFleet, refusal, syncPlacement } from './engine/incus/cluster.ts';
+import { type FleetCheck, fleetCheck, GROUP, syncPlacement } from './engine/incus/cluster.ts';
 import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
 import { Store } from './store.ts';
@@ -43,9 +43,9 @@ function guardAgainstCrashes(log: pino.Logger) {
 }
 
 /** Whether the Incus behind `client` is a fleet, and why the server must not start on it; an Incus that cannot be reached is a config error too. */
-async function fleetOf(client: IncusClient, policy: string): Promise<{ fleet: boolean; refused: string | null }> {
+async function fleetOf(client: IncusClient, policy: string): Promise<FleetCheck> {
   try {
-    const found = { fleet: await isFleet(client), refused: await refusal(client, policy) };
+    const found = await fleetCheck(client, policy);
     // The server does not start on it: its kept-alive connections must not hold the process open.
     if (found.refused) client.close();
     return found;

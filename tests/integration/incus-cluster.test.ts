@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../sandbox-server/config.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
-import { clusterMembers, GROUP, refusal, syncPlacement } from '../../sandbox-server/engine/incus/cluster.ts';
+import { clusterMembers, GROUP, fleetCheck, syncPlacement } from '../../sandbox-server/engine/incus/cluster.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
 import { clusterImage, IncusCluster, type Member } from '../helpers/incus-cluster.ts';
@@ -108,7 +108,7 @@ it('two members online; without a member agent on either, the server refuses the
   const members = await clusterMembers(client);
   t.deepEqual(members?.map((m) => `${m.name} ${m.status}`).sort(), ['m1 Online', 'm2 Online']);
   t.regex(
-    (await refusal(client, 'allowlist')) ?? '',
+    (await fleetCheck(client, 'allowlist')).refused ?? '',
     /^BERTH_INCUS_SOCKET: .*: no member of the Incus cluster can take learner nodes: m1: no Berth member agent runs there/,
   );
   t.deepEqual(await provider.machines(), [], 'no machine takes learners yet: capacity counts none');
@@ -124,10 +124,10 @@ it('a member agent on each machine: both members then take learners, through the
     what: `both agents reporting (${why()})`,
   });
   t.log(`FIGURE both member agents reporting ${((performance.now() - t0) / 1000).toFixed(1)} s after their start`);
-  t.is(await refusal(client, 'allowlist'), null);
+  t.is((await fleetCheck(client, 'allowlist')).refused, null);
   t.deepEqual((await client.get<{ members: string[] }>(`/1.0/cluster/groups/${GROUP}`)).members.sort(), ['m1', 'm2']);
   t.regex(
-    (await refusal(client, 'open')) ?? '',
+    (await fleetCheck(client, 'open')).refused ?? '',
     /m1: its member agent holds sandboxes to egress policy allowlist, this server to open/,
     'a server of another policy is refused',
   );

@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { IncusError } from '../../sandbox-server/engine/incus/api.ts';
-import { AGENT_KEY, AGENT_STALE_MS, DRAIN_KEY, refusal, syncPlacement, unready } from '../../sandbox-server/engine/incus/cluster.ts';
+import { AGENT_KEY, AGENT_STALE_MS, DRAIN_KEY, fleetCheck, syncPlacement, unready } from '../../sandbox-server/engine/incus/cluster.ts';
 import { incusError } from '../../sandbox-server/engine/incus/errors.ts';
 
 const NOW = 1_800_000_000_000;
@@ -20,6 +20,7 @@ function standIn(
     remote,
     socketPath: '/fake.sock',
     async get(path: string) {
+      log.push(`GET ${path}`);
       if (path === '/1.0/cluster') return { enabled: clustered };
       if (path === '/1.0/cluster/members?recursion=1')
         return members.map((m) => ({ server_name: m.name, status: m.status ?? 'Online', config: m.config ?? {}, groups: ['default'] }));
@@ -58,7 +59,10 @@ test('the group is made with the ready members, changed only when they change, a
   const p = await syncPlacement(s.client, 'allowlist', NOW);
   t.deepEqual(p.ready, ['m1']);
   t.true(p.changed);
-  t.deepEqual(s.log, ['POST /1.0/cluster/groups m1']);
+  t.deepEqual(
+    s.log.filter((l) => !l.startsWith('GET')),
+    ['POST /1.0/cluster/groups m1'],
+  );
   t.false((await syncPlacement(s.client, 'allowlist', NOW + 1000)).changed, 'nothing to write');
   members[1].config[AGENT_KEY] = agent(NOW + 2000);
   t.deepEqual((await syncPlacement(s.client, 'allowlist', NOW + 3000)).ready, ['m1', 'm2']);
@@ -72,19 +76,23 @@ test('the group is made with the ready members, changed only when they change, a
   t.is(s.log.at(-1), 'PUT /1.0/cluster/groups/berth m2');
 });
 
-test('the refusal at start: a single local server is fine; a remote one must be a cluster; a fleet needs a ready member', async (t) => {
-  t.is(await refusal(standIn([], { clustered: false }).client, 'allowlist'), null);
+test('the check at start: a single local server is fine; a remote one must be a cluster; a fleet needs a ready member', async (t) => {
+  t.deepEqual(await fleetCheck(standIn([], { clustered: false }).client, 'allowlist'), { fleet: false, refused: null });
+  const single = await fleetCheck(standIn([], { clustered: false, remote: true }).client, 'allowlist');
+  t.true(single.fleet);
+  t.regex(single.refused ?? '', /^BERTH_INCUS_URL is a single Incus server.*incus cluster enable/);
+  t.deepEqual(await fleetCheck(standIn([{ name: 'm1' }]).client, 'allowlist'), { fleet: false, refused: null }, 'a cluster of one on this host is this host');
+  const none = await fleetCheck(standIn([{ name: 'm1' }, { name: 'm2', status: 'Offline' }]).client, 'allowlist');
+  t.true(none.fleet);
   t.regex(
-    (await refusal(standIn([], { clustered: false, remote: true }).client, 'allowlist')) ?? '',
-    /^BERTH_INCUS_URL is a single Incus server.*incus cluster enable/,
-  );
-  t.is(await refusal(standIn([{ name: 'm1' }]).client, 'allowlist'), null, 'a cluster of one on this host is this host');
-  const none = await refusal(standIn([{ name: 'm1' }, { name: 'm2', status: 'Offline' }]).client, 'allowlist');
-  t.regex(
-    none ?? '',
+    none.refused ?? '',
     /^BERTH_INCUS_SOCKET: \/fake.sock: no member of the Incus cluster can take learner nodes: m1: no Berth member agent.*; m2: it is Offline\. Run `npm run member`/,
   );
-  t.is(await refusal(standIn([{ name: 'm1', config: { [AGENT_KEY]: agent(Date.now()) } }, { name: 'm2' }]).client, 'allowlist'), null);
+  const ready = standIn([{ name: 'm1', config: { [AGENT_KEY]: agent(Date.now()) } }, { name: 'm2' }]);
+  t.deepEqual(await fleetCheck(ready.client, 'allowlist'), { fleet: true, refused: null });
+  // Asked once at start: the cluster and its members once for the check, once more by the placement it syncs.
+  t.is(ready.log.filter((l) => l === 'GET /1.0/cluster').length, 1);
+  t.is(ready.log.filter((l) => l === 'GET /1.0/cluster/members?recursion=1').length, 2);
 });
 
 test('an empty placement group is a clear 503, not a failure of the engine', (t) => {

@@ -87,23 +87,32 @@ export async function syncPlacement(client: IncusClient, policy: string, now = D
   return { ready, unready: not, changed };
 }
 
-/** Whether nodes run on machines other than the Berth host's own incusd: a remote Incus or a cluster of several. */
-export async function isFleet(client: IncusClient): Promise<boolean> {
-  if (client.remote) return true;
-  return ((await clusterMembers(client))?.length ?? 0) > 1;
-}
+export type FleetCheck = {
+  /** Whether nodes run on machines other than the Berth host's own incusd: a remote Incus or a cluster of several. */
+  fleet: boolean;
+  /** Why the server must not run learner nodes through this client, or null when it may. */
+  refused: string | null;
+};
 
 /**
- * Why the server must not run learner nodes through this client, or null when it may. A remote Incus must be
- * a cluster (the agents report in member config, which a single server has not); a fleet needs at least one
- * member ready to take sessions.
+ * What the server must know of its Incus before it starts, asked once: whether it is a fleet, and whether it
+ * may run learner nodes there. A remote Incus must be a cluster (the agents report in member config, which a
+ * single server has not); a fleet needs at least one member ready to take sessions.
  */
-export async function refusal(client: IncusClient, policy: string): Promise<string | null> {
+export async function fleetCheck(client: IncusClient, policy: string): Promise<FleetCheck> {
   const where = client.remote ? 'BERTH_INCUS_URL' : `BERTH_INCUS_SOCKET: ${client.socketPath}`;
-  if (client.remote && !(await clusterMembers(client)))
-    return `${where} is a single Incus server: Berth runs learner nodes on a remote Incus only as a cluster (run \`incus cluster enable <name>\` there to make it a cluster of one), so that a member agent can report on each machine.`;
-  if (!(await isFleet(client))) return null;
+  const members = await clusterMembers(client);
+  if (client.remote && !members)
+    return {
+      fleet: true,
+      refused: `${where} is a single Incus server: Berth runs learner nodes on a remote Incus only as a cluster (run \`incus cluster enable <name>\` there to make it a cluster of one), so that a member agent can report on each machine.`,
+    };
+  const fleet = client.remote || (members?.length ?? 0) > 1;
+  if (!fleet) return { fleet, refused: null };
   const p = await syncPlacement(client, policy);
-  if (p.ready.length) return null;
-  return `${where}: no member of the Incus cluster can take learner nodes: ${p.unready.map((u) => `${u.name}: ${u.reason}`).join('; ')}. Run \`npm run member\` on each machine (see the README, "Adding a machine").`;
+  if (p.ready.length) return { fleet, refused: null };
+  return {
+    fleet,
+    refused: `${where}: no member of the Incus cluster can take learner nodes: ${p.unready.map((u) => `${u.name}: ${u.reason}`).join('; ')}. Run \`npm run member\` on each machine (see the README, "Adding a machine").`,
+  };
 }
