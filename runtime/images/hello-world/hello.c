@@ -1,8 +1,9 @@
-/* Berth's hello-world: a static program with no C library, so the image holds one small file. */
+/* Berth's hello-world: a static program with no C library, so the image holds one small file.
+ * It greets as Docker's own hello-world image does ("Hello from Docker!"), so a learner following any guide that
+ * starts with `docker run hello-world` sees the line the guide shows; the explanation below is Berth's own. */
 static const char msg[] =
   "\n"
-  "Hello from Berth's hello-world image!\n"
-  "\n"
+  "Hello from Docker!\n"
   "If you can read this, your Docker engine works:\n"
   " 1. the docker client asked the engine (dockerd) to run \"hello-world\";\n"
   " 2. the engine found the image (pulling it from a registry if needed);\n"
