@@ -1,12 +1,17 @@
-// The Incus provider on a real two-member cluster formed on this machine (tests/helpers/incus-cluster.ts):
-// sessions go where Incus's scheduler puts their first node until both members hold some, every node of a
-// session lands on its first node's member (they share that member's bridge), exec and a terminal reach a
-// node on each member through member 1's socket, capacity sums both members, and the server refuses to run
-// nodes on a cluster of several (its firewall acts on this host only). Then member 2's machine goes away under
-// the Berth app: what its learners, the instructor and the learners on member 1 see (issue 18, member loss).
-// Everything the test made is taken down
-// afterwards, whatever happened. Needs root, incusd's binaries and the learner image the bring-up built
-// (<state>/incus/berth-learner-*.tar); without them the test is skipped, not passed.
+// The Incus provider on a real two-member cluster formed on this machine (tests/helpers/incus-cluster.ts), one
+// cluster for every test here since forming one is the slow part. In order:
+// - without member agents the server refuses the cluster; with one on each member (in its namespace) both take
+//   learners through the berth group Berth keeps;
+// - sessions go where Incus's scheduler puts their first node, every node of a session on its first node's member;
+//   a terminal on each member through member 1's socket; on each member its agent's DNS, firewall and mirror relay;
+// - the real server (sandbox-server/main.ts) on the cluster: sessions, a terminal and a preview on each member;
+// - planned maintenance: a drained member takes no new session; the drain mark in member config beside the
+//   agent's heartbeat; through the app, a session on a drained member ends once unused and its learner gets 503
+//   MACHINE_MAINTENANCE;
+// - then member 2's machine goes away under the Berth app: what its learners, the instructor and the learners on
+//   member 1 see (issue 18, member loss), and what is cleaned up when it comes back.
+// Everything the test made is taken down afterwards, whatever happened. Needs root, incusd's binaries and the
+// learner image the bring-up built (<state>/incus/berth-learner-*.tar); without them the test is skipped, not passed.
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
@@ -16,9 +21,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../sandbox-server/config.ts';
 import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
-import { clusterMembers, GROUP, fleetCheck, syncPlacement } from '../../sandbox-server/engine/incus/cluster.ts';
+import { AGENT_KEY, clusterMembers, DRAIN_KEY, fleetCheck, GROUP, syncPlacement } from '../../sandbox-server/engine/incus/cluster.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
+import { DRAIN_IDLE_MS } from '../../sandbox-server/sandboxes/manager.ts';
 import { clusterImage, IncusCluster, type Member } from '../helpers/incus-cluster.ts';
 import { ADMIN_TOKEN, assertError, buildApp } from '../helpers/app-harness.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -298,6 +304,71 @@ it('a member being drained takes no new sessions: the berth group leaves it out 
     await provider.setDrain('m1', null);
   }
   t.deepEqual((await syncPlacement(client, 'allowlist')).ready.sort(), ['m1', 'm2'], 'cancelled: m1 takes sessions again');
+});
+
+// Planned maintenance (the operator's drain): the mark, and what a learner on the drained member sees.
+type MemberJson = { config: Record<string, string>; roles: string[]; groups: string[]; description: string };
+const member = (name: string) => client.get<MemberJson>(`/1.0/cluster/members/${name}`);
+
+it('the drain mark: set with the other keys, roles and groups kept, listed, taken off; an unknown member is 404', async (t) => {
+  cluster!.incus(cluster!.members[0], ['cluster', 'set', 'm2', 'user.note', 'kept']);
+  const before = await member('m2');
+  // The member agent's heartbeat is rewritten beside the mark every 15 s: the mark is compared without it.
+  const config = async (name: string) => {
+    const { [AGENT_KEY]: _agent, ...rest } = (await member(name)).config;
+    return rest;
+  };
+  t.deepEqual(
+    (await provider.machineList())?.map((m) => `${m.name} ${m.status} ${m.drain}`),
+    ['m1 Online null', 'm2 Online null'],
+  );
+  const drain = { deadline: Date.now() + 600_000, started: Date.now() };
+  await provider.setDrain('m2', drain);
+  const marked = await member('m2');
+  t.deepEqual(await config('m2'), { 'user.note': 'kept', [DRAIN_KEY]: JSON.stringify(drain) });
+  t.truthy(marked.config[AGENT_KEY], "the agent's heartbeat kept");
+  t.deepEqual([marked.roles, marked.groups, marked.description], [before.roles, before.groups, before.description]);
+  t.deepEqual(
+    (await provider.machineList())?.map((m) => [m.name, m.drain]),
+    [
+      ['m1', null],
+      ['m2', drain],
+    ],
+  );
+  // As the incus CLI shows it to an operator.
+  t.is(cluster!.incus(cluster!.members[0], ['cluster', 'get', 'm2', DRAIN_KEY]).trim(), JSON.stringify(drain));
+  await provider.setDrain('m2', null);
+  t.deepEqual(await config('m2'), { 'user.note': 'kept' });
+  await provider.setDrain('m2', null); // not marked: nothing to do
+  await t.throwsAsync(provider.setDrain('m3', drain), { message: /No machine called "m3"/ });
+  const e = await provider.setDrain('m3', drain).catch((err: unknown) => err as { status: number; code: string });
+  t.like(e, { status: 404, code: 'MACHINE_NOT_FOUND' });
+});
+
+it("through the app: a session's machine is its node1's location; drained, an unused session ends on Incus and its learner gets 503 MACHINE_MAINTENANCE", async (t) => {
+  const h = buildApp({ BERTH_SANDBOX_MEMORY: '1g', BERTH_SANDBOX_PIDS: '1024', BERTH_SANDBOX_DISK: '3g' }, provider);
+  const s = await h.session();
+  sessions.push(s.id);
+  const where = (await client.get<{ location: string }>(`/1.0/instances/${instanceName(s.id, 'node1')}`)).location;
+  t.is(await provider.machineOf(s.id), where);
+  const list = (await (await h.request('/api/machines', { token: ADMIN_TOKEN })).json()) as { machines: { name: string; sessions: number }[] };
+  t.deepEqual(
+    list.machines.map((m) => `${m.name} ${m.sessions}`),
+    ['m1', 'm2'].map((m) => `${m} ${m === where ? 1 : 0}`),
+  );
+  // Just made: in use, kept. Unused for two minutes: ended at the next pass.
+  const r = await h.request(`/api/machines/${where}/drain`, { method: 'POST', token: ADMIN_TOKEN, json: { minutes: 30 } });
+  t.is(r.status, 200, await r.clone().text());
+  t.like(await r.json(), { name: where, sessions: 1, drain: { drained: false } });
+  t.is(((await (await h.request(`/api/sessions/${s.id}`, { token: s.token })).json()) as { maintenanceAt?: string }).maintenanceAt !== undefined, true);
+  h.clock.advance(DRAIN_IDLE_MS + 1000);
+  t.is(await h.manager.drainTick(), 1);
+  t.deepEqual(await provider.instances(s.id), [], 'its nodes are gone from Incus');
+  await assertError(t, await h.request(`/api/sessions/${s.id}/exec`, { method: 'POST', json: { cmd: 'true' }, token: s.token }), 503, 'MACHINE_MAINTENANCE');
+  const after = await h.request(`/api/machines/${where}/drain`, { method: 'DELETE', token: ADMIN_TOKEN });
+  t.like(await after.json(), { name: where, sessions: 0, drain: null });
+  t.false(DRAIN_KEY in (await member(where)).config);
+  h.close();
 });
 
 // Member loss (issue 18): the Berth app (tests/helpers/app-harness.ts, with this cluster's provider instead of
