@@ -12,7 +12,7 @@ import { BRIDGE_PREFIX } from './firewall.ts';
 import { capTcpMemory } from './tcp-memory.ts';
 import { LABEL, networkFilter, sandboxFilter } from './labels.ts';
 import { containerName, ID_BLOCKS, idBlock, nodeCreateOptions, type Limits } from './node-spec.ts';
-import type { FoundSandbox, NodeLimits, SandboxProvider } from './provider.ts';
+import { type FoundSandbox, type NodeLimits, type SandboxProvider, withDefaults } from './provider.ts';
 
 const READY_LINE = 'berth: engine ready';
 
@@ -40,20 +40,15 @@ export type LocalDockerOptions = {
 };
 
 export class LocalDockerProvider implements SandboxProvider {
-  docker: Docker;
-  image: string;
-  instance: string;
-  disks: LoopDisks | null;
-  readyTimeoutMs: number;
-  dns: SandboxDns | null;
+  docker!: Docker;
+  image!: string;
+  instance!: string;
+  disks!: LoopDisks | null;
+  readyTimeoutMs!: number;
+  dns!: SandboxDns | null;
 
-  constructor({ docker, image, instance, disks = null, readyTimeoutMs = 90_000, dns = null }: LocalDockerOptions) {
-    this.dns = dns;
-    this.disks = disks;
-    this.docker = docker;
-    this.image = image;
-    this.instance = instance;
-    this.readyTimeoutMs = readyTimeoutMs;
+  constructor(opts: LocalDockerOptions) {
+    Object.assign(this, withDefaults(opts, { disks: null, readyTimeoutMs: 90_000, dns: null }));
   }
 
   networkName(sandboxId: string) {

@@ -98,3 +98,12 @@ export interface SandboxProvider {
   /** Free space where new nodes' storage goes (e.g. Incus's storage pool); without it, the state folder's file system. */
   freeDiskBytes?(): Promise<number | null>;
 }
+
+/**
+ * A provider's options over its defaults, as destructuring defaults give them (an option passed as undefined takes
+ * its default), for `Object.assign(this, …)` in a constructor: one line instead of one assignment per option.
+ */
+export function withDefaults<O extends object, D extends Partial<O>>(opts: O, defaults: D): O & D {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  return { ...defaults, ...given } as O & D;
+}

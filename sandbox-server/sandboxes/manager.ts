@@ -379,12 +379,7 @@ export class SandboxManager {
     this.usedAt.delete(id);
     this.lost.delete(id);
     this.where.delete(id);
-    try {
-      await this.opts.provider.removeSandbox(id);
-    } catch (err) {
-      this.leftovers.add(id);
-      this.emit('error', { err, reason: 'removing a sandbox (tried again later)', id });
-    }
+    await this.removeOrLater(id, 'removing a sandbox');
     this.emit('removed', { reason, id });
   }
 
@@ -677,11 +672,16 @@ export class SandboxManager {
     if (this.lost.has(id)) return;
     this.markLost(id, member, 'maintenance', d.deadline);
     this.where.delete(id);
+    await this.removeOrLater(id, 'removing a sandbox ended for maintenance');
+  }
+
+  /** Removes a sandbox from its engine; one that cannot be removed now is a leftover, which the reaper tries again. */
+  private async removeOrLater(id: string, what: string) {
     try {
       await this.opts.provider.removeSandbox(id);
     } catch (err) {
       this.leftovers.add(id);
-      this.emit('error', { err, reason: 'removing a sandbox ended for maintenance (tried again later)', id });
+      this.emit('error', { err, reason: `${what} (tried again later)`, id });
     }
   }
 

@@ -7,6 +7,7 @@ import { bearer, hashToken, newToken, tokenFromProtocols, tokenMatches } from '.
 import { ConfigError, loadConfig, parseBytes } from '../../sandbox-server/config.ts';
 import { aptHosts, bridgeRules, rules } from '../../sandbox-server/engine/firewall.ts';
 import { RateLimiter } from '../../sandbox-server/rate-limit.ts';
+import { withDefaults } from '../../sandbox-server/engine/provider.ts';
 import { hostHasIpvs, sandboxFacts } from '../../sandbox-server/sandbox-facts.ts';
 import { packFiles } from '../../sandbox-server/sandboxes/tar.ts';
 
@@ -98,4 +99,12 @@ test('sandbox facts: the provider names the engine and /proc/net/ip_vs says IPVS
   t.true(hostHasIpvs(dir));
   t.deepEqual(sandboxFacts('docker', false), { engine: 'rootless', ipvs: 'no' });
   t.deepEqual(sandboxFacts('incus', true), { engine: 'rootful', ipvs: 'yes' });
+});
+
+test("providers' options over their defaults: undefined takes the default, null and false are kept", (t) => {
+  const o = withDefaults(
+    { image: 'x', dns: undefined as string | null | undefined, port: null as number | null, on: false },
+    { dns: 'd', port: 5000, on: true, pool: 0 },
+  );
+  t.deepEqual(o, { image: 'x', dns: 'd', port: null, on: false, pool: 0 });
 });

@@ -9,7 +9,16 @@ import { connectPort } from '../connect-port.ts';
 import type { SandboxDns } from '../dns.ts';
 import type { RunOptions } from '../exec.ts';
 import type { Limits } from '../node-spec.ts';
-import type { Drain, FoundSandbox, LostSandbox, Machine, MachineResources, NodeLimits, SandboxProvider } from '../provider.ts';
+import {
+  type Drain,
+  type FoundSandbox,
+  type LostSandbox,
+  type Machine,
+  type MachineResources,
+  type NodeLimits,
+  type SandboxProvider,
+  withDefaults,
+} from '../provider.ts';
 import { IncusError } from './api.ts';
 import type { IncusClient } from './client.ts';
 import { doneByAnother, incusError, isNotFound, MEMBER_AWAY, memberAway, withRetry } from './errors.ts';
@@ -92,49 +101,39 @@ const createError = (err: unknown, what: string) =>
   isNotFound(err) ? new ApiError(502, 'SANDBOX_FAILED', `${what} failed in the container engine.`, err) : incusError(err, what);
 
 export class IncusProvider implements SandboxProvider {
-  client: IncusClient;
-  image: string;
-  profile: string;
-  instance: string;
-  dns: SandboxDns | null;
-  mirrorPort: number | null;
-  readyTimeoutMs: number;
+  client!: IncusClient;
+  image!: string;
+  profile!: string;
+  instance!: string;
+  dns!: SandboxDns | null;
+  mirrorPort!: number | null;
+  readyTimeoutMs!: number;
   /** Subnets of sessions, and indexes handed out but whose bridge may not exist yet (creates run concurrently). */
   subnets = new Map<string, Subnet>();
   reserved = new Set<number>();
   /** Every network on incusd by name, with its subnet's index in the pool (null: outside it); see allocateSubnet. */
   addresses = new Map<string, number | null>();
-  spareBridges: number;
+  spareBridges!: number;
   /** Each session's bridge as far as known: its own (bridgeName) or a spare (made ahead, not named after it). */
   bridges = new Map<string, string>();
-  placementGroup: string | null;
-  agentDns: boolean;
-  previewRelay: 'auto' | 'always';
+  placementGroup!: string | null;
+  agentDns!: boolean;
+  previewRelay!: 'auto' | 'always';
 
-  constructor({
-    client,
-    image,
-    profile = 'berth',
-    instance,
-    dns = null,
-    mirrorPort = 5000,
-    readyTimeoutMs = 90_000,
-    spareBridges = 0,
-    placementGroup = null,
-    agentDns = false,
-    previewRelay = 'auto',
-  }: IncusProviderOptions) {
-    this.spareBridges = spareBridges;
-    this.placementGroup = placementGroup;
-    this.agentDns = agentDns;
-    this.previewRelay = previewRelay;
-    this.client = client;
-    this.image = image;
-    this.profile = profile;
-    this.instance = instance;
-    this.dns = dns;
-    this.mirrorPort = mirrorPort;
-    this.readyTimeoutMs = readyTimeoutMs;
+  constructor(opts: IncusProviderOptions) {
+    Object.assign(
+      this,
+      withDefaults(opts, {
+        profile: 'berth',
+        dns: null,
+        mirrorPort: 5000,
+        readyTimeoutMs: 90_000,
+        spareBridges: 0,
+        placementGroup: null,
+        agentDns: false,
+        previewRelay: 'auto' as const,
+      }),
+    );
   }
 
   /** The storage pool of the profile's root disk: a node's root device must name it to carry a size. */
