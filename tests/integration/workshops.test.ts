@@ -293,8 +293,7 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined at once, hello-world each, 
         200,
       );
       runMs.push(Date.now() - t0);
-      if (r.exitCode !== 0 || !r.stdout.includes("Hello from Docker!"))
-        throw new Error(`hello-world failed for ${l.learner.name}: ${JSON.stringify(r)}`);
+      if (r.exitCode !== 0 || !r.stdout.includes('Hello from Docker!')) throw new Error(`hello-world failed for ${l.learner.name}: ${JSON.stringify(r)}`);
       const check = await json<{ passed: boolean }>(
         await s.api(`/api/sessions/${l.session.id}/checks/explorer-exists`, { method: 'POST', token: l.session.token, json: { lesson: LESSON } }),
         200,
