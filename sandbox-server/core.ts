@@ -13,8 +13,10 @@ import { RateLimiter } from './rate-limit.ts';
 import { Replays } from './replays.ts';
 import { type ManagerOptions, SandboxManager } from './sandboxes/manager.ts';
 import type { Store } from './store.ts';
-import type { Attacher } from './terminal/attach.ts';
+import { type Attacher, createAttacher } from './terminal/attach.ts';
 import { History } from './terminal/history.ts';
+import { learnerTerminals } from './terminal/upgrade.ts';
+import type { UpgradeRouter } from './upgrades.ts';
 import { createWorkshops } from './workshops/index.ts';
 import { createMachines } from './machines/index.ts';
 import type { Logger } from './workshops/service.ts';
@@ -26,7 +28,7 @@ export type CoreDeps = {
   lessons: LessonCatalog;
   metrics: Metrics;
   log: Logger;
-  /** How terminals reach a shell (main.ts makes one for learners and instructors); without it, the exec path. */
+  /** How terminals reach a shell, learners' and instructors' alike (main.ts makes one); without it, the exec path. */
   attacher?: Attacher;
   /** The clock (tests move it); the default is Date.now. */
   now?: () => number;
@@ -83,7 +85,25 @@ export function createCore({ config, provider, store, lessons, metrics, log, att
       );
     }
   });
-  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history, attacher, log, now });
+  const attach = attacher ?? createAttacher({ provider, mode: 'exec', stateDir: config.stateDir, log });
+  const workshops = createWorkshops({ config, store, manager, provider, lessons, replays, history, attacher: attach, log, now });
+  // The WebSocket routes in the order they are matched: previews (by host or /p/ path), then the learners' and the
+  // instructors' terminals by path (the router answers anything else with a 404).
+  const addUpgrades = (router: UpgradeRouter) => {
+    router.add({ match: (req) => preview.match(req), handle: (req, socket, head, target) => preview.upgrade(req, socket, head, target) });
+    router.add(
+      learnerTerminals({
+        manager,
+        attacher: attach,
+        history,
+        allowedOrigins: config.allowedOrigins,
+        log,
+        maxPerSession: config.terminalsPerSession,
+        metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
+      }),
+    );
+    router.add(workshops.terminals);
+  };
   /** What createApp needs that is the same for every server; the caller adds how it finds clients, /metrics readers,
    *  the site and the sandbox facts. */
   const appDeps = {
@@ -99,5 +119,5 @@ export function createCore({ config, provider, store, lessons, metrics, log, att
     features: [workshops.feature, createMachines({ manager, auth: workshops.auth, log })],
     createLimiter: new RateLimiter(config.createRatePerMin, 60_000, now),
   } satisfies Partial<AppDeps>;
-  return { manager, history, preview, replays, workshops, appDeps };
+  return { manager, history, preview, replays, workshops, appDeps, addUpgrades };
 }

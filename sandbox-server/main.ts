@@ -27,7 +27,6 @@ import { loadCatalog } from './lesson-catalog.ts';
 import { createMetrics } from './metrics.ts';
 import { Store } from './store.ts';
 import { createAttacher } from './terminal/attach.ts';
-import { learnerTerminals } from './terminal/upgrade.ts';
 import { UpgradeRouter } from './upgrades.ts';
 import { sandboxFacts } from './sandbox-facts.ts';
 
@@ -115,7 +114,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
 
   // One way to a tab's shell for learners and instructors alike (terminal/attach.ts).
   const attacher = createAttacher({ provider, mode: config.terminalAttach, stateDir: config.stateDir, log });
-  const { manager, history, preview, workshops, appDeps } = createCore({ config, provider, store, lessons, metrics, log, attacher });
+  const core = createCore({ config, provider, store, lessons, metrics, log, attacher });
+  const { manager, preview, workshops, appDeps } = core;
   const recovered = await manager.recover();
   log.info(recovered, 'recovered sandboxes from a previous run');
   manager.startPool();
@@ -140,21 +140,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, { guardP
       : undefined,
   });
 
-  // Upgrades: previews first (matched by host or /p/ path), then the terminals by path; anything else is a 404.
+  // Upgrades: the core's routes (previews, then terminals by path); anything else is a 404.
   const upgrades = new UpgradeRouter(log);
-  upgrades.add({ match: (req) => preview.match(req), handle: (req, socket, head, target) => preview.upgrade(req, socket, head, target) });
-  upgrades.add(
-    learnerTerminals({
-      manager,
-      attacher,
-      history,
-      allowedOrigins: config.allowedOrigins,
-      log,
-      maxPerSession: config.terminalsPerSession,
-      metrics: { terminalBytes: (d, n) => metrics.terminalBytes.inc({ direction: d }, n), terminals: (n) => metrics.terminals.inc(n) },
-    }),
-  );
-  upgrades.add(workshops.terminals);
+  core.addUpgrades(upgrades);
 
   const listener = getRequestListener(app.fetch);
   // Previews are proxied below Hono: bodies stream both ways untouched, whatever their size.

@@ -17,7 +17,7 @@ import { workshopRoutes } from './api.ts';
 import { mountWorkshops, type Workshops } from './routes.ts';
 import { WorkshopService, type Logger } from './service.ts';
 import { instructorTerminals } from './shadow.ts';
-import { type Attacher, createAttacher } from '../terminal/attach.ts';
+import type { Attacher } from '../terminal/attach.ts';
 
 export type WorkshopDeps = {
   config: Pick<
@@ -31,9 +31,8 @@ export type WorkshopDeps = {
   replays: Replays;
   /** The learners' terminal output: replayed to a watching instructor, forgotten when a reset rebuilds a sandbox. */
   history: History;
-  /** How instructor terminals reach a learner's shell, the learners' own way (main.ts makes one for both);
-   *  without it, the exec path. */
-  attacher?: Attacher;
+  /** How instructor terminals reach a learner's shell, the learners' own way (core.ts makes one for both). */
+  attacher: Attacher;
   log: Logger;
   /** The clock (tests move it); the default is Date.now. */
   now?: () => number;
@@ -85,7 +84,7 @@ export function createWorkshops({ config, store, manager, provider, lessons, rep
     history,
     allowedOrigins: config.allowedOrigins,
     log,
-    attacher: attacher ?? createAttacher({ provider, mode: 'exec', stateDir: config.stateDir, log }),
+    attacher,
   });
   let timer: NodeJS.Timeout | undefined;
 

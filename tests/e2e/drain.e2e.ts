@@ -24,11 +24,8 @@ import { IncusClient } from '../../sandbox-server/engine/incus/client.ts';
 import { IncusProvider } from '../../sandbox-server/engine/incus/provider.ts';
 import { loadCatalog } from '../../sandbox-server/lesson-catalog.ts';
 import { createMetrics } from '../../sandbox-server/metrics.ts';
-import type { SandboxManager } from '../../sandbox-server/sandboxes/manager.ts';
 import { sandboxFacts } from '../../sandbox-server/sandbox-facts.ts';
 import { Store } from '../../sandbox-server/store.ts';
-import { createAttacher } from '../../sandbox-server/terminal/attach.ts';
-import { learnerTerminals } from '../../sandbox-server/terminal/upgrade.ts';
 import { UpgradeRouter } from '../../sandbox-server/upgrades.ts';
 import { CHROMIUM } from '../helpers/chromium.ts';
 import { IncusCluster } from '../helpers/incus-cluster.ts';
@@ -70,31 +67,21 @@ async function serve() {
   const log = { info: at('info'), warn: at('warn'), error: at('error') };
   store = new Store(join(state, 'berth.db'));
   const lessons = await loadCatalog(join(root, 'lessons'), log);
-  const attacher = createAttacher({ provider: provider!, mode: 'exec', stateDir: state, log });
-  const { manager, history, appDeps } = createCore({ config, provider: provider!, store, lessons, metrics: createMetrics(), log, attacher, now });
+  const core = createCore({ config, provider: provider!, store, lessons, metrics: createMetrics(), log, now });
   const app = createApp({
-    ...appDeps,
+    ...core.appDeps,
     sandboxFacts: sandboxFacts('incus', false),
     clientAddress: () => '127.0.0.1',
     serveSite: (a) => a.use('/*', serveStatic({ root: relative(process.cwd(), dist) || '.', precompressed: true })),
   });
   const upgrades = new UpgradeRouter(log);
-  upgrades.add(
-    learnerTerminals({
-      manager,
-      attacher,
-      history,
-      allowedOrigins: config.allowedOrigins,
-      log,
-      metrics: { terminalBytes: () => {}, terminals: () => {} },
-    }),
-  );
+  core.addUpgrades(upgrades);
   http = createServer(getRequestListener(app.fetch));
   http.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
   await new Promise<void>((r) => http!.listen(0, '127.0.0.1', r));
   const port = (http.address() as { port: number }).port;
   config.allowedOrigins.add(`http://127.0.0.1:${port}`);
-  return { base: `http://127.0.0.1:${port}`, manager, clock };
+  return { base: `http://127.0.0.1:${port}`, manager: core.manager, clock };
 }
 
 test.before(async (t) => {
@@ -155,7 +142,7 @@ it('the learner sees the maintenance banner with its time, then the maintenance 
 
   // The deadline: the open terminal does not keep it any longer.
   clock.offset += 31 * 60_000;
-  t.is(await (manager as SandboxManager).drainTick(), 1);
+  t.is(await manager.drainTick(), 1);
   await page.waitForFunction(() => document.getElementById('workbench')?.dataset.state === 'expired', undefined, { timeout: 20_000 });
   t.is(await page.locator('[data-overlay-title]').textContent(), "Your sandbox's machine was taken down for maintenance");
   t.regex((await page.locator('[data-overlay-text]').textContent()) ?? '', /taken down for planned maintenance.*Start a new sandbox/);
