@@ -74,9 +74,11 @@ function drain(ws: WebSocket, sink: Capped): Promise<void> {
  * another instance's teardown in incusd's log), so the attempts spread over about six seconds.
  */
 export async function runCommand(client: IncusClient, instance: string, cmd: string, opts: RunOptions, once: string = randomUUID()): Promise<ExecResult> {
+  // A retry replays the first run's status: whether a 124 was the time limit is judged from the first attempt.
+  const t0 = performance.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runOnce(client, instance, cmd, opts, once);
+      return await runOnce(client, instance, cmd, opts, once, t0);
     } catch (err) {
       if (attempt >= 6 || !isTransient(err)) throw err;
       await new Promise((r) => setTimeout(r, 400 * attempt));
@@ -139,9 +141,13 @@ else
 fi
 read -r rc < "$d/rc"; cat "$d/1"; cat "$d/2" >&2; exit "$rc"
 `;
-/** One attempt of runCommand; `once` is the command's id for the ONCE guard (the same on every attempt). */
-async function runOnce(client: IncusClient, instance: string, cmd: string, opts: RunOptions, once: string): Promise<ExecResult> {
-  const t0 = performance.now();
+/**
+ * One attempt of runCommand; `once` is the command's id for the ONCE guard (the same on every attempt), `t0` when
+ * the first attempt began. A retry after a transient failure replays the first run, which may have been cut off
+ * by its time limit before this attempt started (seen in a whole test run: `sleep 30` with a 1 s limit answered
+ * 200, exit 124, because only the retry's own 0.6 s counted).
+ */
+async function runOnce(client: IncusClient, instance: string, cmd: string, opts: RunOptions, once: string, t0: number): Promise<ExecResult> {
   const secs = Math.max(1, Math.ceil(opts.timeoutMs / 1000));
   // `timeout` inside the node ends the command itself; the guard below only covers a stuck stream. ONCE keeps one
   // byte more than the cap of each stream, so that the cap below still tells a truncated output.
