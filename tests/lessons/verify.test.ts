@@ -4,7 +4,8 @@
 import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { actionsFor, formatReport, loadLessons, runActions, verifyLesson, type LessonReport } from '../../lessons/lib/index.ts';
+import { actionsFor, formatReport, loadFakes, loadLessons, runActions, verifyLesson, type LessonReport } from '../../lessons/lib/index.ts';
+import type { Fake } from '../../lessons/lib/fakes.ts';
 import type { Exec } from '../../lessons/lib/replay.ts';
 import { type Created, createSession, startServer, type TestServer } from '../helpers/server.ts';
 
@@ -14,9 +15,9 @@ const only = process.env.BERTH_VERIFY_ONLY?.split(',')
   .map((x) => x.trim())
   .filter(Boolean);
 const lessons = loadLessons(dir).lessons.filter((l) => !only || only.some((p) => l.id.startsWith(p)));
-/** Unset or 1: every lesson; 0: none; else the lessons whose ids start with the listed prefixes. */
+/** Unset, 1 or first: every lesson; 0: none; else the lessons whose ids start with the listed prefixes. */
 function lessonsIn(value: string | undefined) {
-  if (value === undefined || value === '1') return new Set(lessons.map((l) => l.id));
+  if (value === undefined || value === '1' || value === 'first') return new Set(lessons.map((l) => l.id));
   const prefixes =
     value === '0'
       ? []
@@ -26,8 +27,17 @@ function lessonsIn(value: string | undefined) {
           .filter(Boolean);
   return new Set(lessons.filter((l) => prefixes.some((p) => l.id.startsWith(p))).map((l) => l.id));
 }
-// BERTH_VERIFY_FAKES=0 leaves the fakes out (to time the lessons alone); a list tries only those lessons'.
+// BERTH_VERIFY_FAKES=0 leaves the fakes out (to time the lessons alone); a list tries only those lessons' (all of
+// them: what a lesson's author runs); `first` tries the first fake of every check of every lesson (npm test: each
+// check is shown to refuse a shortcut on every run, for a third of the time every fake takes).
 const withFakes = lessonsIn(process.env.BERTH_VERIFY_FAKES);
+const firstFakeOnly = process.env.BERTH_VERIFY_FAKES === 'first';
+/** The fakes tried on a lesson: none, every one, or the first of each check. */
+function fakesOf(lesson: (typeof lessons)[number]) {
+  if (!withFakes.has(lesson.id)) return new Map<string, Fake[]>();
+  const all = loadFakes(dir, lesson).byCheck;
+  return firstFakeOnly ? new Map([...all].map(([check, fakes]) => [check, fakes.slice(0, 1)])) : all;
+}
 const reports: LessonReport[] = [];
 let s: TestServer;
 // Two lessons at a time: each holds a sandbox (or several nodes) on a two-core machine
@@ -75,7 +85,7 @@ test('there are lessons to verify', (t) => {
 
 // The longest lessons start first (ava starts tests in the order they are declared, so they take the first
 // slots): with lesson 14's swarm fakes last, the run would end with one slot working alone for minutes.
-const weight = (l: (typeof lessons)[number]) => (withFakes.has(l.id) ? 3 : 1) * l.steps.length * l.nodes;
+const weight = (l: (typeof lessons)[number]) => (withFakes.has(l.id) ? (firstFakeOnly ? 2 : 3) : 1) * l.steps.length * l.nodes;
 for (const lesson of [...lessons].sort((a, b) => weight(b) - weight(a))) {
   test(`lesson ${lesson.id} verifies on a real sandbox`, (t) => {
     // A lesson with its fakes can take longer than AVA's 5-minute quiet period on a loaded machine; this
@@ -85,7 +95,7 @@ for (const lesson of [...lessons].sort((a, b) => weight(b) - weight(a))) {
       t.timeout(30 * 60_000); // and restarts when the lesson starts, so waiting does not count
       const c = await createSession(s, { lesson: lesson.id, nodes: lesson.nodes });
       try {
-        const report = await verifyLesson(lesson, dir, execIn(c), { skipFakes: !withFakes.has(lesson.id) });
+        const report = await verifyLesson(lesson, dir, execIn(c), { fakes: fakesOf(lesson) });
         reports.push(report);
         t.log(formatReport([report]));
         for (const st of report.steps) t.true(st.ok, `${lesson.id} › ${st.step}: ${st.problem ?? ''}`);
