@@ -115,8 +115,14 @@ const LESSON_ENV = {
 // One ava run per file, timed: CI's log then says where the time goes (the whole run must stay well under
 // CI's limit on two cores), at the cost of ava's start-up per file (about a second).
 const timings: [string, number][] = [];
+// Where Incus is set up, the learner's and the instructor's pages are tried in the browser on Incus only (below):
+// that is the engine `npm start` gives learners there, and the Docker provider's terminals and previews are
+// proved by the integration suites. Without Incus they run here, on the Docker provider.
+const incusSocket = process.env.INCUS_SOCKET ?? join(process.env.INCUS_DIR ?? '/var/lib/incus', 'unix.socket');
+const PAGES = ['tests/e2e/site.e2e.ts', 'tests/e2e/workshop.e2e.ts'];
 for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
   for (const file of suites(kind, kind === 'e2e' ? /\.e2e\.ts$/ : undefined)) {
+    if (PAGES.includes(file) && existsSync(incusSocket)) continue;
     const t = performance.now();
     await suite(file, [file], kind === 'lessons' ? LESSON_ENV : {});
     timings.push([file, (performance.now() - t) / 1000]);
@@ -132,8 +138,7 @@ await step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.t
 // that Incus gives learners. Incus is what `npm start` gives learners wherever the bring-up could set it
 // up (BERTH_PROVIDER=auto).
 {
-  const socket = process.env.INCUS_SOCKET ?? join(process.env.INCUS_DIR ?? '/var/lib/incus', 'unix.socket');
-  if (existsSync(socket)) {
+  if (existsSync(incusSocket)) {
     const file = 'tests/lessons/verify.test.ts';
     const t = performance.now();
     await suite(`${file} (incus)`, [file], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '03', BERTH_VERIFY_REPLAY: '0' });
@@ -142,12 +147,12 @@ await step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.t
     // (join, checks, shadow, take-over, end); and the server's own rules on the nodes learners get: isolation
     // between sandboxes, bad input, idle reaping, and a crash followed by restart adoption that leaks nothing
     // (the other integration suites run on the Docker provider above; the Incus-only ones run there too).
-    for (const page of ['tests/integration/sandbox.test.ts', 'tests/integration/lifecycle.test.ts', 'tests/e2e/site.e2e.ts', 'tests/e2e/workshop.e2e.ts']) {
+    for (const page of ['tests/integration/sandbox.test.ts', 'tests/integration/lifecycle.test.ts', ...PAGES]) {
       const t2 = performance.now();
       await suite(`${page} (incus)`, [page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() });
       timings.push([`${page} (incus)`, (performance.now() - t2) / 1000]);
     }
-  } else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${socket})`);
+  } else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${incusSocket})`);
 }
 
 console.log('\nSlowest suites:');
