@@ -29,7 +29,8 @@ export type FeedDeps = {
   log: { error: (o: object, m: string) => void };
 };
 
-const KEEPALIVE_MS = 15_000;
+/** How often a quiet stream says it is alive; also when a session that ended without a word is found gone. */
+export const KEEPALIVE_MS = 15_000;
 
 export function mountSessionFeed(app: Hono<Env>, deps: FeedDeps) {
   // A session lost with its machine is told at once (`gone`; the page then reads MACHINE_LOST and its message).
