@@ -34,6 +34,9 @@ export const machineSchema = z
 const ADMIN = errors({ 401: ['UNAUTHORIZED'], 501: ['NO_MACHINES'] }, ENGINE);
 const MACHINE = errors(ADMIN, { 400: ['VALIDATION_FAILED'], 404: ['MACHINE_NOT_FOUND'] });
 
+/** What both drain routes share: a machine named in the path, the admin token, the machine as it is after. */
+const onMachine = { auth: 'admin', params: machineParams, responses: { 200: machineSchema } } as const;
+
 export const machineRoutes = contract({
   'GET /api/machines': {
     summary: "The machines sandboxes run on (an Incus cluster's members), with this server's sessions on each and their drains",
@@ -42,20 +45,16 @@ export const machineRoutes = contract({
     errors: ADMIN,
   },
   'POST /api/machines/:name/drain': {
+    ...onMachine,
     summary:
       "Drain a machine for maintenance: no new sandbox goes there; this server's sessions on it end as soon as they are unused, the rest at the deadline (again: a new deadline)",
-    auth: 'admin',
-    params: machineParams,
     body: drainBody,
     maxBody: 1024,
-    responses: { 200: machineSchema },
     errors: errors(MACHINE, { 413: ['BODY_TOO_LARGE'] }),
   },
   'DELETE /api/machines/:name/drain': {
+    ...onMachine,
     summary: 'Cancel a drain: new sandboxes may go to the machine again (sessions already ended stay ended)',
-    auth: 'admin',
-    params: machineParams,
-    responses: { 200: machineSchema },
     errors: MACHINE,
   },
 });
