@@ -137,23 +137,21 @@ await step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.t
 // e2e suites: every lesson must stay true, and the pages work, on the Docker 26 nodes
 // that Incus gives learners. Incus is what `npm start` gives learners wherever the bring-up could set it
 // up (BERTH_PROVIDER=auto).
-{
-  if (existsSync(incusSocket)) {
-    const file = 'tests/lessons/verify.test.ts';
-    const t = performance.now();
-    await suite(`${file} (incus)`, [file], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '03', BERTH_VERIFY_REPLAY: '0' });
-    timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
-    // The learner's page on Incus nodes (terminal, editor, previews, pushed ports, downloads) and a workshop
-    // (join, checks, shadow, take-over, end); and the server's own rules on the nodes learners get: isolation
-    // between sandboxes, bad input, idle reaping, and a crash followed by restart adoption that leaks nothing
-    // (the other integration suites run on the Docker provider above; the Incus-only ones run there too).
-    for (const page of ['tests/integration/sandbox.test.ts', 'tests/integration/lifecycle.test.ts', ...PAGES]) {
-      const t2 = performance.now();
-      await suite(`${page} (incus)`, [page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() });
-      timings.push([`${page} (incus)`, (performance.now() - t2) / 1000]);
-    }
-  } else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${incusSocket})`);
-}
+if (existsSync(incusSocket)) {
+  const file = 'tests/lessons/verify.test.ts';
+  const t = performance.now();
+  await suite(`${file} (incus)`, [file], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '03', BERTH_VERIFY_REPLAY: '0' });
+  timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
+  // The learner's page on Incus nodes (terminal, editor, previews, pushed ports, downloads) and a workshop
+  // (join, checks, shadow, take-over, end); and the server's own rules on the nodes learners get: isolation
+  // between sandboxes, bad input, idle reaping, and a crash followed by restart adoption that leaks nothing
+  // (the other integration suites run on the Docker provider above; the Incus-only ones run there too).
+  for (const page of ['tests/integration/sandbox.test.ts', 'tests/integration/lifecycle.test.ts', ...PAGES]) {
+    const t2 = performance.now();
+    await suite(`${page} (incus)`, [page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() });
+    timings.push([`${page} (incus)`, (performance.now() - t2) / 1000]);
+  }
+} else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${incusSocket})`);
 
 console.log('\nSlowest suites:');
 for (const [file, secs] of timings.sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  ${secs.toFixed(0).padStart(5)} s  ${file}`);

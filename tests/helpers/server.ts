@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hashToken } from '../../sandbox-server/auth.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ensureEngine } from '../../runtime/bootstrap/engine.ts';
@@ -100,4 +100,17 @@ export async function exec(s: TestServer, c: Created, cmd: string, extra: object
   const r = await s.api(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd, ...extra } });
   if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);
   return (await r.json()) as { exitCode: number; stdout: string; stderr: string; durationMs: number };
+}
+
+/** The instructor token a server wrote on its first run (`<state>/first-admin-token`). */
+export const firstAdminToken = (s: TestServer) => readFileSync(join(s.stateDir, 'first-admin-token'), 'utf8').trim();
+
+export type CreatedWorkshop = { id: string; code: string };
+
+/** A workshop made with the server's first instructor token, ending in an hour unless `body` says otherwise. */
+export async function createWorkshop(s: TestServer, body: { title: string; lessons: string[]; capacity: number } & Record<string, unknown>) {
+  const endsAt = new Date(Date.now() + 3_600_000).toISOString();
+  const r = await s.api('/api/workshops', { method: 'POST', token: firstAdminToken(s), json: { endsAt, ...body } });
+  if (r.status !== 201) throw new Error(`workshop create failed: ${r.status} ${await r.text()}`);
+  return (await r.json()) as CreatedWorkshop;
 }

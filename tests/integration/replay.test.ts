@@ -2,9 +2,8 @@
 // a step by replaying the earlier steps, the step's own check then passes after its commands, and the
 // route's errors are JSON with codes.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
+import { createSession, createWorkshop, exec, firstAdminToken, startServer, type Created, type TestServer } from '../helpers/server.ts';
 
 const lessonsDir = join(import.meta.dirname, '..', '..', 'lessons');
 let s: TestServer;
@@ -118,12 +117,9 @@ test.serial('replay errors are JSON with codes, and the token is checked', async
 });
 
 test.serial("an instructor skips a workshop learner's fresh sandbox to a step; learner tokens cannot", async (t) => {
-  const admin = readFileSync(join(s.stateDir, 'first-admin-token'), 'utf8').trim();
+  const admin = firstAdminToken(s);
   t.truthy(admin, 'the server wrote its first instructor token');
-  const endsAt = new Date(Date.now() + 3600_000).toISOString();
-  const w = (await (
-    await s.api('/api/workshops', { method: 'POST', token: admin, json: { title: 'Skip test', lessons: ['01-why-containers'], endsAt, capacity: 1 } })
-  ).json()) as { id: string; code: string };
+  const w = await createWorkshop(s, { title: 'Skip test', lessons: ['01-why-containers'], capacity: 1 });
   try {
     const joined = await s.api('/api/join', { method: 'POST', json: { code: w.code, name: 'Ada' } });
     t.is(joined.status, 201);

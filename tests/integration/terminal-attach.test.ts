@@ -5,7 +5,7 @@
 // connects inside the node refuses a process outside the node's cgroup.
 // The Incus half needs incusd (runtime/incus) with the learner image; without it those tests are skipped.
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { instanceName } from '../../sandbox-server/engine/incus/spec.ts';
 import { containerName } from '../../sandbox-server/engine/node-spec.ts';
 import { buildHelper, connectInNode } from '../../sandbox-server/terminal/attach.ts';
 import { providerNodes, type ProviderName } from '../helpers/provider-nodes.ts';
-import { createSession, engineHost, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
+import { createSession, createWorkshop, engineHost, exec, firstAdminToken, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { openShadow, openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -171,16 +171,10 @@ for (const provider of ['docker', 'incus'] as const) {
 
   it(`${provider}: an instructor watches and takes over through the direct attach`, async (t) => {
     const s = await startServer({ ...SETTINGS[provider], BERTH_POOL_SIZE: '0' });
-    const admin = readFileSync(join(s.stateDir, 'first-admin-token'), 'utf8').trim();
+    const admin = firstAdminToken(s);
     let workshopId = '';
     try {
-      const w = (await (
-        await s.api('/api/workshops', {
-          method: 'POST',
-          token: admin,
-          json: { title: 'Attach', lessons: ['02-first-containers'], endsAt: new Date(Date.now() + 3_600_000).toISOString(), capacity: 1 },
-        })
-      ).json()) as { id: string; code: string };
+      const w = await createWorkshop(s, { title: 'Attach', lessons: ['02-first-containers'], capacity: 1 });
       workshopId = w.id;
       const joined = await s.api('/api/join', { method: 'POST', json: { code: w.code, name: 'Ada' } });
       t.is(joined.status, 201, await joined.clone().text());

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
-import { createSession, engineHost, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
+import { createSession, createWorkshop, engineHost, exec, firstAdminToken, startServer, type Created, type TestServer } from '../helpers/server.ts';
 import { holdInotify, openInotify, releaseInotify } from '../helpers/exhaust.ts';
 import { memoryCgroupOf } from '../../sandbox-server/engine/tcp-memory.ts';
 import { openShadow, openTerminal } from '../helpers/terminal.ts';
@@ -199,14 +199,8 @@ test.serial('a node caps its socket buffers', async (t) => {
 });
 
 test.serial("joins are rate-limited per address; progress names only the lesson's own checks", async (t) => {
-  const admin = readFileSync(join(s.stateDir, 'first-admin-token'), 'utf8').trim();
-  const w = (await (
-    await s.api('/api/workshops', {
-      method: 'POST',
-      token: admin,
-      json: { title: 'Limits', lessons: ['01-why-containers'], endsAt: new Date(Date.now() + 3_600_000).toISOString(), capacity: 10 },
-    })
-  ).json()) as { id: string; code: string };
+  const admin = firstAdminToken(s);
+  const w = await createWorkshop(s, { title: 'Limits', lessons: ['01-why-containers'], capacity: 10 });
   t.teardown(() => s.api(`/api/workshops/${w.id}/end`, { method: 'POST', token: admin }));
   // Sent together, so the minute cannot roll over between them however slow a cold sandbox is.
   const joins = await Promise.all(['Ada', 'Bea', 'Cy'].map((name) => s.api('/api/join', { method: 'POST', json: { code: w.code, name } })));
