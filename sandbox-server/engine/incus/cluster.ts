@@ -60,8 +60,8 @@ export type Placement = { ready: string[]; unready: { name: string; reason: stri
  * Berth is the group's only writer (the agents only report), so a member leaves it as soon as its agent
  * stops reporting, and comes back with the next report.
  */
-export async function syncPlacement(client: IncusClient, policy: string, now = Date.now()): Promise<Placement> {
-  const members = await memberInfo(client);
+export async function syncPlacement(client: IncusClient, policy: string, now = Date.now(), known?: MemberInfo[]): Promise<Placement> {
+  const members = known ?? (await memberInfo(client));
   const ready: string[] = [];
   const not: Placement['unready'] = [];
   for (const m of members) {
@@ -101,7 +101,8 @@ export type FleetCheck = {
  */
 export async function fleetCheck(client: IncusClient, policy: string): Promise<FleetCheck> {
   const where = client.remote ? 'BERTH_INCUS_URL' : `BERTH_INCUS_SOCKET: ${client.socketPath}`;
-  const members = await clusterMembers(client);
+  // The members are read once, here, and given to the placement sync below.
+  const members = (await client.get<{ enabled?: boolean }>('/1.0/cluster')).enabled ? await memberInfo(client) : null;
   if (client.remote && !members)
     return {
       fleet: true,
@@ -109,7 +110,7 @@ export async function fleetCheck(client: IncusClient, policy: string): Promise<F
     };
   const fleet = client.remote || (members?.length ?? 0) > 1;
   if (!fleet) return { fleet, refused: null };
-  const p = await syncPlacement(client, policy);
+  const p = await syncPlacement(client, policy, Date.now(), members ?? []);
   if (p.ready.length) return { fleet, refused: null };
   return {
     fleet,
