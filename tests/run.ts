@@ -18,6 +18,22 @@ let passed = 0;
 let failed = 0;
 const failures: string[] = [];
 const flaky: string[] = [];
+// Every step and suite is timed, with the share of the machine's CPU that was busy meanwhile (from /proc/stat):
+// CI's log then says where the time goes (the whole run must stay well under CI's limit on two cores), and which
+// suites mostly wait (cores idle) rather than work (engines starting, layers unpacking).
+const timings: { name: string; secs: number; busy: number }[] = [];
+function cpuTimes() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), idle: f[3] + (f[4] ?? 0) };
+}
+async function timed(name: string, f: () => Promise<unknown>) {
+  const t = performance.now();
+  const c = cpuTimes();
+  await f();
+  const d = cpuTimes();
+  const total = d.total - c.total;
+  timings.push({ name, secs: (performance.now() - t) / 1000, busy: total ? 1 - (d.idle - c.idle) / total : 0 });
+}
 
 function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult & { out: string }> {
   return new Promise((resolve) => {
@@ -75,7 +91,7 @@ const suites = (dir: string, pattern = /\.test\.ts$/) =>
 
 const t0 = performance.now();
 try {
-  await runtimeUp();
+  await timed('bring-up', runtimeUp);
   const t1 = performance.now();
   ensurePackages(TEST_PACKAGES, (m) => console.error(`[tests] ${m}`));
   console.error(`[tests] test packages: ${((performance.now() - t1) / 1000).toFixed(1)} s`);
@@ -86,20 +102,22 @@ try {
 }
 
 // The site is rebuilt only when its sources or the lessons changed; the e2e suite and the server use it.
-{
+await timed('site build', async () => {
   // The site build is not a test, but its failure must fail the run.
   const r = await run('site build', process.execPath, [join(root, 'site', 'build.ts')]);
   if (r.code !== 0) {
     failed++;
     failures.push(`site build (exit ${r.code})`);
   }
-}
-await step('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']);
+});
+await timed('typecheck', () => step('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit']));
 // Lint and format (biome.jsonc): any lint error or warning, or a file the formatter would change, fails the step.
-await step('lint', process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'check', '--error-on-warnings', '.']);
+await timed('lint', () =>
+  step('lint', process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'check', '--error-on-warnings', '.']),
+);
 if (existsSync(join(root, 'lessons', 'lib', 'check-cli.ts'))) await step('lessons:check', process.execPath, [join(root, 'lessons', 'lib', 'check-cli.ts')]);
 // Unit tests are pure and quick: a failure there is never the machine's, so they get no second run.
-await suite('unit', suites('unit'), {}, false);
+await timed('unit', () => suite('unit', suites('unit'), {}, false));
 // Suites that start servers and sandboxes run one file at a time: the machine has two cores.
 // Fakes are most of a lesson's verification: 1616 s of the 2261 s the 14 lessons took with all 266 fakes (2026-12-03,
 // two at a time: 1184 s of the whole run, its largest part). npm test tries the first fake of every check (89: each
@@ -112,9 +130,7 @@ const LESSON_ENV = {
   BERTH_VERIFY_FAKES: process.env.BERTH_VERIFY_FAKES ?? 'first',
   BERTH_VERIFY_REPLAY: process.env.BERTH_VERIFY_REPLAY ?? '01,05',
 };
-// One ava run per file, timed: CI's log then says where the time goes (the whole run must stay well under
-// CI's limit on two cores), at the cost of ava's start-up per file (about a second).
-const timings: [string, number][] = [];
+// One ava run per file, timed, at the cost of ava's start-up per file (about a second).
 // Where Incus is set up, the learner's and the instructor's pages are tried in the browser on Incus only (below):
 // that is the engine `npm start` gives learners there, and the Docker provider's terminals and previews are
 // proved by the integration suites. Without Incus they run here, on the Docker provider.
@@ -123,14 +139,14 @@ const PAGES = ['tests/e2e/site.e2e.ts', 'tests/e2e/workshop.e2e.ts'];
 for (const kind of ['integration', 'security', 'lessons', 'e2e']) {
   for (const file of suites(kind, kind === 'e2e' ? /\.e2e\.ts$/ : undefined)) {
     if (PAGES.includes(file) && existsSync(incusSocket)) continue;
-    const t = performance.now();
-    await suite(file, [file], kind === 'lessons' ? LESSON_ENV : {});
-    timings.push([file, (performance.now() - t) / 1000]);
+    await timed(file, () => suite(file, [file], kind === 'lessons' ? LESSON_ENV : {}));
   }
 }
 
 // The benchmark harness, with tiny counts: it must run end to end; its figures are not judged here.
-await step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke'], { BERTH_BENCH_SMOKE: '1' });
+await timed('bench smoke', () =>
+  step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.ts'), '--quick', '--no-peer', '--out', 'smoke'], { BERTH_BENCH_SMOKE: '1' }),
+);
 
 // The lessons once more on the Incus provider (without replays, which do not depend on the provider, and with
 // the fakes only of lesson 03, whose `--pid host` shortcuts only a rootful engine lets a learner take), and the
@@ -139,22 +155,21 @@ await step('bench smoke', process.execPath, [join(root, 'tests', 'bench', 'run.t
 // up (BERTH_PROVIDER=auto).
 if (existsSync(incusSocket)) {
   const file = 'tests/lessons/verify.test.ts';
-  const t = performance.now();
-  await suite(`${file} (incus)`, [file], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '03', BERTH_VERIFY_REPLAY: '0' });
-  timings.push([`${file} (incus)`, (performance.now() - t) / 1000]);
+  await timed(`${file} (incus)`, () =>
+    suite(`${file} (incus)`, [file], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname(), BERTH_VERIFY_FAKES: '03', BERTH_VERIFY_REPLAY: '0' }),
+  );
   // The learner's page on Incus nodes (terminal, editor, previews, pushed ports, downloads) and a workshop
   // (join, checks, shadow, take-over, end); and the server's own rules on the nodes learners get: isolation
   // between sandboxes, bad input, idle reaping, and a crash followed by restart adoption that leaks nothing
   // (the other integration suites run on the Docker provider above; the Incus-only ones run there too).
   for (const page of ['tests/integration/sandbox.test.ts', 'tests/integration/lifecycle.test.ts', ...PAGES]) {
-    const t2 = performance.now();
-    await suite(`${page} (incus)`, [page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() });
-    timings.push([`${page} (incus)`, (performance.now() - t2) / 1000]);
+    await timed(`${page} (incus)`, () => suite(`${page} (incus)`, [page], { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() }));
   }
 } else console.log(`\n=== lessons and site on Incus: skipped (no Incus socket at ${incusSocket})`);
 
-console.log('\nSlowest suites:');
-for (const [file, secs] of timings.sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`  ${secs.toFixed(0).padStart(5)} s  ${file}`);
+console.log('\nSuites, slowest first (CPU: share of both cores busy meanwhile):');
+for (const { name, secs, busy } of timings.sort((a, b) => b.secs - a.secs))
+  console.log(`  ${secs.toFixed(0).padStart(5)} s  CPU ${(busy * 100).toFixed(0).padStart(3)} %  ${name}`);
 console.log(`\nTests took ${((performance.now() - t0) / 1000).toFixed(0)} s.`);
 if (flaky.length) console.log(`Flaky (failed, then passed when run again; counted as passed, worth a look):\n  ${flaky.join('\n  ')}`);
 if (failures.length) console.log(`Failures:\n  ${failures.join('\n  ')}`);
