@@ -4,12 +4,12 @@
 // the shadow terminal, takes over, broadcasts, and ends the workshop.
 import test from 'ava';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildSite } from '../../site/build.ts';
 import { axe } from '../helpers/axe.ts';
 import { CHROMIUM } from '../helpers/chromium.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { firstAdminToken, startServer, type TestServer } from '../helpers/server.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const shots = join(root, 'tests', 'artifacts', 'e2e');
@@ -45,9 +45,9 @@ async function waitText(page: Page, sel: string, re: RegExp, timeout = 30_000) {
 
 test.serial('an instructor runs a workshop: create, a learner joins and passes a check, shadow, take over, end', async (t) => {
   server = await startServer({ BERTH_POOL_SIZE: '1' });
-  const token = readFileSync(join(server.stateDir, 'first-admin-token'), 'utf8').trim();
+  const token = firstAdminToken(server);
   t.truthy(token);
-  adminToken = token!;
+  adminToken = token;
   browser = await chromium.launch({
     ...CHROMIUM,
   });
@@ -71,7 +71,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   await ip.getByLabel('Instructor token').fill('berth_admin_not-the-token-at-all-0000000000000000');
   await ip.getByRole('button', { name: 'Sign in' }).click();
   await ip.getByText('The server refused this token.').waitFor();
-  await ip.getByLabel('Instructor token').fill(token!);
+  await ip.getByLabel('Instructor token').fill(token);
   await ip.getByRole('button', { name: 'Sign in' }).click();
   await ip.getByRole('heading', { name: 'New workshop' }).waitFor();
   t.deepEqual(await axe(ip), [], 'workshop list and form accessibility');
@@ -144,7 +144,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   {
     const learnerId = await row.getAttribute('data-learner');
     const wid = new URL(ip.url()).searchParams.get('id');
-    const d = (await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token: token! })).json()) as {
+    const d = (await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token })).json()) as {
       quiz: { quizId?: string; id?: string; correct: boolean | null }[];
     };
     t.is(d.quiz.length, 1);
@@ -156,7 +156,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
       token: st.token,
       json: { lesson: LESSON, quiz: [{ id: 'q-it-flags', answer: ['1'], correct: true }] },
     });
-    const d2 = (await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token: token! })).json()) as { quiz: { correct: boolean | null }[] };
+    const d2 = (await (await server.api(`/api/workshops/${wid}/learners/${learnerId}`, { token })).json()) as { quiz: { correct: boolean | null }[] };
     t.is(d2.quiz[0].correct, false, 'a claimed "correct" is ignored');
   }
   await shot(ip, '02-dashboard-check');

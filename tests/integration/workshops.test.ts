@@ -2,10 +2,10 @@
 // dashboard stream shows it, the instructor shadows and takes over a terminal, a restart keeps everything,
 // and the end removes every sandbox (checked with the engine) while the results stay.
 import test from 'ava';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
 import { testProviderNodes } from '../helpers/provider-nodes.ts';
-import { engineHost, startServer, type TestServer } from '../helpers/server.ts';
+import { engineHost, firstAdminToken, startServer, type TestServer } from '../helpers/server.ts';
 import { openShadow as openShadowAt, openTerminal, plain } from '../helpers/terminal.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -120,7 +120,7 @@ const join = (code: string, name: string, key?: string) => s.api('/api/join', { 
 test.before(async (t) => {
   host = await engineHost();
   s = await startServer(ENV);
-  admin = readFileSync(pathJoin(s.stateDir, 'first-admin-token'), 'utf8').trim();
+  admin = firstAdminToken(s);
   t.is(statSync(pathJoin(s.stateDir, 'first-admin-token')).mode & 0o777, 0o600, 'only its owner can read the token');
   t.false(s.logs.join('').includes(admin), 'the token never reaches the log');
 });
