@@ -96,6 +96,16 @@ export async function createSession(s: TestServer, body: object = {}): Promise<C
   return (await r.json()) as Created;
 }
 
+/** Runs `f` on a new session, which is deleted afterwards whatever `f` did. */
+export async function withSession<T>(s: TestServer, body: object, f: (c: Created) => Promise<T>): Promise<T> {
+  const c = await createSession(s, body);
+  try {
+    return await f(c);
+  } finally {
+    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
+  }
+}
+
 export async function exec(s: TestServer, c: Created, cmd: string, extra: object = {}) {
   const r = await s.api(`/api/sessions/${c.id}/exec`, { method: 'POST', token: c.token, json: { cmd, ...extra } });
   if (r.status !== 200) throw new Error(`exec failed: ${r.status} ${await r.text()}`);

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSession, engineHost, exec, startServer, type TestServer } from '../helpers/server.ts';
+import { createSession, engineHost, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
 
 let s: TestServer;
 test.before(async () => {
@@ -16,8 +16,7 @@ test.after.always(async () => {
 });
 
 test('docker pull nginx through the mirror, a build with RUN steps, and a published port all work in a sandbox', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     const pull = await exec(s, c, 'docker pull nginx', { timeoutMs: 120_000 });
     t.is(pull.exitCode, 0, pull.stderr);
     // A build whose RUN steps execute in the nested engine, from catalog images only (apt: the next test).
@@ -33,9 +32,7 @@ test('docker pull nginx through the mirror, a build with RUN steps, and a publis
       timeoutMs: 120_000,
     });
     t.regex(web.stdout, /It works!/);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 /** A flat apt repository holding one package, built here with dpkg-deb: what `apt-get install` will fetch. */

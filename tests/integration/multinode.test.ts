@@ -1,7 +1,7 @@
 // A three-node session: the nodes find each other by name, form a swarm, share tasks and an overlay
 // network; the engine API a node exposes to its session is out of reach from any other session.
 import test from 'ava';
-import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
+import { type Created, createSession, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
 
 let s: TestServer;
 let c: Created;
@@ -82,13 +82,10 @@ test.serial('an overlay network carries a service to attachable containers on it
 test.serial("node2's engine API answers inside the session and nowhere else", async (t) => {
   const inside = await on('node1', 'docker -H tcp://node2:2375 info --format "{{.Name}}"');
   t.is(inside.stdout.trim(), 'node2', inside.stderr);
-  const other = await createSession(s);
-  try {
+  await withSession(s, {}, async (other) => {
     const ip = (await on('node2', 'hostname -i')).stdout.trim();
     t.regex(ip, /^\d+\.\d+\.\d+\.\d+$/);
     const probe = await exec(s, other, `curl -s -m 3 http://${ip}:2375/version >/dev/null; echo $?`);
     t.not(probe.stdout.trim(), '0', "another session cannot reach node2's engine API");
-  } finally {
-    await s.api(`/api/sessions/${other.id}`, { method: 'DELETE', token: other.token });
-  }
+  });
 });

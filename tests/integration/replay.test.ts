@@ -3,7 +3,7 @@
 // route's errors are JSON with codes.
 import test from 'ava';
 import { join } from 'node:path';
-import { createSession, createWorkshop, exec, firstAdminToken, startServer, type Created, type TestServer } from '../helpers/server.ts';
+import { type Created, createWorkshop, exec, firstAdminToken, startServer, type TestServer, withSession } from '../helpers/server.ts';
 
 const lessonsDir = join(import.meta.dirname, '..', '..', 'lessons');
 let s: TestServer;
@@ -31,8 +31,7 @@ const check = async (c: Created, lesson: string, id: string) =>
   ((await (await s.api(`/api/sessions/${c.id}/checks/${id}`, { method: 'POST', token: c.token, json: { lesson } })).json()) as { passed: boolean }).passed;
 
 test.serial('skipping to a step replays the earlier ones; doing the step then passes its check', async (t) => {
-  const c = await createSession(s, { lesson: '01-why-containers' });
-  try {
+  await withSession(s, { lesson: '01-why-containers' }, async (c) => {
     t.is((await s.api(`/api/sessions/${c.id}/replay`, { token: c.token })).status, 404);
     const r = await s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token: c.token, json: { lesson: '01-why-containers', step: 'sizes' } });
     t.is(r.status, 202);
@@ -67,14 +66,11 @@ test.serial('skipping to a step replays the earlier ones; doing the step then pa
       commands: { text: string }[];
     };
     t.regex(ex.commands[0].text, /docker run -d --name timer/);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 test.serial('a replay that fails says which step and why', async (t) => {
-  const c = await createSession(s, { lesson: '01-why-containers' });
-  try {
+  await withSession(s, { lesson: '01-why-containers' }, async (c) => {
     // A container named "first" already exists, so replaying step 1 (docker run --name first) fails.
     t.is((await exec(s, c, 'docker create --name first busybox true')).exitCode, 0);
     t.is((await s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token: c.token, json: { lesson: '01-why-containers', step: 'process' } })).status, 202);
@@ -82,14 +78,11 @@ test.serial('a replay that fails says which step and why', async (t) => {
     t.is(v.state, 'failed');
     t.is(v.failedAt, 'first-container');
     t.regex(v.problem ?? '', /already in use/);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 test.serial('replay errors are JSON with codes, and the token is checked', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     const code = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
     const post = (json: unknown, token = c.token) => s.api(`/api/sessions/${c.id}/replay`, { method: 'POST', token, json });
     let r = await post({ lesson: '01-why-containers', step: 'nope' });
@@ -111,9 +104,7 @@ test.serial('replay errors are JSON with codes, and the token is checked', async
     r = await s.api(`/api/sessions/${c.id}/lessons/01-why-containers/steps/nope/reference`, { token: c.token });
     t.is(r.status, 404);
     t.is(await code(r), 'STEP_NOT_FOUND');
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 test.serial("an instructor skips a workshop learner's fresh sandbox to a step; learner tokens cannot", async (t) => {

@@ -1,6 +1,6 @@
 // The sandbox server against the real engine: lifecycle, isolation between sandboxes, bad input.
 import test from 'ava';
-import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
+import { createSession, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
 
 let s: TestServer;
 test.before(async () => {
@@ -119,8 +119,7 @@ test.serial('bad input gets a clear JSON error and changes nothing', async (t) =
 });
 
 test.serial('exec output is bounded and the OpenAPI contract is served', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     const r = await exec(s, c, 'head -c 3000000 /dev/zero | tr "\\0" a');
     t.is(r.stdout.length, 1024 * 1024);
     const api = (await (await s.api('/api/openapi.json')).json()) as { paths: Record<string, unknown> };
@@ -129,7 +128,5 @@ test.serial('exec output is bounded and the OpenAPI contract is served', async (
     const metrics = await (await s.api('/metrics')).text();
     t.regex(metrics, /berth_sandbox_creation_seconds_bucket/);
     t.regex(metrics, /berth_sandboxes\{state="session"\} 1/);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });

@@ -2,7 +2,7 @@
 // reports a port published inside the node from the learner engine's own events (no poll), the
 // archive route streams a tar of a workspace folder, and quiz answers are judged by the server.
 import test from 'ava';
-import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
+import { createSession, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
 
 let s: TestServer;
 test.before(async () => {
@@ -84,8 +84,7 @@ test.serial("a port published in the node is pushed on the session stream from t
 });
 
 test.serial('the workspace, or one folder of it, downloads as a tar', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     t.is((await exec(s, c, 'mkdir -p proj/sub && printf "hello\\n" > proj/sub/a.txt && mkdir -p .cache && echo x > .cache/big')).exitCode, 0);
     let r = await s.api(`/api/sessions/${c.id}/archive?path=proj`, { token: c.token });
     t.is(r.status, 200);
@@ -106,9 +105,7 @@ test.serial('the workspace, or one folder of it, downloads as a tar', async (t) 
     r = await s.api(`/api/sessions/${c.id}/archive?path=nope`, { token: c.token });
     t.is(r.status, 404);
     t.is((await s.api(`/api/sessions/${c.id}/archive`)).status, 401);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 test.serial('quiz answers are judged by the server, with explanations only for the chosen options', async (t) => {

@@ -1,7 +1,7 @@
 // The web terminal through the real server and engine: round trip, resize, reconnect, origin and token checks.
 import test from 'ava';
 import { request } from 'node:http';
-import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
+import { exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
 import { openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
 
 let s: TestServer;
@@ -21,8 +21,7 @@ async function lineAfter(term: TermClient, cmd: string, re: RegExp): Promise<str
 }
 
 test.serial('terminal round trip, resize reaches the TTY, reconnect returns the same shell', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     const term = await openTerminal(s.url, c.id, c.token);
     await term.waitFor(/learner@node1\S*\$ /);
     term.send('echo round-$((40+2))-trip\r');
@@ -42,14 +41,11 @@ test.serial('terminal round trip, resize reaches the TTY, reconnect returns the 
     t.is(await lineAfter(tab2, 'echo "tab2=${BERTH_MARK:-unset}"', /\n\r?(tab2=\S*)\r/), 'tab2=unset', 'a second tab is a different shell');
     again.close();
     tab2.close();
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 test.serial('terminal refuses a wrong token, a foreign origin and an unknown session', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     // A wrong token closes like an unknown session: no oracle for which sessions exist.
     const bad = await openTerminal(s.url, c.id, 'y'.repeat(43));
     t.is((await bad.closed).code, 4404);
@@ -58,9 +54,7 @@ test.serial('terminal refuses a wrong token, a foreign origin and an unknown ses
     // A foreign Origin is refused before the handshake completes; the allowed one is upgraded.
     t.is(await upgradeStatus(s.port, c.id, c.token, 'http://evil.example'), 403);
     t.is(await upgradeStatus(s.port, c.id, c.token, `http://localhost:${s.port}`), 101);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 /** Waits for `re` in what the terminal printed after `from` characters, so an earlier prompt does not count. */
@@ -73,8 +67,7 @@ async function waitAfter(term: TermClient, from: number, re: RegExp, timeoutMs =
 }
 
 test.serial('Ctrl-P Ctrl-Q typed in the web terminal detaches from docker run -it and docker attach in the learner engine', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     const term = await openTerminal(s.url, c.id, c.token);
     await term.waitFor(/learner@node1\S*\$ /);
     let mark = term.output().length;
@@ -102,9 +95,7 @@ test.serial('Ctrl-P Ctrl-Q typed in the web terminal detaches from docker run -i
     t.is((await exec(s, c, "docker inspect -f '{{.State.Running}}' dk")).stdout.trim(), 'true');
     t.is(term.ws.readyState, WebSocket.OPEN, 'the web terminal itself stayed connected');
     term.close();
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 function upgradeStatus(port: number, id: string, token: string, origin: string): Promise<number> {

@@ -1,7 +1,7 @@
 // Resource limits hold: disk, inodes, memory and processes stay inside one sandbox, and a neighbour's
 // terminal stays responsive while they bite.
 import test from 'ava';
-import { createSession, exec, startServer, type TestServer } from '../helpers/server.ts';
+import { createSession, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
 import { openTerminal } from '../helpers/terminal.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -40,8 +40,7 @@ async function neighbourEcho(load: Promise<unknown>): Promise<number> {
 }
 
 test.serial('disk fill and inode exhaustion stop at the node disk, not the host', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     const df = await exec(s, c, 'df -B1 --output=size /home/learner | tail -1');
     t.true(Number(df.stdout.trim()) < 1.1 * 2 ** 30, `home is the 1 GiB node disk: ${df.stdout}`);
     const fill = exec(s, c, 'dd if=/dev/zero of=/home/learner/fill bs=1M count=2048 2>&1 | grep -o "No space left on device"; df -h /home/learner | tail -1', {
@@ -62,14 +61,11 @@ test.serial('disk fill and inode exhaustion stop at the node disk, not the host'
     // The tmpfs places are bounded too.
     const tmp = await exec(s, c, 'dd if=/dev/zero of=/tmp/fill bs=1M count=400 2>&1 | grep -o "No space left on device"; rm -f /tmp/fill');
     t.regex(tmp.stdout, /No space left on device/);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 test.serial('a fork bomb is contained by the pids limit', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     // A bomb that stops forking after 10 s (each copy reads the clock with a builtin, so it needs no fork to
     // do so); until then it presses on the pids limit. Its copies exit at once, and the node's init must reap
     // them, or their zombies would hold the pids limit for good. The `sleep`, started first, keeps the exec
@@ -98,20 +94,15 @@ test.serial('a fork bomb is contained by the pids limit', async (t) => {
     t.regex(after.stdout, /survived/, 'the node takes commands again after the bomb');
     t.true(reaped, `the bomb's copies were reaped: ${after.stdout}`);
     t.log(`learner engine after the bomb: ${after.stdout.includes('.') ? 'up' : 'down (reset the sandbox)'}`);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });
 
 test.serial('a memory bomb is ended by the OOM killer inside the node, with a message the learner understands', async (t) => {
-  const c = await createSession(s);
-  try {
+  await withSession(s, {}, async (c) => {
     // tail buffers a line without end in memory; the kernel's OOM killer ends it inside the node's 768 MiB,
     // and the learner sees an ordinary "Killed" with status 137 while their engine stays up.
     const mem = await exec(s, c, 'head -c 2000m /dev/zero | tail > /dev/null; echo "tail:$?"; docker info -f "{{.ServerVersion}}"', { timeoutMs: 60_000 });
     t.regex(mem.stdout, /tail:137\n\d+\.\d+/);
     t.regex(mem.stderr, /Killed/);
-  } finally {
-    await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });
-  }
+  });
 });

@@ -4,7 +4,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
-import { createSession, engineHost, exec, startServer, type TestServer } from '../helpers/server.ts';
+import { createSession, engineHost, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
 
 let s: TestServer;
 // The allow-list names this machine's own host name: it resolves from the host's /etc/hosts, so no lookup
@@ -64,8 +64,7 @@ const dnsAnswers = async () => {
 };
 
 test.serial('sandbox DNS: Berth answers on the gateway; allowed names resolve as on the host, others get NXDOMAIN', async (t) => {
-  const a = await createSession(s);
-  try {
+  await withSession(s, {}, async (a) => {
     const gateway = await inspect(a.id, '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}');
     t.is(await inspect(a.id, '{{json .HostConfig.Dns}}'), JSON.stringify([gateway]));
     const expected = (await lookup(hostname(), { family: 4 })).address;
@@ -81,7 +80,5 @@ test.serial('sandbox DNS: Berth answers on the gateway; allowed names resolve as
     const pull = await exec(s, a, 'docker pull busybox >/dev/null && echo pulled', { timeoutMs: 120_000 });
     t.regex(pull.stdout, /pulled/, pull.stderr);
     t.true((await dnsAnswers()).refused > mid.refused, "the learner engine's lookup of docker.io was answered by Berth");
-  } finally {
-    await s.api(`/api/sessions/${a.id}`, { method: 'DELETE', token: a.token });
-  }
+  });
 });
