@@ -14,6 +14,7 @@ import { buildSite } from '../../site/build.ts';
 import { axe } from '../helpers/axe.ts';
 import { CHROMIUM } from '../helpers/chromium.ts';
 import { startServer, type TestServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const dist = join(root, 'site', 'dist');
@@ -114,13 +115,14 @@ async function scriptsLoaded(page: Page) {
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
 test.serial('a learner works through a lesson in the browser', async (t) => {
-  server = await startServer({ BERTH_POOL_SIZE: '1' });
+  const started = await startServer({ BERTH_POOL_SIZE: '1' });
+  server = started;
   // Wait for the warm engine, so the figure is the one a learner meets on a running server.
-  const deadline = Date.now() + 90_000;
-  while (!/berth_sandboxes\{state="pool-ready"\} 1/.test(await (await server.api('/metrics')).text())) {
-    if (Date.now() > deadline) throw new Error('the pool never warmed');
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  await eventually(async () => (/berth_sandboxes\{state="pool-ready"\} 1/.test(await (await started.api('/metrics')).text()) ? true : undefined), {
+    timeoutMs: 90_000,
+    intervalMs: 500,
+    what: 'the warm pool',
+  });
   profile = mkdtempSync(join(tmpdir(), 'berth-chromium-'));
   ctx = await chromium.launchPersistentContext(profile, {
     ...CHROMIUM,
@@ -205,6 +207,7 @@ test.serial('a learner works through a lesson in the browser', async (t) => {
       .getByRole('status')
       .filter({ hasText: /Extended: the time limit is now/ })
       .waitFor();
+    // That it stays so is seen only after the timer has ticked again (once a second).
     await page.waitForTimeout(2500);
     t.is(await timer.getAttribute('data-limit'), 'lifetime', 'still the time limit after Extend');
     t.true(await timer.getByText('Time limit:').isVisible());

@@ -108,6 +108,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   await header.getByText('Thursday class').waitFor({ timeout: 10_000 });
   t.true(await header.getByText('Grace Hopper').isVisible());
   await lp.locator('[data-timer]').getByText('Workshop ends in').waitFor();
+  // What the timer counts is read after it has ticked (once a second) at least once more.
   await lp.waitForTimeout(1500);
   t.is(await lp.locator('[data-timer]').getAttribute('data-limit'), 'workshop');
   t.false(await lp.getByRole('button', { name: 'Extend' }).isVisible(), 'no Extend: the instructor owns the clock');
@@ -177,6 +178,7 @@ test.serial('an instructor runs a workshop: create, a learner joins and passes a
   await waitText(ip, '[data-shadow-term] .xterm-rows', /shadow-42/, 15_000);
   await ip.locator('[data-shadow-term] .xterm-helper-textarea').focus();
   await ip.keyboard.type('echo not-sent-$((1+1))\n');
+  // Nothing to wait on: what must not happen is given a second to happen (the echo above took milliseconds).
   await ip.waitForTimeout(1000);
   t.false((await textOf(lp, '[data-panel="node1/1"] .xterm-rows')).includes('not-sent-2'), 'read-only watching sends nothing');
   await shot(ip, '03-shadow');

@@ -218,3 +218,21 @@ export function openShadow(
   const q = query(opts, opts.takeover ? { takeover: '1' } : {});
   return connectTerminal(`${baseUrl.replace(/^http/, 'ws')}/api/workshops/${workshopId}/learners/${learnerId}/terminal?${q}`, token, opts);
 }
+
+/** Types a command and returns the first capture of `re` in what the terminal printed after it. */
+export async function lineAfter(term: TermClient, cmd: string, re: RegExp, timeoutMs = 30_000): Promise<string> {
+  const from = term.mark();
+  term.send(`${cmd}\r`);
+  await term.waitFor(re, { from, timeoutMs });
+  return re.exec(plain(term.output().slice(-(term.mark() - from))))![1];
+}
+
+/**
+ * The size the shell reports (`rows cols`), asked until it is the one given (at most 20 times): a resize, or the
+ * size a terminal was opened with, can reach the TTY after the next command.
+ */
+export async function sizeSeen(term: TermClient, cols: number, rows: number): Promise<string> {
+  let size = '';
+  for (let i = 0; i < 20 && size !== `${rows} ${cols}`; i++) size = await lineAfter(term, 'stty size', /\n\r?(\d+ \d+)\r/);
+  return size;
+}

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { engineHost } from '../helpers/server.ts';
+import { eventually } from '../helpers/wait.ts';
 
 let host = '';
 const made: string[] = [];
@@ -18,19 +19,8 @@ function run(name: string, ...args: string[]): string {
   return docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', n);
 }
 
-async function until<T>(f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+// Images start their services at their own pace (postgres initialises a database first).
+const until = <T>(probe: () => Promise<T | undefined>) => eventually(probe, { timeoutMs: 60_000, intervalMs: 500, what: 'the service to answer' });
 const httpText = (url: string) =>
   until(async () => {
     const r = await fetch(url);

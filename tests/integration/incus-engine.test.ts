@@ -15,7 +15,7 @@ import { filterQuery, instanceName, KEY } from '../../sandbox-server/engine/incu
 import type { ApiError } from '../../sandbox-server/errors.ts';
 import { forkBomb, holdInotify, hostPidsNamed, openInotify, releaseInotify } from '../helpers/exhaust.ts';
 import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
-import { openTerminal } from '../helpers/terminal.ts';
+import { lineAfter, openTerminal, sizeSeen } from '../helpers/terminal.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const SOCKET = process.env.BERTH_INCUS_SOCKET ?? '/var/lib/incus/unix.socket';
@@ -212,11 +212,13 @@ it("the seeds' Swarm walk-through works verbatim across three nodes", async (t) 
     t.regex(r.stdout, /This node joined a swarm as a worker/);
   }
   let ls = '';
-  for (let i = 0; i < 20 && ls !== 'node1 Ready\nnode2 Ready\nnode3 Ready\n'; i++) {
-    if (i) await new Promise((r) => setTimeout(r, 1000));
-    ls = (await run(sw, "docker node ls --format '{{.Hostname}} {{.Status}}' | sort")).stdout;
-  }
-  t.is(ls, 'node1 Ready\nnode2 Ready\nnode3 Ready\n');
+  await eventually(
+    async () => {
+      ls = (await run(sw, "docker node ls --format '{{.Hostname}} {{.Status}}' | sort")).stdout;
+      return ls === 'node1 Ready\nnode2 Ready\nnode3 Ready\n' ? ls : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 1000, what: () => `three Ready nodes (last: ${JSON.stringify(ls)})` },
+  );
   // The session's nodes reach each other's engine by short name, as the lessons' `docker -H` does.
   const remote = await run(sw, "docker -H tcp://node3:2375 info --format '{{.Name}}'", 'node2');
   t.is(remote.stdout.trim(), 'node3', remote.stderr);
@@ -453,21 +455,15 @@ it("a fork bomb stops at its node's process limit (pids.events counts the refusa
 it('a terminal on an Incus node: round trip, resize, and the same shell after a reconnect', async (t) => {
   const term = await openTerminal(s.url, b.id, b.token);
   await term.waitFor(/\$ $/);
-  term.send('echo round-$((40+2))-trip\r');
-  await term.waitFor(/round-42-trip/);
+  t.is(await lineAfter(term, 'echo round-$((40+2))-trip', /\n\r?(round-\S*)\r/), 'round-42-trip');
   term.resize(123, 45);
-  await new Promise((r) => setTimeout(r, 300));
-  term.send('stty size\r');
-  await term.waitFor(/45 123/);
-  term.send('export BERTH_MARK=kept-$((6*7))\r');
-  await new Promise((r) => setTimeout(r, 300));
+  t.is(await sizeSeen(term, 123, 45), '45 123');
+  t.is(await lineAfter(term, 'export BERTH_MARK=kept-$((6*7)); echo "exported=$BERTH_MARK"', /\n\r?(exported=\S*)\r/), 'exported=kept-42');
   term.close();
   await term.closed;
   const again = await openTerminal(s.url, b.id, b.token);
-  again.send('echo "mark=$BERTH_MARK"\r');
-  await again.waitFor(/mark=kept-42/);
+  t.is(await lineAfter(again, 'echo "mark=$BERTH_MARK"', /\n\r?(mark=\S*)\r/), 'mark=kept-42', 'the same shell after a reconnect');
   again.close();
-  t.pass();
 });
 
 it('Berth answers DNS on the session gateway: the allowed name resolves as on the host, others get NXDOMAIN at once', async (t) => {

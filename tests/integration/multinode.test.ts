@@ -2,6 +2,7 @@
 // network; the engine API a node exposes to its session is out of reach from any other session.
 import test from 'ava';
 import { type Created, createSession, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
+import { eventually } from '../helpers/wait.ts';
 
 let s: TestServer;
 let c: Created;
@@ -30,12 +31,13 @@ test.serial('swarm init on node1, join from node2 and node3, three Ready nodes, 
     t.regex(join.stdout, /joined a swarm as a worker/);
   }
   let ls = '';
-  for (let i = 0; i < 20; i++) {
-    ls = (await on('node1', "docker node ls --format '{{.Hostname}} {{.Status}}' | sort")).stdout;
-    if (ls === 'node1 Ready\nnode2 Ready\nnode3 Ready\n') break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  t.is(ls, 'node1 Ready\nnode2 Ready\nnode3 Ready\n');
+  await eventually(
+    async () => {
+      ls = (await on('node1', "docker node ls --format '{{.Hostname}} {{.Status}}' | sort")).stdout;
+      return ls === 'node1 Ready\nnode2 Ready\nnode3 Ready\n' ? ls : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 1000, what: () => `three Ready nodes (last: ${JSON.stringify(ls)})` },
+  );
 
   const svc = await on(
     'node1',

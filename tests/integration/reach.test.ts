@@ -3,6 +3,7 @@
 import test from 'ava';
 import { request } from 'node:http';
 import { createSession, exec, startServer, type Created, type TestServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/wait.ts';
 
 let s: TestServer;
 let c: Created;
@@ -36,14 +37,12 @@ function get(
   });
 }
 
-async function waitPort(port: number, node = 'node1'): Promise<Port> {
-  for (let i = 0; i < 40; i++) {
-    const r = await s.api(`/api/sessions/${c.id}/ports`, { token: c.token });
-    const found = (await json<{ ports: Port[] }>(r)).ports.find((p) => p.port === port && p.node === node);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`port ${port} never listed`);
+function waitPort(port: number, node = 'node1'): Promise<Port> {
+  return eventually(
+    async () =>
+      (await json<{ ports: Port[] }>(await s.api(`/api/sessions/${c.id}/ports`, { token: c.token }))).ports.find((p) => p.port === port && p.node === node),
+    { timeoutMs: 20_000, intervalMs: 500, what: `port ${port} on ${node} in the ports list` },
+  );
 }
 
 async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, tries = 30): Promise<T> {

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { type Created, createWorkshop, exec, firstAdminToken, startServer, type TestServer, withSession } from '../helpers/server.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const lessonsDir = join(import.meta.dirname, '..', '..', 'lessons');
 let s: TestServer;
@@ -16,15 +17,15 @@ test.after.always(async () => {
 
 type View = { state: string; step: string; steps: { id: string; state: string; ms?: number }[]; failedAt?: string; problem?: string; ms?: number };
 
-async function waitReplay(c: Created, timeoutMs = 240_000): Promise<View> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await s.api(`/api/sessions/${c.id}/replay`, { token: c.token });
-    const v = (await r.json()) as View;
-    if (v.state !== 'running') return v;
-    if (Date.now() > end) throw new Error(`replay still running: ${JSON.stringify(v)}`);
-    await new Promise((ok) => setTimeout(ok, 500));
-  }
+function waitReplay(c: Created, timeoutMs = 240_000): Promise<View> {
+  let v: View | undefined;
+  return eventually(
+    async () => {
+      v = (await (await s.api(`/api/sessions/${c.id}/replay`, { token: c.token })).json()) as View;
+      return v.state === 'running' ? undefined : v;
+    },
+    { timeoutMs, intervalMs: 500, what: () => `the replay to end (last: ${JSON.stringify(v)})` },
+  );
 }
 
 const check = async (c: Created, lesson: string, id: string) =>

@@ -3,6 +3,7 @@
 // archive route streams a tar of a workspace folder, and quiz answers are judged by the server.
 import test from 'ava';
 import { createSession, exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
+import { eventually } from '../helpers/wait.ts';
 
 let s: TestServer;
 test.before(async () => {
@@ -71,12 +72,13 @@ test.serial("a port published in the node is pushed on the session stream from t
     // The watcher's `docker events` ends with the stream (it would otherwise linger in the node).
     ctl.abort();
     let left = '';
-    for (let i = 0; i < 20; i++) {
-      left = (await exec(s, c, "pgrep -fc '^berth-events-' || true")).stdout.trim();
-      if (left === '0') break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    t.is(left, '0', 'no docker events left running in the node');
+    await eventually(
+      async () => {
+        left = (await exec(s, c, "pgrep -fc '^berth-events-' || true")).stdout.trim();
+        return left === '0' ? left : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 500, what: () => `no docker events left running in the node (${left} left)` },
+    );
   } finally {
     ctl.abort();
     await s.api(`/api/sessions/${c.id}`, { method: 'DELETE', token: c.token });

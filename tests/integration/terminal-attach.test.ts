@@ -15,7 +15,7 @@ import { containerName } from '../../sandbox-server/engine/node-spec.ts';
 import { buildHelper, connectInNode } from '../../sandbox-server/terminal/attach.ts';
 import { providerNodes, type ProviderName } from '../helpers/provider-nodes.ts';
 import { createSession, createWorkshop, engineHost, exec, firstAdminToken, startServer, type Created, type TestServer } from '../helpers/server.ts';
-import { openShadow, openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
+import { lineAfter, openShadow, openTerminal, plain, sizeSeen } from '../helpers/terminal.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const INCUS_SOCKET = process.env.BERTH_INCUS_SOCKET ?? '/var/lib/incus/unix.socket';
@@ -25,14 +25,6 @@ const SETTINGS: Record<ProviderName, Record<string, string>> = {
   incus: { BERTH_PROVIDER: 'incus', BERTH_EGRESS_ALLOW: hostname() },
 };
 const PROMPT = /learner@node1\S*\$ /;
-
-/** Types a command and returns the first capture of `re` in what the terminal printed after it. */
-async function lineAfter(term: TermClient, cmd: string, re: RegExp, timeoutMs = 30_000): Promise<string> {
-  const from = term.mark();
-  term.send(`${cmd}\r`);
-  await term.waitFor(re, { from, timeoutMs });
-  return re.exec(plain(term.output().slice(-(term.mark() - from))))![1];
-}
 
 /** The dtach processes in the node: `-n` masters (the shells' holders) and `-a` clients (named berth-term-*
  * by the exec path, so matched by their arguments). */
@@ -61,11 +53,8 @@ for (const provider of ['docker', 'incus'] as const) {
       t.deepEqual(procs.clients, [], 'the server speaks to the master itself');
       t.false(/attaching through exec/.test(s.logs.join('')), 'no fallback to exec');
 
-      // A resize can reach the pty after the next command: ask until the shell answers with the new size (bounded).
       term.resize(123, 45);
-      let size = '';
-      for (let i = 0; i < 20 && size !== '45 123'; i++) size = await lineAfter(term, 'stty size', /\n\r?(\d+ \d+)\r/);
-      t.is(size, '45 123');
+      t.is(await sizeSeen(term, 123, 45), '45 123');
       t.is(await lineAfter(term, 'export BERTH_MARK=kept-$((6*7)); echo "exported=$BERTH_MARK"', /\n\r?(exported=\S*)\r/), 'exported=kept-42');
       const prompts = (text: string) => plain(text).match(new RegExp(PROMPT.source, 'g'))?.length ?? 0;
       const before = prompts(term.output());
@@ -78,9 +67,7 @@ for (const provider of ['docker', 'incus'] as const) {
       await again.waitForStatus(/"state":"reconnected"/);
       await eventually(() => (prompts(again.output()) > before ? true : undefined), { timeoutMs: 30_000, what: 'the prompt redrawn after the replay' });
       t.is(await lineAfter(again, 'echo "mark=$BERTH_MARK"', /\n\r?(mark=\S*)\r/), 'mark=kept-42', 'the same shell after a reconnect');
-      let size2 = '';
-      for (let i = 0; i < 20 && size2 !== '20 90'; i++) size2 = await lineAfter(again, 'stty size', /\n\r?(\d+ \d+)\r/);
-      t.is(size2, '20 90', "the new tab's size reached the shell on attach");
+      t.is(await sizeSeen(again, 90, 20), '20 90', "the new tab's size reached the shell on attach");
       // A paste much larger than one packet write arrives whole (dtach packets of 8 bytes, never split).
       const paste = `echo ${'x'.repeat(3000)} | wc -c\r`;
       const mark = again.mark();

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { request } from 'node:http';
 import { exec, startServer, type TestServer, withSession } from '../helpers/server.ts';
-import { openTerminal, plain, type TermClient } from '../helpers/terminal.ts';
+import { lineAfter, openTerminal, sizeSeen } from '../helpers/terminal.ts';
 
 let s: TestServer;
 test.before(async () => {
@@ -12,25 +12,14 @@ test.after.always(async () => {
   await s?.stop();
 });
 
-/** Types a command and returns the first capture of `re` in what the terminal printed after it. */
-async function lineAfter(term: TermClient, cmd: string, re: RegExp): Promise<string> {
-  const from = term.mark();
-  term.send(`${cmd}\r`);
-  await term.waitFor(re, { from });
-  return re.exec(plain(term.output().slice(-(term.mark() - from))))![1];
-}
-
 test.serial('terminal round trip, resize reaches the TTY, reconnect returns the same shell', async (t) => {
   await withSession(s, {}, async (c) => {
     const term = await openTerminal(s.url, c.id, c.token);
     await term.waitFor(/learner@node1\S*\$ /);
     term.send('echo round-$((40+2))-trip\r');
     await term.waitFor(/round-42-trip/);
-    // A resize can reach the TTY after the next command: ask until the shell answers with the new size (bounded).
     term.resize(123, 45);
-    let size = '';
-    for (let i = 0; i < 20 && size !== '45 123'; i++) size = await lineAfter(term, 'stty size', /\n\r?(\d+ \d+)\r/);
-    t.is(size, '45 123');
+    t.is(await sizeSeen(term, 123, 45), '45 123');
     t.is(await lineAfter(term, 'export BERTH_MARK=kept-$((6*7)); echo "exported=$BERTH_MARK"', /\n\r?(exported=\S*)\r/), 'exported=kept-42');
     term.close();
     t.is((await term.closed).code, 1005);
@@ -57,41 +46,34 @@ test.serial('terminal refuses a wrong token, a foreign origin and an unknown ses
   });
 });
 
-/** Waits for `re` in what the terminal printed after `from` characters, so an earlier prompt does not count. */
-async function waitAfter(term: TermClient, from: number, re: RegExp, timeoutMs = 20_000) {
-  const end = Date.now() + timeoutMs;
-  while (!re.test(plain(term.output().slice(from)))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${re}; got: ${JSON.stringify(plain(term.output().slice(from)).slice(-400))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test.serial('Ctrl-P Ctrl-Q typed in the web terminal detaches from docker run -it and docker attach in the learner engine', async (t) => {
   await withSession(s, {}, async (c) => {
     const term = await openTerminal(s.url, c.id, c.token);
     await term.waitFor(/learner@node1\S*\$ /);
-    let mark = term.output().length;
+    let mark = term.mark();
     term.send('docker run -it --name dk busybox sh\r');
-    await waitAfter(term, mark, /\/ # $/, 60_000);
+    await term.waitFor(/\/ # $/, { from: mark, timeoutMs: 60_000 });
     // The real sequence, as xterm.js sends it: Ctrl-P is 0x10, Ctrl-Q is 0x11.
-    mark = term.output().length;
+    mark = term.mark();
     term.send('\x10\x11');
-    await waitAfter(term, mark, /learner@node1\S*\$ $/);
+    await term.waitFor(/learner@node1\S*\$ $/, { from: mark });
     // The prompt is the learner's own shell (not the container's, not a reconnected one): it still has $USER.
-    mark = term.output().length;
+    mark = term.mark();
     term.send('echo "back-as=$USER"\r');
-    await waitAfter(term, mark, /back-as=learner/);
+    await term.waitFor(/back-as=learner/, { from: mark });
     t.is((await exec(s, c, "docker inspect -f '{{.State.Running}}' dk")).stdout.trim(), 'true');
 
     // docker attach, then detach again the same way.
-    mark = term.output().length;
+    mark = term.mark();
     term.send('docker attach dk\r');
+    // docker attach prints nothing once it is attached: a line typed before it reads the terminal could go
+    // nowhere, so it is given a second (nothing to wait on).
     await new Promise((r) => setTimeout(r, 1000));
     term.send('echo "inside-$((6*7))"\r');
-    await waitAfter(term, mark, /inside-42[\s\S]*\/ # $/);
-    mark = term.output().length;
+    await term.waitFor(/inside-42[\s\S]*\/ # $/, { from: mark });
+    mark = term.mark();
     term.send('\x10\x11');
-    await waitAfter(term, mark, /learner@node1\S*\$ $/);
+    await term.waitFor(/learner@node1\S*\$ $/, { from: mark });
     t.is((await exec(s, c, "docker inspect -f '{{.State.Running}}' dk")).stdout.trim(), 'true');
     t.is(term.ws.readyState, WebSocket.OPEN, 'the web terminal itself stayed connected');
     term.close();

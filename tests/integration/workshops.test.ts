@@ -36,7 +36,6 @@ const json = async <T>(r: Response, status: number): Promise<T> => {
   return JSON.parse(text) as T;
 };
 const errorCode = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inAnHour = () => new Date(Date.now() + 3600_000).toISOString();
 
 /** The sandbox's nodes as the host holds them (containers or Incus instances), not as Berth reports them. */
@@ -182,8 +181,7 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
 
   // Bob leaves (his sandbox goes); from the same browser (his key) he comes back to a new sandbox, same row.
   t.is((await s.api(`/api/sessions/${bob.session.id}`, { method: 'DELETE', token: bob.session.token })).status, 204);
-  for (let i = 0; i < 20 && (await rows())[1].sandbox !== 'gone'; i++) await sleep(500);
-  t.is((await rows())[1].sandbox, 'gone');
+  t.is(await eventually(async () => ((await rows())[1].sandbox === 'gone' ? 'gone' : undefined), { timeoutMs: 10_000, what: "Bob's row to say gone" }), 'gone');
   t.is(await errorCode(await join(w.code, 'Bob')), 'NAME_TAKEN', 'not without his key');
   const bobAgain = await json<Joined>(await join(w.code, 'Bob', bob.learner.key), 201);
   t.is(bobAgain.learner.id, bob.learner.id);
@@ -192,12 +190,13 @@ test.serial('bad input: wrong code, full workshop, duplicate names, an ended wor
   bob.session = bobAgain.session;
 
   // The end time is enforced by the reaper: sandboxes go, joins are refused, the learners stay listed.
-  for (let i = 0; i < 60; i++) {
-    const now = await json<{ state: string; learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200);
-    if (now.state === 'ended' && now.learnerRows.every((x) => x.sandbox === 'removed')) break;
-    await sleep(1000);
-  }
-  const ended = await json<{ state: string; endReason: string; learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200);
+  const ended = await eventually(
+    async () => {
+      const now = await json<{ state: string; endReason: string; learnerRows: Row[] }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200);
+      return now.state === 'ended' && now.learnerRows.every((x) => x.sandbox === 'removed') ? now : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 1000, what: 'the workshop to end at its end time with every sandbox removed' },
+  );
   t.is(ended.state, 'ended');
   t.is(ended.endReason, 'time');
   t.deepEqual(
@@ -227,10 +226,13 @@ test.serial(`a class of ${CLASS}: pre-warmed, joined at once, hello-world each, 
   // Within the pre-warm window the pool grows toward the head count.
   const tWarm = Date.now();
   let pool = { target: 0, ready: 0, starting: 0 };
-  for (let i = 0; i < 240 && pool.ready < CLASS; i++) {
-    await sleep(1000);
-    pool = (await json<{ pool: typeof pool }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200)).pool;
-  }
+  await eventually(
+    async () => {
+      pool = (await json<{ pool: typeof pool }>(await s.api(`/api/workshops/${w.id}`, { token: admin }), 200)).pool;
+      return pool.ready >= CLASS ? pool : undefined;
+    },
+    { timeoutMs: 240_000, intervalMs: 1000, what: () => `the pool to reach ${CLASS} ready engines (${JSON.stringify(pool)})` },
+  ).catch(() => undefined); // asserted below, with the figure
   const warmS = (Date.now() - tWarm) / 1000;
   t.is(pool.ready, CLASS, `the pool reached ${CLASS} ready engines`);
   t.log(`pre-warm: ${CLASS} engines ready in ${warmS.toFixed(1)} s`);
