@@ -17,6 +17,7 @@ import { ensureEngine } from '../../runtime/bootstrap/engine.ts';
 import { ensureIncus, incusSkipReason } from '../../runtime/incus/up.ts';
 import { aptHosts, applyFirewall } from '../../sandbox-server/engine/firewall.ts';
 import { isTransient } from '../../sandbox-server/engine/incus/errors.ts';
+import { eventually } from '../helpers/wait.ts';
 
 /**
  * Runs a command with stdin closed (the incus client reads a YAML config from a stdin that is not a terminal).
@@ -149,15 +150,13 @@ serial('a learner node starts, and its rootful Docker uses cgroupfs v1 with no w
   const t0 = performance.now();
   await incus('start', node);
   // Readiness as the provider reads it: the file API, no exec.
-  for (let i = 0; ; i++) {
-    const ok = await run('incus', ['query', `/1.0/instances/${node}/files?path=/run/berth-ready`]).then(
-      () => true,
-      () => false,
-    );
-    if (ok) break;
-    if (i > 300) t.fail(`no /run/berth-ready after 60 s: ${await incus('console', node, '--show-log').catch((e) => String(e))}`);
-    await sleep(200);
-  }
+  const ready = await eventually(() => run('incus', ['query', `/1.0/instances/${node}/files?path=/run/berth-ready`]).then(() => true), {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    what: '/run/berth-ready in the node',
+  }).catch(() => false);
+  t.true(ready, `no /run/berth-ready after 60 s: ${ready ? '' : await incus('console', node, '--show-log').catch((e) => String(e))}`);
+  if (!ready) return;
   t.log(`incus start → engine ready: ${((performance.now() - t0) / 1000).toFixed(2)} s`);
   const info = JSON.parse(await inNode("docker info --format '{{json .}}'")) as {
     CgroupDriver: string;

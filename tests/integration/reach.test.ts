@@ -45,13 +45,16 @@ function waitPort(port: number, node = 'node1'): Promise<Port> {
   );
 }
 
-async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, tries = 30): Promise<T> {
-  let v = await f();
-  for (let i = 0; i < tries && !ok(v); i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    v = await f();
-  }
-  return v;
+/** f's answer once ok(answer), or its last answer after about 15 s (for the assertion that follows to show). */
+async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  let v!: T;
+  return eventually(
+    async () => {
+      v = await f();
+      return ok(v) ? v : undefined;
+    },
+    { timeoutMs: 15_000, intervalMs: 500 },
+  ).catch(() => v);
 }
 
 test.serial('docker run -d -p 8080:80 httpd, then the page opens through the preview', async (t) => {

@@ -17,11 +17,13 @@ test.after.always(async () => {
 
 type View = { state: string; step: string; steps: { id: string; state: string; ms?: number }[]; failedAt?: string; problem?: string; ms?: number };
 
-function waitReplay(c: Created, timeoutMs = 240_000): Promise<View> {
+/** The replay's view once it stopped running: a learner's own (their session) or one an instructor started (a path). */
+function waitReplay(c: Created | { path: string; token: string }, timeoutMs = 240_000): Promise<View> {
+  const path = 'path' in c ? c.path : `/api/sessions/${c.id}/replay`;
   let v: View | undefined;
   return eventually(
     async () => {
-      v = (await (await s.api(`/api/sessions/${c.id}/replay`, { token: c.token })).json()) as View;
+      v = (await (await s.api(path, { token: c.token })).json()) as View;
       return v.state === 'running' ? undefined : v;
     },
     { timeoutMs, intervalMs: 500, what: () => `the replay to end (last: ${JSON.stringify(v)})` },
@@ -122,11 +124,7 @@ test.serial("an instructor skips a workshop learner's fresh sandbox to a step; l
     t.is((await exec(s, ada.session, 'docker create --name leftover busybox true')).exitCode, 0);
     const r = await s.api(path, { method: 'POST', token: admin, json: { lesson: '01-why-containers', step: 'process' } });
     t.is(r.status, 202, await r.clone().text());
-    let v: View;
-    do {
-      await new Promise((ok) => setTimeout(ok, 500));
-      v = (await (await s.api(path, { token: admin })).json()) as View;
-    } while (v.state === 'running');
+    const v = await waitReplay({ path, token: admin });
     t.is(v.state, 'done', JSON.stringify(v));
     t.true(await check(ada.session, '01-why-containers', 'first-ran'), "Ada's sandbox is at the start of step 2");
     t.not((await exec(s, ada.session, 'docker inspect leftover')).exitCode, 0, 'the sandbox was rebuilt first');
