@@ -75,15 +75,7 @@ export function createApp(deps: AppDeps) {
   });
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, c.get('requestId') ?? ''), 404));
 
-  const limitBody = (maxSize: number) =>
-    bodyLimit({
-      maxSize,
-      // The rest of the body is never read, so the connection cannot be reused: say so, or clients will try.
-      onError: (c) => {
-        metrics.errors.inc({ code: 'BODY_TOO_LARGE' });
-        return c.json(errorBody('BODY_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, c.get('requestId') ?? ''), 413, { Connection: 'close' });
-      },
-    });
+  const limitBody = (maxSize: number) => refuseLargeBodies(maxSize, () => metrics.errors.inc({ code: 'BODY_TOO_LARGE' }));
 
   const on = mountContract(app, sessionRoutes, limitBody);
   on('GET /healthz', (_c, io) => io.json(200, { ok: true }));
@@ -273,4 +265,52 @@ export function createApp(deps: AppDeps) {
   app.all('/api/*', (c) => c.json(errorBody('NOT_FOUND', `No route ${c.req.method} ${c.req.path}.`, c.get('requestId') ?? ''), 404));
   deps.serveSite?.(app);
   return app;
+}
+
+/**
+ * Refuses a body larger than maxSize with 413 BODY_TOO_LARGE, then closes the connection (`Connection: close`: the
+ * rest of the body is not parsed, so nothing says where a next request would begin). A body announced too large is
+ * refused before it is read, while the client is still sending it: answering at once and closing the socket under
+ * it makes the client meet a reset and report "connection failed" instead of this answer. So the rest is read and
+ * dropped first (dropRest).
+ */
+export function refuseLargeBodies<E extends Env>(maxSize: number, counted: () => void): MiddlewareHandler<E> {
+  return bodyLimit({
+    maxSize,
+    onError: async (c) => {
+      counted();
+      await dropRest(c.req.raw.body);
+      return c.json(errorBody('BODY_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, c.get('requestId') ?? ''), 413, { Connection: 'close' });
+    },
+  });
+}
+
+/** The most of a refused body that is read and dropped, and for how long, before the answer goes anyway. */
+export const DROP_MAX_BYTES = 64 * 1024 ** 2;
+export const DROP_MAX_MS = 10_000;
+
+/**
+ * Reads and drops what is left of a refused body, up to DROP_MAX_BYTES or DROP_MAX_MS. Through the request's own
+ * stream: @hono/node-server has already tied the Node request to it, and pauses the Node request while nobody reads
+ * the stream. A stream that something else reads (bodyLimit counting a chunked body) is left to it.
+ */
+export async function dropRest(body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (!body || body.locked) return;
+  const reader = body.getReader();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => {
+    timer = setTimeout(() => r('late'), DROP_MAX_MS);
+  });
+  try {
+    for (let read = 0; read <= DROP_MAX_BYTES; ) {
+      const next = await Promise.race([reader.read(), late]);
+      if (next === 'late' || next.done) break;
+      read += next.value.length;
+    }
+  } catch {
+    // The client went away: nothing is left to drop.
+  } finally {
+    clearTimeout(timer);
+    reader.cancel().catch(() => {});
+  }
 }

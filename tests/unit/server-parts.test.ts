@@ -1,8 +1,14 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import { dropRest, type Env, refuseLargeBodies } from '../../sandbox-server/app.ts';
 import { bearer, hashToken, newToken, tokenFromProtocols, tokenMatches } from '../../sandbox-server/auth.ts';
 import { ConfigError, loadConfig, parseBytes } from '../../sandbox-server/config.ts';
 import { aptHosts, bridgeRules, rules } from '../../sandbox-server/engine/firewall.ts';
@@ -107,4 +113,56 @@ test("providers' options over their defaults: undefined takes the default, null 
     { dns: 'd', port: 5000, on: true, pool: 0 },
   );
   t.deepEqual(o, { image: 'x', dns: 'd', port: null, on: false, pool: 0 });
+});
+
+test('a body refused by its Content-Length is read and dropped before the 413, so a client still sending is not cut off', async (t) => {
+  // The server's refusal behind @hono/node-server, as main.ts serves it. Answered at once, the socket closed under a
+  // client still sending: its next writes fail (EPIPE, a reset) and a browser or fetch() reports a failed
+  // connection instead of the 413.
+  const app = new Hono<Env>();
+  let counted = 0;
+  app.put(
+    '/',
+    refuseLargeBodies(1024, () => counted++),
+    (c) => c.text('accepted'),
+  );
+  const server = createServer(getRequestListener(app.fetch));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  // A client on a slow link: 2 MB announced, sent in 100 kB pieces over about 1.5 s; the answer read to the end.
+  const slowPut = () =>
+    new Promise<{ answer: string; sentBefore: number; writeErrors: string[] }>((ok) => {
+      const sock = connect(port, '127.0.0.1');
+      let answer = '';
+      let sent = 0;
+      let sentBefore = -1;
+      const writeErrors: string[] = [];
+      sock.on('data', (b) => {
+        if (sentBefore < 0) sentBefore = sent;
+        answer += b;
+      });
+      sock.on('error', (err) => writeErrors.push(err.message));
+      sock.on('close', () => ok({ answer, sentBefore, writeErrors }));
+      sock.write(`PUT / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${20 * 100_000}\r\n\r\n`);
+      const timer = setInterval(() => {
+        if (sock.destroyed) return clearInterval(timer);
+        sock.write('x'.repeat(100_000), (err) => err && writeErrors.push(err.message));
+        if (++sent === 20) clearInterval(timer);
+      }, 75);
+    });
+  try {
+    const r = await slowPut();
+    t.deepEqual(r.writeErrors, [], 'every piece of the body was taken');
+    t.is(r.sentBefore, 20, 'the answer came once the whole body was sent');
+    t.regex(r.answer, /^HTTP\/1\.1 413 /);
+    t.regex(r.answer, /"code":"BODY_TOO_LARGE"/);
+    t.regex(r.answer, /\r\nconnection: close\r\n/i);
+    t.is(counted, 1);
+    t.is(await (await fetch(`http://127.0.0.1:${port}/`, { method: 'PUT', body: 'small' })).text(), 'accepted');
+  } finally {
+    server.close();
+  }
+  // Nothing to drop: no wait.
+  await dropRest(null);
 });
