@@ -97,6 +97,8 @@ export function mountEditor(panel: HTMLElement, ctx: Ctx) {
     call('PUT /api/sessions/:id/files', { params: { id: s.id }, query: { path: p, node: on }, token: s.token, body: { content } });
   const explain = (err: unknown) => {
     if (err instanceof ApiFailure && err.status === 404 && err.code === 'NOT_FOUND') return 'The file API is not available on this server yet.';
+    // The server counts the request, not the file: say what the learner can act on.
+    if (err instanceof ApiFailure && err.code === 'BODY_TOO_LARGE') return 'The file is larger than the editor saves; write it from the terminal instead.';
     return (err as Error).message;
   };
   const dirty = () => open !== null && editor.getModel()?.getAlternativeVersionId() !== open.saved;
