@@ -124,7 +124,7 @@ export function apiTable(): string {
     ...shapes([sessionRoutes, workshopRoutes, machineRoutes]),
     '',
     'A `session` token is `Authorization: Bearer <token>` from `POST /api/sessions` (or `POST /api/join`): without one 401 `UNAUTHORIZED`; an unknown session or a wrong token 404 `SESSION_NOT_FOUND`; a session whose machine went away (an Incus cluster member lost) 503 `MACHINE_LOST` on every route but `DELETE`, the message saying so and to start a new sandbox (terminals close with 4410 after an error frame saying the same), and one ended because its machine was drained for maintenance 503 `MACHINE_MAINTENANCE` the same way. ' +
-      'Any route with a body answers 400 `VALIDATION_FAILED` (the message names the field) and 413 `BODY_TOO_LARGE` (a body announced too large is read and dropped first, up to 64 MiB or 10 s, so that a client still sending gets this answer; the connection then closes); any route that reaches into a node 502/503 `SANDBOX_FAILED` or 503 `ENGINE_UNAVAILABLE` when the engine fails or is away; any route 500 `INTERNAL`.',
+      'Any route with a body answers 400 `VALIDATION_FAILED` (the message names the field) and 413 `BODY_TOO_LARGE` (the rest of the body is read and dropped first, up to 64 MiB or 10 s, so that a client still sending gets this answer; the connection then closes); any route that reaches into a node 502/503 `SANDBOX_FAILED` or 503 `ENGINE_UNAVAILABLE` when the engine fails or is away; any route 500 `INTERNAL`.',
     END,
   ].join('\n');
 }

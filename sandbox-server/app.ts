@@ -1,7 +1,6 @@
 // The HTTP API. createApp does no I/O, so tests can build it around real or test dependencies.
 import { Readable } from 'node:stream';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { sessionRoutes } from './api.ts';
 import { bearer } from './auth.ts';
@@ -269,41 +268,50 @@ export function createApp(deps: AppDeps) {
 
 /**
  * Refuses a body larger than maxSize with 413 BODY_TOO_LARGE, then closes the connection (`Connection: close`: the
- * rest of the body is not parsed, so nothing says where a next request would begin). A body announced too large is
- * refused before it is read, while the client is still sending it: answering at once and closing the socket under
- * it makes the client meet a reset and report "connection failed" instead of this answer. So the rest is read and
- * dropped first (dropRest).
+ * rest of the body is not parsed, so nothing says where a next request would begin). The client may still be sending
+ * (a body announced too large is refused before any of it is read, a chunked one as soon as it passes the limit):
+ * answering at once and closing the socket under it makes the client meet a reset and report a failed connection
+ * instead of this answer. So the rest is read and dropped first (dropRest). Like hono's bodyLimit otherwise: a body
+ * within its announced length is passed on unread (Node's parser holds it to that length), a chunked one buffered.
  */
 export function refuseLargeBodies<E extends Env>(maxSize: number, counted: () => void): MiddlewareHandler<E> {
-  return bodyLimit({
-    maxSize,
-    onError: async (c) => {
-      counted();
-      await dropRest(c.req.raw.body);
-      return c.json(errorBody('BODY_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, c.get('requestId') ?? ''), 413, { Connection: 'close' });
-    },
-  });
+  const refuse = async (c: Context<E>, rest: ReadableStreamDefaultReader<Uint8Array>) => {
+    counted();
+    await dropRest(rest);
+    return c.json(errorBody('BODY_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, c.get('requestId') ?? ''), 413, { Connection: 'close' });
+  };
+  return async (c, next) => {
+    const body = c.req.raw.body;
+    if (!body) return next();
+    const length = c.req.raw.headers.has('transfer-encoding') ? null : c.req.raw.headers.get('content-length');
+    if (length !== null) return Number.parseInt(length, 10) > maxSize ? refuse(c, body.getReader()) : next();
+    const reader = body.getReader();
+    const chunks: Uint8Array[] = [];
+    for (let size = 0; ; ) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > maxSize) return refuse(c, reader);
+      chunks.push(value);
+    }
+    c.req.raw = new Request(c.req.raw, { body: Buffer.concat(chunks) });
+    return next();
+  };
 }
 
 /** The most of a refused body that is read and dropped, and for how long, before the answer goes anyway. */
 export const DROP_MAX_BYTES = 64 * 1024 ** 2;
 export const DROP_MAX_MS = 10_000;
 
-/**
- * Reads and drops what is left of a refused body, up to DROP_MAX_BYTES or DROP_MAX_MS. Through the request's own
- * stream: @hono/node-server has already tied the Node request to it, and pauses the Node request while nobody reads
- * the stream. A stream that something else reads (bodyLimit counting a chunked body) is left to it.
- */
-export async function dropRest(body: ReadableStream<Uint8Array> | null): Promise<void> {
-  if (!body || body.locked) return;
-  const reader = body.getReader();
+/** Reads and drops what is left of a refused body, up to DROP_MAX_BYTES or DROP_MAX_MS, then lets the stream go. */
+export async function dropRest(rest: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => {
     timer = setTimeout(() => r('late'), DROP_MAX_MS);
   });
   try {
     for (let read = 0; read <= DROP_MAX_BYTES; ) {
-      const next = await Promise.race([reader.read(), late]);
+      const next = await Promise.race([rest.read(), late]);
       if (next === 'late' || next.done) break;
       read += next.value.length;
     }
@@ -311,6 +319,6 @@ export async function dropRest(body: ReadableStream<Uint8Array> | null): Promise
     // The client went away: nothing is left to drop.
   } finally {
     clearTimeout(timer);
-    reader.cancel().catch(() => {});
+    rest.cancel().catch(() => {});
   }
 }
