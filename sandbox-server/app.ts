@@ -300,11 +300,11 @@ export function refuseLargeBodies<E extends Env>(maxSize: number, counted: () =>
 }
 
 /** The most of a refused body that is read and dropped, and for how long, before the answer goes anyway. */
-export const DROP_MAX_BYTES = 64 * 1024 ** 2;
-export const DROP_MAX_MS = 10_000;
+const DROP_MAX_BYTES = 64 * 1024 ** 2;
+const DROP_MAX_MS = 10_000;
 
 /** Reads and drops what is left of a refused body, up to DROP_MAX_BYTES or DROP_MAX_MS, then lets the stream go. */
-export async function dropRest(rest: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+async function dropRest(rest: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => {
     timer = setTimeout(() => r('late'), DROP_MAX_MS);
